@@ -1,9 +1,11 @@
 //! Integration tests of the `tokendesk` and `t2otp` binaries, run as real processes.
 #![allow(
+    missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::should_implement_trait
 )]
 
 mod drift;
