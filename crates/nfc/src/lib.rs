@@ -1,0 +1,23 @@
+//! Burning TOTP seeds onto Token2 single-profile programmable tokens over NFC.
+//!
+//! Owns the wire protocol (APDU builders and parsers, SM4 session crypto, the config TLV, the
+//! serial → model table) and the burn state machine over a [`CardTransport`]. The protocol
+//! part performs no I/O and reads no clock: the host's time is passed in. The PC/SC transport
+//! is behind the `pcsc` feature.
+//!
+//! Invariant: seed bytes and seed-bearing APDUs never appear in `Debug`, errors or panics, and
+//! nothing panics on any card reply.
+
+pub mod apdu;
+mod config;
+mod crypto;
+mod info;
+mod seed;
+
+pub use config::{
+    Algorithm, CONFIG_TLV_LEN, ConfigParseError, ConfigTlv, DisplayTimeout, ParsedConfig, Period,
+    TokenConfig, parse_config_tlv,
+};
+pub use crypto::{BLOCK_LEN, DeviceKey, MAC_LEN, ecb_decrypt, mac, pad_mac_input, pad_seed};
+pub use info::{InfoParseError, MODELS, Model, TimeSync, TokenInfo, encode_info, parse_info};
+pub use seed::{MAX_SEED_LEN, MIN_WIRE_SEED_LEN, Seed, SeedError};
