@@ -21,3 +21,13 @@ pub use config::{
 pub use crypto::{BLOCK_LEN, DeviceKey, MAC_LEN, ecb_decrypt, mac, pad_mac_input, pad_seed};
 pub use info::{InfoParseError, MODELS, Model, TimeSync, TokenInfo, encode_info, parse_info};
 pub use seed::{MAX_SEED_LEN, MIN_WIRE_SEED_LEN, Seed, SeedError};
+mod burn;
+#[cfg(feature = "pcsc")]
+mod pcsc_transport;
+
+pub use burn::{
+    BurnError, BurnReport, BurnRequest, CardTransport, Step, TransportError, burn, read_info,
+    sync_time,
+};
+#[cfg(feature = "pcsc")]
+pub use pcsc_transport::{Pcsc, PcscCard, PcscError, ReaderStatus, SERVICE_HELP};
