@@ -42,6 +42,12 @@ impl CommandApdu {
         }
     }
 
+    /// Wraps bytes built elsewhere (trace replays, fault-injection tests). `Debug` still
+    /// redacts the body when the instruction byte is AUTH or WRITE SEED.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self::from_vec(bytes)
+    }
+
     /// The bytes to send. Do not log them: use `Debug`, which redacts secret bodies.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
