@@ -7,6 +7,8 @@ use tokendesk_nfc::{
     parse_config_tlv,
 };
 
+use tokendesk_otp as otp;
+
 use crate::bench::Bench;
 use crate::emulator::{Fault, TokenSpec};
 
@@ -66,7 +68,42 @@ fn burn_and_check(bench: &Bench, seed: &[u8], config: TokenConfig) -> BurnReport
         }
     );
     assert_eq!(report.clock_set_unix_secs, HOST_NOW as u32);
+    assert_codes_match(seed, &st.seed.clone().unwrap(), parsed, st.clock_now(0));
     report
+}
+
+/// The codes the token will show (its stored seed, its stored settings, its clock) equal the
+/// codes tokendesk_otp computes from the seed and settings the operator asked for.
+fn assert_codes_match(asked_seed: &[u8], stored_seed: &[u8], stored: ParsedConfig, token_now: u64) {
+    let totp = |seed: &[u8], config: TokenConfig| {
+        let algorithm = match config.algorithm {
+            Algorithm::Sha1 => otp::Algorithm::Sha1,
+            Algorithm::Sha256 => otp::Algorithm::Sha256,
+        };
+        let params = otp::TotpParams {
+            algorithm,
+            digits: otp::Digits::new(6).unwrap(),
+            period: otp::Period::new(u64::from(config.period.secs())).unwrap(),
+            t0_unix_secs: 0,
+        };
+        otp::Totp::new(&otp::Secret::from_bytes(seed.to_vec()), params)
+    };
+    let token = totp(stored_seed, stored.config);
+    let asked = totp(asked_seed, stored.config);
+    let period = u64::from(stored.config.period.secs());
+    for t in [
+        token_now,
+        token_now + period,
+        token_now + 7 * period + 1,
+        token_now + 86_400,
+    ] {
+        let (a, b) = (token.at(t).unwrap(), asked.at(t).unwrap());
+        assert!(
+            a.code.ct_eq_str(b.code.expose()),
+            "token and host codes differ at t={t} for a {}-byte seed",
+            asked_seed.len()
+        );
+    }
 }
 
 #[test]
