@@ -1,13 +1,17 @@
 //! `tokendesk nfc …`: list readers, read a token, burn a seed, sync a token's clock, over
-//! PC/SC with `tokendesk-nfc`. The only place that reads the host clock for a burn.
+//! PC/SC with `tokendesk-nfc`. The host clock comes from the injected [`Clock`].
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use tokendesk_nfc as nfc;
 use tokendesk_otp as otp;
 use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::error::{CliError, Outcome};
+use crate::seed_arg;
 
 /// Program Token2 NFC tokens through a PC/SC contactless reader.
 #[derive(Debug, Args)]
@@ -104,34 +108,30 @@ struct SyncArgs {
 /// Runs an `nfc` subcommand, writing results to `out`.
 ///
 /// # Errors
-/// Input errors (seed, flags), PC/SC errors (service, reader, token) and burn errors, each with
-/// a message that says what to do next; none contains the seed.
-pub fn run(args: NfcArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    match args.command {
-        NfcCommand::Readers => transport::readers(out),
-        NfcCommand::Info(r) => transport::info(&r, out),
+/// Exit 2 for the seed and flags; exit 3 for PC/SC (service, reader, token) and the burn, each
+/// with a message that says what to do next; none contains the seed.
+pub(crate) fn run(
+    args: &NfcArgs,
+    clock: &dyn Clock,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let env = |r: anyhow::Result<()>| r.map(|()| Outcome::Done).map_err(CliError::env);
+    match &args.command {
+        NfcCommand::Readers => env(transport::readers(out)),
+        NfcCommand::Info(r) => env(transport::info(r, clock, out)),
         NfcCommand::Burn(b) => {
-            let plan = BurnPlan::from_args(&b, &mut std::io::stdin().lock())?;
-            transport::burn(&plan, &b.reader, out)
+            let plan = BurnPlan::from_args(b).map_err(CliError::input)?;
+            env(transport::burn(&plan, &b.reader, clock, out))
         }
         NfcCommand::SyncTime(s) => {
             let config = nfc::TokenConfig {
-                display_timeout: display_timeout(&s.settings)?,
+                display_timeout: display_timeout(&s.settings).map_err(CliError::input)?,
                 algorithm: token_algorithm(s.algorithm),
-                period: token_period(&s.period)?,
+                period: token_period(&s.period).map_err(CliError::input)?,
             };
-            transport::sync_time(config, &s.reader, out)
+            env(transport::sync_time(config, &s.reader, clock, out))
         }
     }
-}
-
-#[cfg_attr(not(feature = "nfc-pcsc"), allow(dead_code))]
-/// The host clock, Unix seconds. The cli is the one crate that reads it.
-#[allow(clippy::disallowed_methods)]
-fn host_unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg_attr(not(feature = "nfc-pcsc"), allow(dead_code))]
@@ -187,7 +187,7 @@ struct BurnPlan {
 }
 
 impl BurnPlan {
-    fn from_args(b: &BurnArgs, stdin: &mut dyn Read) -> anyhow::Result<Self> {
+    fn from_args(b: &BurnArgs) -> anyhow::Result<Self> {
         let text: Zeroizing<String> = match (&b.source.secret, &b.source.uri, &b.source.stdin) {
             (Some(s), _, _) => Zeroizing::new(s.clone()),
             (_, Some(u), _) => {
@@ -201,11 +201,8 @@ impl BurnPlan {
                 Zeroizing::new(u.clone())
             }
             (_, _, Some(dash)) if dash == "-" => {
-                let mut s = Zeroizing::new(String::new());
-                stdin
-                    .read_to_string(&mut s)
-                    .context("could not read the seed from standard input")?;
-                s
+                let dash = seed_arg::parse_seed_text("-").map_err(anyhow::Error::msg)?;
+                seed_arg::read_text(&dash).map_err(|e| e.error)?
             }
             (_, _, Some(_)) => {
                 bail!("give the seed with --secret, --uri, or `-` for standard input")
@@ -319,9 +316,13 @@ mod transport {
         Ok(())
     }
 
-    pub(super) fn info(r: &ReaderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    pub(super) fn info(
+        r: &ReaderArgs,
+        clock: &dyn Clock,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
         let (reader, info) = session(r, |card| nfc::read_info(card))?;
-        let host = host_unix_secs();
+        let host = clock.now_unix_secs();
         let model = info.model();
         writeln!(out, "reader:      {reader}")?;
         writeln!(out, "serial:      {}", info.serial)?;
@@ -342,19 +343,20 @@ mod transport {
         Ok(())
     }
 
-    pub(super) fn burn(plan: &BurnPlan, r: &ReaderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    pub(super) fn burn(
+        plan: &BurnPlan,
+        r: &ReaderArgs,
+        clock: &dyn Clock,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        let now = || clock.now_unix_secs();
         let request = nfc::BurnRequest {
             seed: &plan.seed,
             config: plan.config,
             allow_unknown_model: plan.force_unknown_model,
         };
         let (reader, report) = session(r, |card| {
-            nfc::burn(
-                card,
-                &nfc::DeviceKey::single_profile(),
-                &request,
-                &host_unix_secs,
-            )
+            nfc::burn(card, &nfc::DeviceKey::single_profile(), &request, &now)
         })?;
         let model = report
             .model
@@ -373,8 +375,7 @@ mod transport {
             format_unix(u64::from(report.clock_set_unix_secs)),
             describe_drift(report.drift_secs)
         )?;
-        let now = host_unix_secs();
-        let code = plan.totp.at(now)?;
+        let code = plan.totp.at(now())?;
         writeln!(
             out,
             "the token should now show: {} (for {} more s)",
@@ -392,15 +393,12 @@ mod transport {
     pub(super) fn sync_time(
         config: nfc::TokenConfig,
         r: &ReaderArgs,
+        clock: &dyn Clock,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
+        let now = || clock.now_unix_secs();
         let (reader, report) = session(r, |card| {
-            nfc::sync_time(
-                card,
-                &nfc::DeviceKey::single_profile(),
-                config,
-                &host_unix_secs,
-            )
+            nfc::sync_time(card, &nfc::DeviceKey::single_profile(), config, &now)
         })?;
         let model = report
             .model
@@ -428,15 +426,21 @@ mod transport {
     pub(super) fn readers(_: &mut dyn Write) -> anyhow::Result<()> {
         bail!(NO_PCSC)
     }
-    pub(super) fn info(_: &ReaderArgs, _: &mut dyn Write) -> anyhow::Result<()> {
+    pub(super) fn info(_: &ReaderArgs, _: &dyn Clock, _: &mut dyn Write) -> anyhow::Result<()> {
         bail!(NO_PCSC)
     }
-    pub(super) fn burn(_: &BurnPlan, _: &ReaderArgs, _: &mut dyn Write) -> anyhow::Result<()> {
+    pub(super) fn burn(
+        _: &BurnPlan,
+        _: &ReaderArgs,
+        _: &dyn Clock,
+        _: &mut dyn Write,
+    ) -> anyhow::Result<()> {
         bail!(NO_PCSC)
     }
     pub(super) fn sync_time(
         _: nfc::TokenConfig,
         _: &ReaderArgs,
+        _: &dyn Clock,
         _: &mut dyn Write,
     ) -> anyhow::Result<()> {
         bail!(NO_PCSC)
@@ -459,14 +463,14 @@ mod tests {
         Nfc(NfcArgs),
     }
 
-    fn plan(args: &[&str], stdin: &str) -> anyhow::Result<BurnPlan> {
+    fn plan(args: &[&str], _stdin: &str) -> anyhow::Result<BurnPlan> {
         let mut argv = vec!["tokendesk", "nfc", "burn"];
         argv.extend_from_slice(args);
         let Top::Nfc(NfcArgs { command }) = Cli::try_parse_from(argv)?.nfc;
         let NfcCommand::Burn(b) = command else {
             panic!("not a burn")
         };
-        BurnPlan::from_args(&b, &mut stdin.as_bytes())
+        BurnPlan::from_args(&b)
     }
 
     const RFC_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"; // "12345678901234567890"
@@ -480,9 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn stdin_and_uri_sources() {
-        let p = plan(&["-", "--period", "60"], &format!("{RFC_SEED}\n")).unwrap();
-        assert_eq!(p.config.period, nfc::Period::Secs60);
+    fn uri_source_brings_its_parameters() {
         let uri = format!("otpauth://totp/A:b?secret={RFC_SEED}&algorithm=SHA256&period=60");
         let p = plan(&["--uri", &uri], "").unwrap();
         assert_eq!(p.config.algorithm, nfc::Algorithm::Sha256);
