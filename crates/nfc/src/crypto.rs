@@ -96,7 +96,9 @@ pub fn pad_seed(seed: &mut Vec<u8>) {
 /// The 4-byte MAC of a secure command (§3): SM4-CBC with a zero IV over the MAC-padded input,
 /// truncated to the first four bytes of the last ciphertext block (ISO 9797-1 MAC algorithm 1).
 pub fn mac(key: &DeviceKey, input: &[u8]) -> [u8; MAC_LEN] {
-    let mut padded = Zeroizing::new(input.to_vec());
+    // Room for the padding up front: a reallocation would leave an unwiped copy behind.
+    let mut padded = Zeroizing::new(Vec::with_capacity(input.len() + BLOCK_LEN));
+    padded.extend_from_slice(input);
     pad_mac_input(&mut padded);
     let cipher = key.cipher();
     let mut state = Array::<u8, _>::default();

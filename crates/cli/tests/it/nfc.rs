@@ -129,6 +129,9 @@ fn readers_and_info_show_the_token() {
     let _bench = Bench::insert(spec);
     let out = ok(&["nfc", "readers"]);
     assert!(out.contains("Virtual PCD 00 00\ttoken present"), "{out}");
+    // Without --reader: the only reader holding a token.
+    let out = ok(&["nfc", "info"]);
+    assert!(out.contains("reader:      Virtual PCD 00 00"), "{out}");
     let out = ok(&["nfc", "info", "--reader", "PCD 00 00"]);
     assert!(out.contains("serial:      8659632000102"), "{out}");
     assert!(
@@ -200,4 +203,25 @@ fn missing_pcscd_says_what_to_install_and_start() {
         "{err}"
     );
     assert!(err.contains("sudo apt-get install pcscd libccid"), "{err}");
+}
+
+#[test]
+fn without_a_token_the_reader_choice_and_the_wait_are_explained() {
+    let _turn = VIRTUAL_READER.lock().unwrap_or_else(|e| e.into_inner());
+    let pcsc = tokendesk_nfc::Pcsc::establish().unwrap();
+    pcsc.wait_for_removal(READER, WAIT).unwrap();
+    let o = nfc(&["info", "--wait", "1"], "");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("several readers could hold the token (Virtual PCD 00 00, Virtual PCD 00 01); choose one with --reader NAME"),
+        "{}",
+        stderr(&o)
+    );
+    let o = nfc(&["info", "--wait", "1", "--reader", READER], "");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("no token on Virtual PCD 00 00 after 1 s; switch the token on"),
+        "{}",
+        stderr(&o)
+    );
 }
