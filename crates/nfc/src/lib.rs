@@ -7,6 +7,16 @@
 //!
 //! Invariant: seed bytes and seed-bearing APDUs never appear in `Debug`, errors or panics, and
 //! nothing panics on any card reply.
+//!
+//! ```
+//! use tokendesk_nfc::{DeviceKey, Seed, apdu};
+//! let seed = Seed::new(b"12345678901234567890")?;
+//! let command = apdu::write_seed(&DeviceKey::single_profile(), &seed);
+//! // 20 bytes + the 80 marker pad to 32 bytes of ciphertext, plus the 4-byte MAC.
+//! assert_eq!(command.as_bytes()[..5], [0x84, 0xC5, 0x01, 0x00, 0x24]);
+//! assert_eq!(format!("{command:?}"), "CommandApdu(84C5010024 <36 body bytes redacted>)");
+//! # Ok::<(), tokendesk_nfc::SeedError>(())
+//! ```
 
 pub mod apdu;
 mod config;
