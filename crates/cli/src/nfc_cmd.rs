@@ -47,11 +47,11 @@ struct ReaderArgs {
 #[group(required = true, multiple = false)]
 struct SeedSource {
     /// The seed: base32 (or hex:…). Visible to other local users in the process list; prefer `-`.
-    #[arg(long, value_name = "S")]
-    secret: Option<String>,
+    #[arg(long, value_name = "S", value_parser = seed_arg::parse_seed_text)]
+    secret: Option<seed_arg::SeedText>,
     /// An otpauth://totp/ URI; its algorithm and period are used unless given as flags.
-    #[arg(long, value_name = "URI")]
-    uri: Option<String>,
+    #[arg(long, value_name = "URI", value_parser = seed_arg::parse_seed_text)]
+    uri: Option<seed_arg::SeedText>,
     /// `-`: read the seed or otpauth URI from standard input.
     #[arg(value_name = "-")]
     stdin: Option<String>,
@@ -188,21 +188,22 @@ struct BurnPlan {
 
 impl BurnPlan {
     fn from_args(b: &BurnArgs) -> anyhow::Result<Self> {
+        let read = |t: &seed_arg::SeedText| seed_arg::read_text(t).map_err(|e| e.error);
         let text: Zeroizing<String> = match (&b.source.secret, &b.source.uri, &b.source.stdin) {
-            (Some(s), _, _) => Zeroizing::new(s.clone()),
+            (Some(s), _, _) => read(s)?,
             (_, Some(u), _) => {
-                if !u
+                let text = read(u)?;
+                if !text
                     .trim_start()
                     .to_ascii_lowercase()
                     .starts_with("otpauth://")
                 {
                     bail!("--uri takes an otpauth:// URI; give a bare seed with --secret");
                 }
-                Zeroizing::new(u.clone())
+                text
             }
             (_, _, Some(dash)) if dash == "-" => {
-                let dash = seed_arg::parse_seed_text("-").map_err(anyhow::Error::msg)?;
-                seed_arg::read_text(&dash).map_err(|e| e.error)?
+                read(&seed_arg::parse_seed_text("-").map_err(anyhow::Error::msg)?)?
             }
             (_, _, Some(_)) => {
                 bail!("give the seed with --secret, --uri, or `-` for standard input")
@@ -508,6 +509,17 @@ mod tests {
         let e = plan(&["--secret", &hex48], "").err().unwrap().to_string();
         assert!(e.contains("48-byte"), "{e}");
         assert!(!e.contains("abab"), "{e}");
+    }
+
+    #[test]
+    fn parsed_arguments_never_show_the_seed() {
+        let uri = format!("otpauth://totp/A:b?secret={RFC_SEED}");
+        for args in [vec!["--secret", RFC_SEED], vec!["--uri", &uri]] {
+            let mut argv = vec!["tokendesk", "nfc", "burn"];
+            argv.extend_from_slice(&args);
+            let parsed = format!("{:?}", Cli::try_parse_from(argv).unwrap());
+            assert!(!parsed.contains(RFC_SEED), "{parsed}");
+        }
     }
 
     #[test]
