@@ -286,10 +286,15 @@ mod transport {
     use super::*;
     use std::time::Duration;
 
+    /// How long to wait for the token to come back after an interrupted write.
+    const REREAD_WAIT: Duration = Duration::from_secs(10);
+
+    /// One connect session on the chosen reader. PC/SC failures are the outer error; the
+    /// token's answer is the inner result, returned with the context a caller may re-use.
     fn session<T>(
         r: &ReaderArgs,
         f: impl FnOnce(&mut nfc::PcscCard) -> Result<T, nfc::BurnError>,
-    ) -> anyhow::Result<(String, T)> {
+    ) -> anyhow::Result<(nfc::Pcsc, String, Result<T, nfc::BurnError>)> {
         let pcsc = nfc::Pcsc::establish()?;
         let reader = pcsc.choose_reader(r.reader.as_deref())?;
         pcsc.wait_for_card(&reader, Duration::from_secs(r.wait))?;
@@ -297,7 +302,69 @@ mod transport {
         let result = f(&mut card);
         // The outcome is decided; a failing disconnect does not change it.
         let _ = card.disconnect();
-        Ok((reader, result?))
+        Ok((pcsc, reader, result))
+    }
+
+    /// Reads the token once it is back. pcscd may still report the token that left as present,
+    /// so a failed read waits for the removal and tries again, until [`REREAD_WAIT`] is up.
+    fn reread(pcsc: &nfc::Pcsc, reader: &str) -> Result<nfc::TokenInfo, String> {
+        let deadline = std::time::Instant::now() + REREAD_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let attempt = pcsc
+                .wait_for_card(reader, left)
+                .map_err(|e| e.to_string())
+                .and_then(|()| pcsc.connect(reader).map_err(|e| e.to_string()))
+                .and_then(|mut card| {
+                    let info = nfc::read_info(&mut card);
+                    let _ = card.disconnect();
+                    info.map_err(|e| match e {
+                        nfc::BurnError::Transport { reason, .. } => reason.to_string(),
+                        other => other.to_string(),
+                    })
+                });
+            match attempt {
+                Ok(info) => return Ok(info),
+                Err(reason) if left.is_zero() => return Err(reason),
+                Err(_) => {
+                    let _ = pcsc.wait_for_removal(reader, left.min(Duration::from_secs(1)));
+                }
+            }
+        }
+    }
+
+    /// After an interrupted write (§4.4): wait for the token to come back, read its serial and
+    /// clock, and say what the operator can check. The seed itself cannot be read back.
+    fn reread_after_interruption(
+        pcsc: &nfc::Pcsc,
+        reader: &str,
+        plan: &BurnPlan,
+        clock: &dyn Clock,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        writeln!(
+            out,
+            "the burn was interrupted; hold the token on {reader} to re-read it…"
+        )?;
+        match reread(pcsc, reader) {
+            Ok(info) => writeln!(
+                out,
+                "re-read {}: token clock {} ({})",
+                info.serial,
+                format_unix(u64::from(info.device_unix_secs)),
+                describe_drift(info.drift_secs(clock.now_unix_secs()))
+            )?,
+            Err(reason) => writeln!(out, "could not re-read the token: {reason}")?,
+        }
+        let code = plan.totp.at(clock.now_unix_secs())?;
+        writeln!(
+            out,
+            "if the burn completed, the token now shows {} (for {} more s); if it shows \
+             something else or nothing, burn it again",
+            code.code.expose(),
+            code.secs_left
+        )?;
+        Ok(())
     }
 
     pub(super) fn readers(out: &mut dyn Write) -> anyhow::Result<()> {
@@ -322,7 +389,8 @@ mod transport {
         clock: &dyn Clock,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let (reader, info) = session(r, |card| nfc::read_info(card))?;
+        let (_, reader, info) = session(r, |card| nfc::read_info(card))?;
+        let info = info?;
         let host = clock.now_unix_secs();
         let model = info.model();
         writeln!(out, "reader:      {reader}")?;
@@ -356,9 +424,17 @@ mod transport {
             config: plan.config,
             allow_unknown_model: plan.force_unknown_model,
         };
-        let (reader, report) = session(r, |card| {
+        let (pcsc, reader, result) = session(r, |card| {
             nfc::burn(card, &nfc::DeviceKey::single_profile(), &request, &now)
         })?;
+        let report = match result {
+            Ok(report) => report,
+            Err(e @ nfc::BurnError::OutcomeUnknown { .. }) => {
+                reread_after_interruption(&pcsc, &reader, plan, clock, out)?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let model = report
             .model
             .map_or_else(|| "unknown model".to_owned(), |m| m.to_string());
@@ -398,9 +474,10 @@ mod transport {
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
         let now = || clock.now_unix_secs();
-        let (reader, report) = session(r, |card| {
+        let (_, reader, report) = session(r, |card| {
             nfc::sync_time(card, &nfc::DeviceKey::single_profile(), config, &now)
         })?;
+        let report = report?;
         let model = report
             .model
             .map_or_else(|| "unknown model".to_owned(), |m| m.to_string());

@@ -67,23 +67,23 @@ impl fmt::Display for Step {
 #[non_exhaustive]
 pub enum BurnError {
     /// The exchange failed before anything was written; the token is unchanged.
-    #[error("{step} failed before anything was written ({source}); the token is unchanged")]
+    #[error("{step} failed before anything was written ({reason}); the token is unchanged")]
     Transport {
         /// Where it failed.
         step: Step,
         /// The transport's reason.
-        source: TransportError,
+        reason: TransportError,
     },
     /// A write was sent but its reply never arrived.
     #[error(
-        "outcome unknown: re-read the token and verify (the {step} was interrupted: {source}); \
+        "outcome unknown: re-read the token and verify (the {step} was interrupted: {reason}); \
          if the token's code does not match, burn it again"
     )]
     OutcomeUnknown {
         /// The interrupted write.
         step: Step,
         /// The transport's reason.
-        source: TransportError,
+        reason: TransportError,
     },
     /// The token answered GET INFO with something unreadable.
     #[error("the token's info reply is unreadable: {0}")]
@@ -207,10 +207,10 @@ fn exchange_read(
 ) -> Result<Response, BurnError> {
     let raw = transport
         .transmit(apdu)
-        .map_err(|source| BurnError::Transport { step, source })?;
+        .map_err(|reason| BurnError::Transport { step, reason })?;
     Response::parse(&raw).ok_or(BurnError::Transport {
         step,
-        source: TransportError::Failed("reply shorter than a status word".into()),
+        reason: TransportError::Failed("reply shorter than a status word".into()),
     })
 }
 
@@ -222,10 +222,10 @@ fn exchange_write(
 ) -> Result<Response, BurnError> {
     let raw = transport
         .transmit(apdu)
-        .map_err(|source| BurnError::OutcomeUnknown { step, source })?;
+        .map_err(|reason| BurnError::OutcomeUnknown { step, reason })?;
     Response::parse(&raw).ok_or(BurnError::OutcomeUnknown {
         step,
-        source: TransportError::Failed("reply shorter than a status word".into()),
+        reason: TransportError::Failed("reply shorter than a status word".into()),
     })
 }
 
@@ -492,7 +492,7 @@ mod tests {
             err,
             BurnError::OutcomeUnknown {
                 step: Step::WriteSeed,
-                source: TransportError::Removed
+                reason: TransportError::Removed
             }
         );
         assert!(

@@ -13,7 +13,7 @@ use super::*;
 #[allow(dead_code)]
 mod emulator;
 
-use emulator::{Emulator, TokenSpec};
+use emulator::{Emulator, Fault, TokenSpec};
 
 const READER: &str = "Virtual PCD 00 00";
 const WAIT: Duration = Duration::from_secs(10);
@@ -49,6 +49,12 @@ impl Bench {
 
     fn token(&self) -> &Emulator {
         self.token.as_ref().unwrap()
+    }
+
+    /// Takes the token away and puts `spec` on the reader (the operator re-presenting it).
+    fn swap(&mut self, spec: TokenSpec) {
+        drop(self.token.take());
+        self.token = Some(Emulator::insert(spec, WAIT));
     }
 }
 
@@ -224,4 +230,51 @@ fn without_a_token_the_reader_choice_and_the_wait_are_explained() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn interrupted_seed_write_is_reported_as_unknown_and_the_token_re_read() {
+    let mut spec = TokenSpec::new("8659622000105", true);
+    spec.fault = Fault::DropOnSeedWrite;
+    let mut bench = Bench::insert(spec);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tokendesk"))
+        .args(["nfc", "burn", "--secret", SEED_B32, "--reader", READER])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The token leaves the field during the seed write, then the operator puts it back.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !bench.token().is_gone() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seed write never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bench.swap(TokenSpec::new("8659622000105", true));
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    assert!(
+        err.contains(
+            "outcome unknown: re-read the token and verify (the seed write was interrupted"
+        ),
+        "{err}"
+    );
+    // The reason appears once (no error-chain echo of the same text).
+    let reason = err
+        .split("was interrupted: ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    assert_eq!(err.matches(reason).count(), 1, "{err}");
+    assert!(out.contains("re-read 8659622000105: token clock "), "{out}");
+    assert!(
+        out.contains("if the burn completed, the token now shows "),
+        "{out}"
+    );
+    assert!(!out.contains("burned 8659622000105"), "{out}");
 }
