@@ -4,6 +4,7 @@
 mod clock;
 mod drift_cmd;
 mod error;
+mod nfc_cmd;
 mod otp_cmd;
 mod seed_arg;
 mod seed_cmd;
@@ -36,6 +37,8 @@ pub enum Command {
     Seed(seed_cmd::SeedCommand),
     /// Find how far a token's clock has drifted from the code(s) on its display.
     Drift(drift_cmd::DriftArgs),
+    /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
+    Nfc(nfc_cmd::NfcArgs),
 }
 
 /// Runs one parsed command, writing its output to `out`.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Otp(args) => otp_cmd::run(&args, clock, out),
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
+        Command::Nfc(args) => nfc_cmd::run(&args, clock, out),
     }
 }
 
