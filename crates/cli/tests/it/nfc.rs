@@ -2,7 +2,6 @@
 //! emulator of `crates/nfc/tests/it` (included, not copied). Needs pcscd with vpcd
 //! (`scripts/test` starts it); fails, never skips, without.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokendesk_otp as otp;
@@ -13,24 +12,22 @@ use super::*;
 #[allow(dead_code)]
 mod emulator;
 
-use emulator::{Emulator, Fault, TokenSpec};
+use emulator::{Emulator, Fault, ReaderTurn, TokenSpec, reader_turn};
 
 const READER: &str = "Virtual PCD 00 00";
 const WAIT: Duration = Duration::from_secs(10);
 /// "12345678901234567890", the RFC 6238 SHA-1 key.
 const SEED_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-static VIRTUAL_READER: Mutex<()> = Mutex::new(());
-
 struct Bench {
     token: Option<Emulator>,
     pcsc: tokendesk_nfc::Pcsc,
-    _turn: MutexGuard<'static, ()>,
+    _turn: ReaderTurn,
 }
 
 impl Bench {
     fn insert(spec: TokenSpec) -> Self {
-        let turn = VIRTUAL_READER.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = reader_turn();
         let pcsc = tokendesk_nfc::Pcsc::establish().unwrap_or_else(|e| {
             panic!(
                 "{e}\nThe nfc CLI tests need pcscd with vsmartcard-vpcd: run scripts/test, or as \
@@ -213,7 +210,7 @@ fn missing_pcscd_says_what_to_install_and_start() {
 
 #[test]
 fn without_a_token_the_reader_choice_and_the_wait_are_explained() {
-    let _turn = VIRTUAL_READER.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = reader_turn();
     let pcsc = tokendesk_nfc::Pcsc::establish().unwrap();
     pcsc.wait_for_removal(READER, WAIT).unwrap();
     let o = nfc(&["info", "--wait", "1"], "");

@@ -1,18 +1,14 @@
 //! The test bench: one virtual reader shared by all tests, guarded by a global lock, with an
 //! emulated token inserted for the duration of a test.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokendesk_nfc::{Pcsc, PcscError};
 
-use crate::emulator::{Emulator, TokenSpec};
+use crate::emulator::{Emulator, ReaderTurn, TokenSpec, reader_turn};
 
 /// vpcd slot 0 as pcscd names it.
 pub const READER: &str = "Virtual PCD 00 00";
-
-/// vpcd serves one card per slot: tests take turns.
-static VIRTUAL_READER: Mutex<()> = Mutex::new(());
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -33,14 +29,14 @@ pub fn pcsc() -> Pcsc {
 pub struct Bench {
     pub pcsc: Pcsc,
     token: Option<Emulator>,
-    _turn: MutexGuard<'static, ()>,
+    _turn: ReaderTurn,
 }
 
 impl Bench {
     /// Waits for the reader to be empty, inserts a token built from `spec`, waits until pcscd
     /// sees it.
     pub fn insert(spec: TokenSpec) -> Self {
-        let turn = VIRTUAL_READER.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = reader_turn();
         let pcsc = pcsc();
         let readers = pcsc.readers().unwrap();
         assert!(
