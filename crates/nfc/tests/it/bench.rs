@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use tokendesk_nfc::{Pcsc, PcscError};
 
-use crate::emulator::{Emulator, ReaderTurn, TokenSpec, reader_turn};
+use super::emulator::{Emulator, ReaderTurn, TokenSpec, reader_turn};
 
 /// vpcd slot 0 as pcscd names it.
 pub const READER: &str = "Virtual PCD 00 00";
 
-const WAIT: Duration = Duration::from_secs(10);
+/// How long to wait for pcscd to notice a token arriving or leaving.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A PC/SC context, or a failure that says how to get one. Never a skip.
 pub fn pcsc() -> Pcsc {
@@ -62,6 +63,13 @@ impl Bench {
 
     pub fn card(&self) -> tokendesk_nfc::PcscCard {
         self.pcsc.connect(READER).unwrap()
+    }
+
+    /// Takes the token away and puts `spec` on the reader (the operator re-presenting it).
+    #[allow(dead_code)] // used by the cli tests, which include this file
+    pub fn swap(&mut self, spec: TokenSpec) {
+        drop(self.token.take());
+        self.token = Some(Emulator::insert(spec, WAIT));
     }
 }
 
