@@ -199,33 +199,44 @@ pub struct BurnRequest<'a> {
     pub allow_unknown_model: bool,
 }
 
-/// Sends a read-only command and returns its parsed reply; failures mean nothing was written.
+/// Sends a command and parses its reply. A failed or garbled exchange becomes `on_failure`:
+/// [`BurnError::Transport`] for reads (nothing was written), [`BurnError::OutcomeUnknown`] for
+/// writes (the command may have landed).
+fn exchange(
+    transport: &mut dyn CardTransport,
+    step: Step,
+    apdu: &CommandApdu,
+    on_failure: fn(Step, TransportError) -> BurnError,
+) -> Result<Response, BurnError> {
+    let raw = transport
+        .transmit(apdu)
+        .map_err(|reason| on_failure(step, reason))?;
+    Response::parse(&raw).ok_or_else(|| {
+        on_failure(
+            step,
+            TransportError::Failed("reply shorter than a status word".into()),
+        )
+    })
+}
+
 fn exchange_read(
     transport: &mut dyn CardTransport,
     step: Step,
     apdu: &CommandApdu,
 ) -> Result<Response, BurnError> {
-    let raw = transport
-        .transmit(apdu)
-        .map_err(|reason| BurnError::Transport { step, reason })?;
-    Response::parse(&raw).ok_or(BurnError::Transport {
+    exchange(transport, step, apdu, |step, reason| BurnError::Transport {
         step,
-        reason: TransportError::Failed("reply shorter than a status word".into()),
+        reason,
     })
 }
 
-/// Sends a write; a lost or garbled reply means the outcome is unknown.
 fn exchange_write(
     transport: &mut dyn CardTransport,
     step: Step,
     apdu: &CommandApdu,
 ) -> Result<Response, BurnError> {
-    let raw = transport
-        .transmit(apdu)
-        .map_err(|reason| BurnError::OutcomeUnknown { step, reason })?;
-    Response::parse(&raw).ok_or(BurnError::OutcomeUnknown {
-        step,
-        reason: TransportError::Failed("reply shorter than a status word".into()),
+    exchange(transport, step, apdu, |step, reason| {
+        BurnError::OutcomeUnknown { step, reason }
     })
 }
 

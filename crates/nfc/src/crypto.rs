@@ -48,29 +48,29 @@ impl DeviceKey {
     }
 }
 
-/// Encrypts `data` in place with SM4-ECB. `data.len()` must be a multiple of [`BLOCK_LEN`];
-/// callers pad first. A trailing partial block (which callers never pass) is left untouched.
-pub(crate) fn ecb_encrypt(key: &DeviceKey, data: &mut [u8]) {
-    let cipher = key.cipher();
+/// Applies `f` (one SM4 block operation) to every whole block of `data`, in place, wiping the
+/// working block.
+fn each_block(data: &mut [u8], f: impl Fn(&mut Array<u8, sm4::cipher::consts::U16>)) {
     for chunk in data.chunks_exact_mut(BLOCK_LEN) {
-        let mut block = Array::<u8, _>::default();
+        let mut block = Array::default();
         block.copy_from_slice(chunk);
-        cipher.encrypt_block(&mut block);
+        f(&mut block);
         chunk.copy_from_slice(&block);
         block.zeroize();
     }
 }
 
+/// Encrypts `data` in place with SM4-ECB. `data.len()` must be a multiple of [`BLOCK_LEN`];
+/// callers pad first. A trailing partial block (which callers never pass) is left untouched.
+pub(crate) fn ecb_encrypt(key: &DeviceKey, data: &mut [u8]) {
+    let cipher = key.cipher();
+    each_block(data, |block| cipher.encrypt_block(block));
+}
+
 /// Decrypts `data` in place with SM4-ECB (whole blocks only, like [`ecb_encrypt`]).
 pub fn ecb_decrypt(key: &DeviceKey, data: &mut [u8]) {
     let cipher = key.cipher();
-    for chunk in data.chunks_exact_mut(BLOCK_LEN) {
-        let mut block = Array::<u8, _>::default();
-        block.copy_from_slice(chunk);
-        cipher.decrypt_block(&mut block);
-        chunk.copy_from_slice(&block);
-        block.zeroize();
-    }
+    each_block(data, |block| cipher.decrypt_block(block));
 }
 
 /// MAC padding (§3 step 2): append `80 00…` up to a block boundary **only if** the input is

@@ -2,7 +2,6 @@
 //! emulator of `crates/nfc/tests/it` (included, not copied). Needs pcscd with vpcd
 //! (`scripts/test` starts it); fails, never skips, without.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokendesk_otp as otp;
@@ -13,57 +12,15 @@ use super::*;
 #[allow(dead_code)]
 mod emulator;
 
-use emulator::{Emulator, Fault, TokenSpec};
+#[path = "../../../nfc/tests/it/bench.rs"]
+#[allow(dead_code)]
+mod bench;
 
-const READER: &str = "Virtual PCD 00 00";
-const WAIT: Duration = Duration::from_secs(10);
+use bench::{Bench, READER, WAIT};
+use emulator::{Fault, TokenSpec, reader_turn};
+
 /// "12345678901234567890", the RFC 6238 SHA-1 key.
 const SEED_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-
-static VIRTUAL_READER: Mutex<()> = Mutex::new(());
-
-struct Bench {
-    token: Option<Emulator>,
-    pcsc: tokendesk_nfc::Pcsc,
-    _turn: MutexGuard<'static, ()>,
-}
-
-impl Bench {
-    fn insert(spec: TokenSpec) -> Self {
-        let turn = VIRTUAL_READER.lock().unwrap_or_else(|e| e.into_inner());
-        let pcsc = tokendesk_nfc::Pcsc::establish().unwrap_or_else(|e| {
-            panic!(
-                "{e}\nThe nfc CLI tests need pcscd with vsmartcard-vpcd: run scripts/test, or as \
-                 root `apt-get install pcscd vsmartcard-vpcd && pcscd --foreground &`"
-            )
-        });
-        pcsc.wait_for_removal(READER, WAIT).unwrap();
-        let token = Emulator::insert(spec, WAIT);
-        pcsc.wait_for_card(READER, WAIT).unwrap();
-        Self {
-            token: Some(token),
-            pcsc,
-            _turn: turn,
-        }
-    }
-
-    fn token(&self) -> &Emulator {
-        self.token.as_ref().unwrap()
-    }
-
-    /// Takes the token away and puts `spec` on the reader (the operator re-presenting it).
-    fn swap(&mut self, spec: TokenSpec) {
-        drop(self.token.take());
-        self.token = Some(Emulator::insert(spec, WAIT));
-    }
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        drop(self.token.take());
-        let _ = self.pcsc.wait_for_removal(READER, WAIT);
-    }
-}
 
 fn nfc(args: &[&str], stdin: &str) -> Output {
     let mut all = vec!["nfc"];
@@ -213,8 +170,8 @@ fn missing_pcscd_says_what_to_install_and_start() {
 
 #[test]
 fn without_a_token_the_reader_choice_and_the_wait_are_explained() {
-    let _turn = VIRTUAL_READER.lock().unwrap_or_else(|e| e.into_inner());
-    let pcsc = tokendesk_nfc::Pcsc::establish().unwrap();
+    let _turn = reader_turn();
+    let pcsc = bench::pcsc();
     pcsc.wait_for_removal(READER, WAIT).unwrap();
     let o = nfc(&["info", "--wait", "1"], "");
     assert_eq!(o.status.code(), Some(3));

@@ -1,20 +1,17 @@
 //! The test bench: one virtual reader shared by all tests, guarded by a global lock, with an
 //! emulated token inserted for the duration of a test.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokendesk_nfc::{Pcsc, PcscError};
 
-use crate::emulator::{Emulator, TokenSpec};
+use super::emulator::{Emulator, ReaderTurn, TokenSpec, reader_turn};
 
 /// vpcd slot 0 as pcscd names it.
 pub const READER: &str = "Virtual PCD 00 00";
 
-/// vpcd serves one card per slot: tests take turns.
-static VIRTUAL_READER: Mutex<()> = Mutex::new(());
-
-const WAIT: Duration = Duration::from_secs(10);
+/// How long to wait for pcscd to notice a token arriving or leaving.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A PC/SC context, or a failure that says how to get one. Never a skip.
 pub fn pcsc() -> Pcsc {
@@ -33,14 +30,14 @@ pub fn pcsc() -> Pcsc {
 pub struct Bench {
     pub pcsc: Pcsc,
     token: Option<Emulator>,
-    _turn: MutexGuard<'static, ()>,
+    _turn: ReaderTurn,
 }
 
 impl Bench {
     /// Waits for the reader to be empty, inserts a token built from `spec`, waits until pcscd
     /// sees it.
     pub fn insert(spec: TokenSpec) -> Self {
-        let turn = VIRTUAL_READER.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = reader_turn();
         let pcsc = pcsc();
         let readers = pcsc.readers().unwrap();
         assert!(
@@ -66,6 +63,13 @@ impl Bench {
 
     pub fn card(&self) -> tokendesk_nfc::PcscCard {
         self.pcsc.connect(READER).unwrap()
+    }
+
+    /// Takes the token away and puts `spec` on the reader (the operator re-presenting it).
+    #[allow(dead_code)] // used by the cli tests, which include this file
+    pub fn swap(&mut self, spec: TokenSpec) {
+        drop(self.token.take());
+        self.token = Some(Emulator::insert(spec, WAIT));
     }
 }
 

@@ -15,6 +15,33 @@ use std::time::{Duration, Instant};
 use sm4::Sm4;
 use sm4::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
 
+/// The test's turn on vpcd slot 0, which serves one card at a time: an in-process mutex for
+/// test threads plus an exclusive file lock for other test binaries and for other checkouts
+/// testing on the same machine (one pcscd, one vpcd per machine).
+pub struct ReaderTurn {
+    _file: std::fs::File,
+    _thread: MutexGuard<'static, ()>,
+}
+
+static SLOT0: Mutex<()> = Mutex::new(());
+
+/// Waits for the turn on vpcd slot 0.
+pub fn reader_turn() -> ReaderTurn {
+    let thread = SLOT0.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::temp_dir().join("tokendesk-vpcd-slot0.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    file.lock().unwrap();
+    ReaderTurn {
+        _file: file,
+        _thread: thread,
+    }
+}
+
 /// vpcd slot 0 (server mode, `/etc/reader.conf.d/vpcd`).
 pub const VPCD_ADDR: &str = "127.0.0.1:35963";
 /// The ATR of an ISO 14443-4 card without historical bytes.
