@@ -1,0 +1,169 @@
+//! The search strategy: a coarse whole-image pass, then each region proposal cropped,
+//! normalised in scale and thresholded several ways until it decodes.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rqrr::BitGrid;
+
+use crate::{
+    QrCode, binarize,
+    gray::{Gray, Rect},
+    proposal, resample,
+};
+
+/// Longest side of the coarse whole-image pass; large, clean codes decode here cheaply.
+const COARSE_SIDE: usize = 1100;
+/// Side a proposal is resampled to: about 8 px per module for a version-6 code.
+const TARGET_SIDE: f32 = 360.0;
+/// Upscaling beyond this adds no detail, only cost.
+const MAX_UPSCALE: f32 = 4.0;
+
+/// How a crop is turned into dark/light pixels before rqrr looks for finder patterns.
+#[derive(Clone, Copy)]
+enum Threshold {
+    /// rqrr's own running-average threshold.
+    Rqrr,
+    Otsu,
+    LocalMean,
+}
+
+/// Maps crop coordinates back to the source image.
+#[derive(Clone, Copy)]
+struct Placement {
+    x0: f32,
+    y0: f32,
+    scale: f32,
+}
+
+/// Every distinct QR payload in `img`.
+pub(crate) fn scan(img: &Gray) -> Vec<QrCode> {
+    let mut found: Vec<QrCode> = Vec::new();
+    let side = img.width().max(img.height());
+    let factor = side.div_ceil(COARSE_SIDE).max(1);
+    let coarse_owned;
+    let coarse = if factor > 1 {
+        coarse_owned = img.shrink(factor);
+        &coarse_owned
+    } else {
+        img
+    };
+    let whole = Placement {
+        x0: 0.0,
+        y0: 0.0,
+        scale: 1.0 / factor as f32,
+    };
+    for inverted in [false, true] {
+        decode_into(coarse, Threshold::Rqrr, inverted, whole, &mut found);
+    }
+    for rect in proposal::propose(img) {
+        if found.iter().any(|c| covers(c, rect)) {
+            continue;
+        }
+        scan_region(img, rect, &mut found);
+    }
+    found
+}
+
+/// Tries the threshold/inversion variants on one normalised crop, stopping at the first
+/// that yields a code.
+fn scan_region(img: &Gray, rect: Rect, found: &mut Vec<QrCode>) {
+    let side = rect.width().max(rect.height()).max(1) as f32;
+    let scale = (TARGET_SIDE / side).clamp(0.5, MAX_UPSCALE);
+    let crop = img.crop_scaled(rect, scale);
+    let place = Placement {
+        x0: rect.x0 as f32,
+        y0: rect.y0 as f32,
+        scale,
+    };
+    let sharp = binarize::sharpen(&crop, (crop.width().min(crop.height()) / 60).max(2), 2);
+    let smooth = binarize::smooth(&crop, (scale / 2.0).round().max(1.0) as usize);
+    for (img, threshold) in [
+        (&crop, Threshold::Rqrr),
+        (&sharp, Threshold::Rqrr),
+        (&crop, Threshold::Otsu),
+        (&sharp, Threshold::LocalMean),
+        (&smooth, Threshold::Otsu),
+    ] {
+        for inverted in [false, true] {
+            if decode_into(img, threshold, inverted, place, found) {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs rqrr on one variant; adds new payloads to `found`. True when a code decoded here.
+fn decode_into(
+    img: &Gray,
+    threshold: Threshold,
+    inverted: bool,
+    place: Placement,
+    found: &mut Vec<QrCode>,
+) -> bool {
+    let mut any = false;
+    for (text, corners) in rqrr_decode(img, threshold, inverted) {
+        any = true;
+        if found.iter().any(|c| c.expose_payload() == text) {
+            continue;
+        }
+        let corners = corners.map(|(x, y)| {
+            (
+                (place.x0 + x as f32 / place.scale).round() as i32,
+                (place.y0 + y as f32 / place.scale).round() as i32,
+            )
+        });
+        found.push(QrCode::new(text, corners));
+    }
+    any
+}
+
+/// Payloads and corner points rqrr decodes from one thresholded variant. rqrr has had
+/// panics on odd inputs (e.g. WanzenBug/rqrr#39), so it runs under `catch_unwind`.
+fn rqrr_decode(img: &Gray, threshold: Threshold, inverted: bool) -> Vec<(String, [(i32, i32); 4])> {
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 {
+        return Vec::new();
+    }
+    let run = || {
+        let mut prepared = match threshold {
+            Threshold::Rqrr => rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+                let p = img.at(x, y);
+                if inverted { 255 - p } else { p }
+            }),
+            Threshold::Otsu | Threshold::LocalMean => {
+                let mask = match threshold {
+                    Threshold::Otsu => binarize::global(img, binarize::otsu(img)),
+                    _ => binarize::local_mean(img, (w.min(h) / 12).max(4)),
+                };
+                rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| {
+                    mask.get(y * w + x).copied().unwrap_or(false) != inverted
+                })
+            }
+        };
+        let grids = prepared.detect_grids();
+        grids
+            .into_iter()
+            .filter_map(|grid| {
+                let bounds = grid.bounds.map(|p| (p.x, p.y));
+                let text = match grid.decode() {
+                    Ok((_, text)) => text,
+                    Err(_) => resample::decode(img, bounds, grid.grid.size(), inverted)?,
+                };
+                Some((text, bounds))
+            })
+            .collect::<Vec<_>>()
+    };
+    catch_unwind(AssertUnwindSafe(run)).unwrap_or_default()
+}
+
+/// True when the code's corners lie inside `rect` grown by a quarter: the region was
+/// already decoded by an earlier pass.
+fn covers(code: &QrCode, rect: Rect) -> bool {
+    let (gx, gy) = (rect.width() as i32 / 4, rect.height() as i32 / 4);
+    code.corners().iter().all(|&(x, y)| {
+        x >= rect.x0 as i32 - gx
+            && x <= rect.x1 as i32 + gx
+            && y >= rect.y0 as i32 - gy
+            && y <= rect.y1 as i32 + gy
+    })
+}
