@@ -73,16 +73,21 @@ fn busy_blocks(img: &Gray, bw: usize, bh: usize) -> Vec<bool> {
 }
 
 fn accumulate(s: &mut BlockStats, chunk: &[u8], under: &[u8]) {
-    let mut prev: Option<u8> = None;
+    let (mut min, mut max, mut var_h, mut var_v) = (s.min, s.max, 0u32, 0u32);
     for (&p, &q) in chunk.iter().zip(under) {
-        s.min = s.min.min(p);
-        s.max = s.max.max(p);
-        if let Some(prev) = prev {
-            s.var_h += u32::from(p.abs_diff(prev));
-        }
-        s.var_v += u32::from(p.abs_diff(q));
-        prev = Some(p);
+        min = min.min(p);
+        max = max.max(p);
+        var_v += u32::from(p.abs_diff(q));
     }
+    for pair in chunk.windows(2) {
+        if let [a, b] = pair {
+            var_h += u32::from(a.abs_diff(*b));
+        }
+    }
+    s.min = min;
+    s.max = max;
+    s.var_h += var_h;
+    s.var_v += var_v;
 }
 
 fn is_busy(s: &BlockStats) -> bool {

@@ -27,6 +27,16 @@ enum Threshold {
     LocalMean,
 }
 
+/// Pre-filter applied to a crop before thresholding.
+#[derive(Clone, Copy)]
+enum Filter {
+    None,
+    /// Unsharp mask against screen-share blur.
+    Sharpen,
+    /// Box blur against pixel noise.
+    Smooth,
+}
+
 /// Maps crop coordinates back to the source image.
 #[derive(Clone, Copy)]
 struct Placement {
@@ -35,31 +45,35 @@ struct Placement {
     scale: f32,
 }
 
-/// Every distinct QR payload in `img`.
+/// Every distinct QR payload in `img`: each region proposal first (cheap, and where the
+/// small, damaged codes are), then, only if nothing was found, the whole image at a coarse
+/// scale (a code too large or too clean to look like texture in 8-px blocks).
 pub(crate) fn scan(img: &Gray) -> Vec<QrCode> {
     let mut found: Vec<QrCode> = Vec::new();
-    let side = img.width().max(img.height());
-    let factor = side.div_ceil(COARSE_SIDE).max(1);
-    let coarse_owned;
-    let coarse = if factor > 1 {
-        coarse_owned = img.shrink(factor);
-        &coarse_owned
-    } else {
-        img
-    };
-    let whole = Placement {
-        x0: 0.0,
-        y0: 0.0,
-        scale: 1.0 / factor as f32,
-    };
-    for inverted in [false, true] {
-        decode_into(coarse, Threshold::Rqrr, inverted, whole, &mut found);
-    }
     for rect in proposal::propose(img) {
         if found.iter().any(|c| covers(c, rect)) {
             continue;
         }
         scan_region(img, rect, &mut found);
+    }
+    if found.is_empty() {
+        let side = img.width().max(img.height());
+        let factor = side.div_ceil(COARSE_SIDE).max(1);
+        let coarse_owned;
+        let coarse = if factor > 1 {
+            coarse_owned = img.shrink(factor);
+            &coarse_owned
+        } else {
+            img
+        };
+        let whole = Placement {
+            x0: 0.0,
+            y0: 0.0,
+            scale: 1.0 / factor as f32,
+        };
+        for inverted in [false, true] {
+            decode_into(coarse, Threshold::Rqrr, inverted, whole, &mut found);
+        }
     }
     found
 }
@@ -75,15 +89,26 @@ fn scan_region(img: &Gray, rect: Rect, found: &mut Vec<QrCode>) {
         y0: rect.y0 as f32,
         scale,
     };
-    let sharp = binarize::sharpen(&crop, (crop.width().min(crop.height()) / 60).max(2), 2);
-    let smooth = binarize::smooth(&crop, (scale / 2.0).round().max(1.0) as usize);
-    for (img, threshold) in [
-        (&crop, Threshold::Rqrr),
-        (&sharp, Threshold::Rqrr),
-        (&crop, Threshold::Otsu),
-        (&sharp, Threshold::LocalMean),
-        (&smooth, Threshold::Otsu),
-    ] {
+    // Variants in order of cost; the filtered ones are built only when needed.
+    let steps: [(Filter, Threshold); 5] = [
+        (Filter::None, Threshold::Rqrr),
+        (Filter::Sharpen, Threshold::Rqrr),
+        (Filter::None, Threshold::Otsu),
+        (Filter::Sharpen, Threshold::LocalMean),
+        (Filter::Smooth, Threshold::Otsu),
+    ];
+    let mut sharp = None;
+    let mut smooth = None;
+    for (filter, threshold) in steps {
+        let img = match filter {
+            Filter::None => &crop,
+            Filter::Sharpen => sharp.get_or_insert_with(|| {
+                binarize::sharpen(&crop, (crop.width().min(crop.height()) / 60).max(2), 2)
+            }),
+            Filter::Smooth => smooth.get_or_insert_with(|| {
+                binarize::smooth(&crop, (scale / 2.0).round().max(1.0) as usize)
+            }),
+        };
         for inverted in [false, true] {
             if decode_into(img, threshold, inverted, place, found) {
                 return;
