@@ -12,7 +12,10 @@ mod drift;
 mod errors;
 mod oathtool;
 mod otp;
+mod scan;
+mod scan_live;
 mod seed;
+mod seed_qr;
 mod t2otp;
 
 use std::process::Output;
