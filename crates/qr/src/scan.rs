@@ -13,8 +13,10 @@ use crate::{
 
 /// Longest side of the coarse whole-image pass; large, clean codes decode here cheaply.
 const COARSE_SIDE: usize = 1100;
-/// Side a proposal is resampled to: about 8 px per module for a version-6 code.
-const TARGET_SIDE: f32 = 360.0;
+/// Sides a proposal is resampled to, in turn: about 8, 5, then 11 px per module for a
+/// version-6 code. Each sampling grid puts module edges elsewhere relative to pixels, which
+/// often rescues a finder pattern or a grid fit that failed at the previous scale.
+const TARGET_SIDES: [f32; 3] = [360.0, 250.0, 480.0];
 /// Upscaling beyond this adds no detail, only cost.
 const MAX_UPSCALE: f32 = 4.0;
 
@@ -82,7 +84,16 @@ pub(crate) fn scan(img: &Gray) -> Vec<QrCode> {
 /// that yields a code.
 fn scan_region(img: &Gray, rect: Rect, found: &mut Vec<QrCode>) {
     let side = rect.width().max(rect.height()).max(1) as f32;
-    let scale = (TARGET_SIDE / side).clamp(0.5, MAX_UPSCALE);
+    for target in TARGET_SIDES {
+        let scale = (target / side).clamp(0.5, MAX_UPSCALE);
+        if scan_scaled(img, rect, scale, found) {
+            return;
+        }
+    }
+}
+
+/// One scale of [`scan_region`]; true when a code decoded.
+fn scan_scaled(img: &Gray, rect: Rect, scale: f32, found: &mut Vec<QrCode>) -> bool {
     let crop = img.crop_scaled(rect, scale);
     let place = Placement {
         x0: rect.x0 as f32,
@@ -111,10 +122,11 @@ fn scan_region(img: &Gray, rect: Rect, found: &mut Vec<QrCode>) {
         };
         for inverted in [false, true] {
             if decode_into(img, threshold, inverted, place, found) {
-                return;
+                return true;
             }
         }
     }
+    false
 }
 
 /// Runs rqrr on one variant; adds new payloads to `found`. True when a code decoded here.
