@@ -63,9 +63,12 @@ def tokendesk_parse(out):
 rows = []
 found, t = per_file([tokendesk, "scan", "--json"], tokendesk_parse)
 rows.append(("tokendesk scan (release), per-file processes", *score(found), t))
+import resource
+cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
 t0 = time.perf_counter()
 p = subprocess.run([tokendesk, "scan", "--json"] + files, capture_output=True, text=True)
 t1 = time.perf_counter() - t0
+cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - cpu0
 found = {json.loads(l)["file"]: tokendesk_parse(l) for l in p.stdout.splitlines()}
 rows.append(("tokendesk scan (release), one process", *score(found), t1))
 found, t = per_file(["zbarimg", "-q", "--raw"], lambda out: out.splitlines())
@@ -76,10 +79,18 @@ for f in files:
     results = zxingcpp.read_barcodes(Image.open(f))
     total += time.perf_counter() - t
     found[f] = [r.text for r in results]
-rows.append((f"zxing-cpp {zxingcpp.__version__} (Python binding, in-process)", *score(found), total))
+from importlib.metadata import version
+rows.append((f"zxing-cpp {version('zxing-cpp')} (Python binding, in-process)", *score(found), total))
 
+import os
+print(f"load average before: {os.getloadavg()[0]:.1f}")
+print()
 print(f"| decoder | seeds found (of {len(seeds)}) | wrong seeds | total time |")
 print("|---|---|---|---|")
 for name, ok, wrong, t in rows:
     print(f"| {name} | {ok} | {wrong} | {t:.2f} s |")
+print()
+print(f"tokendesk one process: {cpu1:.2f} s user CPU for {len(files)} screenshots "
+      f"(mostly 1920x1080), {1000 * cpu1 / len(files):.0f} ms per screenshot; "
+      f"{1000 * t1 / len(files):.0f} ms wall")
 PY
