@@ -123,6 +123,13 @@ fn error_messages_name_the_limit_not_the_content() {
 }
 
 #[test]
+fn heap_cap_is_in_force() {
+    // Guards the guard: the allocator cap that turns a huge allocation into a failure.
+    assert_eq!(crate::ALLOCATOR.limit(), 1 << 30);
+    assert!(crate::ALLOCATOR.allocated() < 1 << 30);
+}
+
+#[test]
 fn raw_luma_with_wrong_length_gives_nothing() {
     assert!(tokendesk_qr::decode_luma(100, 100, vec![0; 10]).is_empty());
 }
