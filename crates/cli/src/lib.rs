@@ -5,6 +5,7 @@ mod capture;
 mod clock;
 mod drift_cmd;
 mod error;
+mod nfc_cmd;
 mod otp_cmd;
 mod scan_cmd;
 mod seed_arg;
@@ -41,6 +42,8 @@ pub enum Command {
     Drift(drift_cmd::DriftArgs),
     /// Find QR codes in screenshots, on the screen or the clipboard, and show the seeds
     Scan(scan_cmd::ScanArgs),
+    /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
+    Nfc(nfc_cmd::NfcArgs),
 }
 
 /// Runs one parsed command, writing its output to `out`.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
         Command::Scan(args) => scan_cmd::run(&args, clock, out),
+        Command::Nfc(args) => nfc_cmd::run(&args, clock, out),
     }
 }
 
