@@ -21,6 +21,8 @@ pub enum SeedCommand {
     /// Show a seed as canonical base32, hex, bit length and otpauth link, and whether Entra ID
     /// and Token2 programmable tokens accept it
     Show(ShowArgs),
+    /// Show a seed as an otpauth QR code (terminal, PNG or SVG) for a phone burner app
+    Qr(crate::seed_qr_cmd::QrArgs),
 }
 
 /// Arguments of `seed new`.
@@ -64,6 +66,7 @@ pub(crate) fn run(
     match cmd {
         SeedCommand::New(args) => new(args, out),
         SeedCommand::Show(args) => show(args, clock, out),
+        SeedCommand::Qr(args) => crate::seed_qr_cmd::run(args, out),
     }
 }
 

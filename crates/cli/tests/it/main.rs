@@ -14,7 +14,10 @@ mod errors;
 mod nfc;
 mod oathtool;
 mod otp;
+mod scan;
+mod scan_live;
 mod seed;
+mod seed_qr;
 mod t2otp;
 
 use std::process::Output;
