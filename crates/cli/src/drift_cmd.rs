@@ -10,7 +10,7 @@ use tokendesk_otp::{Drift, OtpKind, Totp, drift_search, one_day_steps};
 use crate::clock::Clock;
 use crate::error::{CliError, Outcome};
 use crate::seed_arg::{self, ParamArgs, SeedOptions, SeedText, parse_seed_text};
-use crate::timefmt::parse_at;
+use crate::timefmt::resolve_at;
 
 /// Arguments of `tokendesk drift`.
 #[derive(Debug, Args)]
@@ -65,10 +65,7 @@ pub(crate) fn run(
             )));
         }
     }
-    let at = match &args.at {
-        Some(text) => parse_at(text).map_err(CliError::input)?,
-        None => clock.now_unix_secs(),
-    };
+    let at = resolve_at(args.at.as_deref(), clock)?;
     let window = args.window.unwrap_or_else(|| one_day_steps(&totp));
     let period = seed.params.period.secs();
     let result = drift_search(&totp, at, &code, next.as_deref(), window);

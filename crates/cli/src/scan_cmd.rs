@@ -278,12 +278,7 @@ fn print_finding(f: &Finding, now: u64, out: &mut dyn Write) -> Result<(), CliEr
 
 fn print_seed(u: &OtpAuth, now: u64, out: &mut dyn Write) -> Result<(), CliError> {
     let p = u.totp_params();
-    let b32 = u.secret.to_base32();
-    let grouped: Vec<&str> = b32
-        .as_bytes()
-        .chunks(4)
-        .map(|c| std::str::from_utf8(c).unwrap_or(""))
-        .collect();
+    let grouped = u.secret.to_base32_grouped();
     writeln!(out, "  seed      TOTP seed")?;
     writeln!(
         out,
@@ -308,7 +303,7 @@ fn print_seed(u: &OtpAuth, now: u64, out: &mut dyn Write) -> Result<(), CliError
                 p.digits.get(),
                 p.period.secs()
             )?;
-            writeln!(out, "  secret    {}", grouped.join(" "))?;
+            writeln!(out, "  secret    {}", grouped.as_str())?;
             let code = Totp::new(&u.secret, p).at(now).map_err(CliError::input)?;
             writeln!(
                 out,
@@ -324,7 +319,7 @@ fn print_seed(u: &OtpAuth, now: u64, out: &mut dyn Write) -> Result<(), CliError
                 p.algorithm,
                 p.digits.get()
             )?;
-            writeln!(out, "  secret    {}", grouped.join(" "))?;
+            writeln!(out, "  secret    {}", grouped.as_str())?;
         }
     }
     Ok(())

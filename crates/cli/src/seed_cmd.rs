@@ -220,11 +220,7 @@ fn print_one(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let b32 = uri.secret.to_base32();
-    let grouped: Vec<&str> = b32
-        .as_bytes()
-        .chunks(4)
-        .map(|c| std::str::from_utf8(c).unwrap_or(""))
-        .collect();
+    let grouped = uri.secret.to_base32_grouped();
     let label = match (&uri.issuer, uri.account.is_empty()) {
         (Some(i), false) => format!("{i}: {}", uri.account),
         (Some(i), true) => i.clone(),
@@ -233,7 +229,7 @@ fn print_one(
     };
     writeln!(out, "account    {label}")?;
     writeln!(out, "base32     {}", b32.as_str())?;
-    writeln!(out, "grouped    {}", grouped.join(" "))?;
+    writeln!(out, "grouped    {}", grouped.as_str())?;
     writeln!(out, "hex        {}", uri.secret.to_hex().as_str())?;
     writeln!(
         out,
