@@ -173,7 +173,8 @@ fn score(rect: &Rect, count: usize, area: usize) -> Option<f32> {
     }
     let aspect = w.max(h) as f32 / w.min(h) as f32;
     let fill = area as f32 / (w * h) as f32;
-    (aspect <= 3.0 && fill >= 0.5).then(|| fill * (count as f32).sqrt() / aspect)
+    // Codes are square; up to 2:1 still admits a code merged with a caption beside it.
+    (aspect <= 2.0 && fill >= 0.5).then(|| fill * (count as f32).sqrt() / aspect)
 }
 
 #[cfg(test)]

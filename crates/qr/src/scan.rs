@@ -110,23 +110,42 @@ fn scan_scaled(img: &Gray, rect: Rect, scale: f32, found: &mut Vec<QrCode>) -> b
     ];
     let mut sharp = None;
     let mut smooth = None;
-    for (filter, threshold) in steps {
-        let img = match filter {
-            Filter::None => &crop,
-            Filter::Sharpen => sharp.get_or_insert_with(|| {
-                binarize::sharpen(&crop, (crop.width().min(crop.height()) / 60).max(2), 2)
-            }),
-            Filter::Smooth => smooth.get_or_insert_with(|| {
-                binarize::smooth(&crop, (scale / 2.0).round().max(1.0) as usize)
-            }),
-        };
-        for inverted in [false, true] {
+    // The likely polarity first, through every variant: a light border means dark modules
+    // on a light quiet zone (the usual case), a dark one suggests a dark-mode inverted code.
+    let likely_inverted = border_is_dark(&crop);
+    for inverted in [likely_inverted, !likely_inverted] {
+        for (filter, threshold) in steps {
+            let img = match filter {
+                Filter::None => &crop,
+                Filter::Sharpen => sharp.get_or_insert_with(|| {
+                    binarize::sharpen(&crop, (crop.width().min(crop.height()) / 60).max(2), 2)
+                }),
+                Filter::Smooth => smooth.get_or_insert_with(|| {
+                    binarize::smooth(&crop, (scale / 2.0).round().max(1.0) as usize)
+                }),
+            };
             if decode_into(img, threshold, inverted, place, found) {
                 return true;
             }
         }
     }
     false
+}
+
+/// True when the crop's outermost rows and columns are darker than its Otsu threshold.
+fn border_is_dark(img: &Gray) -> bool {
+    let (w, h) = (img.width(), img.height());
+    if w < 3 || h < 3 {
+        return false;
+    }
+    let threshold = u64::from(binarize::otsu(img));
+    let rows = img.row(0).iter().chain(img.row(h - 1));
+    let cols = (1..h - 1).flat_map(|y| [img.at(0, y), img.at(w - 1, y)]);
+    let (sum, n) = rows
+        .copied()
+        .chain(cols)
+        .fold((0u64, 0u64), |(s, n), p| (s + u64::from(p), n + 1));
+    sum < threshold * n
 }
 
 /// Runs rqrr on one variant; adds new payloads to `found`. True when a code decoded here.
