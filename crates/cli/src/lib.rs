@@ -1,1 +1,64 @@
-//! x
+//! The `tokendesk` and `t2otp` command lines: argument parsing, terminal output and exit codes.
+//! This is the only crate that reads the system clock, the environment and standard input.
+
+mod clock;
+mod drift_cmd;
+mod error;
+mod otp_cmd;
+mod seed_arg;
+mod seed_cmd;
+mod timefmt;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use clock::{Clock, SystemClock};
+pub use error::{CliError, Outcome};
+
+/// tokendesk: an encrypted seed vault and helpdesk tool for programmable TOTP hardware tokens.
+#[derive(Debug, Parser)]
+#[command(name = "tokendesk", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. Each lives in its own module; this enum only wires them up.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print TOTP/HOTP codes for a secret or otpauth URI (now, at a time, past and future).
+    Otp(otp_cmd::OtpArgs),
+    /// Generate a seed, or show one in every form with what accepts it.
+    #[command(subcommand)]
+    Seed(seed_cmd::SeedCommand),
+    /// Find how far a token's clock has drifted from the code(s) on its display.
+    Drift(drift_cmd::DriftArgs),
+}
+
+/// Runs one parsed command, writing its output to `out`.
+///
+/// # Errors
+/// A [`CliError`] carrying the exit code (2 for bad input, 3 for the environment).
+pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Otp(args) => otp_cmd::run(&args, clock, out),
+        Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
+        Command::Drift(args) => drift_cmd::run(&args, clock, out),
+    }
+}
+
+/// Shared `main` of both binaries: prints an error once, as `PROGRAM: error: …`, and maps the
+/// outcome to the documented exit codes (0 ok, 1 negative answer, 2 input, 3 environment).
+pub fn finish(program: &str, result: Result<Outcome, CliError>) -> ExitCode {
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Negative) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("{program}: error: {:#}", err.error);
+            ExitCode::from(err.exit_code)
+        }
+    }
+}

@@ -1,1 +1,68 @@
+//! Integration tests of the `tokendesk` and `t2otp` binaries, run as real processes.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::should_implement_trait
+)]
 
+mod drift;
+mod errors;
+mod oathtool;
+mod otp;
+mod seed;
+mod t2otp;
+
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// RFC 6238 Appendix B keys: ASCII "1234567890" repeated to 20, 32 and 64 bytes, in base32.
+pub const RFC_SHA1: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+pub const RFC_SHA256: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA";
+pub const RFC_SHA512: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNA";
+
+pub fn tokendesk() -> Command {
+    Command::cargo_bin("tokendesk").unwrap()
+}
+
+pub fn t2otp() -> Command {
+    Command::cargo_bin("t2otp").unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Runs `tokendesk ARGS` and returns stdout, asserting exit 0.
+pub fn ok(args: &[&str]) -> String {
+    let o = tokendesk().args(args).output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce from the printed seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}

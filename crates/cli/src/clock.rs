@@ -1,0 +1,22 @@
+//! The system clock, read in one place so every other module takes time as an argument.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Source of "now" in Unix seconds; tests pass a fixed clock.
+pub trait Clock {
+    /// Current Unix time in whole seconds.
+    fn now_unix_secs(&self) -> u64;
+}
+
+/// The real clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // The one sanctioned read of the system clock.
+    fn now_unix_secs(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
