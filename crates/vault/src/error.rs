@@ -100,6 +100,16 @@ pub enum VaultError {
         /// The quota.
         quota: i64,
     },
+    /// The code read from a delivered token does not match the stored seed.
+    #[error(
+        "the code does not match {upn}'s token within {window_steps} steps of now; check the token and read the current code again"
+    )]
+    CodeMismatch {
+        /// The user.
+        upn: String,
+        /// Steps searched either side of now.
+        window_steps: u64,
+    },
     /// The seed of a purged record is gone.
     #[error("the seed of {upn} has been purged; nothing to export or reveal")]
     Purged {

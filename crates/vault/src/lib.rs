@@ -26,7 +26,7 @@ pub use keyfile::{
     create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
 };
 pub use keyring::KeySpec;
-pub use records::{HashAlgorithm, NewRecord, Record, Shipment, TokenParams, normalise_upn};
+pub use records::{Algorithm, NewRecord, Record, Shipment, TokenParams, normalise_upn};
 pub use reveal::{ExportedSeed, RevealRequest};
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::Store;

@@ -6,49 +6,13 @@ use sqlx::any::AnyRow;
 
 use crate::error::{Result, VaultError};
 use crate::state::State;
-
-/// Hash function of a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashAlgorithm {
-    /// HMAC-SHA-1 (what Entra ID assumes).
-    Sha1,
-    /// HMAC-SHA-256.
-    Sha256,
-    /// HMAC-SHA-512.
-    Sha512,
-}
-
-impl HashAlgorithm {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HashAlgorithm::Sha1 => "SHA1",
-            HashAlgorithm::Sha256 => "SHA256",
-            HashAlgorithm::Sha512 => "SHA512",
-        }
-    }
-
-    /// Parses `SHA1`, `sha-256`, `sha512`...
-    ///
-    /// # Errors
-    /// [`VaultError::Invalid`] for anything else.
-    pub fn parse(text: &str) -> Result<Self> {
-        match text.to_ascii_uppercase().replace('-', "").as_str() {
-            "SHA1" => Ok(HashAlgorithm::Sha1),
-            "SHA256" => Ok(HashAlgorithm::Sha256),
-            "SHA512" => Ok(HashAlgorithm::Sha512),
-            _ => Err(VaultError::Invalid(format!(
-                "unknown algorithm {text:?}; use SHA1, SHA256 or SHA512"
-            ))),
-        }
-    }
-}
+pub use tokendesk_otp::Algorithm;
 
 /// Token parameters stored with a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenParams {
     /// Hash function.
-    pub algorithm: HashAlgorithm,
+    pub algorithm: Algorithm,
     /// Code length (6 or 8).
     pub digits: u32,
     /// Time step in seconds (30 or 60).
@@ -58,7 +22,7 @@ pub struct TokenParams {
 impl Default for TokenParams {
     fn default() -> Self {
         Self {
-            algorithm: HashAlgorithm::Sha1,
+            algorithm: Algorithm::Sha1,
             digits: 6,
             period_secs: 30,
         }
@@ -165,7 +129,9 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
         model: row.try_get("model")?,
         manufacturer: row.try_get("manufacturer")?,
         params: TokenParams {
-            algorithm: HashAlgorithm::parse(&algorithm)?,
+            algorithm: algorithm
+                .parse()
+                .map_err(|_| VaultError::Corrupt(format!("unknown algorithm {algorithm:?}")))?,
             digits: to_u32(row.try_get("digits")?, "digits")?,
             period_secs: to_u32(row.try_get("period_secs")?, "period")?,
         },
@@ -297,14 +263,5 @@ mod tests {
             })
             .is_err()
         );
-    }
-
-    #[test]
-    fn algorithm_names() {
-        assert_eq!(
-            HashAlgorithm::parse("sha-256").unwrap(),
-            HashAlgorithm::Sha256
-        );
-        assert!(HashAlgorithm::parse("md5").is_err());
     }
 }

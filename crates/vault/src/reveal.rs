@@ -8,6 +8,8 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use zeroize::Zeroizing;
 
+use tokendesk_otp::{Digits, Period, Secret, Totp, TotpCode, TotpParams};
+
 use crate::error::{Result, VaultError};
 use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row};
 use crate::state::State;
@@ -52,7 +54,45 @@ enum Outcome<R> {
     Refused(VaultError),
 }
 
+/// A TOTP generator for a stored seed and its token parameters (T0 = 0).
+pub(crate) fn totp_for(seed: &[u8], params: &TokenParams) -> Result<Totp> {
+    let otp_params = TotpParams {
+        algorithm: params.algorithm,
+        digits: Digits::new(params.digits).map_err(|e| VaultError::Invalid(e.to_string()))?,
+        period: Period::new(u64::from(params.period_secs))
+            .map_err(|e| VaultError::Invalid(e.to_string()))?,
+        t0_unix_secs: 0,
+    };
+    Ok(Totp::new(&Secret::from_bytes(seed.to_vec()), otp_params))
+}
+
 impl Vault {
+    /// Reveals the codes for `request.at_unix_secs` (see [`Vault::reveal_with`] for the order
+    /// of checks and auditing). The seed itself never leaves the vault.
+    ///
+    /// # Errors
+    /// [`VaultError::NotRevealable`], [`VaultError::QuotaExceeded`], [`VaultError::Tampered`],
+    /// a time before 1970; database errors.
+    pub async fn reveal(
+        &self,
+        actor: &Actor,
+        request: &RevealRequest,
+    ) -> Result<(Record, Vec<TotpCode>)> {
+        self.reveal_with(actor, request, |seed, params, _drift| {
+            let totp = totp_for(seed, params)?;
+            request
+                .at_unix_secs
+                .iter()
+                .map(|t| {
+                    let t = u64::try_from(*t)
+                        .map_err(|_| VaultError::Invalid("a time before 1970".into()))?;
+                    totp.at(t).map_err(|e| VaultError::Invalid(e.to_string()))
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Reveals: checks state and the daily quota, appends the `reveal` audit event (steps, ticket,
     /// method, outcome, purpose), and only then lets `compute` derive codes from the seed, all in
     /// one transaction, so a code is never produced without its audit entry. A refused reveal is
@@ -61,7 +101,7 @@ impl Vault {
     /// # Errors
     /// [`VaultError::NotRevealable`], [`VaultError::QuotaExceeded`], [`VaultError::Tampered`];
     /// whatever `compute` returns; database errors.
-    pub async fn reveal_with<R>(
+    pub(crate) async fn reveal_with<R>(
         &self,
         actor: &Actor,
         request: &RevealRequest,

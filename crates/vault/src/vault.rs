@@ -7,6 +7,7 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use sqlx::Row;
 use tokendesk_crypto::DataKey;
+use tokendesk_otp::Secret;
 use zeroize::Zeroizing;
 
 use crate::audit_chain::{self, AuditEvent};
@@ -317,7 +318,7 @@ impl Vault {
     ///
     /// # Errors
     /// Invalid UPN or parameters; [`VaultError::ActiveRecordExists`]; database errors.
-    pub async fn capture(&self, actor: &Actor, new: NewRecord, seed: &[u8]) -> Result<Record> {
+    pub async fn capture(&self, actor: &Actor, new: NewRecord, seed: &Secret) -> Result<Record> {
         let upn = normalise_upn(&new.upn)?;
         check_params(&new.params)?;
         let id = self
@@ -331,7 +332,9 @@ impl Vault {
                         state: active.state,
                     });
                 }
-                let id = self.insert_record(conn, actor, &new, &upn, seed).await?;
+                let id = self
+                    .insert_record(conn, actor, &new, &upn, seed.expose_bytes())
+                    .await?;
                 let detail = json!({ "serial": new.serial, "source": "capture" });
                 self.audit(conn, actor, "capture", Some((&id, &upn)), detail)
                     .await?;
@@ -533,36 +536,53 @@ impl Vault {
             .await
     }
 
-    /// shipped → delivered with the measured drift; reveals stop. With a retention of 0 the
-    /// seed is purged in the same transaction, otherwise `purge_due` destroys it later.
+    /// shipped → delivered after checking `code` (read from the token's display) against the
+    /// seed within `window_steps` of now; stores the measured drift and stops reveals. With a
+    /// retention of 0 the seed is purged in the same transaction, otherwise `purge_due`
+    /// destroys it later. A code that does not match changes nothing.
     ///
     /// # Errors
-    /// Illegal transition; no record; database errors.
-    pub async fn deliver(&self, actor: &Actor, upn: &str, drift_steps: i64) -> Result<Record> {
+    /// Illegal transition; [`VaultError::CodeMismatch`]; no record; database errors.
+    pub async fn deliver(
+        &self,
+        actor: &Actor,
+        upn: &str,
+        code: &str,
+        window_steps: u64,
+    ) -> Result<Record> {
         let upn = normalise_upn(upn)?;
         let retention = self.settings.retention_secs;
+        let now = self.now();
         let id = self
             .store
             .write(async |conn: &mut AnyConnection| {
                 let record = current_record(conn, &upn)
                     .await?
                     .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
-                let due = self.now().0 + retention;
+                record.state.transition(State::Delivered)?;
+                let sealed = sealed_row(conn, &record.id)
+                    .await?
+                    .ok_or_else(|| VaultError::Purged { upn: upn.clone() })?;
+                let seed = self.open_sealed(&sealed)?;
+                let totp = crate::reveal::totp_for(&seed, &record.params)?;
+                let when = u64::try_from(now.0).unwrap_or_default();
+                let drift_steps = match tokendesk_otp::drift_search(&totp, when, code.trim(), None, window_steps) {
+                    tokendesk_otp::Drift::Found { offset_steps, .. } => offset_steps,
+                    tokendesk_otp::Drift::NotFound => {
+                        return Err(VaultError::CodeMismatch { upn: upn.clone(), window_steps });
+                    }
+                    tokendesk_otp::Drift::Ambiguous { .. } => {
+                        return Err(VaultError::Invalid(
+                            "the code matches several steps; read the next code from the token and try again".into(),
+                        ));
+                    }
+                };
+                let due = now.0 + retention;
                 let detail = json!({ "drift_steps": drift_steps, "purge_due_unix_secs": due });
-                self.apply_change(
-                    conn,
-                    actor,
-                    &record,
-                    State::Delivered,
-                    detail,
-                    Extra::Deliver { drift_steps, due },
-                )
-                .await?;
+                self.apply_change(conn, actor, &record, State::Delivered, detail, Extra::Deliver { drift_steps, due })
+                    .await?;
                 if retention <= 0 {
-                    let delivered = Record {
-                        state: State::Delivered,
-                        ..record.clone()
-                    };
+                    let delivered = Record { state: State::Delivered, ..record.clone() };
                     let detail = json!({ "reason": "delivered, no retention" });
                     self.apply_change(conn, actor, &delivered, State::Purged, detail, Extra::None)
                         .await?;
@@ -619,7 +639,7 @@ impl Vault {
     ///
     /// # Errors
     /// [`VaultError::NoRecord`]; database errors.
-    pub async fn fingerprint_matches(&self, upn: &str, seed: &[u8]) -> Result<bool> {
+    pub async fn fingerprint_matches(&self, upn: &str, seed: &Secret) -> Result<bool> {
         let upn = normalise_upn(upn)?;
         let rows = sqlx::query("SELECT seed_fingerprint FROM records WHERE upn = $1")
             .bind(&upn)
@@ -631,7 +651,7 @@ impl Vault {
         let mut found = false;
         for row in &rows {
             let tag: Vec<u8> = row.try_get("seed_fingerprint")?;
-            found |= self.keys.fingerprint.verify(&[seed], &tag);
+            found |= self.keys.fingerprint.verify(&[seed.expose_bytes()], &tag);
         }
         Ok(found)
     }

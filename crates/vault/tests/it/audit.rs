@@ -1,6 +1,6 @@
 use tokendesk_vault::{AuditProblem, Shipment, TokenUpdate};
 
-use crate::db::{Env, SEED, actor, new_record};
+use crate::db::{Env, actor, new_record, seed};
 
 both_backends!(
     intact_chain_verifies,
@@ -16,7 +16,7 @@ both_backends!(
 async fn populate(env: &Env) {
     let a = actor();
     let v = &env.vault;
-    v.capture(&a, new_record("a@contoso.com"), SEED)
+    v.capture(&a, new_record("a@contoso.com"), &seed())
         .await
         .unwrap();
     v.mark_burned(&a, "a@contoso.com", TokenUpdate::default())
@@ -25,7 +25,7 @@ async fn populate(env: &Env) {
     v.ship(&a, "a@contoso.com", Shipment::default())
         .await
         .unwrap();
-    v.capture(&a, new_record("b@contoso.com"), SEED)
+    v.capture(&a, new_record("b@contoso.com"), &seed())
         .await
         .unwrap();
     v.cancel(&a, "b@contoso.com", "duplicate").await.unwrap();

@@ -1,7 +1,7 @@
 use tokendesk_vault::{KdfParams, KeySpec, MasterKey, Passphrase, Store, Vault, VaultError};
 use zeroize::Zeroizing;
 
-use crate::db::{Env, SEED, actor, new_record, reveal_seed};
+use crate::db::{Env, actor, code_now, new_record, reveal_code, secret, seed};
 
 both_backends!(
     wrong_key_is_refused_with_expected_key_id,
@@ -37,7 +37,7 @@ async fn wrong_key_is_refused_with_expected_key_id(env: Env) {
 async fn tampered_ciphertext_is_reported_not_a_crash(env: Env) {
     let rec = env
         .vault
-        .capture(&actor(), new_record("t@contoso.com"), SEED)
+        .capture(&actor(), new_record("t@contoso.com"), &seed())
         .await
         .unwrap();
     use sqlx::Row;
@@ -56,7 +56,7 @@ async fn tampered_ciphertext_is_reported_not_a_crash(env: Env) {
         .await
         .unwrap();
     let audit_before = env.count("SELECT COUNT(*) FROM audit").await;
-    let err = reveal_seed(&env, &env.vault, "t@contoso.com")
+    let err = reveal_code(&env, &env.vault, "t@contoso.com")
         .await
         .unwrap_err();
     assert!(
@@ -70,11 +70,15 @@ async fn tampered_ciphertext_is_reported_not_a_crash(env: Env) {
 async fn ciphertext_moved_to_another_record_does_not_open(env: Env) {
     let a = actor();
     env.vault
-        .capture(&a, new_record("m1@contoso.com"), SEED)
+        .capture(&a, new_record("m1@contoso.com"), &seed())
         .await
         .unwrap();
     env.vault
-        .capture(&a, new_record("m2@contoso.com"), b"abcdefghijklmnopqrst")
+        .capture(
+            &a,
+            new_record("m2@contoso.com"),
+            &secret(b"abcdefghijklmnopqrst"),
+        )
         .await
         .unwrap();
     // Copy m1's sealed seed and wrapped key onto m2's row.
@@ -84,26 +88,26 @@ async fn ciphertext_moved_to_another_record_does_not_open(env: Env) {
          WHERE upn = 'm2@contoso.com'",
     )
     .await;
-    let err = reveal_seed(&env, &env.vault, "m2@contoso.com")
+    let err = reveal_code(&env, &env.vault, "m2@contoso.com")
         .await
         .unwrap_err();
     assert!(matches!(err, VaultError::Tampered { .. }), "{err:?}");
     assert_eq!(
-        reveal_seed(&env, &env.vault, "m1@contoso.com")
+        reveal_code(&env, &env.vault, "m1@contoso.com")
             .await
             .unwrap(),
-        SEED
+        code_now(&env)
     );
 }
 
 async fn wrapped_key_moved_to_another_record_does_not_open(env: Env) {
     let a = actor();
     env.vault
-        .capture(&a, new_record("w1@contoso.com"), SEED)
+        .capture(&a, new_record("w1@contoso.com"), &seed())
         .await
         .unwrap();
     env.vault
-        .capture(&a, new_record("w2@contoso.com"), SEED)
+        .capture(&a, new_record("w2@contoso.com"), &seed())
         .await
         .unwrap();
     env.exec(
@@ -111,7 +115,7 @@ async fn wrapped_key_moved_to_another_record_does_not_open(env: Env) {
          WHERE upn = 'w2@contoso.com'",
     )
     .await;
-    let err = reveal_seed(&env, &env.vault, "w2@contoso.com")
+    let err = reveal_code(&env, &env.vault, "w2@contoso.com")
         .await
         .unwrap_err();
     assert!(matches!(err, VaultError::Tampered { .. }), "{err:?}");
@@ -139,7 +143,7 @@ async fn passphrase_vault_opens_only_with_its_passphrase(env: Env) {
     )
     .await
     .unwrap();
-    v.capture(&actor(), new_record("p@contoso.com"), SEED)
+    v.capture(&actor(), new_record("p@contoso.com"), &seed())
         .await
         .unwrap();
     let reopen = |text: &'static str| {
@@ -163,5 +167,8 @@ async fn passphrase_vault_opens_only_with_its_passphrase(env: Env) {
         VaultError::WrongKey { .. }
     ));
     let v2 = reopen("correct horse").await.unwrap();
-    assert_eq!(reveal_seed(&env, &v2, "p@contoso.com").await.unwrap(), SEED);
+    assert_eq!(
+        reveal_code(&env, &v2, "p@contoso.com").await.unwrap(),
+        code_now(&env)
+    );
 }

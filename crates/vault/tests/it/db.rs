@@ -176,12 +176,30 @@ pub fn reveal_request(env: &Env, upn: &str) -> tokendesk_vault::RevealRequest {
     }
 }
 
-/// Reveals and returns a copy of the seed the vault decrypted (tests only).
-pub async fn reveal_seed(env: &Env, vault: &Vault, upn: &str) -> tokendesk_vault::Result<Vec<u8>> {
+pub fn secret(bytes: &[u8]) -> tokendesk_otp::Secret {
+    tokendesk_otp::Secret::from_bytes(bytes.to_vec())
+}
+
+pub fn seed() -> tokendesk_otp::Secret {
+    secret(SEED)
+}
+
+/// The SHA-1/6/30 code of `seed` at `unix_secs`, computed outside the vault.
+pub fn expected_code(seed: &[u8], unix_secs: i64) -> String {
+    let totp = tokendesk_otp::Totp::new(&secret(seed), Default::default());
+    totp.at(unix_secs as u64).unwrap().code.expose().to_owned()
+}
+
+/// The current code for the test seed, as a delivered token would show it.
+pub fn code_now(env: &Env) -> String {
+    use tokendesk_vault::Clock;
+    expected_code(SEED, env.clock.now().0)
+}
+
+/// Reveals the current code for `upn`.
+pub async fn reveal_code(env: &Env, vault: &Vault, upn: &str) -> tokendesk_vault::Result<String> {
     vault
-        .reveal_with(&actor(), &reveal_request(env, upn), |seed, _, _| {
-            Ok(seed.to_vec())
-        })
+        .reveal(&actor(), &reveal_request(env, upn))
         .await
-        .map(|(_, seed)| seed)
+        .map(|(_, codes)| codes[0].code.expose().to_owned())
 }

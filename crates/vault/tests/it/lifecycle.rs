@@ -1,8 +1,9 @@
 use tokendesk_vault::{Shipment, State, TokenUpdate, VaultError};
 
-use crate::db::{Env, SEED, actor, new_record};
+use crate::db::{Env, SEED, actor, code_now, new_record, secret, seed};
 
 both_backends!(
+    deliver_checks_the_code_and_measures_drift,
     capture_seals_the_seed,
     full_lifecycle_shreds_seed_and_keeps_fingerprint,
     illegal_transitions_name_the_current_state_and_change_nothing,
@@ -15,7 +16,7 @@ both_backends!(
 async fn capture_seals_the_seed(env: Env) {
     let rec = env
         .vault
-        .capture(&actor(), new_record("Alice@Contoso.com"), SEED)
+        .capture(&actor(), new_record("Alice@Contoso.com"), &seed())
         .await
         .unwrap();
     assert_eq!(rec.upn, "alice@contoso.com");
@@ -44,7 +45,7 @@ async fn full_lifecycle_shreds_seed_and_keeps_fingerprint(mut env: Env) {
     });
     let a = actor();
     let v = &env.vault;
-    v.capture(&a, new_record("bob@contoso.com"), SEED)
+    v.capture(&a, new_record("bob@contoso.com"), &seed())
         .await
         .unwrap();
     let r = v
@@ -73,9 +74,12 @@ async fn full_lifecycle_shreds_seed_and_keeps_fingerprint(mut env: Env) {
         .unwrap();
     assert_eq!(r.state, State::Shipped);
     assert_eq!(r.shipment.carrier.as_deref(), Some("DHL"));
-    let r = v.deliver(&a, "bob@contoso.com", -1).await.unwrap();
+    let r = v
+        .deliver(&a, "bob@contoso.com", &code_now(&env), 2)
+        .await
+        .unwrap();
     assert_eq!(r.state, State::Purged);
-    assert_eq!(r.drift_steps, -1);
+    assert_eq!(r.drift_steps, 0);
     assert!(!r.has_seed);
     assert_eq!(
         env.count(
@@ -85,12 +89,12 @@ async fn full_lifecycle_shreds_seed_and_keeps_fingerprint(mut env: Env) {
         0
     );
     assert!(
-        v.fingerprint_matches("bob@contoso.com", SEED)
+        v.fingerprint_matches("bob@contoso.com", &seed())
             .await
             .unwrap()
     );
     assert!(
-        !v.fingerprint_matches("bob@contoso.com", b"12345678901234567891")
+        !v.fingerprint_matches("bob@contoso.com", &secret(b"12345678901234567891"))
             .await
             .unwrap()
     );
@@ -119,12 +123,12 @@ async fn illegal_transitions_name_the_current_state_and_change_nothing(env: Env)
     let a = actor();
     let v = &env.vault;
     let upn = "carol@contoso.com";
-    v.capture(&a, new_record(upn), SEED).await.unwrap();
+    v.capture(&a, new_record(upn), &seed()).await.unwrap();
     // From captured: ship, deliver, lose, purge are illegal.
     let before = env.count("SELECT COUNT(*) FROM audit").await;
     let attempts = [
         v.ship(&a, upn, Shipment::default()).await.map(|_| ()),
-        v.deliver(&a, upn, 0).await.map(|_| ()),
+        v.deliver(&a, upn, &code_now(&env), 2).await.map(|_| ()),
         v.lose(&a, upn, "x").await.map(|_| ()),
         v.purge(&a, upn).await.map(|_| ()),
     ];
@@ -152,11 +156,11 @@ async fn illegal_transitions_name_the_current_state_and_change_nothing(env: Env)
 async fn one_active_record_per_user(env: Env) {
     let a = actor();
     let v = &env.vault;
-    v.capture(&a, new_record("dave@contoso.com"), SEED)
+    v.capture(&a, new_record("dave@contoso.com"), &seed())
         .await
         .unwrap();
     let err = v
-        .capture(&a, new_record("DAVE@contoso.com"), SEED)
+        .capture(&a, new_record("DAVE@contoso.com"), &seed())
         .await
         .unwrap_err();
     assert!(
@@ -172,7 +176,7 @@ async fn one_active_record_per_user(env: Env) {
     let cancelled = v.cancel(&a, "dave@contoso.com", "typo").await.unwrap();
     assert!(!cancelled.has_seed, "cancel destroys the seed");
     env.clock.advance(1);
-    v.capture(&a, new_record("dave@contoso.com"), SEED)
+    v.capture(&a, new_record("dave@contoso.com"), &seed())
         .await
         .unwrap();
     let history = v.history("dave@contoso.com").await.unwrap();
@@ -190,13 +194,16 @@ async fn purge_due_respects_retention(mut env: Env) {
     let a = actor();
     let v = &env.vault;
     for upn in ["e1@contoso.com", "e2@contoso.com"] {
-        v.capture(&a, new_record(upn), SEED).await.unwrap();
+        v.capture(&a, new_record(upn), &seed()).await.unwrap();
         v.mark_burned(&a, upn, TokenUpdate::default())
             .await
             .unwrap();
         v.ship(&a, upn, Shipment::default()).await.unwrap();
     }
-    let r = v.deliver(&a, "e1@contoso.com", 0).await.unwrap();
+    let r = v
+        .deliver(&a, "e1@contoso.com", &code_now(&env), 2)
+        .await
+        .unwrap();
     assert_eq!(r.state, State::Delivered);
     assert!(r.has_seed);
     assert_eq!(v.purge_due(&a).await.unwrap(), 0);
@@ -216,7 +223,7 @@ async fn overdue_shipments_are_listed(env: Env) {
     let a = actor();
     let v = &env.vault;
     for upn in ["f1@contoso.com", "f2@contoso.com"] {
-        v.capture(&a, new_record(upn), SEED).await.unwrap();
+        v.capture(&a, new_record(upn), &seed()).await.unwrap();
         v.mark_burned(&a, upn, TokenUpdate::default())
             .await
             .unwrap();
@@ -259,7 +266,7 @@ async fn concurrent_captures_keep_one_linear_chain(env: Env) {
     let first = async {
         for i in 0..10 {
             env.vault
-                .capture(&a, new_record(&format!("g{i}@contoso.com")), SEED)
+                .capture(&a, new_record(&format!("g{i}@contoso.com")), &seed())
                 .await
                 .unwrap();
         }
@@ -267,7 +274,7 @@ async fn concurrent_captures_keep_one_linear_chain(env: Env) {
     let second = async {
         for i in 0..10 {
             other
-                .capture(&a, new_record(&format!("h{i}@contoso.com")), SEED)
+                .capture(&a, new_record(&format!("h{i}@contoso.com")), &seed())
                 .await
                 .unwrap();
         }
@@ -275,4 +282,32 @@ async fn concurrent_captures_keep_one_linear_chain(env: Env) {
     tokio::join!(first, second);
     assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, 21);
     assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
+}
+
+async fn deliver_checks_the_code_and_measures_drift(mut env: Env) {
+    env.vault.set_settings(tokendesk_vault::Settings {
+        retention_secs: 3600,
+        ..Default::default()
+    });
+    let a = actor();
+    let v = &env.vault;
+    let upn = "drift@contoso.com";
+    v.capture(&a, new_record(upn), &seed()).await.unwrap();
+    v.mark_burned(&a, upn, TokenUpdate::default())
+        .await
+        .unwrap();
+    v.ship(&a, upn, Shipment::default()).await.unwrap();
+    let audit_before = env.count("SELECT COUNT(*) FROM audit").await;
+    // A code from 10 steps away is outside a window of 2: refused, nothing changes.
+    use tokendesk_vault::Clock;
+    let far = crate::db::expected_code(SEED, env.clock.now().0 + 300);
+    let err = v.deliver(&a, upn, &far, 2).await.unwrap_err();
+    assert!(matches!(err, VaultError::CodeMismatch { .. }), "{err:?}");
+    assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, audit_before);
+    assert_eq!(v.current(upn).await.unwrap().state, State::Shipped);
+    // The token runs one step ahead.
+    let ahead = crate::db::expected_code(SEED, env.clock.now().0 + 30);
+    let r = v.deliver(&a, upn, &ahead, 2).await.unwrap();
+    assert_eq!((r.state, r.drift_steps), (State::Delivered, 1));
+    assert!(r.has_seed, "retention keeps the seed until purge --due");
 }

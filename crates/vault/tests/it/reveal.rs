@@ -1,6 +1,8 @@
 use tokendesk_vault::{Settings, Shipment, State, TokenUpdate, VaultError};
 
-use crate::db::{Env, SEED, actor, new_record, reveal_request, reveal_seed};
+use crate::db::{
+    Env, SEED, actor, code_now, expected_code, new_record, reveal_code, reveal_request, seed,
+};
 
 both_backends!(
     reveal_is_audited_with_steps_and_never_the_seed,
@@ -11,22 +13,22 @@ both_backends!(
 
 async fn reveal_is_audited_with_steps_and_never_the_seed(env: Env) {
     env.vault
-        .capture(&actor(), new_record("r@contoso.com"), SEED)
+        .capture(&actor(), new_record("r@contoso.com"), &seed())
         .await
         .unwrap();
     let mut request = reveal_request(&env, "r@contoso.com");
     request.at_unix_secs = vec![crate::db::T0, crate::db::T0 + 30];
-    let (record, steps_seen) = env
-        .vault
-        .reveal_with(&actor(), &request, |seed, params, drift| {
-            assert_eq!(seed, SEED);
-            assert_eq!(params.period_secs, 30);
-            assert_eq!(drift, 0);
-            Ok(2)
-        })
-        .await
-        .unwrap();
-    assert_eq!((record.state, steps_seen), (State::Captured, 2));
+    let (record, codes) = env.vault.reveal(&actor(), &request).await.unwrap();
+    assert_eq!(record.state, State::Captured);
+    let got: Vec<&str> = codes.iter().map(|c| c.code.expose()).collect();
+    assert_eq!(
+        got,
+        [
+            expected_code(SEED, crate::db::T0),
+            expected_code(SEED, crate::db::T0 + 30)
+        ]
+    );
+    assert_eq!(codes[0].valid_until, codes[1].valid_from);
     let entries = env.vault.audit_list(&Default::default()).await.unwrap();
     let reveal = entries.last().unwrap();
     assert_eq!(reveal.action, "reveal");
@@ -38,8 +40,13 @@ async fn reveal_is_audited_with_steps_and_never_the_seed(env: Env) {
         serde_json::json!([crate::db::T0 / 30, crate::db::T0 / 30 + 1])
     );
     let hex: String = SEED.iter().map(|b| format!("{b:02x}")).collect();
+    let base32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     for e in &entries {
         assert!(!e.detail.contains("12345678901234567890") && !e.detail.contains(&hex));
+        assert!(!e.detail.contains(base32));
+        for c in &got {
+            assert!(!e.detail.contains(c), "a code in the audit trail");
+        }
     }
 }
 
@@ -49,16 +56,16 @@ async fn daily_quota_refuses_and_audits_the_refusal(mut env: Env) {
         ..Settings::default()
     });
     env.vault
-        .capture(&actor(), new_record("q@contoso.com"), SEED)
+        .capture(&actor(), new_record("q@contoso.com"), &seed())
         .await
         .unwrap();
-    reveal_seed(&env, &env.vault, "q@contoso.com")
+    reveal_code(&env, &env.vault, "q@contoso.com")
         .await
         .unwrap();
-    reveal_seed(&env, &env.vault, "q@contoso.com")
+    reveal_code(&env, &env.vault, "q@contoso.com")
         .await
         .unwrap();
-    let err = reveal_seed(&env, &env.vault, "q@contoso.com")
+    let err = reveal_code(&env, &env.vault, "q@contoso.com")
         .await
         .unwrap_err();
     assert!(
@@ -79,7 +86,7 @@ async fn daily_quota_refuses_and_audits_the_refusal(mut env: Env) {
     );
     // The next UTC day the quota starts again.
     env.clock.advance(86_400);
-    reveal_seed(&env, &env.vault, "q@contoso.com")
+    reveal_code(&env, &env.vault, "q@contoso.com")
         .await
         .unwrap();
     assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
@@ -93,16 +100,16 @@ async fn reveals_only_in_captured_burned_shipped(mut env: Env) {
     let a = actor();
     let v = &env.vault;
     let upn = "s@contoso.com";
-    v.capture(&a, new_record(upn), SEED).await.unwrap();
-    assert!(reveal_seed(&env, v, upn).await.is_ok());
+    v.capture(&a, new_record(upn), &seed()).await.unwrap();
+    assert!(reveal_code(&env, v, upn).await.is_ok());
     v.mark_burned(&a, upn, TokenUpdate::default())
         .await
         .unwrap();
-    assert!(reveal_seed(&env, v, upn).await.is_ok());
+    assert!(reveal_code(&env, v, upn).await.is_ok());
     v.ship(&a, upn, Shipment::default()).await.unwrap();
-    assert!(reveal_seed(&env, v, upn).await.is_ok());
-    v.deliver(&a, upn, 0).await.unwrap();
-    let err = reveal_seed(&env, v, upn).await.unwrap_err();
+    assert!(reveal_code(&env, v, upn).await.is_ok());
+    v.deliver(&a, upn, &code_now(&env), 2).await.unwrap();
+    let err = reveal_code(&env, v, upn).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -115,7 +122,7 @@ async fn reveals_only_in_captured_burned_shipped(mut env: Env) {
     );
     assert!(err.to_string().contains("delivered"));
     v.purge(&a, upn).await.unwrap();
-    let err = reveal_seed(&env, v, upn).await.unwrap_err();
+    let err = reveal_code(&env, v, upn).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -131,10 +138,10 @@ async fn reveals_only_in_captured_burned_shipped(mut env: Env) {
 async fn export_is_audited_and_refused_for_purged(env: Env) {
     let a = actor();
     let v = &env.vault;
-    v.capture(&a, new_record("x1@contoso.com"), SEED)
+    v.capture(&a, new_record("x1@contoso.com"), &seed())
         .await
         .unwrap();
-    v.capture(&a, new_record("x2@contoso.com"), SEED)
+    v.capture(&a, new_record("x2@contoso.com"), &seed())
         .await
         .unwrap();
     v.cancel(&a, "x2@contoso.com", "gone").await.unwrap();

@@ -1,6 +1,6 @@
 use tokendesk_vault::{KeySpec, MasterKey, VaultError};
 
-use crate::db::{Env, SEED, actor, new_record, reveal_seed};
+use crate::db::{Env, actor, code_now, new_record, reveal_code, seed};
 
 both_backends!(
     rotation_rewraps_everything_and_retires_the_old_key,
@@ -11,7 +11,7 @@ async fn rotation_rewraps_everything_and_retires_the_old_key(mut env: Env) {
     let a = actor();
     for i in 0..5 {
         env.vault
-            .capture(&a, new_record(&format!("k{i}@contoso.com")), SEED)
+            .capture(&a, new_record(&format!("k{i}@contoso.com")), &seed())
             .await
             .unwrap();
     }
@@ -40,15 +40,22 @@ async fn rotation_rewraps_everything_and_retires_the_old_key(mut env: Env) {
         .reopen(KeySpec::Key(crate::db::key_from_hex(&new_hex)))
         .await
         .unwrap();
-    assert_eq!(reveal_seed(&env, &v, "k0@contoso.com").await.unwrap(), SEED);
-    assert!(v.fingerprint_matches("k4@contoso.com", SEED).await.unwrap());
+    assert_eq!(
+        reveal_code(&env, &v, "k0@contoso.com").await.unwrap(),
+        code_now(&env)
+    );
+    assert!(
+        v.fingerprint_matches("k4@contoso.com", &seed())
+            .await
+            .unwrap()
+    );
     assert_eq!(v.audit_verify().await.unwrap().problem, None);
     // The same handle keeps working after rotating in place.
     assert_eq!(
-        reveal_seed(&env, &env.vault, "k1@contoso.com")
+        reveal_code(&env, &env.vault, "k1@contoso.com")
             .await
             .unwrap(),
-        SEED
+        code_now(&env)
     );
 }
 
@@ -56,7 +63,7 @@ async fn rotation_interrupted_by_a_bad_record_changes_nothing(mut env: Env) {
     let a = actor();
     for i in 0..5 {
         env.vault
-            .capture(&a, new_record(&format!("j{i}@contoso.com")), SEED)
+            .capture(&a, new_record(&format!("j{i}@contoso.com")), &seed())
             .await
             .unwrap();
     }
@@ -84,7 +91,7 @@ async fn rotation_interrupted_by_a_bad_record_changes_nothing(mut env: Env) {
     assert_eq!(ok, 5);
     let mut readable = 0;
     for i in 0..5 {
-        if reveal_seed(&env, &v, &format!("j{i}@contoso.com"))
+        if reveal_code(&env, &v, &format!("j{i}@contoso.com"))
             .await
             .is_ok()
         {
