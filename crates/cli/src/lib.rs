@@ -8,6 +8,7 @@ mod otp_cmd;
 mod seed_arg;
 mod seed_cmd;
 mod timefmt;
+mod vault_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 pub use clock::{Clock, SystemClock};
 pub use error::{CliError, Outcome};
+pub use vault_cmd::{VaultCommand, VaultOptions};
 
 /// tokendesk: an encrypted seed vault and helpdesk tool for programmable TOTP hardware tokens.
 #[derive(Debug, Parser)]
@@ -24,6 +26,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Vault location and key options (used by the vault commands).
+    #[command(flatten)]
+    pub vault: VaultOptions,
 }
 
 /// The subcommands. Each lives in its own module; this enum only wires them up.
@@ -36,6 +41,9 @@ pub enum Command {
     Seed(seed_cmd::SeedCommand),
     /// Find how far a token's clock has drifted from the code(s) on its display.
     Drift(drift_cmd::DriftArgs),
+    /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
+    #[command(flatten)]
+    Vault(VaultCommand),
 }
 
 /// Runs one parsed command, writing its output to `out`.
@@ -47,6 +55,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Otp(args) => otp_cmd::run(&args, clock, out),
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
+        Command::Vault(cmd) => vault_cmd::run(&cmd, &cli.vault, clock, out),
     }
 }
 

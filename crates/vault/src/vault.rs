@@ -344,6 +344,43 @@ impl Vault {
         self.record_by_id(&id).await
     }
 
+    /// Captures many seeds in one transaction (an import): every record and its audit event,
+    /// then one `import` summary event. Any failure (for example a user who already has an
+    /// active record) rolls back the whole batch.
+    ///
+    /// # Errors
+    /// Invalid UPN or parameters (with the 1-based item number); [`VaultError::ActiveRecordExists`];
+    /// database errors.
+    pub async fn capture_batch(
+        &self,
+        actor: &Actor,
+        items: &[(NewRecord, Secret)],
+        source: &str,
+    ) -> Result<usize> {
+        let mut prepared = Vec::with_capacity(items.len());
+        for (n, (new, seed)) in items.iter().enumerate() {
+            let upn = normalise_upn(&new.upn)
+                .and_then(|u| check_params(&new.params).map(|()| u))
+                .map_err(|e| VaultError::Invalid(format!("item {}: {e}", n + 1)))?;
+            prepared.push((upn, new, seed));
+        }
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                for (upn, new, seed) in &prepared {
+                    let id = self
+                        .insert_record(conn, actor, new, upn, seed.expose_bytes())
+                        .await?;
+                    let detail = json!({ "serial": new.serial, "source": source });
+                    self.audit(conn, actor, "capture", Some((&id, upn)), detail)
+                        .await?;
+                }
+                let detail = json!({ "source": source, "records": prepared.len() });
+                self.audit(conn, actor, "import", None, detail).await?;
+                Ok(prepared.len())
+            })
+            .await
+    }
+
     async fn record_by_id(&self, id: &str) -> Result<Record> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
