@@ -66,6 +66,14 @@ pub(crate) async fn init(
                 anyhow::Error::new(e).context(format!("cannot create {}", ctx.opts.data.display())),
             )
         })?;
+    let store = tokendesk_vault::Store::open(&ctx.database_url())
+        .await
+        .map_err(vault_error)?;
+    if let Some(key_id) = Vault::expected_key_id(&store).await.map_err(vault_error)? {
+        return Err(vault_error(
+            tokendesk_vault::VaultError::AlreadyInitialised { key_id },
+        ));
+    }
     let mut created_file = None;
     let spec = match env_key_spec()? {
         Some(KeySpec::Passphrase { passphrase, .. }) => KeySpec::Passphrase {
@@ -84,12 +92,7 @@ pub(crate) async fn init(
             KeySpec::Key(key)
         }
     };
-    let result = async {
-        let store = tokendesk_vault::Store::open(&ctx.database_url()).await?;
-        Vault::init(store, spec, ctx.clock(), &ctx.actor).await
-    }
-    .await;
-    let vault = match result {
+    let vault = match Vault::init(store, spec, ctx.clock(), &ctx.actor).await {
         Ok(v) => v,
         Err(e) => {
             // A key file nobody will ever use must not be left behind.

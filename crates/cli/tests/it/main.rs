@@ -14,6 +14,7 @@ mod oathtool;
 mod otp;
 mod seed;
 mod t2otp;
+mod vault;
 
 use std::process::Output;
 
