@@ -366,16 +366,27 @@ impl Vault {
         }
         self.store
             .write(async |conn: &mut AnyConnection| {
+                let mut events = Vec::with_capacity(prepared.len() + 1);
                 for (upn, new, seed) in &prepared {
                     let id = self
                         .insert_record(conn, actor, new, upn, seed.expose_bytes())
                         .await?;
-                    let detail = json!({ "serial": new.serial, "source": source });
-                    self.audit(conn, actor, "capture", Some((&id, upn)), detail)
-                        .await?;
+                    events.push(AuditEvent {
+                        actor: actor.name.clone(),
+                        action: "capture".into(),
+                        subject: Some(upn.clone()),
+                        record_id: Some(id),
+                        detail: json!({ "serial": new.serial, "source": source }),
+                    });
                 }
-                let detail = json!({ "source": source, "records": prepared.len() });
-                self.audit(conn, actor, "import", None, detail).await?;
+                events.push(AuditEvent {
+                    actor: actor.name.clone(),
+                    action: "import".into(),
+                    subject: None,
+                    record_id: None,
+                    detail: json!({ "source": source, "records": prepared.len() }),
+                });
+                audit_chain::append_many(conn, &self.keys.audit, self.now(), events).await?;
                 Ok(prepared.len())
             })
             .await

@@ -3,6 +3,7 @@ use tokendesk_vault::{Shipment, State, TokenUpdate, VaultError};
 use crate::db::{Env, SEED, actor, code_now, new_record, secret, seed};
 
 both_backends!(
+    batch_failing_halfway_leaves_nothing_behind,
     deliver_checks_the_code_and_measures_drift,
     capture_seals_the_seed,
     full_lifecycle_shreds_seed_and_keeps_fingerprint,
@@ -310,4 +311,39 @@ async fn deliver_checks_the_code_and_measures_drift(mut env: Env) {
     let r = v.deliver(&a, upn, &ahead, 2).await.unwrap();
     assert_eq!((r.state, r.drift_steps), (State::Delivered, 1));
     assert!(r.has_seed, "retention keeps the seed until purge --due");
+}
+
+async fn batch_failing_halfway_leaves_nothing_behind(env: Env) {
+    let a = actor();
+    env.vault
+        .capture(&a, new_record("busy@contoso.com"), &seed())
+        .await
+        .unwrap();
+    let audit_before = env.count("SELECT COUNT(*) FROM audit").await;
+    // Item 51 of 100 collides with an active record: the first 50 must roll back too.
+    let mut items: Vec<_> = (0..100)
+        .map(|i| (new_record(&format!("b{i}@contoso.com")), seed()))
+        .collect();
+    items[50].0.upn = "busy@contoso.com".into();
+    let err = env
+        .vault
+        .capture_batch(&a, &items, "test")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, VaultError::ActiveRecordExists { .. }),
+        "{err:?}"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM records").await, 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, audit_before);
+    items[50].0.upn = "b50@contoso.com".into();
+    assert_eq!(
+        env.vault.capture_batch(&a, &items, "test").await.unwrap(),
+        100
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM audit").await,
+        audit_before + 101
+    );
+    assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
 }
