@@ -526,3 +526,120 @@ fn quota_limits_reveals(td: Td) {
     assert_eq!(refused.lines().count(), 1);
     td.assert_no_leak();
 }
+
+both_backends!(kill_9_during_import_and_rotation_leaves_a_working_vault);
+
+/// Spawns `tokendesk ARGS` and kills it with SIGKILL after `delay_ms` (if still running).
+fn run_and_kill(td: &Td, args: &[&str], delay_ms: u64) {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokendesk"));
+    cmd.arg("--data").arg(td.data()).args(args);
+    for var in [
+        "TOKENDESK_MASTER_KEY",
+        "TOKENDESK_PASSPHRASE",
+        "TOKENDESK_MASTER_KEY_FILE",
+        "TOKENDESK_DATABASE_URL",
+        "TOKENDESK_DATA",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some((url, _, _)) = &td.pg {
+        cmd.env("TOKENDESK_DATABASE_URL", url);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The crash test needs real time to pass before the kill; there is no clock to advance.
+    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+}
+
+fn record_count(td: &Td) -> usize {
+    let list: serde_json::Value = serde_json::from_str(&td.ok(&["list", "--json"])).unwrap();
+    list.as_array().unwrap().len()
+}
+
+fn kill_9_during_import_and_rotation_leaves_a_working_vault(td: Td) {
+    td.ok(&["init"]);
+    let rows = 3000;
+    let file = td.dir.path().join("big.csv");
+    let mut text = String::from("username,secret\n");
+    let mut rng = crate::Rng(0x5eed_1234);
+    for i in 0..rows {
+        let secret: String = (0..32)
+            .map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(rng.next() % 32) as usize]))
+            .collect();
+        text.push_str(&format!("user{i}@contoso.com,{secret}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let f = file.to_str().unwrap();
+    let mut imported = false;
+    for delay in [50, 200, 500, 900, 1400, 2000, 3000] {
+        run_and_kill(&td, &["import", f, "--format", "spreadsheet"], delay);
+        let n = record_count(&td);
+        assert!(
+            n == 0 || n == rows,
+            "after a kill at {delay} ms: {n} records (all or nothing)"
+        );
+        assert!(
+            td.ok(&["audit", "verify"]).contains("intact"),
+            "after a kill at {delay} ms"
+        );
+        eprintln!("import killed at {delay} ms: {n} records");
+        if n == rows {
+            imported = true;
+            break;
+        }
+    }
+    if !imported {
+        td.ok(&["import", f, "--format", "spreadsheet"]);
+    }
+    assert_eq!(record_count(&td), rows);
+    // Time one whole rotation, then kill others at fractions of it (before, during, after the
+    // commit, and between the commit and the key-file rename).
+    let started = std::time::Instant::now();
+    td.ok(&["key", "rotate"]);
+    let full = started.elapsed().as_millis() as u64;
+    for delay in [
+        full / 5,
+        full / 2,
+        full * 4 / 5,
+        full * 19 / 20,
+        full,
+        full * 11 / 10,
+    ] {
+        run_and_kill(&td, &["key", "rotate"], delay);
+        assert_eq!(
+            record_count(&td),
+            rows,
+            "after a rotation killed at {delay} ms"
+        );
+        let rotations = td
+            .ok(&["audit", "list", "--action", "key.rotate"])
+            .lines()
+            .count();
+        eprintln!("rotation killed at {delay} ms: {rotations} committed so far");
+        assert!(td.ok(&["audit", "verify"]).contains("intact"));
+        td.ok(&[
+            "code",
+            "user7@contoso.com",
+            "--ticket",
+            "T",
+            "--verified",
+            "call-back",
+            "--reveal-quota",
+            "100",
+        ]);
+    }
+    td.ok(&["key", "rotate"]);
+    td.ok(&[
+        "code",
+        "user2999@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "call-back",
+    ]);
+}
