@@ -72,6 +72,28 @@ impl Store {
         Ok(out)
     }
 
+    /// Writes a consistent snapshot of a SQLite vault to `path` while it stays online
+    /// (`VACUUM INTO`); the copy is as encrypted as the original. PostgreSQL is backed up with
+    /// `pg_dump`.
+    ///
+    /// # Errors
+    /// [`VaultError::Invalid`] on PostgreSQL; database errors (for example an existing file).
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(VaultError::Invalid(
+                "backups of a PostgreSQL vault are taken with pg_dump; see docs/vault.md".into(),
+            ));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| VaultError::Invalid("the backup path is not valid UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Closes the pool, waiting for connections to finish (checkpoints the SQLite WAL).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -305,3 +305,97 @@ pub(crate) async fn key(
     )?;
     Ok(Outcome::Done)
 }
+
+/// `tokendesk backup FILE` / `tokendesk restore FILE`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file.
+    file: std::path::PathBuf,
+}
+
+pub(crate) async fn backup(
+    ctx: &Ctx<'_>,
+    args: &BackupArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let vault = ctx.open().await?;
+    if args.file.exists() {
+        return Err(CliError::input(anyhow!(
+            "{} exists; backups never overwrite",
+            args.file.display()
+        )));
+    }
+    vault
+        .store()
+        .backup_to(&args.file)
+        .await
+        .map_err(vault_error)?;
+    writeln!(
+        out,
+        "backup written to {} (key id {}, key version {}); keep the master key elsewhere",
+        args.file.display(),
+        vault.key_id(),
+        vault.key_version()
+    )?;
+    Ok(Outcome::Done)
+}
+
+pub(crate) async fn restore(
+    ctx: &Ctx<'_>,
+    args: &BackupArgs,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    if ctx.opts.database.is_some() {
+        return Err(CliError::input(anyhow!(
+            "restore replaces a SQLite vault; restore PostgreSQL with pg_restore"
+        )));
+    }
+    let db = ctx.opts.data.join("vault.db");
+    let staging = ctx.opts.data.join("vault.db.restoring");
+    let env = |e: std::io::Error, what: &str| {
+        CliError::env(anyhow::Error::new(e).context(what.to_owned()))
+    };
+    let _ = std::fs::remove_file(&staging);
+    std::fs::copy(&args.file, &staging).map_err(|e| env(e, "cannot copy the backup"))?;
+    let checked = async {
+        let store =
+            tokendesk_vault::Store::open(&format!("sqlite://{}", staging.display())).await?;
+        let spec = match env_key_spec()
+            .map_err(|e| tokendesk_vault::VaultError::Invalid(format!("{:#}", e.error)))?
+        {
+            Some(spec) => spec,
+            None => KeySpec::Key(tokendesk_vault::read_key_file(&ctx.key_path())?),
+        };
+        let vault = Vault::open(store, spec, ctx.clock()).await?;
+        let report = vault.audit_verify().await?;
+        vault.store().close().await;
+        Ok::<_, tokendesk_vault::VaultError>((report, vault.key_id()))
+    }
+    .await;
+    let (report, key_id) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(vault_error(e));
+        }
+    };
+    if let Some(problem) = report.problem {
+        let _ = std::fs::remove_file(&staging);
+        return Err(CliError::input(anyhow!(
+            "the backup's audit chain is broken ({problem}); nothing replaced"
+        )));
+    }
+    // The old write-ahead log must not be replayed onto the restored file.
+    for suffix in ["vault.db-wal", "vault.db-shm"] {
+        let _ = std::fs::remove_file(ctx.opts.data.join(suffix));
+    }
+    std::fs::rename(&staging, &db)
+        .map_err(|e| env(e, "cannot move the restored database into place"))?;
+    writeln!(
+        out,
+        "restored {} audit entries from {} (key id {key_id})",
+        report.entries,
+        args.file.display()
+    )?;
+    Ok(Outcome::Done)
+}

@@ -107,6 +107,11 @@ pub enum VaultCommand {
     Import(exchange::ImportArgs),
     /// Export seeds (audited) as Entra CSV or otpauth URIs.
     Export(exchange::ExportArgs),
+    /// Write a consistent online snapshot of a SQLite vault (still encrypted) to FILE.
+    Backup(admin::BackupArgs),
+    /// Replace the SQLite vault with a backup, after checking it opens with the current key and
+    /// its audit chain verifies. Stop other tokendesk processes first.
+    Restore(admin::BackupArgs),
 }
 
 /// Runs a vault command to completion on a private runtime.
@@ -141,6 +146,8 @@ pub(crate) fn run(
             VaultCommand::Key(cmd) => admin::key(&ctx, cmd, out).await,
             VaultCommand::Import(args) => exchange::import(&ctx, args, out).await,
             VaultCommand::Export(args) => exchange::export(&ctx, args, out).await,
+            VaultCommand::Backup(args) => admin::backup(&ctx, args, out).await,
+            VaultCommand::Restore(args) => admin::restore(&ctx, args, out).await,
         }
     })
 }

@@ -643,3 +643,46 @@ fn kill_9_during_import_and_rotation_leaves_a_working_vault(td: Td) {
         "call-back",
     ]);
 }
+
+both_backends!(backup_and_restore_verify_before_replacing);
+
+fn backup_and_restore_verify_before_replacing(td: Td) {
+    td.init_with_alice();
+    let file = td.dir.path().join("backup.db");
+    let f = file.to_str().unwrap();
+    if td.pg.is_some() {
+        let err = td.fails(&["backup", f], 2);
+        assert!(err.contains("pg_dump"), "{err}");
+        return;
+    }
+    td.ok(&["backup", f]);
+    td.fails(&["backup", f], 2);
+    td.ok(&["cancel", "alice@contoso.com"]);
+    // A tampered backup is refused and the live vault stays as it is.
+    let bad = td.dir.path().join("bad.db");
+    std::fs::copy(&file, &bad).unwrap();
+    runtime().block_on(async {
+        let pool = AnyPool::connect(&format!("sqlite://{}", bad.display()))
+            .await
+            .unwrap();
+        pool.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1")
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let err = td.fails(&["restore", bad.to_str().unwrap()], 2);
+    assert!(err.contains("entry 1 was edited"), "{err}");
+    assert!(td.ok(&["list"]).contains("cancelled"));
+    td.ok(&["restore", f]);
+    assert!(td.ok(&["list"]).contains("captured"));
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+    td.ok(&[
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "call-back",
+    ]);
+    td.assert_no_leak();
+}
