@@ -125,6 +125,7 @@ pub(crate) async fn append_many(
             .ok_or_else(|| VaultError::Corrupt("the audit_head row is missing".into()))?;
     let last: i64 = head.try_get("seq")?;
     let mut prev: Vec<u8> = head.try_get("head_hash")?;
+    let mut rows = Vec::with_capacity(events.len());
     for (seq, event) in (last - count + 1..).zip(events) {
         let entry = AuditEntry {
             seq,
@@ -135,25 +136,38 @@ pub(crate) async fn append_many(
             record_id: event.record_id,
             detail: event.detail.to_string(),
         };
-        let hash = entry_hash(&prev, &entry);
-        let mac = key.mac(&[b"audit entry", &hash]);
-        sqlx::query(
+        let hash = entry_hash(&prev, &entry).to_vec();
+        let mac = key.mac(&[b"audit entry", &hash]).to_vec();
+        rows.push((entry, std::mem::replace(&mut prev, hash.clone()), hash, mac));
+    }
+    // Multi-row INSERTs of at most 200 entries (10 parameters each).
+    for chunk in rows.chunks(200) {
+        let mut sql = String::from(
             "INSERT INTO audit (seq, at_unix_secs, actor, action, subject, record_id, detail, \
-             prev_hash, entry_hash, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(seq)
-        .bind(entry.at_unix_secs)
-        .bind(entry.actor)
-        .bind(entry.action)
-        .bind(entry.subject)
-        .bind(entry.record_id)
-        .bind(entry.detail)
-        .bind(prev)
-        .bind(hash.to_vec())
-        .bind(mac.to_vec())
-        .execute(&mut *conn)
-        .await?;
-        prev = hash.to_vec();
+             prev_hash, entry_hash, mac) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("({})", p.join(", ")));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (entry, prev_hash, hash, mac) in chunk {
+            query = query
+                .bind(entry.seq)
+                .bind(entry.at_unix_secs)
+                .bind(entry.actor.clone())
+                .bind(entry.action.clone())
+                .bind(entry.subject.clone())
+                .bind(entry.record_id.clone())
+                .bind(entry.detail.clone())
+                .bind(prev_hash.clone())
+                .bind(hash.clone())
+                .bind(mac.clone());
+        }
+        query.execute(&mut *conn).await?;
     }
     sqlx::query("UPDATE audit_head SET head_hash = $1, head_mac = $2 WHERE id = 1")
         .bind(prev.clone())

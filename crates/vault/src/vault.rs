@@ -313,6 +313,66 @@ impl Vault {
         Ok(id)
     }
 
+    /// Inserts many new records with multi-row statements (imports), returning their ids.
+    pub(crate) async fn insert_records_bulk(
+        &self,
+        conn: &mut AnyConnection,
+        actor: &Actor,
+        items: &[(String, &NewRecord, &Secret)],
+    ) -> Result<Vec<String>> {
+        const PER_ROW: usize = 18;
+        let now = self.now().0;
+        let mut ids = Vec::with_capacity(items.len());
+        for chunk in items.chunks(BULK_ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO records (id, upn, display_name, phone, notes, serial, model, \
+                 manufacturer, algorithm, digits, period_secs, created_by, created_unix_secs, \
+                 updated_unix_secs, key_version, wrapped_dek, sealed_seed, seed_fingerprint, \
+                 drift_steps, state) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let base = i * PER_ROW;
+                let params: Vec<String> = (1..=PER_ROW).map(|k| format!("${}", base + k)).collect();
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("({}, 0, 'captured')", params.join(", ")));
+            }
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (upn, new, seed) in chunk {
+                let id = new_record_id()?;
+                let (wrapped, sealed, fingerprint) =
+                    self.seal_new(&id, upn, seed.expose_bytes())?;
+                query = query
+                    .bind(id.clone())
+                    .bind(upn.clone())
+                    .bind(new.display_name.clone())
+                    .bind(new.phone.clone())
+                    .bind(new.notes.clone())
+                    .bind(new.serial.clone())
+                    .bind(new.model.clone())
+                    .bind(new.manufacturer.clone())
+                    .bind(new.params.algorithm.as_str())
+                    .bind(i64::from(new.params.digits))
+                    .bind(i64::from(new.params.period_secs))
+                    .bind(actor.name.clone())
+                    .bind(now)
+                    .bind(now)
+                    .bind(self.keys.version)
+                    .bind(wrapped)
+                    .bind(sealed)
+                    .bind(fingerprint);
+                ids.push(id);
+            }
+            query.execute(&mut *conn).await.map_err(|e| {
+                on_unique(e, || {
+                    VaultError::Invalid("a user in this batch already has an active record".into())
+                })
+            })?;
+        }
+        Ok(ids)
+    }
+
     /// Captures a seed: one new record in state `captured` plus its audit event. The seed is
     /// sealed at once and never returned by any read path.
     ///
@@ -366,11 +426,10 @@ impl Vault {
         }
         self.store
             .write(async |conn: &mut AnyConnection| {
+                check_no_active(conn, &prepared).await?;
+                let ids = self.insert_records_bulk(conn, actor, &prepared).await?;
                 let mut events = Vec::with_capacity(prepared.len() + 1);
-                for (upn, new, seed) in &prepared {
-                    let id = self
-                        .insert_record(conn, actor, new, upn, seed.expose_bytes())
-                        .await?;
+                for ((upn, new, _), id) in prepared.iter().zip(ids) {
                     events.push(AuditEvent {
                         actor: actor.name.clone(),
                         action: "capture".into(),
@@ -703,6 +762,37 @@ impl Vault {
         }
         Ok(found)
     }
+}
+
+/// Rows per multi-row INSERT: 18 parameters each stays far below SQLite's and PostgreSQL's
+/// parameter limits.
+pub(crate) const BULK_ROWS: usize = 200;
+
+/// Refuses a batch naming the first user who already has an active record.
+async fn check_no_active(
+    conn: &mut AnyConnection,
+    items: &[(String, &NewRecord, &Secret)],
+) -> Result<()> {
+    for chunk in items.chunks(BULK_ROWS * 4) {
+        let params: Vec<String> = (1..=chunk.len()).map(|k| format!("${k}")).collect();
+        let sql = format!(
+            "SELECT upn, state FROM records WHERE state IN ('captured', 'burned', 'shipped') \
+             AND upn IN ({}) ORDER BY upn LIMIT 1",
+            params.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (upn, _, _) in chunk {
+            query = query.bind(upn.clone());
+        }
+        if let Some(row) = query.fetch_optional(&mut *conn).await? {
+            let state: String = row.try_get("state")?;
+            return Err(VaultError::ActiveRecordExists {
+                upn: row.try_get("upn")?,
+                state: state.parse().map_err(VaultError::Corrupt)?,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Column changes that go with a transition.
