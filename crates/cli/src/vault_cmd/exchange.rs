@@ -239,6 +239,8 @@ pub(crate) async fn import(
                     .context(format!("nothing imported (rows from line {first_line})")),
             }
         })?;
+    // Closing checkpoints SQLite's write-ahead log, so later commands do not read a large WAL.
+    vault.store().close().await;
     writeln!(out, "imported {n} record(s); skipped {}", errors.len())?;
     Ok(Outcome::Done)
 }
