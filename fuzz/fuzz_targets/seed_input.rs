@@ -16,8 +16,9 @@ fuzz_target!(|data: &[u8]| {
         ParseOptions { allow_short: true, hex: true },
     ] {
         if let Err(e) = SeedInput::parse_with(text, options) {
-            let msg = e.to_string();
-            let trimmed = text.trim();
+            let msg = e.to_string().to_ascii_uppercase();
+            let upper = text.trim().to_ascii_uppercase();
+            let trimmed = upper.as_str();
             // A 12-character base32-looking slice of the input in a message would be a leak
             // (messages themselves never hold such runs).
             if trimmed.len() >= 12 && trimmed.is_ascii() {

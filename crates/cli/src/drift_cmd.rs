@@ -1,16 +1,18 @@
 //! `tokendesk drift`: where the code on a token's display falls relative to this computer's
 //! clock, as checked at burn time and at delivery.
 
+use std::fmt;
 use std::io::Write;
 
 use anyhow::anyhow;
 use clap::Args;
 use tokendesk_otp::{Drift, OtpKind, Totp, drift_search, one_day_steps};
+use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::error::{CliError, Outcome};
 use crate::seed_arg::{self, ParamArgs, SeedOptions, SeedText, parse_seed_text};
-use crate::timefmt::parse_at;
+use crate::timefmt::resolve_at;
 
 /// Arguments of `tokendesk drift`.
 #[derive(Debug, Args)]
@@ -19,11 +21,11 @@ pub struct DriftArgs {
     #[arg(value_name = "SECRET|URI|-", value_parser = parse_seed_text)]
     seed: SeedText,
     /// The code shown on the token
-    #[arg(value_name = "CODE")]
-    code: String,
+    #[arg(value_name = "CODE", value_parser = parse_code)]
+    code: CodeArg,
     /// The next code the token shows, to rule out chance matches
-    #[arg(value_name = "CODE2")]
-    next_code: Option<String>,
+    #[arg(value_name = "CODE2", value_parser = parse_code)]
+    next_code: Option<CodeArg>,
     /// Steps to search either side of now [default: one day's worth]
     #[arg(long, value_name = "STEPS")]
     window: Option<u64>,
@@ -39,9 +41,21 @@ pub struct DriftArgs {
     seed_opts: SeedOptions,
 }
 
-/// Digits only: people type codes with spaces ("123 456").
-fn clean(code: &str) -> String {
-    code.chars().filter(|c| !c.is_whitespace()).collect()
+/// A code typed from a token's display: a secret while it is current, so wiped on drop and
+/// redacted in `Debug`. Spaces people type ("123 456") are removed.
+#[derive(Clone)]
+struct CodeArg(Zeroizing<String>);
+
+impl fmt::Debug for CodeArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeArg(<redacted>)")
+    }
+}
+
+fn parse_code(s: &str) -> Result<CodeArg, String> {
+    Ok(CodeArg(Zeroizing::new(
+        s.chars().filter(|c| !c.is_whitespace()).collect(),
+    )))
 }
 
 pub(crate) fn run(
@@ -57,21 +71,19 @@ pub(crate) fn run(
     }
     let totp = Totp::new(&seed.secret, seed.params);
     let digits = usize::from(seed.params.digits.get());
-    let (code, next) = (clean(&args.code), args.next_code.as_deref().map(clean));
-    for c in std::iter::once(&code).chain(next.as_ref()) {
+    let code = args.code.0.as_str();
+    let next = args.next_code.as_ref().map(|c| c.0.as_str());
+    for c in std::iter::once(code).chain(next) {
         if c.len() != digits || !c.bytes().all(|b| b.is_ascii_digit()) {
             return Err(CliError::input(anyhow!(
                 "a code must be {digits} digits as shown on the token (set --digits for other tokens)"
             )));
         }
     }
-    let at = match &args.at {
-        Some(text) => parse_at(text).map_err(CliError::input)?,
-        None => clock.now_unix_secs(),
-    };
+    let at = resolve_at(args.at.as_deref(), clock)?;
     let window = args.window.unwrap_or_else(|| one_day_steps(&totp));
     let period = seed.params.period.secs();
-    let result = drift_search(&totp, at, &code, next.as_deref(), window);
+    let result = drift_search(&totp, at, code, next, window);
     let span = describe_window(window, period);
     if args.json {
         let json = match &result {

@@ -1,12 +1,16 @@
 //! The `tokendesk` and `t2otp` command lines: argument parsing, terminal output and exit codes.
 //! This is the only crate that reads the system clock, the environment and standard input.
 
+mod capture;
 mod clock;
 mod drift_cmd;
 mod error;
+mod nfc_cmd;
 mod otp_cmd;
+mod scan_cmd;
 mod seed_arg;
 mod seed_cmd;
+mod seed_qr_cmd;
 mod timefmt;
 mod vault_cmd;
 
@@ -41,6 +45,10 @@ pub enum Command {
     Seed(seed_cmd::SeedCommand),
     /// Find how far a token's clock has drifted from the code(s) on its display.
     Drift(drift_cmd::DriftArgs),
+    /// Find QR codes in screenshots, on the screen or the clipboard, and show the seeds
+    Scan(scan_cmd::ScanArgs),
+    /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
+    Nfc(nfc_cmd::NfcArgs),
     /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
     #[command(flatten)]
     Vault(VaultCommand),
@@ -55,6 +63,8 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Otp(args) => otp_cmd::run(&args, clock, out),
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
+        Command::Scan(args) => scan_cmd::run(&args, clock, out),
+        Command::Nfc(args) => nfc_cmd::run(&args, clock, out),
         Command::Vault(cmd) => vault_cmd::run(&cmd, &cli.vault, clock, out),
     }
 }

@@ -10,7 +10,7 @@ use tokendesk_otp::{Hotp, OtpKind, Totp, TotpCode};
 use crate::clock::Clock;
 use crate::error::{CliError, Outcome};
 use crate::seed_arg::{self, ParamArgs, SeedOptions, SeedText, parse_seed_text};
-use crate::timefmt::{Zone, parse_at};
+use crate::timefmt::{Zone, resolve_at};
 
 /// Most codes one call prints: far beyond any helpdesk use, it bounds a typo like `--future 1e12`.
 const MAX_CODES: u64 = 100_000_000;
@@ -118,10 +118,7 @@ pub(crate) fn run(
             print_hotp(args, totp.hotp(), &span, &mut out)?;
         }
         OtpKind::Totp => {
-            let at = match &args.at {
-                Some(text) => parse_at(text).map_err(CliError::input)?,
-                None => clock.now_unix_secs(),
-            };
+            let at = resolve_at(args.at.as_deref(), clock)?;
             let now_step = totp.step_at(at).map_err(CliError::input)?;
             let span = Span::new(now_step, args.past, args.future)?;
             print_totp(args, &totp, at, &span, &mut out)?;

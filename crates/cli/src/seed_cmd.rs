@@ -21,6 +21,8 @@ pub enum SeedCommand {
     /// Show a seed as canonical base32, hex, bit length and otpauth link, and whether Entra ID
     /// and Token2 programmable tokens accept it
     Show(ShowArgs),
+    /// Show a seed as an otpauth QR code (terminal, PNG or SVG) for a phone burner app
+    Qr(crate::seed_qr_cmd::QrArgs),
 }
 
 /// Arguments of `seed new`.
@@ -64,6 +66,7 @@ pub(crate) fn run(
     match cmd {
         SeedCommand::New(args) => new(args, out),
         SeedCommand::Show(args) => show(args, clock, out),
+        SeedCommand::Qr(args) => crate::seed_qr_cmd::run(args, out),
     }
 }
 
@@ -217,11 +220,7 @@ fn print_one(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let b32 = uri.secret.to_base32();
-    let grouped: Vec<&str> = b32
-        .as_bytes()
-        .chunks(4)
-        .map(|c| std::str::from_utf8(c).unwrap_or(""))
-        .collect();
+    let grouped = uri.secret.to_base32_grouped();
     let label = match (&uri.issuer, uri.account.is_empty()) {
         (Some(i), false) => format!("{i}: {}", uri.account),
         (Some(i), true) => i.clone(),
@@ -230,7 +229,7 @@ fn print_one(
     };
     writeln!(out, "account    {label}")?;
     writeln!(out, "base32     {}", b32.as_str())?;
-    writeln!(out, "grouped    {}", grouped.join(" "))?;
+    writeln!(out, "grouped    {}", grouped.as_str())?;
     writeln!(out, "hex        {}", uri.secret.to_hex().as_str())?;
     writeln!(
         out,

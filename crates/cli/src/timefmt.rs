@@ -24,6 +24,20 @@ pub(crate) fn parse_at(text: &str) -> anyhow::Result<u64> {
     u64::try_from(dt.unix_timestamp()).map_err(|_| anyhow::anyhow!("--at is before 1970"))
 }
 
+/// `--at` if given, else now.
+///
+/// # Errors
+/// A bad `--at`, as an input error.
+pub(crate) fn resolve_at(
+    at: Option<&str>,
+    clock: &dyn crate::clock::Clock,
+) -> Result<u64, crate::error::CliError> {
+    match at {
+        Some(text) => parse_at(text).map_err(crate::error::CliError::input),
+        None => Ok(clock.now_unix_secs()),
+    }
+}
+
 /// How times are shown: in the machine's local zone (or UTC when it cannot be determined).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Zone {

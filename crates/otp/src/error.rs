@@ -128,10 +128,11 @@ pub enum InputError {
     },
     /// Some other URL.
     #[error(
-        "this is a {scheme}: link, not a TOTP seed; capture the otpauth:// QR code or the text key"
+        "this is {} link, not a TOTP seed; capture the otpauth:// QR code or the text key",
+        scheme_phrase(scheme)
     )]
     OtherUrl {
-        /// The URL's scheme (sanitised, at most 20 characters).
+        /// The URL's scheme when it is a well-known one, else "another kind of".
         scheme: String,
     },
     /// `otpauth://` with a type other than totp/hotp.
@@ -181,6 +182,14 @@ pub enum InputError {
     /// Migration with no accounts.
     #[error("the Google Authenticator export holds no accounts")]
     MigrationEmpty,
+}
+
+fn scheme_phrase(scheme: &str) -> String {
+    if scheme.contains(' ') {
+        scheme.to_owned()
+    } else {
+        format!("a {scheme}:")
+    }
 }
 
 fn describe(c: char) -> String {

@@ -91,15 +91,30 @@ impl SeedInput {
     }
 }
 
+/// Schemes named in messages. Anything else is called "another kind of link": echoing an
+/// unknown prefix could echo a secret pasted with a stray colon (`JBSWY3DPEHPK3PXP:`).
+const KNOWN_SCHEMES: &[&str] = &[
+    "http", "https", "mailto", "tel", "sms", "smsto", "mms", "data", "file", "ftp", "wifi",
+    "begin", "mecard", "geo", "market", "intent", "msteams", "ms-word", "ms-excel", "bitcoin",
+    "upi", "whatsapp", "skype", "sip", "zoommtg", "webcal", "urn",
+];
+
 /// `scheme` of `scheme:…` text, when the text is a URL (RFC 3986 scheme syntax). Base32 has
 /// no colon, so nothing with a valid scheme prefix can be a secret.
 fn url_scheme(text: &str) -> Option<String> {
     let (scheme, _) = text.split_once(':')?;
     let mut chars = scheme.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        && scheme.len() <= 20;
-    valid.then(|| scheme.to_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid {
+        return None;
+    }
+    let lower = scheme.to_ascii_lowercase();
+    Some(if KNOWN_SCHEMES.contains(&lower.as_str()) {
+        lower
+    } else {
+        "another kind of".to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -182,6 +197,19 @@ mod tests {
             .unwrap()
             .0;
         assert_eq!(hex.len(), 10);
+    }
+
+    #[test]
+    fn unknown_schemes_are_not_echoed() {
+        // Found by fuzzing: a secret pasted with a trailing colon must not come back in the error.
+        let err = SeedInput::parse("JBSWY3DPEHPK3PXP:").unwrap_err();
+        assert_eq!(
+            err,
+            InputError::OtherUrl {
+                scheme: "another kind of".into()
+            }
+        );
+        assert!(!err.to_string().to_uppercase().contains("JBSWY3DP"));
     }
 
     #[test]

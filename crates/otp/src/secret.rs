@@ -51,6 +51,20 @@ impl Secret {
         Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&self.0))
     }
 
+    /// Canonical base32 in groups of four (`2SK2 TSMK JP7K DBCK`), as Microsoft shows it and
+    /// as people read it out.
+    pub fn to_base32_grouped(&self) -> Zeroizing<String> {
+        let b32 = self.to_base32();
+        let mut out = Zeroizing::new(String::with_capacity(b32.len() * 5 / 4));
+        for (i, c) in b32.chars().enumerate() {
+            if i > 0 && i % 4 == 0 {
+                out.push(' ');
+            }
+            out.push(c);
+        }
+        out
+    }
+
     /// Lowercase hex, for tools that want it.
     pub fn to_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(data_encoding::HEXLOWER.encode(&self.0))
@@ -140,6 +154,16 @@ mod tests {
         assert_eq!(dbg, "Secret(<20 bytes redacted>)");
         assert!(!dbg.contains(s.to_base32().as_str()));
         assert!(!dbg.contains(s.to_hex().as_str()));
+    }
+
+    #[test]
+    fn grouped_base32() {
+        let s = Secret::from_bytes(vec![
+            0xd4, 0x95, 0xa9, 0xc9, 0x8a, 0x4b, 0xfe, 0xa1, 0x84, 0x4a,
+        ]);
+        assert_eq!(s.to_base32_grouped().as_str(), "2SK2 TSMK JP7K DBCK");
+        let odd = Secret::from_bytes(vec![0; 11]);
+        assert_eq!(odd.to_base32_grouped().as_str(), "AAAA AAAA AAAA AAAA AA");
     }
 
     #[test]

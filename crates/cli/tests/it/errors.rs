@@ -34,7 +34,7 @@ const CASES: &[(&[&str], &str)] = &[
     (&["otp", "8659632001234"], "serial-number barcode"),
     (
         &["otp", "https://aka.ms/mysecurityinfo"],
-        "this is a https: link",
+        "this is a https: link, not a TOTP seed",
     ),
     (&["otp", "otpauth://totp/x"], "no secret= parameter"),
     (

@@ -10,9 +10,14 @@
 
 mod drift;
 mod errors;
+#[cfg(feature = "nfc-pcsc")]
+mod nfc;
 mod oathtool;
 mod otp;
+mod scan;
+mod scan_live;
 mod seed;
+mod seed_qr;
 mod t2otp;
 mod vault;
 
@@ -66,4 +71,17 @@ impl Rng {
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
+}
+
+/// Built without PC/SC, the nfc commands say how to get it instead of failing obscurely.
+#[cfg(not(feature = "nfc-pcsc"))]
+#[test]
+fn nfc_without_pcsc_explains_the_missing_feature() {
+    let o = tokendesk().args(["nfc", "readers"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("built without PC/SC support"),
+        "{}",
+        stderr(&o)
+    );
 }

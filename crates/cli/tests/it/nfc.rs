@@ -1,0 +1,237 @@
+//! `tokendesk nfc …` as a real process, through real pcscd + vsmartcard-vpcd, against the token
+//! emulator of `crates/nfc/tests/it` (included, not copied). Needs pcscd with vpcd
+//! (`scripts/test` starts it); fails, never skips, without.
+
+use std::time::Duration;
+
+use tokendesk_otp as otp;
+
+use super::*;
+
+#[path = "../../../nfc/tests/it/emulator.rs"]
+#[allow(dead_code)]
+mod emulator;
+
+#[path = "../../../nfc/tests/it/bench.rs"]
+#[allow(dead_code)]
+mod bench;
+
+use bench::{Bench, READER, WAIT};
+use emulator::{Fault, TokenSpec, reader_turn};
+
+/// "12345678901234567890", the RFC 6238 SHA-1 key.
+const SEED_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+fn nfc(args: &[&str], stdin: &str) -> Output {
+    let mut all = vec!["nfc"];
+    all.extend_from_slice(args);
+    tokendesk().args(all).write_stdin(stdin).output().unwrap()
+}
+
+#[test]
+fn burn_from_stdin_prints_the_code_the_token_computes() {
+    let bench = Bench::insert(TokenSpec::new("8659622000101", true));
+    let o = nfc(
+        &[
+            "burn",
+            "-",
+            "--algorithm",
+            "sha256",
+            "--period",
+            "60",
+            "--reader",
+            READER,
+        ],
+        &format!("{SEED_B32}\n"),
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    assert!(
+        out.contains("burned 8659622000101 (OTPC-P2-i) on Virtual PCD 00 00"),
+        "{out}"
+    );
+    assert!(
+        out.contains("SHA-256, 60 s steps, display on for 30 s"),
+        "{out}"
+    );
+    let shown = out
+        .lines()
+        .find_map(|l| l.strip_prefix("the token should now show: "))
+        .unwrap()
+        .get(..6)
+        .unwrap()
+        .to_owned();
+
+    // The code printed is one the token itself produces from what it stored, at its clock.
+    let st = bench.token().state();
+    let stored = tokendesk_nfc::parse_config_tlv(st.config_tlv.as_deref().unwrap()).unwrap();
+    assert_eq!(stored.config.algorithm, tokendesk_nfc::Algorithm::Sha256);
+    let params = otp::TotpParams {
+        algorithm: otp::Algorithm::Sha256,
+        digits: otp::Digits::new(6).unwrap(),
+        period: otp::Period::new(60).unwrap(),
+        t0_unix_secs: 0,
+    };
+    let token = otp::Totp::new(&otp::Secret::from_bytes(st.seed.clone().unwrap()), params);
+    let now = st.clock_now(0);
+    let near: Vec<String> = [now - 60, now, now + 60]
+        .iter()
+        .map(|t| token.at(*t).unwrap().code.expose().to_owned())
+        .collect();
+    assert!(
+        near.contains(&shown),
+        "printed code is not one the token shows now"
+    );
+    assert!(!out.contains(SEED_B32) && !stderr(&o).contains(SEED_B32));
+}
+
+#[test]
+fn readers_and_info_show_the_token() {
+    let mut spec = TokenSpec::new("8659632000102", false);
+    spec.clock_unix_secs = 1_000_000_000;
+    let _bench = Bench::insert(spec);
+    let out = ok(&["nfc", "readers"]);
+    assert!(out.contains("Virtual PCD 00 00\ttoken present"), "{out}");
+    // Without --reader: the only reader holding a token.
+    let out = ok(&["nfc", "info"]);
+    assert!(out.contains("reader:      Virtual PCD 00 00"), "{out}");
+    let out = ok(&["nfc", "info", "--reader", "PCD 00 00"]);
+    assert!(out.contains("serial:      8659632000102"), "{out}");
+    assert!(
+        out.contains("model:       C302-i (unrestricted time sync)"),
+        "{out}"
+    );
+    assert!(out.contains("token clock: 2001-09-09T01:46:40Z ("), "{out}");
+    assert!(out.contains("s behind this computer"), "{out}");
+}
+
+#[test]
+fn sync_time_refuses_restricted_models_with_exit_3() {
+    let mut spec = TokenSpec::new("8659601000103", true);
+    spec.initial_seed = Some(vec![0xEE; 20]);
+    let bench = Bench::insert(spec);
+    let o = nfc(&["sync-time", "--reader", READER], "");
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(
+        err.contains("miniOTP-3-i has restricted time sync: setting its clock erases the seed"),
+        "{err}"
+    );
+    assert!(bench.token().state().seed.is_some());
+}
+
+#[test]
+fn unknown_model_and_bad_seeds_are_refused() {
+    let bench = Bench::insert(TokenSpec::new("8659623000104", true));
+    let o = nfc(&["burn", "--secret", SEED_B32, "--reader", READER], "");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("not a known programmable Token2 model"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(bench.token().state().seed.is_none());
+    // Input errors exit 2 before any reader is touched.
+    let hex48 = format!("hex:{}", "ab".repeat(48));
+    let o = nfc(&["burn", "--secret", &hex48, "--reader", READER], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("48-byte seeds are refused"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("abab"));
+    let o = nfc(&["burn", "--secret", SEED_B32, "--period", "45"], "");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn missing_pcscd_says_what_to_install_and_start() {
+    // libpcsclite takes the service socket from PCSCLITE_CSOCK_NAME: point it at nothing, so
+    // the client sees no service while the shared pcscd keeps serving the other tests.
+    let o = tokendesk()
+        .args(["nfc", "readers"])
+        .env(
+            "PCSCLITE_CSOCK_NAME",
+            "/nonexistent/tokendesk-test/pcscd.comm",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "tokendesk: error: the PC/SC service (pcscd) is not running; install and start pcscd"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("sudo apt-get install pcscd libccid"), "{err}");
+}
+
+#[test]
+fn without_a_token_the_reader_choice_and_the_wait_are_explained() {
+    let _turn = reader_turn();
+    let pcsc = bench::pcsc();
+    pcsc.wait_for_removal(READER, WAIT).unwrap();
+    let o = nfc(&["info", "--wait", "1"], "");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("several readers could hold the token (Virtual PCD 00 00, Virtual PCD 00 01); choose one with --reader NAME"),
+        "{}",
+        stderr(&o)
+    );
+    let o = nfc(&["info", "--wait", "1", "--reader", READER], "");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("no token on Virtual PCD 00 00 after 1 s; switch the token on"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn interrupted_seed_write_is_reported_as_unknown_and_the_token_re_read() {
+    let mut spec = TokenSpec::new("8659622000105", true);
+    spec.fault = Fault::DropOnSeedWrite;
+    let mut bench = Bench::insert(spec);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tokendesk"))
+        .args(["nfc", "burn", "--secret", SEED_B32, "--reader", READER])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The token leaves the field during the seed write, then the operator puts it back.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !bench.token().is_gone() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seed write never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bench.swap(TokenSpec::new("8659622000105", true));
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    assert!(
+        err.contains(
+            "outcome unknown: re-read the token and verify (the seed write was interrupted"
+        ),
+        "{err}"
+    );
+    // The reason appears once (no error-chain echo of the same text).
+    let reason = err
+        .split("was interrupted: ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    assert_eq!(err.matches(reason).count(), 1, "{err}");
+    assert!(out.contains("re-read 8659622000105: token clock "), "{out}");
+    assert!(
+        out.contains("if the burn completed, the token now shows "),
+        "{out}"
+    );
+    assert!(!out.contains("burned 8659622000105"), "{out}");
+}

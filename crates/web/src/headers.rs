@@ -1,0 +1,53 @@
+//! Security headers on every response, body-size limit and cross-origin (CSRF) protection.
+
+use axum::http::{HeaderName, HeaderValue, header};
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower_http::csrf::CsrfLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::MAX_BODY_BYTES;
+
+/// No inline script or style, nothing from other origins, forms only to ourselves.
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+type Header = SetResponseHeaderLayer<HeaderValue>;
+
+fn overriding(name: HeaderName, value: &'static str) -> Header {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+}
+
+/// The layer stack, outermost first.
+#[allow(clippy::type_complexity)] // The stack's type is its documentation.
+pub(crate) fn layers() -> ServiceBuilder<
+    Stack<
+        CsrfLayer,
+        Stack<
+            RequestBodyLimitLayer,
+            Stack<
+                Header,
+                Stack<Header, Stack<Header, Stack<Header, Stack<Header, Stack<Header, Identity>>>>>,
+            >,
+        >,
+    >,
+> {
+    ServiceBuilder::new()
+        .layer(overriding(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(overriding(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(overriding(header::REFERRER_POLICY, "no-referrer"))
+        .layer(overriding(
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), clipboard-read=(self)",
+        ))
+        // Pages may show seeds or codes: never stored by browsers or proxies. Assets set their
+        // own caching and are left alone.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(CsrfLayer::new())
+}

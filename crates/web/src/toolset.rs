@@ -1,0 +1,387 @@
+//! The Toolset page: the self-hosted replacement of the vendor's TOTPToolset. A seed or otpauth
+//! URI in; codes for the last and next steps with a live countdown; a new random seed;
+//! hex↔base32; the seed as a QR code for a phone burner; an Entra ID CSV line. It stores
+//! nothing and logs nothing; the seed travels only in POST bodies and `no-store` pages.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+use tokendesk_otp::{OtpAuth, OtpKind, ParseOptions, Secret, SeedInput, Totp, TotpParams};
+use zeroize::Zeroize;
+
+use crate::AppState;
+
+/// Most steps shown either side of now.
+const MAX_STEPS: u32 = 10;
+
+#[derive(Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Action {
+    Codes,
+    New,
+    ToBase32,
+    ToHex,
+    Qr,
+    Entra,
+}
+
+/// The form as posted. No `Debug`; the seed text is wiped when the request is done.
+#[derive(Deserialize)]
+struct ToolsetForm {
+    action: Action,
+    #[serde(default)]
+    seed: String,
+    #[serde(default)]
+    past: Option<u32>,
+    #[serde(default)]
+    future: Option<u32>,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    upn: String,
+    #[serde(default)]
+    serial: String,
+    #[serde(default)]
+    manufacturer: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    interval: Option<u64>,
+}
+
+impl Drop for ToolsetForm {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
+}
+
+struct CodeRow {
+    offset: String,
+    code: String,
+    valid_from: u64,
+    valid_until: u64,
+    window: String,
+    left: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "toolset.html")]
+struct ToolsetPage {
+    server_now: u64,
+    seed: String,
+    past: u32,
+    future: u32,
+    issuer: String,
+    account: String,
+    upn: String,
+    serial: String,
+    manufacturer: String,
+    model: String,
+    interval: u64,
+    error: Option<String>,
+    params_label: String,
+    codes: Vec<CodeRow>,
+    output_label: String,
+    output: String,
+    qr_svg: String,
+    entra_line: String,
+}
+
+impl Drop for ToolsetPage {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+        self.output.zeroize();
+        self.qr_svg.zeroize();
+        self.entra_line.zeroize();
+        for row in &mut self.codes {
+            row.code.zeroize();
+        }
+    }
+}
+
+impl ToolsetPage {
+    fn empty(now: u64) -> Self {
+        Self {
+            server_now: now,
+            seed: String::new(),
+            past: 1,
+            future: 2,
+            issuer: String::new(),
+            account: String::new(),
+            upn: String::new(),
+            serial: String::new(),
+            manufacturer: "Token2".into(),
+            model: String::new(),
+            interval: 30,
+            error: None,
+            params_label: String::new(),
+            codes: Vec::new(),
+            output_label: String::new(),
+            output: String::new(),
+            qr_svg: String::new(),
+            entra_line: String::new(),
+        }
+    }
+
+    fn render_with(&self, status: StatusCode) -> Response {
+        match self.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response(),
+        }
+    }
+}
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/toolset", get(toolset_show).post(toolset_submit))
+}
+
+async fn toolset_show(State(state): State<AppState>) -> Response {
+    ToolsetPage::empty(state.now()).render_with(StatusCode::OK)
+}
+
+async fn toolset_submit(State(state): State<AppState>, Form(form): Form<ToolsetForm>) -> Response {
+    let mut page = ToolsetPage::empty(state.now());
+    page.seed = form.seed.trim().to_owned();
+    page.past = form.past.unwrap_or(1).min(MAX_STEPS);
+    page.future = form.future.unwrap_or(2).min(MAX_STEPS);
+    page.issuer = form.issuer.trim().to_owned();
+    page.account = form.account.trim().to_owned();
+    page.upn = form.upn.trim().to_owned();
+    page.serial = form.serial.trim().to_owned();
+    page.manufacturer = form.manufacturer.trim().to_owned();
+    page.model = form.model.trim().to_owned();
+    page.interval = form.interval.unwrap_or(30);
+    match apply(&mut page, form.action) {
+        Ok(()) => page.render_with(StatusCode::OK),
+        Err(message) => {
+            page.error = Some(message);
+            page.render_with(StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
+
+/// One secret with its parameters, from the form's seed field.
+fn parse_seed(text: &str, hex: bool) -> Result<(Secret, TotpParams, Option<OtpAuth>), String> {
+    let options = ParseOptions {
+        allow_short: false,
+        hex,
+    };
+    match SeedInput::parse_with(text, options).map_err(|e| e.to_string())? {
+        SeedInput::Secret(s) => Ok((s, TotpParams::default(), None)),
+        SeedInput::OtpAuth(u) if u.kind == OtpKind::Totp => {
+            Ok((u.secret.duplicate(), u.totp_params(), Some(u)))
+        }
+        SeedInput::OtpAuth(_) => Err(
+            "this is an HOTP (counter-based) link; hardware TOTP tokens \
+                                      need a time-based (totp) seed"
+                .into(),
+        ),
+        SeedInput::Migration(m) => Err(format!(
+            "this Google Authenticator export holds {} account(s); paste one otpauth link or secret",
+            m.accounts.len()
+        )),
+    }
+}
+
+fn apply(page: &mut ToolsetPage, action: Action) -> Result<(), String> {
+    match action {
+        Action::New => {
+            let secret = Secret::generate(20)
+                .map_err(|_| "the server could not generate randomness".to_owned())?;
+            page.seed = secret.to_base32().to_string();
+            page.output_label = "New random seed (160 bits)".into();
+            page.output = page.seed.clone();
+            fill_codes(page, &secret, TotpParams::default())
+        }
+        Action::Codes => {
+            let (secret, params, _) = parse_seed(&page.seed, false)?;
+            fill_codes(page, &secret, params)
+        }
+        Action::ToBase32 => {
+            let text = page
+                .seed
+                .strip_prefix("hex:")
+                .unwrap_or(&page.seed)
+                .to_owned();
+            let (secret, _, _) = parse_seed(&text, true)?;
+            page.output_label = "Base32".into();
+            page.output = secret.to_base32().to_string();
+            Ok(())
+        }
+        Action::ToHex => {
+            let (secret, _, _) = parse_seed(&page.seed, false)?;
+            page.output_label = "Hex".into();
+            page.output = secret.to_hex().to_string();
+            Ok(())
+        }
+        Action::Qr => qr(page),
+        Action::Entra => entra(page),
+    }
+}
+
+fn fill_codes(page: &mut ToolsetPage, secret: &Secret, params: TotpParams) -> Result<(), String> {
+    let totp = Totp::new(secret, params);
+    page.params_label = format!(
+        "{}, {} digits, {} s steps",
+        params.algorithm,
+        params.digits.get(),
+        params.period.secs()
+    );
+    let now = page.server_now;
+    for offset in -i64::from(page.past)..=i64::from(page.future) {
+        let Ok(c) = totp.at_offset(now, offset) else {
+            continue;
+        };
+        let left = if offset == 0 {
+            format!("{} s left", c.secs_left)
+        } else if offset > 0 {
+            format!("valid in {} s", c.valid_from.saturating_sub(now))
+        } else {
+            "expired".into()
+        };
+        page.codes.push(CodeRow {
+            offset: match offset {
+                0 => "now".into(),
+                o if o > 0 => format!("+{o}"),
+                o => o.to_string(),
+            },
+            code: c.code.expose().to_owned(),
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+            window: format!(
+                "{} – {} UTC",
+                clock_time(c.valid_from),
+                clock_time(c.valid_until)
+            ),
+            left,
+            current: offset == 0,
+        });
+    }
+    Ok(())
+}
+
+/// `HH:MM:SS` of a Unix time, in UTC.
+fn clock_time(unix_secs: u64) -> String {
+    let s = unix_secs % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn qr(page: &mut ToolsetPage) -> Result<(), String> {
+    let (secret, params, uri) = parse_seed(&page.seed, false)?;
+    let mut uri = uri.unwrap_or_else(|| OtpAuth::new_totp(secret, None, String::new()));
+    if !page.issuer.is_empty() {
+        uri.issuer = Some(page.issuer.clone());
+    }
+    if !page.account.is_empty() {
+        uri.account = page.account.clone();
+    }
+    let text = uri.to_uri();
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|_| "the link is too long for a QR code".to_owned())?;
+    page.qr_svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(260, 260)
+        .quiet_zone(true)
+        .build();
+    page.output_label = "otpauth link in the QR code".into();
+    page.output = text.to_string();
+    page.params_label = format!(
+        "{}, {} digits, {} s steps",
+        params.algorithm,
+        params.digits.get(),
+        params.period.secs()
+    );
+    Ok(())
+}
+
+/// One CSV field: quoted when it holds a comma, quote or line break. Fields that a spreadsheet
+/// would run as a formula are refused rather than altered.
+fn csv_field(name: &str, value: &str) -> Result<String, String> {
+    if value.starts_with(['=', '+', '-', '@']) {
+        return Err(format!(
+            "{name} starts with a character spreadsheets treat as a formula; remove it"
+        ));
+    }
+    if value.contains([',', '"', '\n', '\r']) {
+        Ok(format!("\"{}\"", value.replace('"', "\"\"")))
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// Entra ID's hardware OATH token CSV (formats.md): `upn,serial number,secret key,time
+/// interval,manufacturer,model`, base32 secret of at most 128 characters, 30 or 60 s.
+fn entra(page: &mut ToolsetPage) -> Result<(), String> {
+    let (secret, params, _) = parse_seed(&page.seed, false)?;
+    let b32 = secret.to_base32();
+    if b32.len() > 128 {
+        return Err(format!(
+            "the secret has {} base32 characters; Entra ID accepts at most 128",
+            b32.len()
+        ));
+    }
+    if !matches!(page.interval, 30 | 60) {
+        return Err("Entra ID accepts a time interval of 30 or 60 seconds".into());
+    }
+    if params.period.secs() != page.interval {
+        return Err(format!(
+            "the otpauth link's period is {} s but the interval chosen is {} s",
+            params.period.secs(),
+            page.interval
+        ));
+    }
+    for (name, value) in [
+        ("the UPN", &page.upn),
+        ("the serial number", &page.serial),
+        ("the manufacturer", &page.manufacturer),
+        ("the model", &page.model),
+    ] {
+        if value.is_empty() {
+            return Err(format!("{name} is required for the Entra ID CSV"));
+        }
+    }
+    let fields = [
+        csv_field("the UPN", &page.upn)?,
+        csv_field("the serial number", &page.serial)?,
+        b32.to_string(),
+        page.interval.to_string(),
+        csv_field("the manufacturer", &page.manufacturer)?,
+        csv_field("the model", &page.model)?,
+    ];
+    page.entra_line = format!(
+        "upn,serial number,secret key,time interval,manufacturer,model\n{}",
+        fields.join(",")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_refused() {
+        assert_eq!(csv_field("x", "plain").unwrap(), "plain");
+        assert_eq!(csv_field("x", "a,b").unwrap(), "\"a,b\"");
+        assert_eq!(csv_field("x", "say \"hi\"").unwrap(), "\"say \"\"hi\"\"\"");
+        assert!(csv_field("x", "=cmd()").is_err());
+        assert!(csv_field("x", "@SUM(A1)").is_err());
+    }
+
+    #[test]
+    fn clock_times() {
+        assert_eq!(clock_time(0), "00:00:00");
+        assert_eq!(clock_time(1_234_567_890), "23:31:30");
+    }
+}
