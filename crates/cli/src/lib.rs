@@ -12,6 +12,7 @@ mod seed_arg;
 mod seed_cmd;
 mod seed_qr_cmd;
 mod timefmt;
+mod vault_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ use clap::{Parser, Subcommand};
 
 pub use clock::{Clock, SystemClock};
 pub use error::{CliError, Outcome};
+pub use vault_cmd::{VaultCommand, VaultOptions};
 
 /// tokendesk: an encrypted seed vault and helpdesk tool for programmable TOTP hardware tokens.
 #[derive(Debug, Parser)]
@@ -28,6 +30,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Vault location and key options (used by the vault commands).
+    #[command(flatten)]
+    pub vault: VaultOptions,
 }
 
 /// The subcommands. Each lives in its own module; this enum only wires them up.
@@ -44,6 +49,9 @@ pub enum Command {
     Scan(scan_cmd::ScanArgs),
     /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
     Nfc(nfc_cmd::NfcArgs),
+    /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
+    #[command(flatten)]
+    Vault(VaultCommand),
 }
 
 /// Runs one parsed command, writing its output to `out`.
@@ -57,6 +65,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
         Command::Scan(args) => scan_cmd::run(&args, clock, out),
         Command::Nfc(args) => nfc_cmd::run(&args, clock, out),
+        Command::Vault(cmd) => vault_cmd::run(&cmd, &cli.vault, clock, out),
     }
 }
 

@@ -19,6 +19,7 @@ mod scan_live;
 mod seed;
 mod seed_qr;
 mod t2otp;
+mod vault;
 
 use std::process::Output;
 

@@ -1,0 +1,688 @@
+//! The vault commands over the real binary, each test once on SQLite and once on PostgreSQL.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use assert_cmd::Command;
+use sqlx::{AnyPool, Executor};
+
+use crate::{stderr, stdout};
+
+/// One test body, run on both backends.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Td::sqlite())
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Td::postgres())
+            }
+        }
+    )*};
+}
+
+const SECRET: &str = "2sk2tsmkjp7kdbck";
+const SECRET_B32: &str = "2SK2TSMKJP7KDBCK";
+const SECRET_HEX: &str = "d4b5a9c98a4bfea18c4a";
+const OTHER: &str = "JBSWY3DPEHPK3PXP";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A vault under test: a temp data dir, and a PostgreSQL database when asked for.
+pub struct Td {
+    dir: tempfile::TempDir,
+    pg: Option<(String, String, String)>,
+    /// Everything printed by the commands run so far (for the leak check).
+    log: std::cell::RefCell<String>,
+}
+
+impl Td {
+    fn sqlite() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            pg: None,
+            log: Default::default(),
+        }
+    }
+
+    fn postgres() -> Self {
+        let admin = match std::env::var("TOKENDESK_TEST_PG_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => panic!(
+                "TOKENDESK_TEST_PG_URL is not set: run `scripts/test`, or start PostgreSQL and export \
+                 TOKENDESK_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres"
+            ),
+        };
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "td_cli_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        sqlx::any::install_default_drivers();
+        runtime().block_on(async {
+            let pool = AnyPool::connect(&admin).await.unwrap();
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .await
+                .unwrap();
+            pool.close().await;
+        });
+        let base = admin.rsplit_once('/').unwrap().0.to_owned();
+        let url = format!("{base}/{name}");
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some((url, admin, name)),
+            log: Default::default(),
+        }
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("tokendesk").unwrap();
+        c.arg("--data").arg(self.data());
+        for var in [
+            "TOKENDESK_MASTER_KEY",
+            "TOKENDESK_PASSPHRASE",
+            "TOKENDESK_MASTER_KEY_FILE",
+            "TOKENDESK_DATABASE_URL",
+            "TOKENDESK_DATA",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("TOKENDESK_ACTOR", "tester");
+        if let Some((url, _, _)) = &self.pg {
+            c.env("TOKENDESK_DATABASE_URL", url);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = self.cmd();
+        c.args(args);
+        if let Some(s) = stdin {
+            c.write_stdin(s);
+        }
+        let o = c.output().unwrap();
+        self.log.borrow_mut().push_str(&stdout(&o));
+        self.log.borrow_mut().push_str(&stderr(&o));
+        o
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args, None);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args, None);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{args:?}: {} {}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stderr(&o)
+    }
+
+    fn database_url(&self) -> String {
+        match &self.pg {
+            Some((url, _, _)) => url.clone(),
+            None => format!("sqlite://{}", self.data().join("vault.db").display()),
+        }
+    }
+
+    fn sql(&self, statement: &'static str) {
+        let url = self.database_url();
+        runtime().block_on(async {
+            let pool = AnyPool::connect(&url).await.unwrap();
+            pool.execute(statement).await.unwrap();
+            pool.close().await;
+        });
+    }
+
+    fn init_with_alice(&self) {
+        self.ok(&["init"]);
+        let o = self.run(
+            &[
+                "add",
+                "--user",
+                "Alice@Contoso.com",
+                "--serial",
+                "T2-1",
+                "-",
+            ],
+            Some(SECRET),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
+    /// No seed in any output so far, in base32 (any case) or hex.
+    fn assert_no_leak(&self) {
+        let log = self.log.borrow().to_uppercase();
+        for form in [SECRET_B32, SECRET_HEX, OTHER, "2SK2 TSMK"] {
+            assert!(
+                !log.contains(&form.to_uppercase()),
+                "seed {form} in output:\n{log}"
+            );
+        }
+    }
+}
+
+impl Drop for Td {
+    fn drop(&mut self) {
+        if let Some((_, admin, name)) = &self.pg {
+            let (admin, name) = (admin.clone(), name.clone());
+            runtime().block_on(async move {
+                if let Ok(pool) = AnyPool::connect(&admin).await {
+                    let _ = pool
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        )))
+                        .await;
+                    pool.close().await;
+                }
+            });
+        }
+    }
+}
+
+fn current_code(td: &Td, secret: &str) -> String {
+    td.ok(&["otp", secret])
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+both_backends!(
+    workflow_from_capture_to_purge,
+    illegal_transition_exits_2_and_names_the_state,
+    wrong_key_and_open_key_file_are_refused,
+    import_is_all_or_nothing,
+    audit_tampering_is_reported_by_verify,
+    export_is_private_audited_and_refused_for_purged,
+    rotation_replaces_the_key_file_and_recovers_a_staged_key,
+    quota_limits_reveals,
+);
+
+fn workflow_from_capture_to_purge(td: Td) {
+    td.init_with_alice();
+    let mode = std::fs::metadata(td.data().join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let list: serde_json::Value = serde_json::from_str(&td.ok(&["list", "--json"])).unwrap();
+    assert_eq!(list[0]["upn"], "alice@contoso.com");
+    assert_eq!(list[0]["state"], "captured");
+    // A reveal at a fixed time equals `tokendesk otp` at that time.
+    let at = "1795850000";
+    let code: serde_json::Value = serde_json::from_str(&td.ok(&[
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "INC-7",
+        "--verified",
+        "call-back",
+        "--at",
+        at,
+        "--json",
+    ]))
+    .unwrap();
+    let expected = td.ok(&["otp", SECRET, "--at", at]);
+    assert!(
+        expected.starts_with(code["codes"][0]["code"].as_str().unwrap()),
+        "{expected} vs {code}"
+    );
+    td.ok(&["burned", "alice@contoso.com", "--model", "C202"]);
+    td.ok(&[
+        "ship",
+        "alice@contoso.com",
+        "--carrier",
+        "DHL",
+        "--tracking",
+        "JD1",
+    ]);
+    assert!(
+        td.ok(&["show", "alice@contoso.com"])
+            .contains("shipped via DHL JD1")
+    );
+    let err = td.fails(
+        &[
+            "deliver",
+            "alice@contoso.com",
+            "--code",
+            "000000",
+            "--window",
+            "0",
+        ],
+        2,
+    );
+    assert!(err.contains("does not match"), "{err}");
+    let code = current_code(&td, SECRET);
+    assert!(
+        td.ok(&["deliver", "alice@contoso.com", "--code", &code])
+            .contains("purged")
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&td.ok(&["show", "alice@contoso.com", "--json"])).unwrap();
+    assert_eq!(show[0]["has_seed"], false);
+    let err = td.fails(
+        &[
+            "code",
+            "alice@contoso.com",
+            "--ticket",
+            "T",
+            "--verified",
+            "call-back",
+        ],
+        2,
+    );
+    assert!(err.contains("purged"), "{err}");
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+    let reveals = td.ok(&["audit", "list", "--action", "reveal", "--json"]);
+    let reveals: serde_json::Value = serde_json::from_str(&reveals).unwrap();
+    assert_eq!(reveals.as_array().unwrap().len(), 1);
+    assert_eq!(reveals[0]["detail"]["ticket"], "INC-7");
+    td.assert_no_leak();
+}
+
+fn illegal_transition_exits_2_and_names_the_state(td: Td) {
+    td.init_with_alice();
+    for args in [
+        &["ship", "alice@contoso.com"][..],
+        &["lost", "alice@contoso.com"],
+        &["purge", "alice@contoso.com"],
+    ] {
+        let err = td.fails(args, 2);
+        assert!(err.contains("from captured"), "{err}");
+    }
+    td.ok(&["cancel", "alice@contoso.com", "--reason", "duplicate"]);
+    let err = td.fails(&["burned", "alice@contoso.com"], 2);
+    assert!(err.contains("from cancelled"), "{err}");
+    let err = td.fails(&["add", "--user", "nobody", "--secret", OTHER], 2);
+    assert!(err.contains("UPN"), "{err}");
+    td.assert_no_leak();
+}
+
+fn wrong_key_and_open_key_file_are_refused(td: Td) {
+    td.init_with_alice();
+    let err = td.fails(&["init"], 2);
+    assert!(err.contains("already") || err.contains("exists"), "{err}");
+    let mut c = td.cmd();
+    c.env("TOKENDESK_MASTER_KEY", "ab".repeat(32)).arg("list");
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("does not open this vault"),
+        "{}",
+        stderr(&o)
+    );
+    let key = td.data().join("master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = td.fails(&["list"], 3);
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    td.ok(&["list"]);
+}
+
+fn import_is_all_or_nothing(td: Td) {
+    td.ok(&["init"]);
+    let file = td.dir.path().join("sheet.csv");
+    std::fs::write(
+        &file,
+        format!("username;secret\r\nbob@contoso.com;{OTHER}\r\nnot a user;{OTHER}\r\ncarol@contoso.com;{SECRET}\r\n"),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let o = td.run(&["import", f, "--format", "spreadsheet"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("line 3:"), "{}", stdout(&o));
+    assert!(td.ok(&["list"]).contains("0 record(s)"));
+    assert!(
+        td.ok(&[
+            "import",
+            f,
+            "--format",
+            "spreadsheet",
+            "--skip-invalid",
+            "--dry-run"
+        ])
+        .contains("nothing imported")
+    );
+    assert!(td.ok(&["list"]).contains("0 record(s)"));
+    assert!(
+        td.ok(&["import", f, "--format", "spreadsheet", "--skip-invalid"])
+            .contains("imported 2")
+    );
+    // Importing again conflicts with the active records: the whole batch rolls back.
+    let good = td.dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!("dave@contoso.com,{OTHER}\nbob@contoso.com,{OTHER}\n"),
+    )
+    .unwrap();
+    td.fails(
+        &["import", good.to_str().unwrap(), "--format", "spreadsheet"],
+        2,
+    );
+    let list: serde_json::Value = serde_json::from_str(&td.ok(&["list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let entra = td.dir.path().join("entra.csv");
+    std::fs::write(
+        &entra,
+        "upn,serial number,secret key,timeinterval,manufacturer,model\nhelga@contoso.com,1234567,2234567abcdef2234567abcdef,60,Contoso,HardwareKey\n",
+    )
+    .unwrap();
+    td.ok(&["import", entra.to_str().unwrap(), "--format", "entra"]);
+    let helga: serde_json::Value =
+        serde_json::from_str(&td.ok(&["show", "helga@contoso.com", "--json"])).unwrap();
+    assert_eq!(helga[0]["period_secs"], 60);
+    assert_eq!(helga[0]["serial"], "1234567");
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+    td.assert_no_leak();
+}
+
+fn audit_tampering_is_reported_by_verify(td: Td) {
+    td.init_with_alice();
+    td.ok(&["burned", "alice@contoso.com"]);
+    td.sql("UPDATE audit SET actor = 'mallory' WHERE seq = 2");
+    let o = td.run(&["audit", "verify"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("entry 2 was edited"), "{}", stdout(&o));
+}
+
+fn export_is_private_audited_and_refused_for_purged(td: Td) {
+    td.init_with_alice();
+    let out = td.dir.path().join("entra.csv");
+    td.ok(&[
+        "export",
+        "--format",
+        "entra",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "upn,serial number,secret key,time interval,manufacturer,model\nalice@contoso.com,T2-1,{SECRET_B32},30,,\n"
+        )
+    );
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Never overwrites.
+    td.fails(
+        &[
+            "export",
+            "--format",
+            "entra",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        3,
+    );
+    let exports: serde_json::Value =
+        serde_json::from_str(&td.ok(&["audit", "list", "--action", "export", "--json"])).unwrap();
+    assert_eq!(exports.as_array().unwrap().len(), 1);
+    td.ok(&["cancel", "alice@contoso.com"]);
+    let uris = td.dir.path().join("uris.txt");
+    let err = td.fails(
+        &[
+            "export",
+            "--format",
+            "otpauth",
+            "--out",
+            uris.to_str().unwrap(),
+            "--user",
+            "alice@contoso.com",
+        ],
+        2,
+    );
+    assert!(err.contains("purged"), "{err}");
+    assert!(!uris.exists(), "a refused export leaves no file");
+    td.fails(
+        &[
+            "export",
+            "--format",
+            "otpauth",
+            "--out",
+            uris.to_str().unwrap(),
+            "--state",
+            "purged",
+        ],
+        2,
+    );
+    td.assert_no_leak();
+}
+
+fn rotation_replaces_the_key_file_and_recovers_a_staged_key(td: Td) {
+    td.init_with_alice();
+    let key = td.data().join("master.key");
+    let old = std::fs::read_to_string(&key).unwrap();
+    assert!(td.ok(&["key", "rotate"]).contains("version 1 → 2"));
+    let new = std::fs::read_to_string(&key).unwrap();
+    assert_ne!(old, new);
+    assert!(!td.data().join("master.key.new").exists());
+    td.ok(&[
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "call-back",
+    ]);
+    // A crash between the database commit and the rename: old key in place, new key staged.
+    std::fs::rename(&key, td.data().join("master.key.new")).unwrap();
+    std::fs::write(&key, &old).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    td.ok(&["list"]);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), new);
+    // A stale staged key from a rotation that never committed is ignored.
+    std::fs::write(td.data().join("master.key.new"), "cd".repeat(32)).unwrap();
+    std::fs::set_permissions(
+        td.data().join("master.key.new"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    td.ok(&["list"]);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), new);
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+}
+
+fn quota_limits_reveals(td: Td) {
+    td.init_with_alice();
+    let args = [
+        "--reveal-quota",
+        "2",
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "passphrase",
+    ];
+    td.ok(&args);
+    td.ok(&args);
+    let err = td.fails(&args, 2);
+    assert!(err.contains("daily quota is 2"), "{err}");
+    let refused = td.ok(&["audit", "list", "--action", "reveal.refused"]);
+    assert_eq!(refused.lines().count(), 1);
+    td.assert_no_leak();
+}
+
+both_backends!(kill_9_during_import_and_rotation_leaves_a_working_vault);
+
+/// Spawns `tokendesk ARGS` and kills it with SIGKILL after `delay_ms` (if still running).
+fn run_and_kill(td: &Td, args: &[&str], delay_ms: u64) {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokendesk"));
+    cmd.arg("--data").arg(td.data()).args(args);
+    for var in [
+        "TOKENDESK_MASTER_KEY",
+        "TOKENDESK_PASSPHRASE",
+        "TOKENDESK_MASTER_KEY_FILE",
+        "TOKENDESK_DATABASE_URL",
+        "TOKENDESK_DATA",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some((url, _, _)) = &td.pg {
+        cmd.env("TOKENDESK_DATABASE_URL", url);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The crash test needs real time to pass before the kill; there is no clock to advance.
+    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+}
+
+fn record_count(td: &Td) -> usize {
+    let list: serde_json::Value = serde_json::from_str(&td.ok(&["list", "--json"])).unwrap();
+    list.as_array().unwrap().len()
+}
+
+fn kill_9_during_import_and_rotation_leaves_a_working_vault(td: Td) {
+    td.ok(&["init"]);
+    let rows = 3000;
+    let file = td.dir.path().join("big.csv");
+    let mut text = String::from("username,secret\n");
+    let mut rng = crate::Rng(0x5eed_1234);
+    for i in 0..rows {
+        let secret: String = (0..32)
+            .map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(rng.next() % 32) as usize]))
+            .collect();
+        text.push_str(&format!("user{i}@contoso.com,{secret}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let f = file.to_str().unwrap();
+    let mut imported = false;
+    for delay in [50, 200, 500, 900, 1400, 2000, 3000] {
+        run_and_kill(&td, &["import", f, "--format", "spreadsheet"], delay);
+        let n = record_count(&td);
+        assert!(
+            n == 0 || n == rows,
+            "after a kill at {delay} ms: {n} records (all or nothing)"
+        );
+        assert!(
+            td.ok(&["audit", "verify"]).contains("intact"),
+            "after a kill at {delay} ms"
+        );
+        eprintln!("import killed at {delay} ms: {n} records");
+        if n == rows {
+            imported = true;
+            break;
+        }
+    }
+    if !imported {
+        td.ok(&["import", f, "--format", "spreadsheet"]);
+    }
+    assert_eq!(record_count(&td), rows);
+    // Time one whole rotation, then kill others at fractions of it (before, during, after the
+    // commit, and between the commit and the key-file rename).
+    let started = std::time::Instant::now();
+    td.ok(&["key", "rotate"]);
+    let full = started.elapsed().as_millis() as u64;
+    for delay in [
+        full / 5,
+        full / 2,
+        full * 4 / 5,
+        full * 19 / 20,
+        full,
+        full * 11 / 10,
+    ] {
+        run_and_kill(&td, &["key", "rotate"], delay);
+        assert_eq!(
+            record_count(&td),
+            rows,
+            "after a rotation killed at {delay} ms"
+        );
+        let rotations = td
+            .ok(&["audit", "list", "--action", "key.rotate"])
+            .lines()
+            .count();
+        eprintln!("rotation killed at {delay} ms: {rotations} committed so far");
+        assert!(td.ok(&["audit", "verify"]).contains("intact"));
+        td.ok(&[
+            "code",
+            "user7@contoso.com",
+            "--ticket",
+            "T",
+            "--verified",
+            "call-back",
+            "--reveal-quota",
+            "100",
+        ]);
+    }
+    td.ok(&["key", "rotate"]);
+    td.ok(&[
+        "code",
+        "user2999@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "call-back",
+    ]);
+}
+
+both_backends!(backup_and_restore_verify_before_replacing);
+
+fn backup_and_restore_verify_before_replacing(td: Td) {
+    td.init_with_alice();
+    let file = td.dir.path().join("backup.db");
+    let f = file.to_str().unwrap();
+    if td.pg.is_some() {
+        let err = td.fails(&["backup", f], 2);
+        assert!(err.contains("pg_dump"), "{err}");
+        return;
+    }
+    td.ok(&["backup", f]);
+    td.fails(&["backup", f], 2);
+    td.ok(&["cancel", "alice@contoso.com"]);
+    // A tampered backup is refused and the live vault stays as it is.
+    let bad = td.dir.path().join("bad.db");
+    std::fs::copy(&file, &bad).unwrap();
+    runtime().block_on(async {
+        let pool = AnyPool::connect(&format!("sqlite://{}", bad.display()))
+            .await
+            .unwrap();
+        pool.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1")
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let err = td.fails(&["restore", bad.to_str().unwrap()], 2);
+    assert!(err.contains("entry 1 was edited"), "{err}");
+    assert!(td.ok(&["list"]).contains("cancelled"));
+    td.ok(&["restore", f]);
+    assert!(td.ok(&["list"]).contains("captured"));
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+    td.ok(&[
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "call-back",
+    ]);
+    td.assert_no_leak();
+}

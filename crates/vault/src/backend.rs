@@ -1,0 +1,122 @@
+//! Every backend-specific string: URL schemes, the migrator, the write-transaction `BEGIN` and
+//! SQLite pragmas. The rest of the crate writes portable SQL with `$n` placeholders.
+
+use sqlx::migrate::Migrator;
+
+use crate::error::{Result, VaultError};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database a vault lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (the default).
+    Sqlite,
+    /// A PostgreSQL server, shared by several tokendesk processes.
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from the URL scheme.
+    ///
+    /// # Errors
+    /// [`VaultError::UnsupportedUrl`] for other schemes.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            other => Err(VaultError::UnsupportedUrl {
+                scheme: other.to_owned(),
+            }),
+        }
+    }
+
+    /// Short name for diagnostics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    pub(crate) fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// SQLite takes the write lock at `BEGIN IMMEDIATE`, so two writers queue on the busy
+    /// timeout instead of failing at their first write; PostgreSQL locks rows as it goes.
+    pub(crate) fn begin_write(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
+    }
+
+    /// Run on every new connection.
+    pub(crate) fn connection_setup(self) -> &'static str {
+        match self {
+            Backend::Sqlite => {
+                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL"
+            }
+            Backend::Postgres => "SET TIME ZONE 'UTC'",
+        }
+    }
+
+    /// Run once after opening, before migrations.
+    pub(crate) fn open_setup(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => Some("PRAGMA journal_mode = WAL"),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// SQLite creates the file only when asked (`mode=rwc`).
+    pub(crate) fn normalise_url(self, url: &str) -> String {
+        match self {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_picks_backend() {
+        assert_eq!(
+            Backend::from_url("sqlite:///tmp/x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        assert_eq!(
+            Backend::Sqlite.normalise_url("sqlite:///a.db"),
+            "sqlite:///a.db?mode=rwc"
+        );
+        assert_eq!(
+            Backend::Sqlite.normalise_url("sqlite:///a.db?mode=ro"),
+            "sqlite:///a.db?mode=ro"
+        );
+    }
+}

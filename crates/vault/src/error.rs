@@ -1,0 +1,134 @@
+//! The vault's error type. Messages name states, positions and key ids, never secrets.
+
+use crate::state::{State, TransitionError};
+
+/// Why a vault operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The database could not be reached or a query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no supported backend.
+    #[error("unsupported database URL scheme {scheme:?}; use sqlite://PATH or postgres://...")]
+    UnsupportedUrl {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// `init` on a vault that already exists.
+    #[error(
+        "this database already holds a vault (key id {key_id}); refusing to initialise it again"
+    )]
+    AlreadyInitialised {
+        /// Key id the vault expects.
+        key_id: String,
+    },
+    /// `open` on a database without a vault.
+    #[error("this database holds no vault yet; run `tokendesk init` first")]
+    NotInitialised,
+    /// The master key given is not the one the vault was sealed with.
+    #[error(
+        "the master key does not open this vault (expected key id {expected}, got {got}); check TOKENDESK_MASTER_KEY_FILE or the passphrase"
+    )]
+    WrongKey {
+        /// Key id recorded in the vault.
+        expected: String,
+        /// Key id of the key given.
+        got: String,
+    },
+    /// The vault is passphrase-protected but a key was given, or the reverse.
+    #[error("this vault's master key comes from a {expected}, not a {got}")]
+    KeySourceMismatch {
+        /// Source recorded in the vault.
+        expected: &'static str,
+        /// Source given.
+        got: &'static str,
+    },
+    /// A ciphertext failed to open: tampered data or a ciphertext moved to another record.
+    #[error(
+        "the sealed seed of record {record} failed authentication (tampered or moved ciphertext)"
+    )]
+    Tampered {
+        /// Record id.
+        record: String,
+    },
+    /// Key file problems.
+    #[error("key file {path}: {reason}")]
+    KeyFile {
+        /// Path of the key file.
+        path: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A lifecycle move that the transition table forbids.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The user already has a record in an active state.
+    #[error("{upn} already has an active record (state {state}); cancel, lose or deliver it first")]
+    ActiveRecordExists {
+        /// The user.
+        upn: String,
+        /// State of the active record.
+        state: State,
+    },
+    /// No record for this user.
+    #[error("no record for {upn}")]
+    NoRecord {
+        /// The user.
+        upn: String,
+    },
+    /// Reveals are allowed only in captured, burned and shipped.
+    #[error("codes cannot be revealed for {upn}: the record is {state}")]
+    NotRevealable {
+        /// The user.
+        upn: String,
+        /// The record's state.
+        state: State,
+    },
+    /// The per-user daily reveal quota is used up.
+    #[error(
+        "{upn} has had {used} reveals today, the daily quota is {quota}; ask a second approver"
+    )]
+    QuotaExceeded {
+        /// The user.
+        upn: String,
+        /// Reveals already made today.
+        used: i64,
+        /// The quota.
+        quota: i64,
+    },
+    /// The code read from a delivered token does not match the stored seed.
+    #[error(
+        "the code does not match {upn}'s token within {window_steps} steps of now; check the token and read the current code again"
+    )]
+    CodeMismatch {
+        /// The user.
+        upn: String,
+        /// Steps searched either side of now.
+        window_steps: u64,
+    },
+    /// The seed of a purged record is gone.
+    #[error("the seed of {upn} has been purged; nothing to export or reveal")]
+    Purged {
+        /// The user.
+        upn: String,
+    },
+    /// Input that cannot be stored (bad UPN, digits, period...).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The audit chain does not verify.
+    #[error("audit chain broken: {0}")]
+    AuditBroken(String),
+    /// A cryptographic primitive failed (random generator, parameters).
+    #[error(transparent)]
+    Crypto(#[from] tokendesk_crypto::CryptoError),
+    /// A stored value is not what the schema allows (hand-edited database).
+    #[error("corrupt database row: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias for the vault.
+pub type Result<T, E = VaultError> = std::result::Result<T, E>;

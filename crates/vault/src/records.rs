@@ -1,0 +1,267 @@
+//! Record types and their mapping to rows. Public types carry no secret material: the sealed
+//! seed and wrapped key never leave this crate.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::{Result, VaultError};
+use crate::state::State;
+pub use tokendesk_otp::Algorithm;
+
+/// Token parameters stored with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenParams {
+    /// Hash function.
+    pub algorithm: Algorithm,
+    /// Code length (6 or 8).
+    pub digits: u32,
+    /// Time step in seconds (30 or 60).
+    pub period_secs: u32,
+}
+
+impl Default for TokenParams {
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period_secs: 30,
+        }
+    }
+}
+
+/// What a provisioner records at capture time (besides the seed).
+#[derive(Debug, Clone, Default)]
+pub struct NewRecord {
+    /// The user's UPN; stored lowercase.
+    pub upn: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Phone number for call-back verification.
+    pub phone: Option<String>,
+    /// Free-text notes (no secrets).
+    pub notes: Option<String>,
+    /// Token serial number.
+    pub serial: Option<String>,
+    /// Token model.
+    pub model: Option<String>,
+    /// Token manufacturer.
+    pub manufacturer: Option<String>,
+    /// Algorithm, digits, period.
+    pub params: TokenParams,
+}
+
+/// Shipment details.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shipment {
+    /// Carrier name.
+    pub carrier: Option<String>,
+    /// Tracking number.
+    pub tracking: Option<String>,
+    /// Expected delivery.
+    pub expected_unix_secs: Option<i64>,
+}
+
+/// A stored record as shown to staff. Holds no seed or key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Record id (UUID text).
+    pub id: String,
+    /// User (lowercase UPN).
+    pub upn: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Phone for call-back.
+    pub phone: Option<String>,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Token serial.
+    pub serial: Option<String>,
+    /// Token model.
+    pub model: Option<String>,
+    /// Token manufacturer.
+    pub manufacturer: Option<String>,
+    /// Algorithm, digits, period.
+    pub params: TokenParams,
+    /// Measured token clock drift in steps.
+    pub drift_steps: i64,
+    /// Lifecycle state.
+    pub state: State,
+    /// Shipment.
+    pub shipment: Shipment,
+    /// Staff member who captured it.
+    pub created_by: String,
+    /// Capture time.
+    pub created_unix_secs: i64,
+    /// Last change.
+    pub updated_unix_secs: i64,
+    /// When it was shipped.
+    pub shipped_unix_secs: Option<i64>,
+    /// When a delivered record's seed is due for purge.
+    pub purge_due_unix_secs: Option<i64>,
+    /// Key version the seed is sealed under (None once purged).
+    pub key_version: Option<i64>,
+    /// Whether the sealed seed still exists.
+    pub has_seed: bool,
+}
+
+/// Columns selected for a [`Record`]; `seed_present` avoids reading ciphertext for listings.
+pub(crate) const RECORD_COLUMNS: &str = "id, upn, display_name, phone, notes, serial, model, \
+    manufacturer, algorithm, digits, period_secs, drift_steps, state, carrier, tracking, \
+    expected_unix_secs, created_by, created_unix_secs, updated_unix_secs, shipped_unix_secs, \
+    purge_due_unix_secs, key_version, \
+    CAST(CASE WHEN sealed_seed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS seed_present";
+
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| VaultError::Corrupt(format!("{what} out of range")))
+}
+
+pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
+    let state: String = row.try_get("state")?;
+    let algorithm: String = row.try_get("algorithm")?;
+    let seed_present: i64 = row.try_get("seed_present")?;
+    Ok(Record {
+        id: row.try_get("id")?,
+        upn: row.try_get("upn")?,
+        display_name: row.try_get("display_name")?,
+        phone: row.try_get("phone")?,
+        notes: row.try_get("notes")?,
+        serial: row.try_get("serial")?,
+        model: row.try_get("model")?,
+        manufacturer: row.try_get("manufacturer")?,
+        params: TokenParams {
+            algorithm: algorithm
+                .parse()
+                .map_err(|_| VaultError::Corrupt(format!("unknown algorithm {algorithm:?}")))?,
+            digits: to_u32(row.try_get("digits")?, "digits")?,
+            period_secs: to_u32(row.try_get("period_secs")?, "period")?,
+        },
+        drift_steps: row.try_get("drift_steps")?,
+        state: state.parse().map_err(VaultError::Corrupt)?,
+        shipment: Shipment {
+            carrier: row.try_get("carrier")?,
+            tracking: row.try_get("tracking")?,
+            expected_unix_secs: row.try_get("expected_unix_secs")?,
+        },
+        created_by: row.try_get("created_by")?,
+        created_unix_secs: row.try_get("created_unix_secs")?,
+        updated_unix_secs: row.try_get("updated_unix_secs")?,
+        shipped_unix_secs: row.try_get("shipped_unix_secs")?,
+        purge_due_unix_secs: row.try_get("purge_due_unix_secs")?,
+        key_version: row.try_get("key_version")?,
+        has_seed: seed_present != 0,
+    })
+}
+
+/// Lowercases and checks a UPN: non-empty, no whitespace or control characters, one `@`.
+///
+/// # Errors
+/// [`VaultError::Invalid`] saying what is wrong.
+pub fn normalise_upn(upn: &str) -> Result<String> {
+    let upn = upn.trim().to_lowercase();
+    if upn.is_empty() {
+        return Err(VaultError::Invalid("the user (UPN) is empty".into()));
+    }
+    if upn.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(VaultError::Invalid(format!(
+            "the user {upn:?} contains spaces or control characters"
+        )));
+    }
+    if upn.matches('@').count() != 1 || upn.starts_with('@') || upn.ends_with('@') {
+        return Err(VaultError::Invalid(format!(
+            "the user {upn:?} is not a UPN like alice@contoso.com"
+        )));
+    }
+    if upn.len() > 256 {
+        return Err(VaultError::Invalid(
+            "the user (UPN) is longer than 256 characters".into(),
+        ));
+    }
+    Ok(upn)
+}
+
+/// Checks digits and period.
+///
+/// # Errors
+/// [`VaultError::Invalid`] for unsupported values.
+pub fn check_params(params: &TokenParams) -> Result<()> {
+    if !(6..=10).contains(&params.digits) {
+        return Err(VaultError::Invalid(format!(
+            "{} digits is not supported; use 6 or 8",
+            params.digits
+        )));
+    }
+    if !(1..=3600).contains(&params.period_secs) {
+        return Err(VaultError::Invalid(format!(
+            "a period of {} s is not supported; use 30 or 60",
+            params.period_secs
+        )));
+    }
+    Ok(())
+}
+
+/// A fresh random record id (UUID v4 text).
+pub(crate) fn new_record_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|_| tokendesk_crypto::CryptoError::Random)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex = data_encoding::HEXLOWER.encode(&b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..32).unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! upn_cases {
+        ($($name:ident: $input:expr => $ok:expr,)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(normalise_upn($input).ok().as_deref(), $ok);
+            }
+        )*};
+    }
+
+    upn_cases! {
+        upn_lowercased_and_trimmed: "  Alice@Contoso.COM " => Some("alice@contoso.com"),
+        upn_empty: "" => None,
+        upn_inner_space: "al ice@contoso.com" => None,
+        upn_no_at: "alice" => None,
+        upn_two_ats: "a@b@c" => None,
+        upn_trailing_at: "alice@" => None,
+    }
+
+    #[test]
+    fn record_ids_are_uuid_v4() {
+        let id = new_record_id().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4');
+        assert_ne!(id, new_record_id().unwrap());
+    }
+
+    #[test]
+    fn params_are_checked() {
+        assert!(check_params(&TokenParams::default()).is_ok());
+        assert!(
+            check_params(&TokenParams {
+                digits: 5,
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            check_params(&TokenParams {
+                period_secs: 0,
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! Disclosure paths: reveals (codes for a verified caller) and exports. Both write their audit
+//! event in the same transaction that reads the seed, before anything leaves the vault, and both
+//! are refused once the seed is gone.
+
+use std::fmt;
+
+use serde_json::json;
+use sqlx::AnyConnection;
+use zeroize::Zeroizing;
+
+use tokendesk_otp::{Digits, Period, Secret, Totp, TotpCode, TotpParams};
+
+use crate::error::{Result, VaultError};
+use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row};
+use crate::state::State;
+use crate::vault::{Actor, Vault, current_record, sealed_row};
+
+/// What the operator states before a reveal. Stored in the audit trail; never the code.
+#[derive(Debug, Clone)]
+pub struct RevealRequest {
+    /// Subject user.
+    pub upn: String,
+    /// Ticket or incident reference.
+    pub ticket: String,
+    /// Verification method (`call-back`, `passphrase`, `second-approver`).
+    pub method: String,
+    /// Outcome of verification (`passed`).
+    pub outcome: String,
+    /// Purpose (`read-out`, `email`).
+    pub purpose: String,
+    /// Unix times whose codes are disclosed (one per step).
+    pub at_unix_secs: Vec<i64>,
+}
+
+/// A seed handed to an export writer together with its record. Redacted in Debug.
+pub struct ExportedSeed {
+    /// The record (no secret fields).
+    pub record: Record,
+    /// The seed bytes; write them to the export file only.
+    pub seed: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for ExportedSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportedSeed")
+            .field("record", &self.record.id)
+            .field("seed", &"<redacted>")
+            .finish()
+    }
+}
+
+enum Outcome<R> {
+    Done(R),
+    Refused(VaultError),
+}
+
+/// A TOTP generator for a stored seed and its token parameters (T0 = 0).
+pub(crate) fn totp_for(seed: &[u8], params: &TokenParams) -> Result<Totp> {
+    let otp_params = TotpParams {
+        algorithm: params.algorithm,
+        digits: Digits::new(params.digits).map_err(|e| VaultError::Invalid(e.to_string()))?,
+        period: Period::new(u64::from(params.period_secs))
+            .map_err(|e| VaultError::Invalid(e.to_string()))?,
+        t0_unix_secs: 0,
+    };
+    Ok(Totp::new(&Secret::from_bytes(seed.to_vec()), otp_params))
+}
+
+impl Vault {
+    /// Reveals the codes for `request.at_unix_secs` (see [`Vault::reveal_with`] for the order
+    /// of checks and auditing). The seed itself never leaves the vault.
+    ///
+    /// # Errors
+    /// [`VaultError::NotRevealable`], [`VaultError::QuotaExceeded`], [`VaultError::Tampered`],
+    /// a time before 1970; database errors.
+    pub async fn reveal(
+        &self,
+        actor: &Actor,
+        request: &RevealRequest,
+    ) -> Result<(Record, Vec<TotpCode>)> {
+        self.reveal_with(actor, request, |seed, params, _drift| {
+            let totp = totp_for(seed, params)?;
+            request
+                .at_unix_secs
+                .iter()
+                .map(|t| {
+                    let t = u64::try_from(*t)
+                        .map_err(|_| VaultError::Invalid("a time before 1970".into()))?;
+                    totp.at(t).map_err(|e| VaultError::Invalid(e.to_string()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Reveals: checks state and the daily quota, appends the `reveal` audit event (steps, ticket,
+    /// method, outcome, purpose), and only then lets `compute` derive codes from the seed, all in
+    /// one transaction, so a code is never produced without its audit entry. A refused reveal is
+    /// itself audited (`reveal.refused`).
+    ///
+    /// # Errors
+    /// [`VaultError::NotRevealable`], [`VaultError::QuotaExceeded`], [`VaultError::Tampered`];
+    /// whatever `compute` returns; database errors.
+    pub(crate) async fn reveal_with<R>(
+        &self,
+        actor: &Actor,
+        request: &RevealRequest,
+        compute: impl FnOnce(&[u8], &TokenParams, i64) -> Result<R>,
+    ) -> Result<(Record, R)> {
+        let upn = crate::records::normalise_upn(&request.upn)?;
+        if request.ticket.trim().is_empty() {
+            return Err(VaultError::Invalid(
+                "a reveal needs a ticket reference".into(),
+            ));
+        }
+        let quota = self.settings.daily_reveal_quota;
+        let day_start = self.now().day_start();
+        let outcome = self
+            .store
+            .write(async |conn: &mut AnyConnection| {
+                let record = current_record(conn, &upn)
+                    .await?
+                    .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+                let period = i64::from(record.params.period_secs.max(1));
+                let steps: Vec<i64> = request
+                    .at_unix_secs
+                    .iter()
+                    .map(|t| t.div_euclid(period))
+                    .collect();
+                let refusal = if !record.state.is_revealable() {
+                    Some(VaultError::NotRevealable {
+                        upn: upn.clone(),
+                        state: record.state,
+                    })
+                } else {
+                    let used = crate::audit_chain::count_reveals(conn, &upn, day_start).await?;
+                    (used >= quota).then(|| VaultError::QuotaExceeded {
+                        upn: upn.clone(),
+                        used,
+                        quota,
+                    })
+                };
+                let detail = json!({
+                    "ticket": request.ticket,
+                    "method": request.method,
+                    "outcome": request.outcome,
+                    "purpose": request.purpose,
+                    "steps": steps,
+                    "refused": refusal.as_ref().map(ToString::to_string),
+                });
+                let action = if refusal.is_some() {
+                    "reveal.refused"
+                } else {
+                    "reveal"
+                };
+                self.audit(conn, actor, action, Some((&record.id, &upn)), detail)
+                    .await?;
+                if let Some(err) = refusal {
+                    return Ok(Outcome::Refused(err));
+                }
+                let sealed = sealed_row(conn, &record.id)
+                    .await?
+                    .ok_or_else(|| VaultError::Purged { upn: upn.clone() })?;
+                let seed = self.open_sealed(&sealed)?;
+                let value = compute(&seed, &record.params, record.drift_steps)?;
+                Ok(Outcome::Done((record, value)))
+            })
+            .await?;
+        match outcome {
+            Outcome::Done(value) => Ok(value),
+            Outcome::Refused(err) => Err(err),
+        }
+    }
+
+    /// Decrypts seeds for an export, writing one `export` audit event per record in the same
+    /// transaction. Asking for purged, cancelled or lost records is refused.
+    ///
+    /// # Errors
+    /// [`VaultError::Purged`] when a requested state has no seeds or a named user's seed is
+    /// gone; [`VaultError::Tampered`]; database errors.
+    pub async fn export_seeds(
+        &self,
+        actor: &Actor,
+        state: Option<State>,
+        upn: Option<&str>,
+        format: &str,
+    ) -> Result<Vec<ExportedSeed>> {
+        if let Some(s) = state.filter(|s| !s.has_seed()) {
+            return Err(VaultError::Invalid(format!(
+                "records in state {s} have no seed (purged); nothing can be exported"
+            )));
+        }
+        let upn = upn.map(crate::records::normalise_upn).transpose()?;
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                let records = match &upn {
+                    Some(u) => {
+                        let r = current_record(conn, u)
+                            .await?
+                            .ok_or_else(|| VaultError::NoRecord { upn: u.clone() })?;
+                        if !r.has_seed {
+                            return Err(VaultError::Purged { upn: u.clone() });
+                        }
+                        vec![r]
+                    }
+                    None => {
+                        let sql = format!(
+                            "SELECT {RECORD_COLUMNS} FROM records WHERE sealed_seed IS NOT NULL \
+                             AND (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY upn"
+                        );
+                        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(state.map(State::as_str))
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        rows.iter()
+                            .map(record_from_row)
+                            .collect::<Result<Vec<_>>>()?
+                    }
+                };
+                let mut out = Vec::with_capacity(records.len());
+                for record in records {
+                    let detail = json!({ "format": format });
+                    self.audit(
+                        conn,
+                        actor,
+                        "export",
+                        Some((&record.id, &record.upn)),
+                        detail,
+                    )
+                    .await?;
+                    let sealed =
+                        sealed_row(conn, &record.id)
+                            .await?
+                            .ok_or_else(|| VaultError::Purged {
+                                upn: record.upn.clone(),
+                            })?;
+                    let seed = self.open_sealed(&sealed)?;
+                    out.push(ExportedSeed { record, seed });
+                }
+                Ok(out)
+            })
+            .await
+    }
+}

@@ -1,0 +1,205 @@
+//! Test databases: a SQLite file in a fresh temp dir, or a uniquely named PostgreSQL database
+//! created from `TOKENDESK_TEST_PG_URL` and dropped afterwards.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{AnyPool, Executor};
+use tokendesk_vault::{Actor, FixedClock, KeySpec, MasterKey, Store, Vault};
+
+/// 2026-11-28T09:00:00Z, a Saturday.
+pub const T0: i64 = 1_795_856_400;
+
+pub struct Env {
+    pub vault: Vault,
+    pub clock: Arc<FixedClock>,
+    pub url: String,
+    pub key_hex: String,
+    pub raw: AnyPool,
+    _guard: Guard,
+}
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; use a separate thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(pool) = AnyPool::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = pool.execute(sqlx::AssertSqlSafe(sql)).await;
+                        pool.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn actor() -> Actor {
+    Actor::new("tester")
+}
+
+pub fn key_from_hex(hex: &str) -> MasterKey {
+    tokendesk_vault::parse_key_hex(hex).unwrap()
+}
+
+async fn make(url: String, guard: Guard) -> Env {
+    sqlx::any::install_default_drivers();
+    let clock = Arc::new(FixedClock::new(T0));
+    let key = MasterKey::generate().unwrap();
+    let key_hex: String = key
+        .expose_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let store = Store::open(&url).await.unwrap();
+    let vault = Vault::init(store, KeySpec::Key(key), clock.clone(), &actor())
+        .await
+        .unwrap();
+    let raw = AnyPool::connect(&url).await.unwrap();
+    Env {
+        vault,
+        clock,
+        url,
+        key_hex,
+        raw,
+        _guard: guard,
+    }
+}
+
+impl Env {
+    /// Opens the same database again with `spec` (a second process, in effect).
+    pub async fn reopen(&self, spec: KeySpec) -> tokendesk_vault::Result<Vault> {
+        let store = Store::open(&self.url).await?;
+        Vault::open(store, spec, self.clock.clone()).await
+    }
+
+    pub fn key(&self) -> MasterKey {
+        key_from_hex(&self.key_hex)
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(sql)
+            .fetch_one(&self.raw)
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
+    }
+
+    pub async fn exec(&self, sql: &'static str) {
+        sqlx::query(sql).execute(&self.raw).await.unwrap();
+    }
+}
+
+pub async fn sqlite() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/vault.db", dir.path().display());
+    make(url, Guard::Sqlite(dir)).await
+}
+
+pub fn pg_admin_url() -> String {
+    match std::env::var("TOKENDESK_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "TOKENDESK_TEST_PG_URL is not set: the vault tests need a PostgreSQL server. Run \
+             `scripts/test` (it starts a private cluster), or start one yourself and export \
+             TOKENDESK_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres"
+        ),
+    }
+}
+
+/// A unique database name per test: process id and a counter.
+pub fn unique_db_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("td_test_{}_{}", std::process::id(), n)
+}
+
+pub async fn create_pg_database() -> (String, String, String) {
+    sqlx::any::install_default_drivers();
+    let admin_url = pg_admin_url();
+    let name = unique_db_name();
+    let admin = AnyPool::connect(&admin_url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await
+        .unwrap();
+    admin.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap()
+        .to_owned();
+    (format!("{base}/{name}"), admin_url, name)
+}
+
+pub async fn postgres() -> Env {
+    let (url, admin_url, name) = create_pg_database().await;
+    make(url, Guard::Postgres { admin_url, name }).await
+}
+
+pub const SEED: &[u8] = b"12345678901234567890";
+
+pub fn new_record(upn: &str) -> tokendesk_vault::NewRecord {
+    tokendesk_vault::NewRecord {
+        upn: upn.to_owned(),
+        display_name: Some("Test User".into()),
+        phone: Some("+44 20 7946 0000".into()),
+        serial: Some("T2-0001".into()),
+        ..Default::default()
+    }
+}
+
+/// Reveal request for now; the compute closure of `reveal_with` decides what comes back.
+pub fn reveal_request(env: &Env, upn: &str) -> tokendesk_vault::RevealRequest {
+    use tokendesk_vault::Clock;
+    tokendesk_vault::RevealRequest {
+        upn: upn.to_owned(),
+        ticket: "INC-1".into(),
+        method: "call-back".into(),
+        outcome: "passed".into(),
+        purpose: "read-out".into(),
+        at_unix_secs: vec![env.clock.now().0],
+    }
+}
+
+pub fn secret(bytes: &[u8]) -> tokendesk_otp::Secret {
+    tokendesk_otp::Secret::from_bytes(bytes.to_vec())
+}
+
+pub fn seed() -> tokendesk_otp::Secret {
+    secret(SEED)
+}
+
+/// The SHA-1/6/30 code of `seed` at `unix_secs`, computed outside the vault.
+pub fn expected_code(seed: &[u8], unix_secs: i64) -> String {
+    let totp = tokendesk_otp::Totp::new(&secret(seed), Default::default());
+    totp.at(unix_secs as u64).unwrap().code.expose().to_owned()
+}
+
+/// The current code for the test seed, as a delivered token would show it.
+pub fn code_now(env: &Env) -> String {
+    use tokendesk_vault::Clock;
+    expected_code(SEED, env.clock.now().0)
+}
+
+/// Reveals the current code for `upn`.
+pub async fn reveal_code(env: &Env, vault: &Vault, upn: &str) -> tokendesk_vault::Result<String> {
+    vault
+        .reveal(&actor(), &reveal_request(env, upn))
+        .await
+        .map(|(_, codes)| codes[0].code.expose().to_owned())
+}

@@ -1,0 +1,32 @@
+//! Integration tests of the vault on real SQLite files and a real PostgreSQL server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+/// One test body, run once on SQLite and once on PostgreSQL.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(crate::db::sqlite().await).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(crate::db::postgres().await).await
+            }
+        }
+    )*};
+}
+
+mod audit;
+mod crypto;
+mod db;
+mod lifecycle;
+mod reveal;
+mod rotation;
+mod schema;
