@@ -1,17 +1,17 @@
 //! `tokendesk drift`: where the code on a token's display falls relative to this computer's
 //! clock, as checked at burn time and at delivery.
 
-use std::fmt;
 use std::io::Write;
 
 use anyhow::anyhow;
 use clap::Args;
 use tokendesk_otp::{Drift, OtpKind, Totp, drift_search, one_day_steps};
-use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::error::{CliError, Outcome};
-use crate::seed_arg::{self, ParamArgs, SeedOptions, SeedText, parse_seed_text};
+use crate::seed_arg::{
+    self, CodeArg, ParamArgs, SeedOptions, SeedText, parse_code, parse_seed_text,
+};
 use crate::timefmt::resolve_at;
 
 /// Arguments of `tokendesk drift`.
@@ -41,23 +41,6 @@ pub struct DriftArgs {
     seed_opts: SeedOptions,
 }
 
-/// A code typed from a token's display: a secret while it is current, so wiped on drop and
-/// redacted in `Debug`. Spaces people type ("123 456") are removed.
-#[derive(Clone)]
-struct CodeArg(Zeroizing<String>);
-
-impl fmt::Debug for CodeArg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CodeArg(<redacted>)")
-    }
-}
-
-fn parse_code(s: &str) -> Result<CodeArg, String> {
-    Ok(CodeArg(Zeroizing::new(
-        s.chars().filter(|c| !c.is_whitespace()).collect(),
-    )))
-}
-
 pub(crate) fn run(
     args: &DriftArgs,
     clock: &dyn Clock,
@@ -71,8 +54,8 @@ pub(crate) fn run(
     }
     let totp = Totp::new(&seed.secret, seed.params);
     let digits = usize::from(seed.params.digits.get());
-    let code = args.code.0.as_str();
-    let next = args.next_code.as_ref().map(|c| c.0.as_str());
+    let code = args.code.expose();
+    let next = args.next_code.as_ref().map(CodeArg::expose);
     for c in std::iter::once(code).chain(next) {
         if c.len() != digits || !c.bytes().all(|b| b.is_ascii_digit()) {
             return Err(CliError::input(anyhow!(

@@ -188,3 +188,27 @@ pub(crate) fn flags_only(params: &ParamArgs) -> Result<TotpParams, CliError> {
         t0_unix_secs: params.t0,
     })
 }
+
+/// A code typed from a token's display: a secret while it is current, so wiped on drop and
+/// redacted in `Debug`. Spaces people type ("123 456") are removed.
+#[derive(Clone)]
+pub(crate) struct CodeArg(Zeroizing<String>);
+
+impl CodeArg {
+    /// The digits, for comparing against computed codes only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CodeArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeArg(<redacted>)")
+    }
+}
+
+pub(crate) fn parse_code(s: &str) -> Result<CodeArg, String> {
+    Ok(CodeArg(Zeroizing::new(
+        s.chars().filter(|c| !c.is_whitespace()).collect(),
+    )))
+}

@@ -438,8 +438,8 @@ pub struct DeliverArgs {
     /// The user's UPN.
     user: String,
     /// The code the user reads from the arrived token.
-    #[arg(long)]
-    code: String,
+    #[arg(long, value_parser = crate::seed_arg::parse_code)]
+    code: crate::seed_arg::CodeArg,
     /// Steps either side of now to search for the code (token clock drift).
     #[arg(long, default_value_t = 10)]
     window: u64,
@@ -452,7 +452,7 @@ pub(crate) async fn deliver(
 ) -> Result<Outcome, CliError> {
     let vault = ctx.open().await?;
     let r = vault
-        .deliver(&ctx.actor, &args.user, &args.code, args.window)
+        .deliver(&ctx.actor, &args.user, args.code.expose(), args.window)
         .await
         .map_err(vault_error)?;
     writeln!(
