@@ -64,7 +64,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
         Command::Scan(args) => scan_cmd::run(&args, clock, out),
-        Command::Nfc(args) => nfc_cmd::run(&args, clock, out),
+        Command::Nfc(args) => nfc_cmd::run(&args, &cli.vault, clock, out),
         Command::Vault(cmd) => vault_cmd::run(&cmd, &cli.vault, clock, out),
     }
 }

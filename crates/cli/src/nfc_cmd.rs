@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::clock::Clock;
 use crate::error::{CliError, Outcome};
 use crate::seed_arg;
+use crate::vault_cmd::{Ctx, VaultOptions, vault_error};
 
 /// Program Token2 NFC tokens through a PC/SC contactless reader.
 #[derive(Debug, Args)]
@@ -55,6 +56,10 @@ struct SeedSource {
     /// `-`: read the seed or otpauth URI from standard input.
     #[arg(value_name = "-")]
     stdin: Option<String>,
+    /// Burn the seed the vault holds for this user (an audited disclosure); afterwards the
+    /// token's serial and model are recorded and the record moves to `burned`.
+    #[arg(long, value_name = "UPN")]
+    user: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,6 +117,7 @@ struct SyncArgs {
 /// with a message that says what to do next; none contains the seed.
 pub(crate) fn run(
     args: &NfcArgs,
+    vault: &VaultOptions,
     clock: &dyn Clock,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
@@ -119,10 +125,13 @@ pub(crate) fn run(
     match &args.command {
         NfcCommand::Readers => env(transport::readers(out)),
         NfcCommand::Info(r) => env(transport::info(r, clock, out)),
-        NfcCommand::Burn(b) => {
-            let plan = BurnPlan::from_args(b).map_err(CliError::input)?;
-            env(transport::burn(&plan, &b.reader, clock, out))
-        }
+        NfcCommand::Burn(b) => match &b.source.user {
+            Some(upn) => burn_from_vault(b, upn, vault, clock, out),
+            None => {
+                let plan = BurnPlan::from_args(b).map_err(CliError::input)?;
+                env(transport::burn(&plan, &b.reader, clock, out).map(|_| ()))
+            }
+        },
         NfcCommand::SyncTime(s) => {
             let config = nfc::TokenConfig {
                 display_timeout: display_timeout(&s.settings).map_err(CliError::input)?,
@@ -213,9 +222,19 @@ impl BurnPlan {
         let (secret, uri) = otp::SeedInput::parse(&text)?.into_single().context(
             "this is a multi-account export; burn one account at a time (--uri with one otpauth URI)",
         )?;
+        Self::build(&secret, uri.as_ref(), b)
+    }
+
+    /// The plan for `secret`; an otpauth URI (or a vault record's parameters, given the same
+    /// shape) fixes algorithm and period, and flags may only restate them.
+    fn build(
+        secret: &otp::Secret,
+        uri: Option<&otp::OtpAuth>,
+        b: &BurnArgs,
+    ) -> anyhow::Result<Self> {
         let mut algorithm = b.algorithm.map(token_algorithm);
         let mut period = b.period.as_deref().map(token_period).transpose()?;
-        if let Some(u) = &uri {
+        if let Some(u) = uri {
             if u.kind != otp::OtpKind::Totp {
                 bail!("the URI is not otpauth://totp/; these tokens only do TOTP");
             }
@@ -264,11 +283,72 @@ impl BurnPlan {
         };
         Ok(Self {
             seed: nfc::Seed::new(secret.expose_bytes())?,
-            totp: otp::Totp::new(&secret, params),
+            totp: otp::Totp::new(secret, params),
             config,
             force_unknown_model: b.force_unknown_model,
         })
     }
+}
+
+/// What a burn wrote, for the vault record.
+#[cfg_attr(not(feature = "nfc-pcsc"), allow(dead_code))]
+struct Burned {
+    serial: String,
+    model: Option<String>,
+}
+
+/// `nfc burn --user`: the seed comes from the vault (one audited `export` with format
+/// `nfc-burn`), the record must be `captured`, and after a successful burn the token's serial
+/// and model are recorded and the record moves to `burned` (audited). A failed burn leaves the
+/// record as it was.
+fn burn_from_vault(
+    b: &BurnArgs,
+    upn: &str,
+    opts: &VaultOptions,
+    clock: &dyn Clock,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::env(anyhow::Error::new(e).context("cannot start the runtime")))?;
+    let ctx = Ctx::new(opts, clock);
+    runtime.block_on(async {
+        let vault = ctx.open().await?;
+        let record = vault.current(upn).await.map_err(vault_error)?;
+        if record.state != tokendesk_vault::State::Captured {
+            return Err(CliError::input(anyhow::anyhow!(
+                "the record of {} is {}; only captured records are burned from the vault",
+                record.upn,
+                record.state.as_str()
+            )));
+        }
+        let exported = vault
+            .export_seeds(&ctx.actor, None, Some(upn), "nfc-burn")
+            .await
+            .map_err(vault_error)?
+            .pop()
+            .ok_or_else(|| CliError::input(anyhow::anyhow!("the vault holds no seed for {upn}")))?;
+        let secret = otp::Secret::from_bytes(exported.seed.to_vec());
+        let p = &exported.record.params;
+        let mut stored = otp::OtpAuth::new_totp(secret.duplicate(), None, record.upn.clone());
+        stored.algorithm = p.algorithm;
+        stored.digits = otp::Digits::new(p.digits).map_err(CliError::input)?;
+        stored.period = otp::Period::new(u64::from(p.period_secs)).map_err(CliError::input)?;
+        let plan = BurnPlan::build(&secret, Some(&stored), b).map_err(CliError::input)?;
+        let burned = transport::burn(&plan, &b.reader, clock, out).map_err(CliError::env)?;
+        let token = tokendesk_vault::TokenUpdate {
+            serial: Some(burned.serial),
+            model: burned.model,
+            manufacturer: Some("Token2".into()),
+        };
+        let r = vault
+            .mark_burned(&ctx.actor, upn, token)
+            .await
+            .map_err(vault_error)?;
+        writeln!(out, "recorded: {} is now {}", r.upn, r.state.as_str())?;
+        Ok(Outcome::Done)
+    })
 }
 
 #[cfg_attr(not(feature = "nfc-pcsc"), allow(dead_code))]
@@ -417,7 +497,7 @@ mod transport {
         r: &ReaderArgs,
         clock: &dyn Clock,
         out: &mut dyn Write,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Burned> {
         let now = || clock.now_unix_secs();
         let request = nfc::BurnRequest {
             seed: &plan.seed,
@@ -464,7 +544,10 @@ mod transport {
             "switch the token off and on and compare; if it differs, run `tokendesk nfc info` \
              and burn again"
         )?;
-        Ok(())
+        Ok(Burned {
+            serial: report.info.serial.to_string(),
+            model: report.model.map(|m| m.to_string()),
+        })
     }
 
     pub(super) fn sync_time(
@@ -512,7 +595,7 @@ mod transport {
         _: &ReaderArgs,
         _: &dyn Clock,
         _: &mut dyn Write,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Burned> {
         bail!(NO_PCSC)
     }
     pub(super) fn sync_time(

@@ -160,7 +160,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(opts: &'a VaultOptions, clock: &dyn Clock) -> Self {
+    pub(crate) fn new(opts: &'a VaultOptions, clock: &dyn Clock) -> Self {
         let name = opts
             .actor
             .clone()

@@ -235,3 +235,80 @@ fn interrupted_seed_write_is_reported_as_unknown_and_the_token_re_read() {
     );
     assert!(!out.contains("burned 8659622000105"), "{out}");
 }
+
+#[test]
+fn burn_from_the_vault_records_the_token_and_moves_to_burned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let vault = |args: &[&str], stdin: &str| {
+        let mut all = vec!["--data", data];
+        all.extend_from_slice(args);
+        tokendesk()
+            .env_remove("TOKENDESK_DATABASE_URL")
+            .env_remove("TOKENDESK_MASTER_KEY")
+            .args(all)
+            .write_stdin(stdin)
+            .output()
+            .unwrap()
+    };
+    assert!(vault(&["init"], "").status.success());
+    let add = vault(
+        &["add", "--user", "alice@contoso.com", "-"],
+        &format!("{SEED_B32}\n"),
+    );
+    assert!(add.status.success(), "{}", stderr(&add));
+
+    let bench = Bench::insert(TokenSpec::new("8659632000777", true));
+    let o = vault(
+        &[
+            "nfc",
+            "burn",
+            "--user",
+            "alice@contoso.com",
+            "--reader",
+            READER,
+        ],
+        "",
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    assert!(out.contains("burned 8659632000777 (C302-i)"), "{out}");
+    assert!(
+        out.contains("recorded: alice@contoso.com is now burned"),
+        "{out}"
+    );
+    assert!(!out.contains(SEED_B32) && !stderr(&o).contains(SEED_B32));
+    // The token holds the vault's seed.
+    let st = bench.token().state();
+    assert_eq!(st.seed.as_deref(), Some(&b"12345678901234567890"[..]));
+
+    // The record carries the token, and the disclosure and the state change are audited.
+    let show = stdout(&vault(&["show", "alice@contoso.com"], ""));
+    assert!(
+        show.contains("burned") && show.contains("8659632000777"),
+        "{show}"
+    );
+    let audit = stdout(&vault(&["audit", "list", "--json"], ""));
+    assert!(audit.contains("nfc-burn"), "{audit}");
+    assert!(vault(&["audit", "verify"], "").status.success());
+
+    // A record that is no longer captured is refused before the reader is touched.
+    let again = vault(
+        &[
+            "nfc",
+            "burn",
+            "--user",
+            "alice@contoso.com",
+            "--reader",
+            READER,
+        ],
+        "",
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("only captured records"),
+        "{}",
+        stderr(&again)
+    );
+}
