@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::clock::Clock;
 use crate::error::{CliError, Outcome};
 use crate::seed_arg;
-use crate::vault_cmd::{Ctx, VaultOptions, vault_error};
+use crate::vault_cmd::{Ctx, VaultOptions, runtime, vault_error};
 
 /// Program Token2 NFC tokens through a PC/SC contactless reader.
 #[derive(Debug, Args)]
@@ -308,10 +308,7 @@ fn burn_from_vault(
     clock: &dyn Clock,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::env(anyhow::Error::new(e).context("cannot start the runtime")))?;
+    let runtime = runtime()?;
     let ctx = Ctx::new(opts, clock);
     runtime.block_on(async {
         let vault = ctx.open().await?;

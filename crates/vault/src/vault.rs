@@ -267,53 +267,8 @@ impl Vault {
         .map_err(|_| tampered())
     }
 
-    pub(crate) async fn insert_record(
-        &self,
-        conn: &mut AnyConnection,
-        actor: &Actor,
-        new: &NewRecord,
-        upn: &str,
-        seed: &[u8],
-    ) -> Result<String> {
-        let id = new_record_id()?;
-        let (wrapped, sealed, fingerprint) = self.seal_new(&id, upn, seed)?;
-        let now = self.now().0;
-        sqlx::query(
-            "INSERT INTO records (id, upn, display_name, phone, notes, serial, model, \
-             manufacturer, algorithm, digits, period_secs, drift_steps, state, created_by, \
-             created_unix_secs, updated_unix_secs, key_version, wrapped_dek, sealed_seed, \
-             seed_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, \
-             'captured', $12, $13, $13, $14, $15, $16, $17)",
-        )
-        .bind(&id)
-        .bind(upn)
-        .bind(new.display_name.clone())
-        .bind(new.phone.clone())
-        .bind(new.notes.clone())
-        .bind(new.serial.clone())
-        .bind(new.model.clone())
-        .bind(new.manufacturer.clone())
-        .bind(new.params.algorithm.as_str())
-        .bind(i64::from(new.params.digits))
-        .bind(i64::from(new.params.period_secs))
-        .bind(actor.name.clone())
-        .bind(now)
-        .bind(self.keys.version)
-        .bind(wrapped)
-        .bind(sealed)
-        .bind(fingerprint)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| {
-            on_unique(e, || VaultError::ActiveRecordExists {
-                upn: upn.to_owned(),
-                state: State::Captured,
-            })
-        })?;
-        Ok(id)
-    }
-
-    /// Inserts many new records with multi-row statements (imports), returning their ids.
+    /// Inserts new records with multi-row statements, returning their ids: the one place the
+    /// `records` column list is written, for single captures and imports alike.
     pub(crate) async fn insert_records_bulk(
         &self,
         conn: &mut AnyConnection,
@@ -365,8 +320,14 @@ impl Vault {
                 ids.push(id);
             }
             query.execute(&mut *conn).await.map_err(|e| {
-                on_unique(e, || {
-                    VaultError::Invalid("a user in this batch already has an active record".into())
+                on_unique(e, || match chunk {
+                    [(upn, _, _)] => VaultError::ActiveRecordExists {
+                        upn: upn.clone(),
+                        state: State::Captured,
+                    },
+                    _ => VaultError::Invalid(
+                        "a user in this batch already has an active record".into(),
+                    ),
                 })
             })?;
         }
@@ -393,8 +354,10 @@ impl Vault {
                     });
                 }
                 let id = self
-                    .insert_record(conn, actor, &new, &upn, seed.expose_bytes())
-                    .await?;
+                    .insert_records_bulk(conn, actor, &[(upn.clone(), &new, seed)])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| VaultError::Invalid("the record was not stored".into()))?;
                 let detail = json!({ "serial": new.serial, "source": "capture" });
                 self.audit(conn, actor, "capture", Some((&id, &upn)), detail)
                     .await?;

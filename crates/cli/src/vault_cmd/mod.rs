@@ -114,6 +114,17 @@ pub enum VaultCommand {
     Restore(admin::BackupArgs),
 }
 
+/// The single-threaded runtime every vault-backed command runs on.
+///
+/// # Errors
+/// Exit 3 when the runtime cannot start.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::env(anyhow::Error::new(e).context("cannot start the runtime")))
+}
+
 /// Runs a vault command to completion on a private runtime.
 ///
 /// # Errors
@@ -124,10 +135,7 @@ pub(crate) fn run(
     clock: &dyn Clock,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::env(anyhow::Error::new(e).context("cannot start the runtime")))?;
+    let runtime = runtime()?;
     let ctx = Ctx::new(opts, clock);
     runtime.block_on(async {
         match cmd {
