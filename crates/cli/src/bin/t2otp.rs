@@ -19,7 +19,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     // Reuse `tokendesk otp` so both programs read secrets and compute codes identically.
     let mut argv = vec!["tokendesk", "otp"];
     if args.allow_short {
@@ -40,7 +40,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    drop(args);
+    // The parsed command holds its own zeroizing copy; wipe this one.
+    zeroize::Zeroize::zeroize(&mut args.secret);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     finish("t2otp", run(cli, &SystemClock, &mut out))
