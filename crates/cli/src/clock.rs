@@ -20,3 +20,9 @@ impl Clock for SystemClock {
             .map_or(0, |d| d.as_secs())
     }
 }
+
+impl tokendesk_vault::Clock for SystemClock {
+    fn now(&self) -> tokendesk_vault::UnixTime {
+        tokendesk_vault::UnixTime(i64::try_from(self.now_unix_secs()).unwrap_or(i64::MAX))
+    }
+}

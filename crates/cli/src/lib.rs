@@ -11,6 +11,7 @@ mod scan_cmd;
 mod seed_arg;
 mod seed_cmd;
 mod seed_qr_cmd;
+mod serve_cmd;
 mod timefmt;
 mod vault_cmd;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Drift(drift_cmd::DriftArgs),
     /// Find QR codes in screenshots, on the screen or the clipboard, and show the seeds
     Scan(scan_cmd::ScanArgs),
+    /// Run the helpdesk web app and JSON API (creates the vault on first start).
+    Serve(serve_cmd::ServeArgs),
     /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
     Nfc(nfc_cmd::NfcArgs),
     /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
@@ -64,6 +67,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
         Command::Scan(args) => scan_cmd::run(&args, clock, out),
+        Command::Serve(args) => serve_cmd::run(&args, &cli.vault, out),
         Command::Nfc(args) => nfc_cmd::run(&args, &cli.vault, clock, out),
         Command::Vault(cmd) => vault_cmd::run(&cmd, &cli.vault, clock, out),
     }

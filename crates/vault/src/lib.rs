@@ -11,6 +11,7 @@ mod clock;
 mod error;
 mod keyfile;
 mod keyring;
+mod lookup;
 mod records;
 mod reveal;
 mod rotation;

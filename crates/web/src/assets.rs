@@ -1,11 +1,7 @@
 //! Static assets compiled into the binary: no CDN, nothing to deploy beside the executable.
 
-use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-
-use crate::AppState;
 
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
@@ -20,14 +16,10 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     )
 }
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/assets/app.css",
-            get(|| async { asset("text/css; charset=utf-8", CSS) }),
-        )
-        .route(
-            "/assets/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", JS) }),
-        )
+pub(crate) async fn css() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+pub(crate) async fn js() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", JS)
 }

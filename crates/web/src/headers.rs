@@ -1,4 +1,5 @@
-//! Security headers on every response, body-size limit and cross-origin (CSRF) protection.
+//! Security headers on every response, the hard body-size cap (uploads; forms and JSON have a
+//! smaller per-extractor limit, see `lib.rs`) and cross-origin (CSRF) protection.
 
 use axum::http::{HeaderName, HeaderValue, header};
 use tower::ServiceBuilder;
@@ -7,7 +8,7 @@ use tower_http::csrf::CsrfLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::MAX_BODY_BYTES;
+use crate::MAX_UPLOAD_BYTES;
 
 /// No inline script or style, nothing from other origins, forms only to ourselves.
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -48,6 +49,6 @@ pub(crate) fn layers() -> ServiceBuilder<
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_UPLOAD_BYTES))
         .layer(CsrfLayer::new())
 }

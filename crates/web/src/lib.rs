@@ -1,52 +1,141 @@
-//! tokendesk's web layer (axum): HTML pages and, later, the JSON API. It stays thin: handlers
-//! extract typed input, make one call into the OTP core (or, later, the vault), and render.
+//! tokendesk's web layer (axum): server-rendered HTML pages and the JSON API under `/api/v1`.
+//! It stays thin: handlers extract typed input, check the caller's permission, make one call
+//! into the vault (or the OTP core) and render.
 //!
-//! Invariants: no SQL and no cryptography here; every response carries the security headers
-//! (strict CSP without inline scripts, frame denial, no referrer) and HTML is `no-store`; state
-//! changes are POSTs behind cross-origin protection; seeds never travel in URLs.
-//!
-//! Status: the stateless Toolset page. Staff login, the vault pages and `tokendesk serve` are
-//! not built yet, so no binary serves this router yet.
+//! Invariants: no SQL and no cryptography here; every route is declared once in
+//! [`routes::table`] with the permission it needs, and the router is built from that table, so a
+//! route without a guard cannot exist (`it::matrix` walks the table); every response carries the
+//! security headers and HTML is `no-store`; state changes are POSTs behind cross-origin
+//! protection; seeds, codes and tokens never travel in URLs or logs.
 
+mod api;
 mod assets;
+mod auth;
+mod client;
+mod error;
 mod headers;
+mod pages;
+pub mod routes;
+mod server;
 mod toolset;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::routing::get;
+use tokendesk_vault::Vault;
+use zeroize::Zeroizing;
+
+pub use auth::Access;
+pub use client::{Client, TrustedProxies};
+pub use server::{Peer, TlsError, load_tls, serve};
+pub use tokio_rustls::rustls::ServerConfig as RustlsConfig;
 
 /// Returns the current Unix time in seconds. Injected so tests pin time; the CLI passes the
-/// system clock.
+/// system clock. Must agree with the vault's clock.
 pub type NowFn = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Deployment settings the web layer needs.
+#[derive(Clone, Debug, Default)]
+pub struct WebConfig {
+    /// Served over HTTPS by us (cookies get `Secure` and the `__Host-` prefix).
+    pub tls: bool,
+    /// Reverse proxies whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// The helpdesk's phone number, for the message sent to users.
+    pub helpdesk_phone: Option<String>,
+}
+
+struct Inner {
+    vault: Arc<Vault>,
+    now: NowFn,
+    config: WebConfig,
+    /// Set once a staff account exists (it never goes back: the last admin cannot be removed).
+    set_up: AtomicBool,
+}
 
 /// Shared, cheaply cloned state of every handler.
 #[derive(Clone)]
-pub struct AppState {
-    now: NowFn,
-}
+pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// State with the given clock.
-    pub fn new(now: NowFn) -> Self {
-        Self { now }
+    /// State over an open vault, with the given clock and settings.
+    pub fn new(vault: Arc<Vault>, now: NowFn, config: WebConfig) -> Self {
+        Self(Arc::new(Inner {
+            vault,
+            now,
+            config,
+            set_up: AtomicBool::new(false),
+        }))
     }
 
     pub(crate) fn now(&self) -> u64 {
-        (self.now)()
+        (self.0.now)()
+    }
+
+    pub(crate) fn now_i64(&self) -> i64 {
+        i64::try_from(self.now()).unwrap_or(i64::MAX)
+    }
+
+    pub(crate) fn vault(&self) -> &Vault {
+        &self.0.vault
+    }
+
+    pub(crate) fn config(&self) -> &WebConfig {
+        &self.0.config
+    }
+
+    /// Whether the first administrator exists (cached once true).
+    pub(crate) async fn is_set_up(&self) -> Result<bool, tokendesk_vault::VaultError> {
+        if self.0.set_up.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let done = self.vault().staff_count().await? > 0;
+        if done {
+            self.0.set_up.store(true, Ordering::Relaxed);
+        }
+        Ok(done)
+    }
+
+    /// While no staff account exists: a new one-time setup link (valid 15 minutes) under
+    /// `base` (e.g. `https://tokendesk.example.com`). `None` once set up.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn setup_link(
+        &self,
+        base: &str,
+    ) -> Result<Option<Zeroizing<String>>, tokendesk_vault::VaultError> {
+        if self.is_set_up().await? {
+            return Ok(None);
+        }
+        let token = self.vault().create_setup_token(SETUP_LINK_TTL_SECS).await?;
+        Ok(Some(Zeroizing::new(format!(
+            "{}/setup?token={}",
+            base.trim_end_matches('/'),
+            token.as_str()
+        ))))
     }
 }
 
-/// Largest request body accepted (forms are small; screenshots will get their own limit).
+/// How long the printed setup link works.
+pub const SETUP_LINK_TTL_SECS: i64 = 15 * 60;
+
+/// Largest request body accepted for forms and JSON.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The whole application: the only place routes are assembled.
+/// Largest upload (screenshots in the wizard, import files).
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+/// The whole application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(assets::router())
-        .merge(toolset::router())
+    routes::router(state.clone())
+        .layer(axum::middleware::from_fn(routes::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client::resolve,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .layer(headers::layers())
 }

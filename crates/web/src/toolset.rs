@@ -4,16 +4,17 @@
 //! nothing and logs nothing; the seed travels only in POST bodies and `no-store` pages.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use serde::Deserialize;
 use tokendesk_otp::{OtpAuth, OtpKind, ParseOptions, Secret, SeedInput, Totp, TotpParams};
 use zeroize::Zeroize;
 
 use crate::AppState;
+use crate::auth::Auth;
+use crate::pages::Nav;
 
 /// Most steps shown either side of now.
 const MAX_STEPS: u32 = 10;
@@ -74,6 +75,7 @@ struct CodeRow {
 #[derive(Template)]
 #[template(path = "toolset.html")]
 struct ToolsetPage {
+    nav: Option<Nav>,
     server_now: u64,
     seed: String,
     past: u32,
@@ -107,8 +109,9 @@ impl Drop for ToolsetPage {
 }
 
 impl ToolsetPage {
-    fn empty(now: u64) -> Self {
+    fn empty(now: u64, auth: &Auth) -> Self {
         Self {
+            nav: Some(Nav::for_auth(auth)),
             server_now: now,
             seed: String::new(),
             past: 1,
@@ -142,16 +145,19 @@ impl ToolsetPage {
     }
 }
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/toolset", get(toolset_show).post(toolset_submit))
+pub(crate) async fn form(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Response {
+    ToolsetPage::empty(state.now(), &auth).render_with(StatusCode::OK)
 }
 
-async fn toolset_show(State(state): State<AppState>) -> Response {
-    ToolsetPage::empty(state.now()).render_with(StatusCode::OK)
-}
-
-async fn toolset_submit(State(state): State<AppState>, Form(form): Form<ToolsetForm>) -> Response {
-    let mut page = ToolsetPage::empty(state.now());
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Form(form): Form<ToolsetForm>,
+) -> Response {
+    let mut page = ToolsetPage::empty(state.now(), &auth);
     page.seed = form.seed.trim().to_owned();
     page.past = form.past.unwrap_or(1).min(MAX_STEPS);
     page.future = form.future.unwrap_or(2).min(MAX_STEPS);
@@ -172,7 +178,7 @@ async fn toolset_submit(State(state): State<AppState>, Form(form): Form<ToolsetF
 }
 
 /// One secret with its parameters, from the form's seed field.
-fn parse_seed(text: &str, hex: bool) -> Result<(Secret, TotpParams, Option<OtpAuth>), String> {
+pub(crate) fn parse_seed(text: &str, hex: bool) -> Result<(Secret, TotpParams, Option<OtpAuth>), String> {
     let options = ParseOptions {
         allow_short: false,
         hex,

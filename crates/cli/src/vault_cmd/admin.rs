@@ -18,6 +18,7 @@ use crate::timefmt::{Zone, parse_at};
 
 /// `tokendesk init`.
 #[derive(Debug, Args)]
+#[derive(Default)]
 pub struct InitArgs {
     /// Derive the master key from a passphrase (TOKENDESK_PASSPHRASE, or the first line of
     /// standard input) with Argon2id instead of creating a key file.

@@ -5,6 +5,9 @@
 mod admin;
 mod exchange;
 mod records;
+mod staff;
+
+pub(crate) use admin::{InitArgs, init};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -109,6 +112,12 @@ pub enum VaultCommand {
     Export(exchange::ExportArgs),
     /// Write a consistent online snapshot of a SQLite vault (still encrypted) to FILE.
     Backup(admin::BackupArgs),
+    /// Staff accounts of the web app: add, list, disable, enable, reset, role.
+    #[command(subcommand)]
+    Staff(staff::StaffCommand),
+    /// API keys for the web app's JSON API: create, list, revoke.
+    #[command(subcommand)]
+    Apikey(staff::ApiKeyCommand),
     /// Replace the SQLite vault with a backup, after checking it opens with the current key and
     /// its audit chain verifies. Stop other tokendesk processes first.
     Restore(admin::BackupArgs),
@@ -156,6 +165,8 @@ pub(crate) fn run(
             VaultCommand::Export(args) => exchange::export(&ctx, args, out).await,
             VaultCommand::Backup(args) => admin::backup(&ctx, args, out).await,
             VaultCommand::Restore(args) => admin::restore(&ctx, args, out).await,
+            VaultCommand::Staff(cmd) => staff::staff(&ctx, cmd, out).await,
+            VaultCommand::Apikey(cmd) => staff::apikey(&ctx, cmd, out).await,
         }
     })
 }
@@ -221,6 +232,11 @@ impl<'a> Ctx<'a> {
     /// Opens the vault with the key from the environment or the key file. After an
     /// interrupted rotation, a staged `<key file>.new` that the database expects is promoted.
     pub async fn open(&self) -> Result<Vault, CliError> {
+        self.open_with(self.clock()).await
+    }
+
+    /// [`Ctx::open`] with a clock of the caller's (the server's runs).
+    pub async fn open_with(&self, clock: Arc<dyn tokendesk_vault::Clock>) -> Result<Vault, CliError> {
         let store = self.store().await?;
         let spec = match env_key_spec()? {
             Some(spec) => spec,
@@ -230,7 +246,7 @@ impl<'a> Ctx<'a> {
                 KeySpec::Key(read_key_file(&path).map_err(vault_error)?)
             }
         };
-        let mut vault = Vault::open(store, spec, self.clock())
+        let mut vault = Vault::open(store, spec, clock)
             .await
             .map_err(vault_error)?;
         vault.set_settings(self.settings());

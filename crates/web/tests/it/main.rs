@@ -1,4 +1,5 @@
-//! tokendesk-web over real HTTP on loopback.
+//! tokendesk-web over real HTTP on loopback, against a real vault on a SQLite file and on a
+//! real PostgreSQL server.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -7,28 +8,27 @@
     clippy::indexing_slicing
 )]
 
+/// One test body, run once on SQLite and once on PostgreSQL.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::app::TestApp::sqlite().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(crate::app::TestApp::postgres().await).await
+            }
+        }
+    )*};
+}
+
+mod api;
+mod app;
+mod auth;
+mod matrix;
+mod pages;
 mod toolset;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use tokendesk_web::{AppState, app};
-
-/// Fixed server time: RFC 6238's 1234567890, inside step 41152263 (valid 1234567890–1234567920).
-pub const NOW: u64 = 1_234_567_890;
-
-/// Starts the app on 127.0.0.1 with an ephemeral port; the server lives as long as the runtime.
-pub async fn serve() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(Arc::new(|| NOW)));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+pub use app::{NOW, TestApp, client};

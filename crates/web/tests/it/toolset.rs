@@ -1,13 +1,27 @@
 //! The Toolset page: codes, conversions, QR, Entra CSV; headers; cross-origin refusal.
 
 use super::*;
+use crate::app::TestApp;
+
+/// Fixed server time: RFC 6238's 1234567890, inside step 41152263 (valid 1234567890–1234567920).
+const TOOLSET_NOW: i64 = 1_234_567_890;
+
+/// The app at RFC time with a signed-in admin (the Toolset sits behind staff sign-in).
+async fn serve() -> (std::net::SocketAddr, String, TestApp) {
+    let app = TestApp::sqlite_at(TOOLSET_NOW).await;
+    let admin = app.admin().await;
+    // Signing in moved the clock for the second factor; put it back on the RFC second.
+    app.clock.set(TOOLSET_NOW);
+    (app.addr, admin.cookie.clone(), app)
+}
 
 const RFC_SHA1: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 async fn post(form: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, String) {
-    let addr = serve().await;
+    let (addr, cookie, _app) = serve().await;
     let r = client()
         .post(format!("http://{addr}/toolset"))
+        .header("cookie", &cookie)
         .form(form)
         .send()
         .await
@@ -19,9 +33,10 @@ async fn post(form: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, String
 
 #[tokio::test]
 async fn page_has_security_headers_and_is_never_cached() {
-    let addr = serve().await;
+    let (addr, cookie, _app) = serve().await;
     let r = client()
         .get(format!("http://{addr}/toolset"))
+        .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
@@ -45,6 +60,7 @@ async fn page_has_security_headers_and_is_never_cached() {
     assert!(!body.contains("<script>"), "no inline script under the CSP");
     let css = client()
         .get(format!("http://{addr}/assets/app.css"))
+        .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
@@ -167,9 +183,10 @@ async fn entra_csv_line() {
 
 #[tokio::test]
 async fn cross_origin_posts_are_refused() {
-    let addr = serve().await;
+    let (addr, cookie, _app) = serve().await;
     let r = client()
         .post(format!("http://{addr}/toolset"))
+        .header("cookie", &cookie)
         .header("origin", "https://evil.example")
         .header("sec-fetch-site", "cross-site")
         .form(&[("action", "codes"), ("seed", RFC_SHA1)])
@@ -182,10 +199,11 @@ async fn cross_origin_posts_are_refused() {
 
 #[tokio::test]
 async fn oversized_and_malformed_bodies_are_refused() {
-    let addr = serve().await;
+    let (addr, cookie, _app) = serve().await;
     let big = "A".repeat(tokendesk_web::MAX_BODY_BYTES + 1);
     let r = client()
         .post(format!("http://{addr}/toolset"))
+        .header("cookie", &cookie)
         .form(&[("action", "codes"), ("seed", big.as_str())])
         .send()
         .await
@@ -193,6 +211,7 @@ async fn oversized_and_malformed_bodies_are_refused() {
     assert_eq!(r.status(), 413);
     let r = client()
         .post(format!("http://{addr}/toolset"))
+        .header("cookie", &cookie)
         .form(&[("action", "explode")])
         .send()
         .await

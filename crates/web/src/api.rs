@@ -1,0 +1,423 @@
+//! The JSON API under `/api/v1` (session cookie or `Authorization: Bearer tdk_…`). Described
+//! by `openapi.json` (OpenAPI 3.1), served at `/api/v1/openapi.json`. Errors are
+//! `{"code": "...", "message": "..."}` with the HTTP status saying what kind.
+
+use axum::Json;
+use axum::extract::{Extension, Multipart, Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokendesk_vault::{ListFilter, NewRecord, Record, State as RecordState, TokenParams};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiResult, Problem};
+use crate::pages::audit::Filters;
+use crate::pages::records::{TransitionForm, apply_transition};
+use crate::pages::reveal::{ENTRA_WINDOW_SECS, parse_datetime, reveal_codes, verify};
+
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+/// A record as the API shows it: never the seed.
+pub(crate) fn record_json(r: &Record) -> Value {
+    json!({
+        "id": r.id,
+        "upn": r.upn,
+        "display_name": r.display_name,
+        "phone": r.phone,
+        "notes": r.notes,
+        "state": r.state.as_str(),
+        "token": {
+            "serial": r.serial,
+            "model": r.model,
+            "manufacturer": r.manufacturer,
+            "algorithm": r.params.algorithm.as_str(),
+            "digits": r.params.digits,
+            "period": r.params.period_secs,
+            "drift_steps": r.drift_steps,
+        },
+        "shipment": {
+            "carrier": r.shipment.carrier,
+            "tracking": r.shipment.tracking,
+            "shipped_unix_secs": r.shipped_unix_secs,
+            "expected_unix_secs": r.shipment.expected_unix_secs,
+        },
+        "created_by": r.created_by,
+        "created_unix_secs": r.created_unix_secs,
+        "updated_unix_secs": r.updated_unix_secs,
+        "purge_due_unix_secs": r.purge_due_unix_secs,
+        "has_seed": r.has_seed,
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    state: Option<String>,
+    overdue_days: Option<i64>,
+}
+
+pub(crate) async fn records_list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let filter = ListFilter {
+        state: q
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(str::parse::<RecordState>)
+            .transpose()
+            .map_err(Problem::bad_request)?,
+        overdue_days: q.overdue_days,
+    };
+    let records = state.vault().list(&filter).await?;
+    Ok(Json(json!({
+        "records": records.iter().map(record_json).collect::<Vec<_>>(),
+    })))
+}
+
+pub(crate) async fn record_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let r = state.vault().record(&id).await?;
+    Ok(Json(record_json(&r)))
+}
+
+/// `POST /api/v1/records`: capture a seed. The seed is accepted here and never returned.
+#[derive(Deserialize)]
+pub(crate) struct CreateBody {
+    upn: String,
+    /// Base32 secret or otpauth URI.
+    secret: String,
+    display_name: Option<String>,
+    phone: Option<String>,
+    notes: Option<String>,
+    serial: Option<String>,
+    model: Option<String>,
+    manufacturer: Option<String>,
+    /// Caller-verification passphrase chosen by the user (stored as a hash).
+    passphrase: Option<String>,
+}
+
+impl Drop for CreateBody {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+        if let Some(p) = &mut self.passphrase {
+            p.zeroize();
+        }
+    }
+}
+
+pub(crate) async fn records_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let (secret, params, _) =
+        crate::toolset::parse_seed(&body.secret, false).map_err(Problem::invalid)?;
+    let new = NewRecord {
+        upn: body.upn.clone(),
+        display_name: body.display_name.clone(),
+        phone: body.phone.clone(),
+        notes: body.notes.clone(),
+        serial: body.serial.clone(),
+        model: body.model.clone(),
+        manufacturer: body.manufacturer.clone(),
+        params: TokenParams {
+            algorithm: params.algorithm,
+            digits: params.digits.get(),
+            period_secs: u32::try_from(params.period.get()).unwrap_or(30),
+        },
+    };
+    let record = state.vault().capture(&auth.actor, new, &secret).await?;
+    if let Some(p) = body.passphrase.as_deref().filter(|p| !p.trim().is_empty()) {
+        state
+            .vault()
+            .set_passphrase(&auth.actor, &record.upn, p.trim())
+            .await?;
+    }
+    Ok((axum::http::StatusCode::CREATED, Json(record_json(&record))).into_response())
+}
+
+/// `POST /api/v1/records/{id}/reveal`.
+#[derive(Deserialize)]
+pub(crate) struct RevealBody {
+    /// `call-back`, `passphrase` or `second-approver`.
+    verification: String,
+    /// Outcome of the verification: `passed` or `failed`.
+    outcome: String,
+    ticket: String,
+    /// `read-out` (default) or `email`.
+    #[serde(default)]
+    purpose: Option<String>,
+    /// For `passphrase`: what the caller said.
+    #[serde(default)]
+    passphrase: Option<String>,
+    /// For `second-approver`: the approval id.
+    #[serde(default)]
+    approval: Option<String>,
+    /// Unix time or RFC 3339-like `YYYY-MM-DDTHH:MM[:SS]` (UTC) of the code wanted.
+    #[serde(default)]
+    at: Option<Value>,
+    /// Minutes from now (alternative to `at`).
+    #[serde(default)]
+    future: Option<i64>,
+}
+
+impl Drop for RevealBody {
+    fn drop(&mut self) {
+        if let Some(p) = &mut self.passphrase {
+            p.zeroize();
+        }
+    }
+}
+
+pub(crate) async fn reveal(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    body: Result<Json<RevealBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let record = state.vault().record(&id).await?;
+    if body.ticket.trim().is_empty() {
+        return Err(Problem::invalid("a reveal needs a ticket reference").into());
+    }
+    match body.outcome.as_str() {
+        "passed" => {}
+        "failed" => {
+            state
+                .vault()
+                .record_failed_verification(&auth.actor, &id, &body.verification, body.ticket.trim())
+                .await?;
+            return Err(Problem::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "verification_failed",
+                "recorded: the caller could not be verified; no code is revealed",
+            )
+            .into());
+        }
+        other => {
+            return Err(Problem::invalid(format!(
+                "outcome {other:?} is neither \"passed\" nor \"failed\""
+            ))
+            .into());
+        }
+    }
+    let passphrase = Zeroizing::new(body.passphrase.clone().unwrap_or_default());
+    let verified = verify(
+        &state,
+        &auth,
+        &id,
+        &record.upn,
+        &body.verification,
+        &passphrase,
+        body.approval.as_deref().unwrap_or(""),
+    )
+    .await?;
+    let now = state.now_i64();
+    let at = match (&body.at, body.future) {
+        (Some(Value::Number(n)), None) => Some(
+            n.as_i64()
+                .ok_or_else(|| Problem::invalid("`at` must be a Unix time in seconds"))?,
+        ),
+        (Some(Value::String(s)), None) => Some(parse_datetime(s)?),
+        (None, Some(minutes)) if (0..=60 * 24 * 31).contains(&minutes) => Some(now + minutes * 60),
+        (None, Some(_)) => return Err(Problem::invalid("`future` is minutes from now, 0 to 44640").into()),
+        (None, None) => None,
+        _ => return Err(Problem::invalid("give `at` or `future`, not both, as a number or a time").into()),
+    };
+    let purpose = body
+        .purpose
+        .clone()
+        .unwrap_or_else(|| if at.is_some() { "email".into() } else { "read-out".into() });
+    if purpose != "read-out" && purpose != "email" {
+        return Err(Problem::invalid("purpose is \"read-out\" or \"email\"").into());
+    }
+    if let Some(t) = at
+        && t < now
+    {
+        return Err(Problem::invalid("the time asked for is in the past").into());
+    }
+    let times = vec![at.unwrap_or(now)];
+    let (_, rows, _) = reveal_codes(
+        &state,
+        &auth,
+        &record.upn,
+        body.ticket.trim(),
+        &verified,
+        &purpose,
+        times,
+    )
+    .await?;
+    let codes: Vec<Value> = rows
+        .iter()
+        .map(|c| {
+            json!({
+                "code": c.code,
+                "valid_from": c.valid_from,
+                "valid_until": c.valid_until,
+                "secs_left": c.valid_until.saturating_sub(state.now().max(c.valid_from)),
+            })
+        })
+        .collect();
+    let mut resp = Json(json!({
+        "upn": record.upn,
+        "purpose": purpose,
+        "codes": codes,
+        "entra_window_secs": ENTRA_WINDOW_SECS,
+    }))
+    .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+/// `POST /api/v1/records/{id}/transition`.
+#[derive(Deserialize)]
+pub(crate) struct TransitionBody {
+    to: String,
+    serial: Option<String>,
+    model: Option<String>,
+    manufacturer: Option<String>,
+    carrier: Option<String>,
+    tracking: Option<String>,
+    /// `YYYY-MM-DD`.
+    expected: Option<String>,
+    code: Option<String>,
+    reason: Option<String>,
+}
+
+impl Drop for TransitionBody {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.code {
+            c.zeroize();
+        }
+    }
+}
+
+pub(crate) async fn transition(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    body: Result<Json<TransitionBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    let form = TransitionForm {
+        to: body.to.clone(),
+        serial: o(&body.serial),
+        model: o(&body.model),
+        manufacturer: o(&body.manufacturer),
+        carrier: o(&body.carrier),
+        tracking: o(&body.tracking),
+        expected: o(&body.expected),
+        code: o(&body.code),
+        reason: o(&body.reason),
+    };
+    let r = apply_transition(&state, &auth, &id, &form).await?;
+    Ok(Json(record_json(&r)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ApprovalBody {
+    ticket: String,
+    reason: String,
+}
+
+pub(crate) async fn request_approval(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    body: Result<Json<ApprovalBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let r = state.vault().record(&id).await?;
+    let approval = state
+        .vault()
+        .request_approval(&auth.actor, &r.upn, body.ticket.trim(), body.reason.trim())
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "approval": approval.to_string(), "upn": r.upn })),
+    )
+        .into_response())
+}
+
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state.vault().approve(&auth.actor, &id).await?;
+    Ok(Json(json!({ "approval": id, "approved_by": auth.actor.name })))
+}
+
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    Query(f): Query<Filters>,
+) -> ApiResult<Json<Value>> {
+    let filter = f.to_filter(Some(10_000)).map_err(|e| e.0)?;
+    let entries = state.vault().audit_list(&filter).await?;
+    let report = state.vault().audit_verify().await?;
+    Ok(Json(json!({
+        "chain": {
+            "entries": report.entries,
+            "intact": report.problem.is_none(),
+            "problem": report.problem.as_ref().map(ToString::to_string),
+        },
+        "entries": entries.iter().map(|e| json!({
+            "seq": e.seq,
+            "at_unix_secs": e.at_unix_secs,
+            "actor": e.actor,
+            "action": e.action,
+            "subject": e.subject,
+            "record_id": e.record_id,
+            "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /api/v1/import` (multipart: `file`, `format` = spreadsheet|entra, `dry_run`).
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    multipart: Multipart,
+) -> ApiResult<Response> {
+    let _ = (&state, &auth, multipart);
+    Err(Problem::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "import over the API is not available yet; use `tokendesk import`",
+    )
+    .into())
+}
+
+/// `GET /api/v1/export` (audited).
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> ApiResult<Response> {
+    let _ = (&state, &auth);
+    Err(Problem::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "export over the API is not available yet; use `tokendesk export`",
+    )
+    .into())
+}

@@ -1,0 +1,249 @@
+//! Who is calling: the session cookie (browsers) or a bearer API key (automation), checked
+//! against the permission matrix of `tokendesk_vault::policy` before any handler runs.
+//!
+//! Sessions live in the database (stateless instances). The cookie holds only a random token;
+//! the database holds its SHA-256. Cookies are `HttpOnly; SameSite=Strict; Path=/`, plus
+//! `Secure` and the `__Host-` prefix when the client reached us over HTTPS.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use tokendesk_vault::{Actor, Permission, Role, Session, SessionStage, allows};
+use zeroize::Zeroizing;
+
+use crate::AppState;
+use crate::client::Client;
+use crate::error::{ApiError, PageError, Problem};
+
+/// What a route requires of its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, always (health checks, static assets).
+    Open,
+    /// Only while no staff account exists (the first-admin setup).
+    Setup,
+    /// Anyone once set up (the sign-in pages).
+    Public,
+    /// A signed-in staff member whose session is not complete yet (password change, second
+    /// factor): any role.
+    Partial,
+    /// A fully signed-in staff member or API key, any role.
+    AnyStaff,
+    /// A fully signed-in staff member or API key whose role has this permission.
+    Needs(Permission),
+}
+
+/// The authenticated caller, in the request extensions of every guarded route.
+#[derive(Clone, Debug)]
+pub(crate) struct Auth {
+    /// Login or API key name.
+    pub name: String,
+    /// The role that was checked.
+    pub role: Role,
+    /// Recorded in audit events.
+    pub actor: Actor,
+    /// Session (browser) or API key.
+    pub via: Via,
+}
+
+/// How the caller authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    Session,
+    ApiKey,
+}
+
+impl Auth {
+    pub fn can(&self, p: Permission) -> bool {
+        allows(self.role, p)
+    }
+}
+
+/// A signed-in session that may still be at an intermediate stage.
+#[derive(Clone, Debug)]
+pub(crate) struct PartialAuth(pub Session);
+
+/// The session cookie's name for this client.
+pub(crate) fn cookie_name(client: Option<&Client>) -> &'static str {
+    if client.is_some_and(|c| c.https) {
+        "__Host-tokendesk"
+    } else {
+        "tokendesk"
+    }
+}
+
+/// `Set-Cookie` for a new session token.
+pub(crate) fn session_cookie(client: Option<&Client>, token: &str) -> Option<HeaderValue> {
+    let secure = if client.is_some_and(|c| c.https) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = Zeroizing::new(format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}",
+        cookie_name(client)
+    ));
+    HeaderValue::from_str(&value).ok().map(|mut v| {
+        v.set_sensitive(true);
+        v
+    })
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub(crate) fn clear_cookie(client: Option<&Client>) -> HeaderValue {
+    let secure = if client.is_some_and(|c| c.https) {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        cookie_name(client)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("tokendesk=; Path=/; Max-Age=0"))
+}
+
+/// The session token from the `Cookie` header, if any.
+pub(crate) fn session_token(headers: &HeaderMap, client: Option<&Client>) -> Option<Zeroizing<String>> {
+    let name = cookie_name(client);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| Zeroizing::new(v.to_owned()))
+        .filter(|v| !v.is_empty())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| Zeroizing::new(token.trim().to_owned()))
+}
+
+/// How an unauthenticated browser request is answered: 401 with the sign-in form.
+fn login_required(api: bool) -> Response {
+    if api {
+        ApiError(Problem::unauthenticated()).into_response()
+    } else {
+        let mut resp = (
+            StatusCode::UNAUTHORIZED,
+            Html(crate::pages::login_page(None, None)),
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+fn problem(api: bool, p: Problem) -> Response {
+    if api {
+        ApiError(p).into_response()
+    } else {
+        PageError(p).into_response()
+    }
+}
+
+/// The guard in front of every route (see [`crate::routes::table`]).
+pub(crate) async fn gate(
+    access: Access,
+    api: bool,
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if access == Access::Open {
+        return next.run(req).await;
+    }
+    let set_up = match state.is_set_up().await {
+        Ok(v) => v,
+        Err(e) => return problem(api, e.into()),
+    };
+    if access == Access::Setup {
+        if set_up {
+            return problem(
+                api,
+                Problem::new(
+                    StatusCode::GONE,
+                    "already_set_up",
+                    "tokendesk is already set up; sign in instead",
+                ),
+            );
+        }
+        return next.run(req).await;
+    }
+    if !set_up {
+        return problem(
+            api,
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_set_up",
+                "tokendesk is not set up yet: open the one-time setup link printed by `tokendesk serve`",
+            ),
+        );
+    }
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let client = req.extensions().get::<Client>().copied();
+    // A bearer API key (automation) is always fully authenticated.
+    if let Some(token) = bearer(req.headers()) {
+        let key = match state.vault().apikey(&token).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return problem(api, Problem::unauthenticated()),
+            Err(e) => return problem(api, e.into()),
+        };
+        if access == Access::Partial {
+            return problem(api, Problem::forbidden());
+        }
+        if let Access::Needs(p) = access
+            && !allows(key.role, p)
+        {
+            return problem(api, Problem::forbidden());
+        }
+        req.extensions_mut().insert(Auth {
+            actor: Actor::new(format!("apikey:{}", key.name)),
+            name: key.name,
+            role: key.role,
+            via: Via::ApiKey,
+        });
+        return next.run(req).await;
+    }
+    let Some(token) = session_token(req.headers(), client.as_ref()) else {
+        return login_required(api);
+    };
+    let session = match state.vault().session(&token).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return login_required(api),
+        Err(e) => return problem(api, e.into()),
+    };
+    if access == Access::Partial {
+        req.extensions_mut().insert(PartialAuth(session));
+        return next.run(req).await;
+    }
+    if session.stage != SessionStage::Full {
+        // Signed in with the password only: finish the second factor first.
+        if api {
+            return problem(api, Problem::unauthenticated());
+        }
+        return crate::pages::redirect(crate::pages::stage_path(session.stage));
+    }
+    if let Access::Needs(p) = access
+        && !allows(session.staff.role, p)
+    {
+        return problem(api, Problem::forbidden());
+    }
+    req.extensions_mut().insert(Auth {
+        actor: Actor::new(session.staff.username.clone()),
+        name: session.staff.username.clone(),
+        role: session.staff.role,
+        via: Via::Session,
+    });
+    next.run(req).await
+}

@@ -1,0 +1,145 @@
+//! Errors as the client sees them: a status, a stable machine-readable `code` and a human
+//! message. The JSON API answers `{"code": ..., "message": ...}`; pages render the message in
+//! the page layout. Internal failures are logged and answered with a generic message.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+use tokendesk_vault::VaultError;
+
+/// A client-facing failure.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<i64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in first (or send an API key as `Authorization: Bearer tdk_...`)",
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role does not allow this",
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn headers(&self, resp: &mut Response) {
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+}
+
+impl From<VaultError> for Problem {
+    fn from(err: VaultError) -> Self {
+        use StatusCode as S;
+        let (status, code) = match &err {
+            VaultError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid"),
+            VaultError::Transition(_) => (S::CONFLICT, "illegal_transition"),
+            VaultError::ActiveRecordExists { .. } => (S::CONFLICT, "active_record_exists"),
+            VaultError::NoRecord { .. } => (S::NOT_FOUND, "not_found"),
+            VaultError::NotRevealable { .. } => (S::CONFLICT, "not_revealable"),
+            VaultError::Purged { .. } => (S::CONFLICT, "purged"),
+            VaultError::QuotaExceeded { .. } => (S::TOO_MANY_REQUESTS, "quota_exceeded"),
+            VaultError::CodeMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "code_mismatch"),
+            VaultError::LoginFailed => (S::UNAUTHORIZED, "login_failed"),
+            VaultError::LockedOut { retry_after_secs } => {
+                let mut p = Problem::new(S::TOO_MANY_REQUESTS, "locked_out", err.to_string());
+                p.retry_after = Some(*retry_after_secs);
+                return p;
+            }
+            VaultError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
+            VaultError::Forbidden { .. } => (S::FORBIDDEN, "forbidden"),
+            VaultError::Staff(_) => (S::UNPROCESSABLE_ENTITY, "invalid"),
+            _ => {
+                tracing::error!(error = %err, "internal error");
+                return Problem::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; the server log has the details",
+                );
+            }
+        };
+        Problem::new(status, code, err.to_string())
+    }
+}
+
+/// A [`Problem`] answered as JSON (API routes).
+#[derive(Debug)]
+pub(crate) struct ApiError(pub Problem);
+
+impl<E: Into<Problem>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let p = self.0;
+        let mut resp = (
+            p.status,
+            Json(json!({ "code": p.code, "message": p.message })),
+        )
+            .into_response();
+        p.headers(&mut resp);
+        resp
+    }
+}
+
+/// A [`Problem`] answered as an HTML page (browser routes).
+#[derive(Debug)]
+pub(crate) struct PageError(pub Problem);
+
+impl<E: Into<Problem>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let p = self.0;
+        let body = crate::pages::error_page(p.status, &p.message);
+        let mut resp = (p.status, Html(body)).into_response();
+        p.headers(&mut resp);
+        resp
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type PageResult<T = Response> = Result<T, PageError>;

@@ -1,0 +1,173 @@
+//! The audit trail for auditors and admins: filters, the chain verification result, and a CSV
+//! download of the filtered entries.
+
+use askama::Template;
+use axum::extract::{Extension, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokendesk_vault::{AuditEntry, AuditFilter};
+
+use super::{Nav, fmt_time, parse_date, render};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{PageError, PageResult};
+
+/// Most entries on one page (the CSV has them all).
+const PAGE_LIMIT: i64 = 1000;
+
+#[derive(Deserialize, Default, Clone)]
+pub(crate) struct Filters {
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub since: String,
+    #[serde(default)]
+    pub until: String,
+}
+
+fn opt(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl Filters {
+    pub(crate) fn to_filter(&self, limit: Option<i64>) -> Result<AuditFilter, PageError> {
+        Ok(AuditFilter {
+            subject: opt(&self.user).map(|u| u.to_lowercase()),
+            actor: opt(&self.actor),
+            action: opt(&self.action),
+            since_unix_secs: opt(&self.since).map(|d| parse_date(&d)).transpose()?,
+            // "until" is inclusive of that day.
+            until_unix_secs: opt(&self.until)
+                .map(|d| parse_date(&d).map(|t| t + 86_400))
+                .transpose()?,
+            limit,
+        })
+    }
+
+    fn query(&self) -> String {
+        let pairs = [
+            ("user", &self.user),
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("since", &self.since),
+            ("until", &self.until),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+pub(crate) struct Row {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    subject: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Option<Nav>,
+    chain_ok: bool,
+    chain: String,
+    f: Filters,
+    query: String,
+    rows: Vec<Row>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Query(f): Query<Filters>,
+) -> PageResult {
+    let filter = f.to_filter(Some(PAGE_LIMIT))?;
+    let entries = state.vault().audit_list(&filter).await?;
+    let report = state.vault().audit_verify().await?;
+    let chain_ok = report.problem.is_none();
+    let chain = match &report.problem {
+        None => format!("Audit chain verified: {} entries, intact.", report.entries),
+        Some(problem) => format!("AUDIT CHAIN BROKEN: {problem}"),
+    };
+    let rows = entries
+        .into_iter()
+        .rev()
+        .map(|e| Row {
+            seq: e.seq,
+            at: fmt_time(e.at_unix_secs),
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject.unwrap_or_default(),
+            detail: e.detail,
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        nav: Some(Nav::for_auth(&auth)),
+        chain_ok,
+        chain,
+        query: f.query(),
+        f,
+        rows,
+    }))
+}
+
+/// One CSV field, quoted; cells that a spreadsheet would run as a formula are prefixed with
+/// an apostrophe.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
+    let mut out = String::from("seq,time_utc,unix_secs,actor,action,subject,record_id,detail\r\n");
+    for e in entries {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\r\n",
+            e.seq,
+            csv_field(&fmt_time(e.at_unix_secs)),
+            e.at_unix_secs,
+            csv_field(&e.actor),
+            csv_field(&e.action),
+            csv_field(e.subject.as_deref().unwrap_or("")),
+            csv_field(e.record_id.as_deref().unwrap_or("")),
+            csv_field(&e.detail),
+        ));
+    }
+    out
+}
+
+pub(crate) async fn csv(State(state): State<AppState>, Query(f): Query<Filters>) -> PageResult {
+    let entries = state.vault().audit_list(&f.to_filter(None)?).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tokendesk-audit.csv\"",
+            ),
+        ],
+        to_csv(&entries),
+    )
+        .into_response())
+}
+

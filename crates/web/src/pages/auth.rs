@@ -1,0 +1,388 @@
+//! First-admin setup, sign-in with password and TOTP, password change, TOTP enrolment and
+//! sign-out. Passwords and codes are wiped from memory when the request is done.
+
+use askama::Template;
+use axum::extract::{Extension, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
+use serde::Deserialize;
+use tokendesk_otp::Secret;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{Nav, redirect, render, stage_path};
+use crate::AppState;
+use crate::auth::{PartialAuth, clear_cookie, session_cookie, session_token};
+use crate::client::Client;
+use crate::error::Problem;
+
+#[derive(Deserialize)]
+pub(crate) struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+impl Drop for SetupQuery {
+    fn drop(&mut self) {
+        self.token.zeroize();
+    }
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    nav: Option<Nav>,
+    token: &'a str,
+    username: &'a str,
+    display_name: &'a str,
+    error: Option<String>,
+}
+
+pub(crate) async fn setup_form(Query(q): Query<SetupQuery>) -> Response {
+    render(&SetupPage {
+        nav: None,
+        token: &q.token,
+        username: "",
+        display_name: "",
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SetupForm {
+    token: String,
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    password: String,
+    password2: String,
+}
+
+impl Drop for SetupForm {
+    fn drop(&mut self) {
+        self.token.zeroize();
+        self.password.zeroize();
+        self.password2.zeroize();
+    }
+}
+
+pub(crate) async fn setup_submit(
+    State(state): State<AppState>,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    let again = |error: String| {
+        let mut resp = render(&SetupPage {
+            nav: None,
+            token: &form.token,
+            username: &form.username,
+            display_name: &form.display_name,
+            error: Some(error),
+        });
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        resp
+    };
+    if form.password != form.password2 {
+        return again("the two passwords differ".into());
+    }
+    let display = if form.display_name.trim().is_empty() {
+        form.username.trim()
+    } else {
+        form.display_name.trim()
+    };
+    match state
+        .vault()
+        .complete_setup(&form.token, form.username.trim(), display, &form.password)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!("first administrator created");
+            let mut resp = (
+                StatusCode::OK,
+                Html(super::login_page(
+                    None,
+                    Some("Administrator created. Sign in, then set up your second factor."),
+                )),
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            resp
+        }
+        Err(e) => again(Problem::from(e).message),
+    }
+}
+
+pub(crate) async fn login_form() -> Response {
+    Html(super::login_page(None, None)).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    username: String,
+    password: String,
+}
+
+impl Drop for LoginForm {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
+}
+
+pub(crate) async fn login_submit(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let ip = client.ip.to_string();
+    match state
+        .vault()
+        .login(form.username.trim(), &form.password, &ip)
+        .await
+    {
+        Ok((token, session)) => {
+            let mut resp = redirect(stage_path(session.stage));
+            if let Some(cookie) = session_cookie(Some(&client), &token) {
+                resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            resp
+        }
+        Err(e) => {
+            let p = Problem::from(e);
+            let mut resp = (p.status, Html(super::login_page(Some(&p.message), None))).into_response();
+            if let Some(secs) = p.retry_after
+                && let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string())
+            {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+struct TotpPage {
+    nav: Option<Nav>,
+    error: Option<String>,
+}
+
+pub(crate) async fn totp_form(Extension(PartialAuth(session)): Extension<PartialAuth>) -> Response {
+    if session.stage != tokendesk_vault::SessionStage::Totp {
+        return redirect(stage_path(session.stage));
+    }
+    render(&TotpPage {
+        nav: None,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CodeForm {
+    code: String,
+}
+
+impl Drop for CodeForm {
+    fn drop(&mut self) {
+        self.code.zeroize();
+    }
+}
+
+fn token_of(req_headers: &axum::http::HeaderMap, client: &Client) -> Zeroizing<String> {
+    session_token(req_headers, Some(client)).unwrap_or_default()
+}
+
+pub(crate) async fn totp_submit(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let token = token_of(&headers, &client);
+    match state.vault().verify_totp(&token, form.code.trim()).await {
+        Ok(session) => redirect(stage_path(session.stage)),
+        Err(e) => {
+            let p = Problem::from(e);
+            let mut resp = render(&TotpPage {
+                nav: None,
+                error: Some(p.message),
+            });
+            *resp.status_mut() = p.status;
+            resp
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    nav: Option<Nav>,
+    error: Option<String>,
+}
+
+pub(crate) async fn password_form() -> Response {
+    render(&PasswordPage {
+        nav: None,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    old: String,
+    new: String,
+    new2: String,
+}
+
+impl Drop for PasswordForm {
+    fn drop(&mut self) {
+        self.old.zeroize();
+        self.new.zeroize();
+        self.new2.zeroize();
+    }
+}
+
+pub(crate) async fn password_submit(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let fail = |status: StatusCode, message: String| {
+        let mut resp = render(&PasswordPage {
+            nav: None,
+            error: Some(message),
+        });
+        *resp.status_mut() = status;
+        resp
+    };
+    if form.new != form.new2 {
+        return fail(StatusCode::UNPROCESSABLE_ENTITY, "the two new passwords differ".into());
+    }
+    let token = token_of(&headers, &client);
+    match state
+        .vault()
+        .change_password(&token, &form.old, &form.new)
+        .await
+    {
+        Ok(session) => redirect(stage_path(session.stage)),
+        Err(e) => {
+            let p = Problem::from(e);
+            fail(p.status, p.message)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+struct EnrolPage {
+    nav: Option<Nav>,
+    error: Option<String>,
+    qr_svg: String,
+    key: String,
+}
+
+impl Drop for EnrolPage {
+    fn drop(&mut self) {
+        self.qr_svg.zeroize();
+        self.key.zeroize();
+    }
+}
+
+async fn enrol_page(
+    state: &AppState,
+    token: &str,
+    username: &str,
+    error: Option<String>,
+) -> Response {
+    let secret: Secret = match state.vault().begin_totp_enrolment(token).await {
+        Ok(s) => s,
+        Err(e) => return crate::error::PageError(e.into()).into_response(),
+    };
+    let uri = Zeroizing::new(format!(
+        "otpauth://totp/tokendesk:{}?secret={}&issuer=tokendesk",
+        percent_label(username),
+        secret.to_base32().as_str()
+    ));
+    let qr_svg = match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .build(),
+        Err(_) => String::new(),
+    };
+    render(&EnrolPage {
+        nav: None,
+        error,
+        qr_svg,
+        key: secret.to_base32_grouped().to_string(),
+    })
+}
+
+fn percent_label(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._@".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub(crate) async fn enrol_form(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    Extension(PartialAuth(session)): Extension<PartialAuth>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if session.stage != tokendesk_vault::SessionStage::TotpEnrol {
+        return redirect(stage_path(session.stage));
+    }
+    let token = token_of(&headers, &client);
+    enrol_page(&state, &token, &session.staff.username, None).await
+}
+
+pub(crate) async fn enrol_submit(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    Extension(PartialAuth(session)): Extension<PartialAuth>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let token = token_of(&headers, &client);
+    match state
+        .vault()
+        .finish_totp_enrolment(&token, form.code.trim())
+        .await
+    {
+        Ok(session) => redirect(stage_path(session.stage)),
+        Err(e) => {
+            let p = Problem::from(e);
+            let mut resp = enrol_page(&state, &token, &session.staff.username, Some(p.message)).await;
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            resp
+        }
+    }
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let token = token_of(&headers, &client);
+    if let Err(e) = state.vault().logout(&token).await {
+        tracing::warn!(error = %e, "logout failed");
+    }
+    let mut resp = (
+        StatusCode::OK,
+        Html(super::login_page(None, Some("Signed out."))),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, clear_cookie(Some(&client)));
+    resp
+}

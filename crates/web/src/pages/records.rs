@@ -1,0 +1,384 @@
+//! Records: the list, one record's page with its history, and the lifecycle actions.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use tokendesk_vault::{
+    ALL_STATES, AuditFilter, ListFilter, Permission, Record, Shipment, State as RecordState,
+    TokenUpdate,
+};
+use zeroize::Zeroize;
+
+use super::{Nav, fmt_opt_time, fmt_time, parse_date, redirect, render};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{PageResult, Problem};
+
+/// Most rows on one list page.
+const LIST_LIMIT: usize = 500;
+
+/// How far (in steps either side) a delivery code may be from now: a token that drifted up
+/// to ±10 minutes in transit is still recognised, and the drift is recorded.
+pub(crate) const DELIVERY_WINDOW_STEPS: u64 = 20;
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    q: String,
+}
+
+pub(crate) struct Row {
+    id: String,
+    upn: String,
+    name: String,
+    state: &'static str,
+    token: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "records.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    states: Vec<&'static str>,
+    state: String,
+    q: String,
+    rows: Vec<Row>,
+    truncated: bool,
+}
+
+pub(crate) fn token_label(r: &Record) -> String {
+    let parts: Vec<&str> = [r.manufacturer.as_deref(), r.model.as_deref(), r.serial.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.join(" ")
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let filter_state = if q.state.is_empty() {
+        None
+    } else {
+        Some(
+            q.state
+                .parse::<RecordState>()
+                .map_err(|e| Problem::bad_request(e.to_string()))?,
+        )
+    };
+    let needle = q.q.trim().to_lowercase();
+    let records = state
+        .vault()
+        .list(&ListFilter {
+            state: filter_state,
+            overdue_days: None,
+        })
+        .await?;
+    let mut rows: Vec<Row> = records
+        .into_iter()
+        .filter(|r| needle.is_empty() || r.upn.contains(&needle))
+        .take(LIST_LIMIT + 1)
+        .map(|r| Row {
+            token: token_label(&r),
+            updated: fmt_time(r.updated_unix_secs),
+            name: r.display_name.clone().unwrap_or_default(),
+            state: r.state.as_str(),
+            id: r.id,
+            upn: r.upn,
+        })
+        .collect();
+    let truncated = rows.len() > LIST_LIMIT;
+    rows.truncate(LIST_LIMIT);
+    Ok(render(&ListPage {
+        nav: Some(Nav::for_auth(&auth)),
+        states: ALL_STATES.iter().map(|s| s.as_str()).collect(),
+        state: q.state.clone(),
+        q: q.q.clone(),
+        rows,
+        truncated,
+    }))
+}
+
+pub(crate) struct HistoryRow {
+    at: String,
+    actor: String,
+    action: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    nav: Option<Nav>,
+    r: Record,
+    notice: Option<String>,
+    display_name: String,
+    phone: String,
+    token: String,
+    serial: String,
+    model: String,
+    params: String,
+    shipment: String,
+    created: String,
+    has_passphrase: bool,
+    message: String,
+    revealable: bool,
+    can_reveal: bool,
+    can_transition: bool,
+    can_purge: bool,
+    history: Vec<HistoryRow>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ShowQuery {
+    #[serde(default)]
+    done: String,
+}
+
+fn notice_for(done: &str, r: &Record) -> Option<String> {
+    Some(match done {
+        "" => return None,
+        "captured" => "Saved. The seed is encrypted and will not be shown again.".to_owned(),
+        "burned" => "Marked burned.".to_owned(),
+        "shipped" => "Marked shipped.".to_owned(),
+        "delivered" => format!(
+            "Delivered. The token's code matched with a drift of {} steps; the seed {}.",
+            r.drift_steps,
+            if r.has_seed {
+                "is kept until its retention ends"
+            } else {
+                "has been destroyed"
+            }
+        ),
+        "cancelled" => "Cancelled; the seed has been destroyed.".to_owned(),
+        "lost" => "Marked lost; the seed has been destroyed. The user must enrol again.".to_owned(),
+        "purged" => "The seed has been destroyed.".to_owned(),
+        _ => return None,
+    })
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> PageResult {
+    let vault = state.vault();
+    let r = vault.record(&id).await?;
+    let history = vault
+        .audit_list(&AuditFilter {
+            subject: Some(r.upn.clone()),
+            ..AuditFilter::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|e| e.record_id.as_deref().is_none_or(|rid| rid == r.id))
+        .map(|e| HistoryRow {
+            at: fmt_time(e.at_unix_secs),
+            actor: e.actor,
+            action: e.action,
+            detail: e.detail,
+        })
+        .collect();
+    let s = &r.shipment;
+    let shipment = if r.shipped_unix_secs.is_some() {
+        format!(
+            "{} {} shipped {}{}",
+            s.carrier.as_deref().unwrap_or(""),
+            s.tracking.as_deref().unwrap_or(""),
+            fmt_opt_time(r.shipped_unix_secs),
+            s.expected_unix_secs
+                .map(|e| format!(", expected {}", fmt_time(e)))
+                .unwrap_or_default()
+        )
+    } else {
+        "not shipped".to_owned()
+    };
+    let has_passphrase = vault.has_passphrase(&r.id).await?;
+    Ok(render(&RecordPage {
+        nav: Some(Nav::for_auth(&auth)),
+        notice: notice_for(&q.done, &r),
+        display_name: r.display_name.clone().unwrap_or_default(),
+        phone: r.phone.clone().unwrap_or_default(),
+        token: token_label(&r),
+        serial: r.serial.clone().unwrap_or_default(),
+        model: r.model.clone().unwrap_or_default(),
+        params: format!(
+            "{}, {} digits, {} s",
+            r.params.algorithm, r.params.digits, r.params.period_secs
+        ),
+        shipment,
+        created: fmt_time(r.created_unix_secs),
+        has_passphrase,
+        message: user_message(&r, state.config().helpdesk_phone.as_deref()),
+        revealable: r.state.is_revealable(),
+        can_reveal: auth.can(Permission::Reveal),
+        can_transition: auth.can(Permission::Transition),
+        can_purge: auth.can(Permission::Purge),
+        history,
+        r,
+    }))
+}
+
+/// The ready-to-send message for the user: what to expect, whom to call, what they will be
+/// asked.
+pub(crate) fn user_message(r: &Record, helpdesk_phone: Option<&str>) -> String {
+    let name = r.display_name.as_deref().unwrap_or(&r.upn);
+    let phone = helpdesk_phone.unwrap_or("the IT helpdesk");
+    format!(
+        "Hello {name},\n\n\
+         your hardware security token{token} is on its way to you. Until it arrives:\n\
+         - Sign in with \"Stay signed in\" so Microsoft rarely asks for a code.\n\
+         - If you are asked for a code, call {phone}. We will verify that it is you \
+           (we call you back on your registered number, or ask for the passphrase you chose) \
+           and read you a code. We will never ask for a password.\n\n\
+         When the token arrives, call us once and read us the number on its display: we check it \
+         and from then on you use the token.\n",
+        token = r
+            .serial
+            .as_deref()
+            .map(|s| format!(" (serial {s})"))
+            .unwrap_or_default(),
+    )
+}
+
+/// The lifecycle form: which state to move to and what that move needs.
+#[derive(Deserialize, Default)]
+pub(crate) struct TransitionForm {
+    pub to: String,
+    #[serde(default)]
+    pub serial: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub manufacturer: String,
+    #[serde(default)]
+    pub carrier: String,
+    #[serde(default)]
+    pub tracking: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub expected: String,
+    /// A code read from the arrived token (delivery).
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl Drop for TransitionForm {
+    fn drop(&mut self) {
+        self.code.zeroize();
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Applies a lifecycle move to the record `id` (shared by the page and the API).
+pub(crate) async fn apply_transition(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    form: &TransitionForm,
+) -> Result<Record, Problem> {
+    let vault = state.vault();
+    let r = vault.record(id).await?;
+    let upn = r.upn.as_str();
+    let actor = &auth.actor;
+    let to: RecordState = form
+        .to
+        .parse()
+        .map_err(|e: String| Problem::invalid(e))?;
+    let reason = form.reason.trim();
+    let moved = match to {
+        RecordState::Burned => {
+            vault
+                .mark_burned(
+                    actor,
+                    upn,
+                    TokenUpdate {
+                        serial: opt(&form.serial),
+                        model: opt(&form.model),
+                        manufacturer: opt(&form.manufacturer),
+                    },
+                )
+                .await?
+        }
+        RecordState::Shipped => {
+            let expected = match opt(&form.expected) {
+                Some(d) => Some(parse_date(&d).map_err(|e| e.0)?),
+                None => None,
+            };
+            vault
+                .ship(
+                    actor,
+                    upn,
+                    Shipment {
+                        carrier: opt(&form.carrier),
+                        tracking: opt(&form.tracking),
+                        expected_unix_secs: expected,
+                    },
+                )
+                .await?
+        }
+        RecordState::Delivered => {
+            let code = form.code.trim();
+            if code.is_empty() {
+                return Err(Problem::invalid(
+                    "delivery needs a code read from the arrived token",
+                ));
+            }
+            vault
+                .deliver(actor, upn, code, DELIVERY_WINDOW_STEPS)
+                .await?
+        }
+        RecordState::Cancelled => vault.cancel(actor, upn, reason).await?,
+        RecordState::Lost => vault.lose(actor, upn, reason).await?,
+        RecordState::Purged => {
+            if !auth.can(Permission::Purge) {
+                return Err(Problem::forbidden());
+            }
+            vault.purge(actor, upn).await?
+        }
+        RecordState::Captured => {
+            return Err(Problem::invalid(
+                "a record cannot go back to captured; capture a new seed instead",
+            ));
+        }
+    };
+    Ok(moved)
+}
+
+pub(crate) async fn transition(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(form): Form<TransitionForm>,
+) -> PageResult {
+    let r = apply_transition(&state, &auth, &id, &form).await?;
+    Ok(redirect(&format!("/records/{}?done={}", r.id, r.state.as_str())))
+}
+
+pub(crate) async fn purge(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
+    let form = TransitionForm {
+        to: "purged".into(),
+        ..TransitionForm::default()
+    };
+    let r = apply_transition(&state, &auth, &id, &form).await?;
+    Ok(redirect(&format!("/records/{}?done=purged", r.id)))
+}

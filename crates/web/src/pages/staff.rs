@@ -1,0 +1,233 @@
+//! Staff administration (admins): accounts, roles, disabling, password/second-factor resets,
+//! and API keys. One-time passwords and API keys are shown once, on the response page only.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use tokendesk_vault::Role;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{Nav, fmt_opt_time, fmt_time, render};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{PageResult, Problem};
+
+pub(crate) struct StaffRow {
+    username: String,
+    display_name: String,
+    role: String,
+    status: String,
+    disabled: bool,
+    last_login: String,
+}
+
+pub(crate) struct KeyRow {
+    name: String,
+    role: String,
+    created: String,
+    last_used: String,
+    status: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+struct StaffPage {
+    nav: Option<Nav>,
+    error: Option<String>,
+    shown_once: Option<(String, String)>,
+    roles: Vec<&'static str>,
+    rows: Vec<StaffRow>,
+    keys: Vec<KeyRow>,
+}
+
+impl Drop for StaffPage {
+    fn drop(&mut self) {
+        if let Some((_, secret)) = &mut self.shown_once {
+            secret.zeroize();
+        }
+    }
+}
+
+async fn page(
+    state: &AppState,
+    auth: &Auth,
+    error: Option<String>,
+    shown_once: Option<(String, Zeroizing<String>)>,
+) -> PageResult {
+    let vault = state.vault();
+    let rows = vault
+        .staff_list()
+        .await?
+        .into_iter()
+        .map(|s| StaffRow {
+            status: if s.disabled {
+                "disabled".into()
+            } else if !s.totp_enrolled {
+                "second factor not set up".into()
+            } else {
+                "active".into()
+            },
+            disabled: s.disabled,
+            last_login: fmt_opt_time(s.last_login_unix_secs),
+            role: s.role.as_str().to_owned(),
+            display_name: s.display_name,
+            username: s.username,
+        })
+        .collect();
+    let keys = vault
+        .apikey_list()
+        .await?
+        .into_iter()
+        .map(|k| KeyRow {
+            status: if k.revoked { "revoked" } else { "active" }.into(),
+            revoked: k.revoked,
+            created: fmt_time(k.created_unix_secs),
+            last_used: fmt_opt_time(k.last_used_unix_secs),
+            role: k.role.as_str().to_owned(),
+            name: k.name,
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = render(&StaffPage {
+        nav: Some(Nav::for_auth(auth)),
+        error,
+        shown_once: shown_once.map(|(l, s)| (l, s.to_string())),
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        rows,
+        keys,
+    });
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub(crate) async fn list(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> PageResult {
+    page(&state, &auth, None, None).await
+}
+
+fn role(text: &str) -> Result<Role, Problem> {
+    text.parse::<Role>()
+        .map_err(|_| Problem::invalid(format!("unknown role {text:?}; use admin, provisioner, helpdesk or auditor")))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AddForm {
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    role: String,
+}
+
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Form(form): Form<AddForm>,
+) -> PageResult {
+    let result = async {
+        let role = role(&form.role)?;
+        let display = if form.display_name.trim().is_empty() {
+            form.username.trim()
+        } else {
+            form.display_name.trim()
+        };
+        let (staff, password) = state
+            .vault()
+            .staff_add(&auth.actor, form.username.trim(), display, role)
+            .await?;
+        Ok::<_, Problem>((format!("One-time password for {}", staff.username), password))
+    }
+    .await;
+    match result {
+        Ok(shown) => page(&state, &auth, None, Some(shown)).await,
+        Err(p) => page(&state, &auth, Some(p.message), None).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActionForm {
+    action: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub(crate) async fn action(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(username): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> PageResult<Response> {
+    let vault = state.vault();
+    let result: Result<Option<(String, Zeroizing<String>)>, Problem> = async {
+        let shown = match form.action.as_str() {
+            "disable" => {
+                vault.staff_disable(&auth.actor, &username).await?;
+                None
+            }
+            "enable" => {
+                vault.staff_enable(&auth.actor, &username).await?;
+                None
+            }
+            "role" => {
+                vault
+                    .staff_set_role(&auth.actor, &username, role(&form.role)?)
+                    .await?;
+                None
+            }
+            "reset" => {
+                let password = vault.staff_reset(&auth.actor, &username).await?;
+                Some((format!("New one-time password for {username}"), password))
+            }
+            other => return Err(Problem::invalid(format!("unknown action {other:?}"))),
+        };
+        Ok(shown)
+    }
+    .await;
+    match result {
+        Ok(shown) => page(&state, &auth, None, shown).await,
+        Err(p) => page(&state, &auth, Some(p.message), None).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyForm {
+    name: String,
+    role: String,
+}
+
+pub(crate) async fn apikey_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Form(form): Form<KeyForm>,
+) -> PageResult {
+    let result = async {
+        let role = role(&form.role)?;
+        let (key, token) = state
+            .vault()
+            .apikey_create(&auth.actor, form.name.trim(), role)
+            .await?;
+        Ok::<_, Problem>((format!("API key {} (send as Authorization: Bearer …)", key.name), token))
+    }
+    .await;
+    match result {
+        Ok(shown) => page(&state, &auth, None, Some(shown)).await,
+        Err(p) => page(&state, &auth, Some(p.message), None).await,
+    }
+}
+
+pub(crate) async fn apikey_revoke(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(name): Path<String>,
+) -> PageResult {
+    match state.vault().apikey_revoke(&auth.actor, &name).await {
+        Ok(_) => page(&state, &auth, None, None).await,
+        Err(e) => page(&state, &auth, Some(Problem::from(e).message), None).await,
+    }
+}

@@ -1,0 +1,294 @@
+//! The provisioning wizard: the vendor guide's steps as a checklist, the seed from pasted text,
+//! an otpauth link or a screenshot (decoded server-side), the code to type into Microsoft's
+//! page with a countdown, the token and the user's passphrase, then save. The seed is on this
+//! page only until it is saved.
+
+use askama::Template;
+use axum::extract::{Extension, Multipart, State};
+use axum::response::Response;
+use tokendesk_otp::{Secret, Totp, TotpParams};
+use tokendesk_vault::{Algorithm, NewRecord, TokenParams};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{Nav, redirect, render};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::Problem;
+
+/// The guide's steps up to the capture (the rest are on the record page).
+const STEPS_BEFORE: [(&str, &str); 4] = [
+    ("step_share", "Screen share started"),
+    (
+        "step_signed_in",
+        "User signed in to Microsoft 365 and is on the security-info page (mysignins.microsoft.com)",
+    ),
+    (
+        "step_other_app",
+        "\"Add sign-in method\" → Authenticator app → \"I want to use a different authenticator app\" chosen",
+    ),
+    (
+        "step_qr",
+        "Microsoft shows the QR code (not the one for Microsoft Authenticator)",
+    ),
+];
+
+pub(crate) struct WizardCode {
+    label: &'static str,
+    code: String,
+    valid_from: u64,
+    valid_until: u64,
+    left: String,
+}
+
+#[derive(Template)]
+#[template(path = "wizard.html")]
+struct WizardPage {
+    nav: Option<Nav>,
+    server_now: u64,
+    error: Option<String>,
+    notice: Option<String>,
+    steps_before: Vec<(&'static str, &'static str, bool)>,
+    upn: String,
+    display_name: String,
+    phone: String,
+    secret: String,
+    manufacturer: String,
+    model: String,
+    serial: String,
+    params_label: String,
+    codes: Vec<WizardCode>,
+}
+
+impl Drop for WizardPage {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+        for c in &mut self.codes {
+            c.code.zeroize();
+        }
+    }
+}
+
+impl WizardPage {
+    fn new(state: &AppState, auth: &Auth) -> Self {
+        Self {
+            nav: Some(Nav::for_auth(auth)),
+            server_now: state.now(),
+            error: None,
+            notice: None,
+            steps_before: STEPS_BEFORE.iter().map(|(n, l)| (*n, *l, false)).collect(),
+            upn: String::new(),
+            display_name: String::new(),
+            phone: String::new(),
+            secret: String::new(),
+            manufacturer: "Token2".into(),
+            model: String::new(),
+            serial: String::new(),
+            params_label: String::new(),
+            codes: Vec::new(),
+        }
+    }
+}
+
+pub(crate) async fn form(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> Response {
+    render(&WizardPage::new(&state, &auth))
+}
+
+/// The posted form; text fields are small, the screenshot up to the upload limit.
+#[derive(Default)]
+struct Posted {
+    action: String,
+    fields: Vec<(String, String)>,
+    secret: Zeroizing<String>,
+    passphrase: Zeroizing<String>,
+    screenshot: Option<Vec<u8>>,
+}
+
+impl Posted {
+    fn get(&self, name: &str) -> String {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<Posted, Problem> {
+    let mut posted = Posted::default();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| Problem::bad_request(format!("cannot read the form: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| Problem::bad_request(format!("cannot read the form: {}", e.body_text())))?;
+        match name.as_str() {
+            "screenshot" => {
+                if !bytes.is_empty() {
+                    posted.screenshot = Some(bytes.to_vec());
+                }
+            }
+            "secret" => *posted.secret = String::from_utf8_lossy(&bytes).into_owned(),
+            "passphrase" => *posted.passphrase = String::from_utf8_lossy(&bytes).into_owned(),
+            "action" => posted.action = String::from_utf8_lossy(&bytes).into_owned(),
+            _ if bytes.len() <= 1024 => posted
+                .fields
+                .push((name, String::from_utf8_lossy(&bytes).into_owned())),
+            _ => return Err(Problem::bad_request(format!("field {name} is too long"))),
+        }
+    }
+    Ok(posted)
+}
+
+/// The seed text from the screenshot (first otpauth seed found) or the text field.
+fn seed_text(posted: &Posted) -> Result<Zeroizing<String>, Problem> {
+    let Some(image) = &posted.screenshot else {
+        return Ok(posted.secret.clone());
+    };
+    let codes = tokendesk_qr::decode_image(image)
+        .map_err(|e| Problem::invalid(format!("the screenshot cannot be read: {e}")))?;
+    let mut reasons = Vec::new();
+    for code in &codes {
+        match crate::toolset::parse_seed(code.expose_payload(), false) {
+            Ok(_) => return Ok(Zeroizing::new(code.expose_payload().to_owned())),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    Err(Problem::invalid(if codes.is_empty() {
+        "no QR code found in the screenshot; capture the whole QR code, sharp and not cropped, or type the secret shown under \"Can't scan image?\"".to_owned()
+    } else {
+        format!("the screenshot's QR code is not a TOTP seed: {}", reasons.join("; "))
+    }))
+}
+
+fn algorithm(params: &TotpParams) -> Algorithm {
+    params.algorithm
+}
+
+fn codes_for(secret: &Secret, params: TotpParams, now: u64) -> Vec<WizardCode> {
+    let totp = Totp::new(secret, params);
+    let period = params.period.get();
+    [("Now", now), ("Next", now - now % period + period)]
+        .into_iter()
+        .filter_map(|(label, t)| totp.at(t).ok().map(|c| (label, c)))
+        .map(|(label, c)| WizardCode {
+            label,
+            code: c.code.expose().to_owned(),
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+            left: if now < c.valid_from {
+                format!("valid in {} s", c.valid_from - now)
+            } else {
+                format!("{} s left", c.valid_until.saturating_sub(now))
+            },
+        })
+        .collect()
+}
+
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    multipart: Multipart,
+) -> Response {
+    let mut page = WizardPage::new(&state, &auth);
+    let posted = match read_form(multipart).await {
+        Ok(p) => p,
+        Err(problem) => {
+            page.error = Some(problem.message);
+            return with_status(render(&page), problem.status);
+        }
+    };
+    for step in &mut page.steps_before {
+        step.2 = !posted.get(step.0).is_empty();
+    }
+    page.upn = posted.get("upn");
+    page.display_name = posted.get("display_name");
+    page.phone = posted.get("phone");
+    page.manufacturer = posted.get("manufacturer");
+    page.model = posted.get("model");
+    page.serial = posted.get("serial");
+    let text = match seed_text(&posted) {
+        Ok(t) => t,
+        Err(problem) => {
+            page.error = Some(problem.message);
+            return with_status(render(&page), problem.status);
+        }
+    };
+    page.secret = text.trim().to_owned();
+    let (secret, params, uri) = match crate::toolset::parse_seed(&text, false) {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            page.error = Some(format!("Cannot use this seed: {reason}"));
+            return with_status(render(&page), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    if page.upn.is_empty()
+        && let Some(account) = uri.as_ref().and_then(|u| u.account.clone())
+        && account.contains('@')
+    {
+        page.upn = account;
+    }
+    page.params_label = format!(
+        "{}, {} digits, {} s",
+        params.algorithm,
+        params.digits.get(),
+        params.period.get()
+    );
+    page.codes = codes_for(&secret, params, state.now());
+    if posted.action != "save" {
+        if posted.screenshot.is_some() {
+            page.notice = Some("Seed read from the screenshot.".into());
+        }
+        return render(&page);
+    }
+    if page.upn.is_empty() {
+        page.error = Some("enter the user's UPN (e.g. jane@example.com) before saving".into());
+        return with_status(render(&page), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let new = NewRecord {
+        upn: page.upn.clone(),
+        display_name: opt(&page.display_name),
+        phone: opt(&page.phone),
+        notes: None,
+        serial: opt(&page.serial),
+        model: opt(&page.model),
+        manufacturer: opt(&page.manufacturer),
+        params: TokenParams {
+            algorithm: algorithm(&params),
+            digits: params.digits.get(),
+            period_secs: u32::try_from(params.period.get()).unwrap_or(30),
+        },
+    };
+    let saved = async {
+        let record = state.vault().capture(&auth.actor, new, &secret).await?;
+        if !posted.passphrase.trim().is_empty() {
+            state
+                .vault()
+                .set_passphrase(&auth.actor, &record.upn, posted.passphrase.trim())
+                .await?;
+        }
+        Ok::<_, tokendesk_vault::VaultError>(record)
+    }
+    .await;
+    match saved {
+        Ok(record) => redirect(&format!("/records/{}?done=captured", record.id)),
+        Err(e) => {
+            let problem = Problem::from(e);
+            page.error = Some(problem.message);
+            with_status(render(&page), problem.status)
+        }
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn with_status(mut resp: Response, status: axum::http::StatusCode) -> Response {
+    *resp.status_mut() = status;
+    resp
+}

@@ -1,0 +1,176 @@
+//! The JSON API with bearer keys: records, reveal with `valid_from`/`valid_until`, transitions,
+//! audit, JSON errors with stable codes, the OpenAPI document, and two instances sharing one
+//! database (stateless: a session made on one is valid on the other).
+
+use serde_json::{Value, json};
+use tokendesk_vault::{Actor, Role};
+
+use crate::TestApp;
+use crate::app::{RFC_SEED, client, rfc_code};
+
+both_backends!(api_round_trip, api_errors_are_json_with_codes, two_instances_share_sessions);
+
+async fn key(app: &TestApp, name: &str, role: Role) -> String {
+    let (_, token) = app
+        .vault
+        .apikey_create(&Actor::new("root"), name, role)
+        .await
+        .unwrap();
+    format!("Bearer {}", token.as_str())
+}
+
+async fn post(app: &TestApp, auth: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(app.at(path))
+        .header("authorization", auth)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, auth: &str, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(app.at(path))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn api_round_trip(app: TestApp) {
+    let _admin = app.admin().await;
+    let prov = key(&app, "prov", Role::Provisioner).await;
+    let desk = key(&app, "desk", Role::Helpdesk).await;
+    let auditor = key(&app, "aud", Role::Auditor).await;
+
+    let (status, created) = post(&app, &prov, "/api/v1/records", json!({
+        "upn": "api@example.com",
+        "secret": format!("otpauth://totp/Microsoft:api@example.com?secret={RFC_SEED}&issuer=Microsoft"),
+        "phone": "+41 79 555 55 55",
+    }))
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(!created.to_string().contains(RFC_SEED), "the seed is never returned");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let (status, list) = get(&app, &desk, "/api/v1/records?state=captured").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["records"].as_array().unwrap().len(), 1);
+
+    let (status, revealed) = post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({
+        "verification": "call-back", "outcome": "passed", "ticket": "INC-9", "purpose": "read-out",
+    }))
+    .await;
+    assert_eq!(status, 200, "{revealed}");
+    let code = &revealed["codes"][0];
+    assert_eq!(code["code"], rfc_code(app.now()));
+    let from = code["valid_from"].as_u64().unwrap();
+    let until = code["valid_until"].as_u64().unwrap();
+    assert!(from <= app.now() && app.now() < until && until - from == 30);
+
+    // A future code for e-mail, 90 minutes ahead.
+    let (status, future) = post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({
+        "verification": "call-back", "outcome": "passed", "ticket": "INC-10", "future": 90,
+    }))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(future["purpose"], "email");
+    assert_eq!(future["codes"][0]["code"], rfc_code(app.now() + 90 * 60));
+
+    // A failed verification reveals nothing and is audited.
+    let (status, err) = post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({
+        "verification": "call-back", "outcome": "failed", "ticket": "INC-11",
+    }))
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(err["code"], "verification_failed");
+
+    let (status, moved) = post(&app, &prov, &format!("/api/v1/records/{id}/transition"), json!({
+        "to": "burned", "serial": "X1",
+    }))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(moved["state"], "burned");
+
+    let (status, audit) = get(&app, &auditor, "/api/v1/audit?user=api@example.com").await;
+    assert_eq!(status, 200);
+    assert_eq!(audit["chain"]["intact"], true);
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"reveal") && actions.contains(&"verify.failed"), "{actions:?}");
+    assert!(!audit.to_string().contains(&rfc_code(app.now())));
+
+    let r = client().get(app.at("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in ["/records", "/records/{id}", "/records/{id}/reveal", "/records/{id}/transition", "/audit", "/import", "/export"] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+}
+
+async fn api_errors_are_json_with_codes(app: TestApp) {
+    let _admin = app.admin().await;
+    let desk = key(&app, "desk", Role::Helpdesk).await;
+    let prov = key(&app, "prov", Role::Provisioner).await;
+    let id = app.capture("err@example.com").await;
+    let cases: Vec<(u16, &str, (u16, Value))> = vec![
+        (401, "unauthenticated", get(&app, "Bearer tdk_nope", "/api/v1/records").await),
+        (403, "forbidden", post(&app, &desk, "/api/v1/records", json!({"upn": "x@example.com", "secret": RFC_SEED})).await),
+        (404, "not_found", get(&app, &desk, "/api/v1/records/no-such-id").await),
+        (422, "invalid", post(&app, &prov, "/api/v1/records", json!({"upn": "x@example.com", "secret": "phonefactor://activate?code=1"})).await),
+        (409, "active_record_exists", post(&app, &prov, "/api/v1/records", json!({"upn": "err@example.com", "secret": RFC_SEED})).await),
+        (409, "illegal_transition", post(&app, &prov, &format!("/api/v1/records/{id}/transition"), json!({"to": "delivered", "code": "123456"})).await),
+        (400, "bad_request", post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({"nonsense": true})).await),
+        (422, "invalid", post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({"verification": "astrology", "outcome": "passed", "ticket": "T"})).await),
+    ];
+    for (status, code, (got_status, body)) in cases {
+        assert_eq!(got_status, status, "{body}");
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(!body.to_string().contains(RFC_SEED));
+    }
+}
+
+async fn two_instances_share_sessions(app: TestApp) {
+    let admin = app.admin().await;
+    let (addr2, _vault2) = app.second_instance().await;
+    // A browser session made on instance 1 works on instance 2 (sessions live in the DB).
+    let r = client()
+        .get(format!("http://{addr2}/records"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A record captured through instance 2 is visible on instance 1.
+    let desk = key(&app, "desk", Role::Provisioner).await;
+    let r = client()
+        .post(format!("http://{addr2}/api/v1/records"))
+        .header("authorization", &desk)
+        .json(&json!({"upn": "two@example.com", "secret": RFC_SEED}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let page = app.get_text(&admin, "/records").await;
+    assert!(page.contains("two@example.com"));
+    // Sign-out on instance 2 ends the session on instance 1 too.
+    let r = client()
+        .post(format!("http://{addr2}/logout"))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get(&admin, "/records").await.status(), 401);
+}

@@ -1,0 +1,392 @@
+//! The app under test: a vault on a fresh SQLite file or PostgreSQL database, served over real
+//! HTTP on 127.0.0.1, with a fixed clock shared by the vault and the web layer. Helpers sign
+//! staff in through the real pages (password, password change, TOTP enrolment).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{AnyPool, Executor};
+use tokendesk_otp::{Secret, SeedInput, Totp, TotpParams};
+use tokendesk_vault::{Actor, FixedClock, KeySpec, MasterKey, Role, Settings, Store, Vault};
+use tokendesk_web::{AppState, WebConfig, app};
+
+/// 2026-11-28T09:00:00Z.
+pub const NOW: i64 = 1_795_856_400;
+
+pub const RFC_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(pool) = AnyPool::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = pool.execute(sqlx::AssertSqlSafe(sql)).await;
+                        pool.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A signed-in browser: the session cookie to send.
+#[derive(Clone, Debug)]
+pub struct Browser {
+    pub cookie: String,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub vault: Arc<Vault>,
+    pub clock: Arc<FixedClock>,
+    pub state: AppState,
+    pub url: String,
+    pub key_hex: String,
+    /// TOTP keys of staff enrolled through the pages, by user name.
+    pub totp_keys: std::sync::Mutex<HashMap<String, String>>,
+    _guard: Guard,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn test_settings() -> Settings {
+    Settings::for_tests()
+}
+
+fn pg_admin_url() -> String {
+    match std::env::var("TOKENDESK_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "TOKENDESK_TEST_PG_URL is not set: the web tests need a PostgreSQL server. Run \
+             `scripts/test` (it starts a private cluster), or start one yourself and export \
+             TOKENDESK_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres"
+        ),
+    }
+}
+
+fn unique_db_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("td_web_{}_{}", std::process::id(), n)
+}
+
+/// Serves `state` on an ephemeral loopback port for as long as the runtime lives.
+pub async fn spawn(state: AppState) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        tokendesk_web::serve(listener, None, app(state), std::future::pending())
+            .await
+            .unwrap()
+    });
+    addr
+}
+
+/// A web state over `vault` with the shared fixed clock.
+pub fn state_for(vault: Arc<Vault>, clock: Arc<FixedClock>) -> AppState {
+    let now = {
+        let clock = clock.clone();
+        Arc::new(move || {
+            use tokendesk_vault::Clock;
+            u64::try_from(clock.now().0).unwrap()
+        })
+    };
+    AppState::new(
+        vault,
+        now,
+        WebConfig {
+            helpdesk_phone: Some("+41 44 000 00 00".into()),
+            ..WebConfig::default()
+        },
+    )
+}
+
+impl TestApp {
+    async fn make(url: String, guard: Guard) -> Self {
+        Self::make_at(url, guard, NOW).await
+    }
+
+    async fn make_at(url: String, guard: Guard, now: i64) -> Self {
+        sqlx::any::install_default_drivers();
+        let clock = Arc::new(FixedClock::new(now));
+        let key = MasterKey::generate().unwrap();
+        let key_hex: String = key
+            .expose_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let store = Store::open(&url).await.unwrap();
+        let mut vault = Vault::init(store, KeySpec::Key(key), clock.clone(), &Actor::new("init"))
+            .await
+            .unwrap();
+        vault.set_settings(test_settings());
+        let vault = Arc::new(vault);
+        let state = state_for(vault.clone(), clock.clone());
+        let addr = spawn(state.clone()).await;
+        Self {
+            addr,
+            vault,
+            clock,
+            state,
+            url,
+            key_hex,
+            totp_keys: std::sync::Mutex::new(HashMap::new()),
+            _guard: guard,
+        }
+    }
+
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/vault.db", dir.path().display());
+        Self::make(url, Guard::Sqlite(dir)).await
+    }
+
+    /// SQLite with the clock at `now`.
+    pub async fn sqlite_at(now: i64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/vault.db", dir.path().display());
+        Self::make_at(url, Guard::Sqlite(dir), now).await
+    }
+
+    pub async fn postgres() -> Self {
+        sqlx::any::install_default_drivers();
+        let admin_url = pg_admin_url();
+        let name = unique_db_name();
+        let admin = AnyPool::connect(&admin_url).await.unwrap();
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .unwrap();
+        admin.close().await;
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Self::make(url, Guard::Postgres { admin_url, name }).await
+    }
+
+    /// A second vault handle and server on the same database (another instance).
+    pub async fn second_instance(&self) -> (SocketAddr, Arc<Vault>) {
+        let key = tokendesk_vault::parse_key_hex(&self.key_hex).unwrap();
+        let store = Store::open(&self.url).await.unwrap();
+        let mut vault = Vault::open(store, KeySpec::Key(key), self.clock.clone())
+            .await
+            .unwrap();
+        vault.set_settings(test_settings());
+        let vault = Arc::new(vault);
+        let addr = spawn(state_for(vault.clone(), self.clock.clone())).await;
+        (addr, vault)
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn now(&self) -> u64 {
+        use tokendesk_vault::Clock;
+        u64::try_from(self.clock.now().0).unwrap()
+    }
+
+    /// Creates the first admin through the setup link and signs them in fully.
+    pub async fn admin(&self) -> Browser {
+        let token = self.vault.create_setup_token(900).await.unwrap();
+        let r = client()
+            .post(self.at("/setup"))
+            .form(&[
+                ("token", token.as_str()),
+                ("username", "root"),
+                ("display_name", "Root Admin"),
+                ("password", "correct horse battery"),
+                ("password2", "correct horse battery"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        self.sign_in("root", "correct horse battery").await
+    }
+
+    /// Adds a staff member with `role` (as the vault's admin) and signs them in fully.
+    pub async fn staff(&self, username: &str, role: Role) -> Browser {
+        let (_, otp) = self
+            .vault
+            .staff_add(&Actor::new("root"), username, username, role)
+            .await
+            .unwrap();
+        let fresh = format!("{username} long password 1");
+        self.sign_in_changing(username, otp.as_str(), &fresh).await
+    }
+
+    /// First sign-in with a one-time password: choose a new one, enrol TOTP.
+    pub async fn sign_in_new(&self, username: &str, one_time: &str) -> Browser {
+        let fresh = format!("{username} long password 1");
+        self.sign_in_changing(username, one_time, &fresh).await
+    }
+
+    /// Password sign-in through the pages; enrols TOTP when asked.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Browser {
+        self.sign_in_changing(username, password, "").await
+    }
+
+    async fn sign_in_changing(&self, username: &str, password: &str, new_password: &str) -> Browser {
+        let r = client()
+            .post(self.at("/login"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "login of {username}: {}", r.status());
+        let cookie = set_cookie(&r);
+        let browser = Browser { cookie };
+        let mut next = location(&r);
+        for _ in 0..4 {
+            match next.as_str() {
+                "/" => return browser,
+                "/account/password" => {
+                    let r = self
+                        .post_form(&browser, "/account/password", &[
+                            ("old", password),
+                            ("new", new_password),
+                            ("new2", new_password),
+                        ])
+                        .await;
+                    assert_eq!(r.status(), 303, "password change");
+                    next = location(&r);
+                }
+                "/account/totp" => {
+                    let page = self.get_text(&browser, "/account/totp").await;
+                    let key = between(&page, "<code id=\"enrol-key\">", "</code>");
+                    self.totp_keys
+                        .lock()
+                        .unwrap()
+                        .insert(username.to_owned(), key.clone());
+                    let code = totp_now(&key, self.now());
+                    let r = self
+                        .post_form(&browser, "/account/totp", &[("code", code.as_str())])
+                        .await;
+                    assert_eq!(r.status(), 303, "enrolment");
+                    next = location(&r);
+                }
+                "/login/totp" => {
+                    // A code of a step not used before (replay protection).
+                    self.clock.advance(30);
+                    let key = self.totp_keys.lock().unwrap()[username].clone();
+                    let code = totp_now(&key, self.now());
+                    let r = self
+                        .post_form(&browser, "/login/totp", &[("code", code.as_str())])
+                        .await;
+                    assert_eq!(r.status(), 303, "second factor");
+                    next = location(&r);
+                }
+                other => panic!("unexpected step {other}"),
+            }
+        }
+        panic!("sign-in did not finish");
+    }
+
+    pub async fn get(&self, b: &Browser, path: &str) -> reqwest::Response {
+        client()
+            .get(self.at(path))
+            .header("cookie", &b.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_text(&self, b: &Browser, path: &str) -> String {
+        let r = self.get(b, path).await;
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.text().await.unwrap()
+    }
+
+    pub async fn post_form(&self, b: &Browser, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(self.at(path))
+            .header("cookie", &b.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Captures a record for `upn` with the RFC 6238 seed; returns its id.
+    pub async fn capture(&self, upn: &str) -> String {
+        let secret = match SeedInput::parse(RFC_SEED).unwrap() {
+            SeedInput::Secret(s) => s,
+            _ => unreachable!(),
+        };
+        self.vault
+            .capture(
+                &Actor::new("root"),
+                tokendesk_vault::NewRecord {
+                    upn: upn.into(),
+                    phone: Some("+41 79 000 00 00".into()),
+                    ..Default::default()
+                },
+                &secret,
+            )
+            .await
+            .unwrap()
+            .id
+    }
+}
+
+pub fn set_cookie(r: &reqwest::Response) -> String {
+    let raw = r
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap();
+    raw.split(';').next().unwrap().to_owned()
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+pub fn between(text: &str, start: &str, end: &str) -> String {
+    let from = text.find(start).unwrap_or_else(|| panic!("{start:?} not in page")) + start.len();
+    let len = text[from..].find(end).unwrap();
+    text[from..from + len].to_owned()
+}
+
+/// The current TOTP code for a (grouped) base32 key.
+pub fn totp_now(key: &str, now: u64) -> String {
+    let secret: Secret = match SeedInput::parse(key).unwrap() {
+        SeedInput::Secret(s) => s,
+        _ => unreachable!(),
+    };
+    Totp::new(&secret, TotpParams::default())
+        .at(now)
+        .unwrap()
+        .code
+        .expose()
+        .to_owned()
+}
+
+/// The RFC 6238 seed's code at `t` (what a reveal must show).
+pub fn rfc_code(t: u64) -> String {
+    totp_now(RFC_SEED, t)
+}

@@ -1,0 +1,158 @@
+//! Setup link, sign-in with second factor, lockout, sessions, cookies and cross-origin refusal.
+
+use tokendesk_vault::{Actor, Role};
+
+use crate::TestApp;
+use crate::app::{client, location, set_cookie};
+
+both_backends!(
+    nothing_but_setup_before_the_first_admin,
+    setup_link_works_once,
+    lockout_after_failed_passwords,
+    cross_origin_posts_are_refused,
+    sessions_expire_and_end,
+);
+
+async fn nothing_but_setup_before_the_first_admin(app: TestApp) {
+    for path in ["/", "/login", "/records", "/api/v1/records"] {
+        let r = client().get(app.at(path)).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+    }
+    let r = client().get(app.at("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client().get(app.at("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let link = app.state.setup_link("http://example.test").await.unwrap().unwrap();
+    assert!(link.starts_with("http://example.test/setup?token="), "{}", link.as_str());
+    let r = client().get(app.at("/setup")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn setup_link_works_once(app: TestApp) {
+    let token = app.vault.create_setup_token(900).await.unwrap();
+    let form = [
+        ("token", token.as_str()),
+        ("username", "first"),
+        ("display_name", "First"),
+        ("password", "a long enough password"),
+        ("password2", "a long enough password"),
+    ];
+    let bad = [
+        ("token", "tds_wrong"),
+        ("username", "mallory"),
+        ("display_name", ""),
+        ("password", "a long enough password"),
+        ("password2", "a long enough password"),
+    ];
+    let r = client().post(app.at("/setup")).form(&bad).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = client().post(app.at("/setup")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Used: the setup page is gone, the token with it.
+    let r = client().post(app.at("/setup")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(app.state.setup_link("http://x").await.unwrap().is_none());
+    // The new admin must still enrol a second factor before anything else.
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", "first"), ("password", "a long enough password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account/totp");
+    let cookie = set_cookie(&r);
+    let raw = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(raw.contains("HttpOnly") && raw.contains("SameSite=Strict"), "{raw}");
+    let r = client().get(app.at("/records")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 303, "a half-signed-in session goes back to enrolment");
+    assert_eq!(location(&r), "/account/totp");
+}
+
+async fn lockout_after_failed_passwords(app: TestApp) {
+    let _admin = app.admin().await;
+    let mut last = 0;
+    for _ in 0..5 {
+        let r = client()
+            .post(app.at("/login"))
+            .form(&[("username", "root"), ("password", "wrong password!!")])
+            .send()
+            .await
+            .unwrap();
+        last = r.status().as_u16();
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    assert!(last == 401 || last == 429, "{last}");
+    // Locked now: even the right password is refused, with Retry-After.
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", "root"), ("password", "correct horse battery")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 3600, "{retry}");
+    // Unknown users get the same answer as wrong passwords.
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", "nobody"), ("password", "whatever password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // After the back-off the right password works again.
+    app.clock.advance(retry + 1);
+    let b = app.sign_in("root", "correct horse battery").await;
+    assert_eq!(app.get(&b, "/").await.status(), 200);
+}
+
+async fn cross_origin_posts_are_refused(app: TestApp) {
+    let admin = app.admin().await;
+    let id = app.capture("csrf@example.com").await;
+    let r = client()
+        .post(app.at(&format!("/records/{id}/transition")))
+        .header("cookie", &admin.cookie)
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("to", "cancelled"), ("reason", "csrf")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let record = app.vault.record(&id).await.unwrap();
+    assert_eq!(record.state.as_str(), "captured", "nothing changed");
+    // The same request from our own origin goes through.
+    let r = client()
+        .post(app.at(&format!("/records/{id}/transition")))
+        .header("cookie", &admin.cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("to", "cancelled"), ("reason", "same origin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+async fn sessions_expire_and_end(app: TestApp) {
+    let admin = app.admin().await;
+    let helper = app.staff("idle", Role::Helpdesk).await;
+    assert_eq!(app.get(&helper, "/records").await.status(), 200);
+    // Idle for longer than the idle timeout: signed out.
+    app.clock.advance(31 * 60);
+    assert_eq!(app.get(&helper, "/records").await.status(), 401);
+    // Sign-out ends the session on the server, not only in the browser.
+    let admin = {
+        let b = app.sign_in("root", "correct horse battery").await;
+        let _ = admin;
+        b
+    };
+    let r = app.post_form(&admin, "/logout", &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get(&admin, "/").await.status(), 401);
+    // A disabled account's sessions end at once.
+    let other = app.staff("soon-gone", Role::Provisioner).await;
+    assert_eq!(app.get(&other, "/records").await.status(), 200);
+    app.vault.staff_disable(&Actor::new("root"), "soon-gone").await.unwrap();
+    assert_eq!(app.get(&other, "/records").await.status(), 401);
+}

@@ -1,0 +1,122 @@
+//! The permission matrix, proved over real HTTP: every route of the router's own table, with
+//! no credentials, with each role's API key, and (for pages) with each role's browser session.
+//! A route added without thinking about access still appears here, because the table is what
+//! the router is built from.
+
+use tokendesk_vault::{Actor, Role, allows};
+use tokendesk_web::routes::{RouteSpec, table};
+
+use crate::TestApp;
+use crate::app::{Browser, client};
+use tokendesk_web::Access;
+
+both_backends!(every_route_times_every_role);
+
+/// The path with its parameters filled from real objects.
+fn concrete(path: &str, record: &str) -> String {
+    path.replace("{id}", record)
+        .replace("{username}", "someone")
+        .replace("{name}", "victim-key")
+}
+
+fn is_auth_failure(status: u16) -> bool {
+    status == 401 || status == 403
+}
+
+async fn call(app: &TestApp, spec: &RouteSpec, path: &str, auth: Option<(&str, &str)>) -> u16 {
+    let url = app.at(path);
+    let req = if spec.method == "GET" {
+        client().get(url)
+    } else {
+        client().post(url)
+    };
+    let req = match auth {
+        Some((name, value)) => req.header(name, value),
+        None => req,
+    };
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn every_route_times_every_role(app: TestApp) {
+    let admin = app.admin().await;
+    let record = app.capture("matrix@example.com").await;
+    let root = Actor::new("root");
+    app.vault
+        .staff_add(&root, "someone", "Someone", Role::Helpdesk)
+        .await
+        .unwrap();
+    app.vault
+        .apikey_create(&root, "victim-key", Role::Auditor)
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    let mut browsers: Vec<(Role, Browser)> = vec![(Role::Admin, admin)];
+    for role in Role::ALL {
+        let (_, token) = app
+            .vault
+            .apikey_create(&root, &format!("key-{}", role.as_str()), role)
+            .await
+            .unwrap();
+        keys.push((role, format!("Bearer {}", token.as_str())));
+        if role != Role::Admin {
+            browsers.push((role, app.staff(&format!("m-{}", role.as_str()), role).await));
+        }
+    }
+
+    let routes = table(app.state.clone());
+    assert!(routes.len() > 40, "the table lists every route: {}", routes.len());
+    let mut checked = 0;
+    for spec in &routes {
+        let path = concrete(spec.path, &record);
+        let anonymous = call(&app, spec, &path, None).await;
+        match spec.access {
+            Access::Open | Access::Public => {
+                assert!(!is_auth_failure(anonymous), "{} {path}: {anonymous}", spec.method)
+            }
+            Access::Setup => assert_eq!(anonymous, 410, "{} {path} after setup", spec.method),
+            _ => assert_eq!(anonymous, 401, "{} {path} without credentials", spec.method),
+        }
+        for (role, bearer) in &keys {
+            let status = call(&app, spec, &path, Some(("authorization", bearer))).await;
+            let expect_allowed = match spec.access {
+                Access::Open | Access::Public | Access::AnyStaff => true,
+                Access::Setup => false,
+                Access::Partial => false,
+                Access::Needs(p) => allows(*role, p),
+            };
+            if expect_allowed {
+                assert!(!is_auth_failure(status), "{} {path} as {role:?} key: {status}", spec.method);
+            } else if spec.access != Access::Setup {
+                assert_eq!(status, 403, "{} {path} as {role:?} key", spec.method);
+            }
+            checked += 1;
+        }
+        if !spec.api {
+            for (role, browser) in &browsers {
+                // Sign-out would end the session the loop still needs.
+                if spec.path == "/logout" {
+                    continue;
+                }
+                let status = call(&app, spec, &path, Some(("cookie", &browser.cookie))).await;
+                if let Access::Needs(p) = spec.access {
+                    if allows(*role, p) {
+                        assert!(!is_auth_failure(status), "{} {path} as {role:?}: {status}", spec.method);
+                    } else {
+                        assert_eq!(status, 403, "{} {path} as {role:?} session", spec.method);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 200, "{checked} combinations checked");
+    // A revoked or made-up key is not a key.
+    let status = client()
+        .get(app.at("/api/v1/records"))
+        .header("authorization", "Bearer tdk_not-a-real-key")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+}
