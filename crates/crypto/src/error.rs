@@ -31,4 +31,7 @@ pub enum CryptoError {
     /// Argon2id parameters are out of range.
     #[error("invalid Argon2id parameters: {0}")]
     KdfParams(String),
+    /// A stored password hash is not a well-formed Argon2 PHC string.
+    #[error("a stored password hash is malformed (not an Argon2 PHC string); reset that password")]
+    PasswordHash,
 }

@@ -142,6 +142,16 @@ impl DataKey {
         let key = MacKey::from_array(Zeroizing::new(*self.0));
         MacKey::from_array(Zeroizing::new(key.mac(&[b"tokendesk derive v1", label])))
     }
+
+    /// Derives an independent sealing key for `label` (HMAC-SHA-256 as a PRF, domain-separated
+    /// from [`DataKey::derive_mac_key`]), for data sealed under the vault secret rather than the
+    /// master key, so it survives key rotation.
+    pub fn derive_data_key(&self, label: &[u8]) -> DataKey {
+        let key = MacKey::from_array(Zeroizing::new(*self.0));
+        DataKey(Zeroizing::new(
+            key.mac(&[b"tokendesk derive data key v1", label]),
+        ))
+    }
 }
 
 #[cfg(test)]

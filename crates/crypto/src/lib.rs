@@ -9,9 +9,11 @@ mod error;
 mod kdf;
 mod keys;
 mod mac;
+mod password;
 
 pub use aead::{SEALED_OVERHEAD, open, seal};
 pub use error::CryptoError;
 pub use kdf::{KdfParams, Passphrase};
 pub use keys::{DataKey, KEY_LEN, MasterKey, WrappedKey};
 pub use mac::{MAC_LEN, MacKey, ct_eq};
+pub use password::{PasswordParams, hash_password, verify_password};

@@ -1,5 +1,6 @@
 //! The vault's error type. Messages name states, positions and key ids, never secrets.
 
+use crate::policy::{Permission, Role};
 use crate::state::{State, TransitionError};
 
 /// Why a vault operation failed.
@@ -115,6 +116,90 @@ pub enum VaultError {
     Purged {
         /// The user.
         upn: String,
+    },
+    /// Unknown user, disabled account or wrong password: deliberately one answer.
+    #[error("sign-in failed: unknown user name or wrong password")]
+    LoginFailed,
+    /// Too many failed sign-ins; the account is locked for a while.
+    #[error("too many failed sign-ins; this account is locked, try again in {retry_after_secs} s")]
+    LockedOut {
+        /// Seconds until the lock ends.
+        retry_after_secs: i64,
+    },
+    /// The session token is unknown, expired or ended.
+    #[error("the session has expired or was ended; sign in again")]
+    SessionInvalid,
+    /// The session is at another sign-in step than the operation needs.
+    #[error("this step does not apply now: the session is at stage {stage}")]
+    WrongStage {
+        /// Stage the session is at.
+        stage: &'static str,
+    },
+    /// A TOTP code (staff second factor) that is wrong, expired or already used.
+    #[error(
+        "the code is wrong, expired or already used; wait for the next code in your authenticator app"
+    )]
+    WrongCode,
+    /// The role does not carry the permission.
+    #[error("the {role} role may not {permission}")]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// What was asked.
+        permission: Permission,
+    },
+    /// The first-admin setup link is wrong, expired or already used.
+    #[error(
+        "the setup link is invalid, expired or already used; restart `tokendesk serve` with an empty staff table for a new one"
+    )]
+    SetupTokenInvalid,
+    /// No staff account with this name.
+    #[error("no staff account named {username:?}")]
+    StaffNotFound {
+        /// The name asked for.
+        username: String,
+    },
+    /// A staff account with this name exists.
+    #[error("a staff account named {username:?} already exists")]
+    StaffExists {
+        /// The name.
+        username: String,
+    },
+    /// The change would leave no enabled admin.
+    #[error("{username} is the last enabled admin; make another admin first")]
+    LastAdmin {
+        /// The admin concerned.
+        username: String,
+    },
+    /// No API key with this name.
+    #[error("no API key named {name:?}")]
+    ApiKeyNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// An API key with this name exists.
+    #[error("an API key named {name:?} already exists; revoke it or pick another name")]
+    ApiKeyExists {
+        /// The name.
+        name: String,
+    },
+    /// Too many failed caller-passphrase attempts today.
+    #[error(
+        "{upn} has had {limit} failed passphrase attempts today; verify the caller another way (call-back)"
+    )]
+    TooManyAttempts {
+        /// The user.
+        upn: String,
+        /// Failures allowed per UTC day.
+        limit: i64,
+    },
+    /// The approval given with a reveal cannot be used, or an approval request is refused.
+    #[error("approval {id}: {reason}")]
+    ApprovalInvalid {
+        /// Approval id.
+        id: String,
+        /// Why, in plain words.
+        reason: &'static str,
     },
     /// Input that cannot be stored (bad UPN, digits, period...).
     #[error("invalid input: {0}")]

@@ -93,6 +93,9 @@ pub(crate) struct Keyring {
     pub version: i64,
     pub audit: MacKey,
     pub fingerprint: MacKey,
+    /// Seals staff members' own TOTP seeds; derived from the vault secret, so it survives
+    /// rotation of the master key.
+    pub staff_totp: DataKey,
 }
 
 /// A new KEK resolved from a spec, with the metadata to store beside it.
@@ -131,6 +134,7 @@ impl Keyring {
             version,
             audit: secret.derive_mac_key(b"audit chain"),
             fingerprint: secret.derive_mac_key(b"seed fingerprint"),
+            staff_totp: secret.derive_data_key(b"staff totp"),
         }
     }
 

@@ -5,6 +5,8 @@
 //! injected); every change and its audit event share one transaction; a seed leaves the vault
 //! only inside an audited reveal or export.
 
+mod apikeys;
+mod approvals;
 mod audit_chain;
 mod backend;
 mod clock;
@@ -12,13 +14,18 @@ mod error;
 mod keyfile;
 mod keyring;
 mod lookup;
+mod policy;
 mod records;
 mod reveal;
 mod rotation;
+mod staff;
 mod state;
 mod store;
+mod tokens;
 mod vault;
 
+pub use apikeys::ApiKey;
+pub use approvals::{Approval, ApprovalId, MIN_CALLER_PASSPHRASE_CHARS};
 pub use audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};
 pub use backend::Backend;
 pub use clock::{Clock, FixedClock, UnixTime};
@@ -27,12 +34,17 @@ pub use keyfile::{
     create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
 };
 pub use keyring::KeySpec;
+pub use policy::{
+    Authorized, Permission, Policy, Principal, Role, allows, permission_matrix_markdown,
+};
 pub use records::{Algorithm, NewRecord, Record, Shipment, TokenParams, normalise_upn};
 pub use reveal::{ExportedSeed, RevealRequest};
+pub use staff::{MIN_PASSWORD_CHARS, Session, SessionStage, Staff, normalise_username};
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::Store;
-pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase};
-pub use vault::{Actor, ListFilter, Settings, TokenUpdate, Vault};
+pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
+pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};
+pub use vault::{Actor, ListFilter, Settings, StaffSettings, TokenUpdate, Vault};
 
 impl Vault {
     /// Verifies the audit chain end to end.

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use tokendesk_otp::{Digits, Period, Secret, Totp, TotpCode, TotpParams};
 
+use crate::approvals::{ApprovalId, consume_approval};
 use crate::error::{Result, VaultError};
 use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row};
 use crate::state::State;
@@ -30,6 +31,9 @@ pub struct RevealRequest {
     pub purpose: String,
     /// Unix times whose codes are disclosed (one per step).
     pub at_unix_secs: Vec<i64>,
+    /// A four-eyes approval, used (and consumed in the same transaction) only when the daily
+    /// quota is exhausted.
+    pub approval: Option<ApprovalId>,
 }
 
 /// A seed handed to an export writer together with its record. Redacted in Debug.
@@ -114,7 +118,8 @@ impl Vault {
             ));
         }
         let quota = self.settings.daily_reveal_quota;
-        let day_start = self.now().day_start();
+        let now = self.now();
+        let day_start = now.day_start();
         let outcome = self
             .store
             .write(async |conn: &mut AnyConnection| {
@@ -127,6 +132,7 @@ impl Vault {
                     .iter()
                     .map(|t| t.div_euclid(period))
                     .collect();
+                let mut approval_used = None;
                 let refusal = if !record.state.is_revealable() {
                     Some(VaultError::NotRevealable {
                         upn: upn.clone(),
@@ -134,11 +140,27 @@ impl Vault {
                     })
                 } else {
                     let used = crate::audit_chain::count_reveals(conn, &upn, day_start).await?;
-                    (used >= quota).then(|| VaultError::QuotaExceeded {
-                        upn: upn.clone(),
-                        used,
-                        quota,
-                    })
+                    match (&request.approval, used >= quota) {
+                        (_, false) => None,
+                        (None, true) => Some(VaultError::QuotaExceeded {
+                            upn: upn.clone(),
+                            used,
+                            quota,
+                        }),
+                        (Some(id), true) => {
+                            match consume_approval(conn, id, &upn, &record.id, actor, now.0).await?
+                            {
+                                Ok(()) => {
+                                    approval_used = Some(id.0.clone());
+                                    None
+                                }
+                                Err(reason) => Some(VaultError::ApprovalInvalid {
+                                    id: id.0.clone(),
+                                    reason,
+                                }),
+                            }
+                        }
+                    }
                 };
                 let detail = json!({
                     "ticket": request.ticket,
@@ -146,6 +168,7 @@ impl Vault {
                     "outcome": request.outcome,
                     "purpose": request.purpose,
                     "steps": steps,
+                    "approval": approval_used,
                     "refused": refusal.as_ref().map(ToString::to_string),
                 });
                 let action = if refusal.is_some() {

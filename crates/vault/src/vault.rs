@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sqlx::AnyConnection;
 use sqlx::Row;
-use tokendesk_crypto::DataKey;
+use tokendesk_crypto::{DataKey, PasswordParams};
 use tokendesk_otp::Secret;
 use zeroize::Zeroizing;
 
@@ -53,6 +53,44 @@ impl Default for Settings {
     }
 }
 
+/// Staff sign-in policy knobs (kept apart from [`Settings`] so existing callers build it
+/// unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaffSettings {
+    /// A session unused this long ends (seconds).
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after sign-in, used or not (seconds).
+    pub absolute_timeout_secs: i64,
+    /// Consecutive failures (password or TOTP) before the account locks.
+    pub max_failed_logins: i64,
+    /// First lock; each further failure doubles it up to [`StaffSettings::lockout_max_secs`].
+    pub lockout_base_secs: i64,
+    /// Longest lock.
+    pub lockout_max_secs: i64,
+    /// Failed caller-passphrase attempts allowed per record per UTC day.
+    pub passphrase_daily_failures: i64,
+    /// How long a four-eyes approval stays usable (seconds).
+    pub approval_ttl_secs: i64,
+    /// Argon2id costs for new password and passphrase hashes. Production:
+    /// [`PasswordParams::PRODUCTION`]; tests may inject [`PasswordParams::INSECURE_TEST_ONLY`].
+    pub password_params: PasswordParams,
+}
+
+impl Default for StaffSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 3600,
+            max_failed_logins: 5,
+            lockout_base_secs: 30,
+            lockout_max_secs: 3600,
+            passphrase_daily_failures: 5,
+            approval_ttl_secs: 3600,
+            password_params: PasswordParams::PRODUCTION,
+        }
+    }
+}
+
 /// Filter for [`Vault::list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -79,6 +117,7 @@ pub struct Vault {
     pub(crate) keys: Keyring,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: Settings,
+    pub(crate) staff_settings: StaffSettings,
 }
 
 impl std::fmt::Debug for Vault {
@@ -159,6 +198,7 @@ impl Vault {
             keys,
             clock,
             settings: Settings::default(),
+            staff_settings: StaffSettings::default(),
         })
     }
 
@@ -179,6 +219,7 @@ impl Vault {
             keys,
             clock,
             settings: Settings::default(),
+            staff_settings: StaffSettings::default(),
         })
     }
 
@@ -195,6 +236,16 @@ impl Vault {
     /// Replaces the policy settings.
     pub fn set_settings(&mut self, settings: Settings) {
         self.settings = settings;
+    }
+
+    /// Replaces the staff sign-in settings.
+    pub fn set_staff_settings(&mut self, settings: StaffSettings) {
+        self.staff_settings = settings;
+    }
+
+    /// The staff sign-in settings in force.
+    pub fn staff_settings(&self) -> StaffSettings {
+        self.staff_settings
     }
 
     /// Current key version.

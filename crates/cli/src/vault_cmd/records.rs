@@ -308,6 +308,7 @@ pub(crate) async fn code(
         at_unix_secs: (0..=i64::from(args.future))
             .map(|i| at + i * period)
             .collect(),
+        approval: None,
     };
     let (record, codes) = vault
         .reveal(&ctx.actor, &request)

@@ -1,0 +1,469 @@
+//! Caller verification beyond call-back: the caller's passphrase (Argon2id hash on the record,
+//! at most a few failed attempts per record per UTC day) and four-eyes approvals that let one
+//! reveal exceed the daily quota. Every attempt, request, grant and refusal is audited in the
+//! transaction that records it; the passphrase itself is never stored or audited.
+
+use std::fmt;
+
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use tokendesk_crypto::{Passphrase, hash_password, verify_password};
+use zeroize::Zeroizing;
+
+use crate::error::{Result, VaultError};
+use crate::policy::{Authorized, Permission};
+use crate::records::{new_record_id, normalise_upn};
+use crate::vault::{Actor, Vault, current_record};
+
+/// Id of a four-eyes approval.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ApprovalId(pub String);
+
+impl fmt::Display for ApprovalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A request for a second approver, and its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// Id.
+    pub id: ApprovalId,
+    /// Subject user.
+    pub upn: String,
+    /// The record it was requested for.
+    pub record_id: String,
+    /// Operator who asked.
+    pub requested_by: String,
+    /// Ticket reference.
+    pub ticket: String,
+    /// Why the reveal is needed.
+    pub reason: String,
+    /// Asked at.
+    pub created_unix_secs: i64,
+    /// Second approver, once approved.
+    pub approved_by: Option<String>,
+    /// Approved at.
+    pub approved_unix_secs: Option<i64>,
+    /// Consumed by a reveal at.
+    pub used_unix_secs: Option<i64>,
+    /// Unusable after this time.
+    pub expires_unix_secs: i64,
+}
+
+const APPROVAL_COLUMNS: &str = "id, upn, record_id, requested_by, ticket, reason, \
+    created_unix_secs, approved_by, approved_unix_secs, used_unix_secs, expires_unix_secs";
+
+fn approval_from_row(row: &AnyRow) -> Result<Approval> {
+    Ok(Approval {
+        id: ApprovalId(row.try_get("id")?),
+        upn: row.try_get("upn")?,
+        record_id: row.try_get("record_id")?,
+        requested_by: row.try_get("requested_by")?,
+        ticket: row.try_get("ticket")?,
+        reason: row.try_get("reason")?,
+        created_unix_secs: row.try_get("created_unix_secs")?,
+        approved_by: row.try_get("approved_by")?,
+        approved_unix_secs: row.try_get("approved_unix_secs")?,
+        used_unix_secs: row.try_get("used_unix_secs")?,
+        expires_unix_secs: row.try_get("expires_unix_secs")?,
+    })
+}
+
+/// Minimum caller-passphrase length in characters (after normalising).
+pub const MIN_CALLER_PASSPHRASE_CHARS: usize = 6;
+
+/// What the user said, as the operator typed it: trimmed, lowercase, single spaces; so case and
+/// spacing heard over the phone do not matter.
+fn normalise_passphrase(p: &Passphrase) -> Result<Zeroizing<String>> {
+    let text = std::str::from_utf8(p.expose_bytes())
+        .map_err(|_| VaultError::Invalid("the passphrase is not valid UTF-8".into()))?;
+    let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word.to_lowercase());
+    }
+    Ok(out)
+}
+
+enum Outcome<T> {
+    Done(T),
+    Refused(VaultError),
+}
+
+fn finish<T>(outcome: Outcome<T>) -> Result<T> {
+    match outcome {
+        Outcome::Done(v) => Ok(v),
+        Outcome::Refused(e) => Err(e),
+    }
+}
+
+impl Vault {
+    /// Stores the caller passphrase the user chose at provisioning (Argon2id hash on the active
+    /// record; replaces an earlier one and clears its failure count). Audited without the value.
+    ///
+    /// # Errors
+    /// [`VaultError::Forbidden`] without `Capture`; [`VaultError::NoRecord`];
+    /// [`VaultError::Invalid`] for a record that is not active or a passphrase under 6
+    /// characters; database errors.
+    pub async fn set_passphrase(
+        &self,
+        auth: &Authorized,
+        upn: &str,
+        passphrase: &Passphrase,
+    ) -> Result<()> {
+        let actor = auth.require(Permission::Capture)?;
+        let upn = normalise_upn(upn)?;
+        let text = normalise_passphrase(passphrase)?;
+        if text.chars().count() < MIN_CALLER_PASSPHRASE_CHARS {
+            return Err(VaultError::Invalid(format!(
+                "a caller passphrase needs at least {MIN_CALLER_PASSPHRASE_CHARS} characters"
+            )));
+        }
+        let phc = hash_password(self.staff_settings.password_params, text.as_bytes())?;
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                let record = current_record(conn, &upn)
+                    .await?
+                    .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+                if !record.state.is_active() {
+                    return Err(VaultError::Invalid(format!(
+                        "{upn}'s record is {}; a passphrase can only be set on an active record",
+                        record.state
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE records SET passphrase_hash = $1, passphrase_failures = 0, \
+                     passphrase_failures_day = 0 WHERE id = $2",
+                )
+                .bind(&phc)
+                .bind(&record.id)
+                .execute(&mut *conn)
+                .await?;
+                self.audit(
+                    conn,
+                    actor,
+                    "set-passphrase",
+                    Some((&record.id, &upn)),
+                    json!({}),
+                )
+                .await?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Whether the caller's `attempt` matches the stored passphrase. Audited
+    /// (`verify-passphrase`, result passed/failed/refused). After the daily limit of failures
+    /// (default 5 per record per UTC day) every attempt is refused until the next day.
+    ///
+    /// # Errors
+    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::NoRecord`];
+    /// [`VaultError::Invalid`] when no passphrase was set; [`VaultError::TooManyAttempts`];
+    /// database errors.
+    pub async fn check_passphrase(
+        &self,
+        auth: &Authorized,
+        upn: &str,
+        attempt: &Passphrase,
+    ) -> Result<bool> {
+        let actor = auth.require(Permission::Reveal)?;
+        let upn = normalise_upn(upn)?;
+        let attempt = normalise_passphrase(attempt)?;
+        let limit = self.staff_settings.passphrase_daily_failures;
+        let today = self.now().day_start().0;
+        let mut conn = self.store.pool().acquire().await?;
+        let record = current_record(&mut conn, &upn)
+            .await?
+            .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+        let (phc, _) = passphrase_state(&mut conn, &record.id, today).await?;
+        drop(conn);
+        let phc = phc.ok_or_else(|| {
+            VaultError::Invalid(format!(
+                "no caller passphrase was recorded for {upn}; verify the caller by call-back"
+            ))
+        })?;
+        let matches = verify_password(attempt.as_bytes(), &phc)?;
+        let outcome = self
+            .store
+            .write(async |conn: &mut AnyConnection| {
+                let (_, failures) = passphrase_state(conn, &record.id, today).await?;
+                let key = Some((record.id.as_str(), upn.as_str()));
+                if failures >= limit {
+                    let detail = json!({ "result": "refused", "failures_today": failures });
+                    self.audit(conn, actor, "verify-passphrase", key, detail)
+                        .await?;
+                    return Ok(Outcome::Refused(VaultError::TooManyAttempts {
+                        upn: upn.clone(),
+                        limit,
+                    }));
+                }
+                let failures = if matches { failures } else { failures + 1 };
+                if !matches {
+                    sqlx::query(
+                        "UPDATE records SET passphrase_failures = $1, passphrase_failures_day = $2 \
+                         WHERE id = $3",
+                    )
+                    .bind(failures)
+                    .bind(today)
+                    .bind(&record.id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                let detail = json!({
+                    "result": if matches { "passed" } else { "failed" },
+                    "failures_today": failures,
+                });
+                self.audit(conn, actor, "verify-passphrase", key, detail)
+                    .await?;
+                Ok(Outcome::Done(matches))
+            })
+            .await?;
+        finish(outcome)
+    }
+
+    /// Asks for a second approver for one reveal of `upn` beyond the quota.
+    ///
+    /// # Errors
+    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::NoRecord`];
+    /// [`VaultError::NotRevealable`]; [`VaultError::Invalid`] without ticket or reason;
+    /// database errors.
+    pub async fn request_approval(
+        &self,
+        auth: &Authorized,
+        upn: &str,
+        ticket: &str,
+        reason: &str,
+    ) -> Result<ApprovalId> {
+        let actor = auth.require(Permission::Reveal)?;
+        let upn = normalise_upn(upn)?;
+        let (ticket, reason) = (ticket.trim(), reason.trim());
+        if ticket.is_empty() || reason.is_empty() {
+            return Err(VaultError::Invalid(
+                "an approval request needs a ticket reference and a reason".into(),
+            ));
+        }
+        let id = new_record_id()?;
+        let now = self.now().0;
+        let expires = now.saturating_add(self.staff_settings.approval_ttl_secs);
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                let record = current_record(conn, &upn)
+                    .await?
+                    .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+                if !record.state.is_revealable() {
+                    return Err(VaultError::NotRevealable {
+                        upn: upn.clone(),
+                        state: record.state,
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO approvals (id, upn, record_id, requested_by, ticket, reason, \
+                     created_unix_secs, expires_unix_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&id)
+                .bind(&upn)
+                .bind(&record.id)
+                .bind(&actor.name)
+                .bind(ticket)
+                .bind(reason)
+                .bind(now)
+                .bind(expires)
+                .execute(&mut *conn)
+                .await?;
+                let detail = json!({ "approval": id, "ticket": ticket, "reason": reason });
+                self.audit(
+                    conn,
+                    actor,
+                    "approval.request",
+                    Some((&record.id, &upn)),
+                    detail,
+                )
+                .await?;
+                Ok(())
+            })
+            .await?;
+        Ok(ApprovalId(id))
+    }
+
+    /// Approves another operator's request. The approval is then usable for one reveal, by
+    /// someone other than the approver, for the approval lifetime (default 1 h).
+    ///
+    /// # Errors
+    /// [`VaultError::Forbidden`] without `ApproveReveal`; [`VaultError::ApprovalInvalid`] for
+    /// an unknown, expired or already approved request, or one's own request (all refusals
+    /// are audited); database errors.
+    pub async fn approve(&self, auth: &Authorized, id: &ApprovalId) -> Result<Approval> {
+        let actor = auth.require(Permission::ApproveReveal)?;
+        let now = self.now().0;
+        let ttl = self.staff_settings.approval_ttl_secs;
+        let outcome = self
+            .store
+            .write(async |conn: &mut AnyConnection| {
+                let Some(approval) = approval_in(conn, id).await? else {
+                    return Ok(Outcome::Refused(invalid(id, "no such approval request")));
+                };
+                let refusal = if approval.approved_by.is_some() {
+                    Some("it has been approved already")
+                } else if approval.expires_unix_secs <= now {
+                    Some("the request has expired; ask for a new approval")
+                } else if approval.requested_by == actor.name {
+                    Some("nobody can approve their own request; another operator must approve it")
+                } else {
+                    None
+                };
+                let key = Some((approval.record_id.as_str(), approval.upn.as_str()));
+                if let Some(reason) = refusal {
+                    let detail = json!({ "approval": id.0, "refused": reason });
+                    self.audit(conn, actor, "approval.refused", key, detail)
+                        .await?;
+                    return Ok(Outcome::Refused(invalid(id, reason)));
+                }
+                sqlx::query(
+                    "UPDATE approvals SET approved_by = $1, approved_unix_secs = $2, \
+                     expires_unix_secs = $3 WHERE id = $4 AND approved_by IS NULL",
+                )
+                .bind(&actor.name)
+                .bind(now)
+                .bind(now.saturating_add(ttl))
+                .bind(&id.0)
+                .execute(&mut *conn)
+                .await?;
+                let detail = json!({ "approval": id.0, "requested_by": approval.requested_by });
+                self.audit(conn, actor, "approval.grant", key, detail)
+                    .await?;
+                Ok(Outcome::Done(()))
+            })
+            .await?;
+        finish(outcome)?;
+        self.approval(id).await
+    }
+
+    /// One approval.
+    ///
+    /// # Errors
+    /// [`VaultError::ApprovalInvalid`] for an unknown id; database errors.
+    pub async fn approval(&self, id: &ApprovalId) -> Result<Approval> {
+        let mut conn = self.store.pool().acquire().await?;
+        approval_in(&mut conn, id)
+            .await?
+            .ok_or_else(|| invalid(id, "no such approval request"))
+    }
+
+    /// Requests waiting for a second approver (unapproved, unexpired), oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn pending_approvals(&self) -> Result<Vec<Approval>> {
+        let sql = format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE approved_by IS NULL \
+             AND expires_unix_secs > $1 ORDER BY created_unix_secs, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.now().0)
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.iter().map(approval_from_row).collect()
+    }
+}
+
+fn invalid(id: &ApprovalId, reason: &'static str) -> VaultError {
+    VaultError::ApprovalInvalid {
+        id: id.0.clone(),
+        reason,
+    }
+}
+
+async fn approval_in(conn: &mut AnyConnection, id: &ApprovalId) -> Result<Option<Approval>> {
+    let sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&id.0)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(approval_from_row).transpose()
+}
+
+/// The stored hash and today's failure count of a record's caller passphrase.
+async fn passphrase_state(
+    conn: &mut AnyConnection,
+    record_id: &str,
+    today: i64,
+) -> Result<(Option<String>, i64)> {
+    let row = sqlx::query(
+        "SELECT passphrase_hash, passphrase_failures, passphrase_failures_day FROM records WHERE id = $1",
+    )
+    .bind(record_id)
+    .fetch_one(conn)
+    .await?;
+    let day: i64 = row.try_get("passphrase_failures_day")?;
+    let failures: i64 = row.try_get("passphrase_failures")?;
+    Ok((
+        row.try_get("passphrase_hash")?,
+        if day == today { failures } else { 0 },
+    ))
+}
+
+/// Uses an approval for a reveal over quota, inside the reveal's transaction: it must exist, be
+/// approved by someone other than `actor`, unused, unexpired and for this user's current record.
+/// Returns why not, if it cannot be used.
+pub(crate) async fn consume_approval(
+    conn: &mut AnyConnection,
+    id: &ApprovalId,
+    upn: &str,
+    record_id: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<std::result::Result<(), &'static str>> {
+    let Some(a) = approval_in(conn, id).await? else {
+        return Ok(Err("no such approval request"));
+    };
+    let why = match &a.approved_by {
+        None => Some("it has not been approved yet"),
+        Some(by) if *by == actor.name => {
+            Some("the approver cannot use their own approval; the requester reveals")
+        }
+        Some(_) if a.used_unix_secs.is_some() => Some("it has been used already"),
+        Some(_) if a.expires_unix_secs <= now => Some("it has expired; ask for a new approval"),
+        Some(_) if a.upn != upn || a.record_id != record_id => {
+            Some("it was given for another user or record")
+        }
+        Some(_) => None,
+    };
+    if let Some(why) = why {
+        return Ok(Err(why));
+    }
+    let done = sqlx::query(
+        "UPDATE approvals SET used_unix_secs = $1 WHERE id = $2 AND used_unix_secs IS NULL",
+    )
+    .bind(now)
+    .bind(&id.0)
+    .execute(conn)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err("it has been used already")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passphrases_ignore_case_and_spacing() {
+        let p = |s: &str| Passphrase::new(Zeroizing::new(s.to_owned()));
+        assert_eq!(
+            &*normalise_passphrase(&p("  Blue   Harbour ")).unwrap(),
+            "blue harbour"
+        );
+        assert_eq!(
+            &*normalise_passphrase(&p("BLUE\tharbour")).unwrap(),
+            "blue harbour"
+        );
+    }
+}

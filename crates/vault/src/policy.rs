@@ -1,0 +1,350 @@
+//! Who may do what: one permission table ([`allows`]) and the proof type [`Authorized`], which only
+//! [`Policy::authorize`] builds, so a vault operation that takes `&Authorized` cannot be reached
+//! without the check (style B8).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Result, VaultError};
+use crate::vault::Actor;
+
+/// A staff role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Manages staff, keys, imports and exports; may do everything.
+    Admin,
+    /// Captures seeds, burns and ships tokens.
+    Provisioner,
+    /// Verifies callers and reveals codes.
+    Helpdesk,
+    /// Reads the audit trail; never sees codes or seeds.
+    Auditor,
+}
+
+impl Role {
+    /// Every role, in table order.
+    pub const ALL: [Role; 4] = [
+        Role::Admin,
+        Role::Provisioner,
+        Role::Helpdesk,
+        Role::Auditor,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Provisioner => "provisioner",
+            Role::Helpdesk => "helpdesk",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = VaultError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                VaultError::Invalid(format!(
+                    "unknown role {s:?}; use admin, provisioner, helpdesk or auditor"
+                ))
+            })
+    }
+}
+
+/// Something a role may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// List and read records (no seeds, no codes).
+    ViewRecords,
+    /// Capture seeds (provisioning), set caller passphrases.
+    Capture,
+    /// Lifecycle moves (burned, shipped, delivered, cancelled, lost).
+    Transition,
+    /// Reveal codes after verifying the caller; check passphrases; ask for approval.
+    Reveal,
+    /// Approve another operator's reveal over quota (four-eyes).
+    ApproveReveal,
+    /// Purge seeds.
+    Purge,
+    /// Import seeds.
+    Import,
+    /// Export seeds.
+    Export,
+    /// Read and verify the audit trail.
+    ViewAudit,
+    /// Add, disable, reset staff accounts and change roles.
+    ManageStaff,
+    /// Create and revoke API keys.
+    ManageApiKeys,
+    /// The stateless Toolset page.
+    Toolset,
+}
+
+impl Permission {
+    /// Every permission, in table order.
+    pub const ALL: [Permission; 12] = [
+        Permission::ViewRecords,
+        Permission::Capture,
+        Permission::Transition,
+        Permission::Reveal,
+        Permission::ApproveReveal,
+        Permission::Purge,
+        Permission::Import,
+        Permission::Export,
+        Permission::ViewAudit,
+        Permission::ManageStaff,
+        Permission::ManageApiKeys,
+        Permission::Toolset,
+    ];
+
+    /// Kebab-case name for messages and the matrix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ViewRecords => "view-records",
+            Permission::Capture => "capture",
+            Permission::Transition => "transition",
+            Permission::Reveal => "reveal",
+            Permission::ApproveReveal => "approve-reveal",
+            Permission::Purge => "purge",
+            Permission::Import => "import",
+            Permission::Export => "export",
+            Permission::ViewAudit => "view-audit",
+            Permission::ManageStaff => "manage-staff",
+            Permission::ManageApiKeys => "manage-api-keys",
+            Permission::Toolset => "toolset",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The permission table: the one place that decides what a role may do.
+pub fn allows(role: Role, p: Permission) -> bool {
+    use Permission as P;
+    match role {
+        Role::Admin => true,
+        Role::Provisioner => matches!(
+            p,
+            P::ViewRecords | P::Capture | P::Transition | P::Reveal | P::Toolset
+        ),
+        Role::Helpdesk => matches!(
+            p,
+            P::ViewRecords | P::Reveal | P::ApproveReveal | P::Transition | P::Toolset
+        ),
+        Role::Auditor => matches!(p, P::ViewRecords | P::ViewAudit),
+    }
+}
+
+/// An authenticated caller: who (for the audit trail) and in which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Recorded in every audit event.
+    pub actor: Actor,
+    /// Decides what the principal may do.
+    pub role: Role,
+}
+
+/// Proof that a principal passed [`Policy::authorize`] for one permission. Its fields are
+/// private, so only the policy builds one.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    actor: Actor,
+    role: Role,
+    permission: Permission,
+}
+
+impl Authorized {
+    /// Who acts.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// In which role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The permission that was checked.
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+
+    /// Refuses a proof made for another permission (an operation needing `ManageStaff` given a
+    /// proof for `Reveal`).
+    pub(crate) fn require(&self, p: Permission) -> Result<&Actor> {
+        if self.permission == p && allows(self.role, p) {
+            Ok(&self.actor)
+        } else {
+            Err(VaultError::Forbidden {
+                role: self.role,
+                permission: p,
+            })
+        }
+    }
+}
+
+/// The access-control policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy;
+
+impl Policy {
+    /// Checks `p` for `principal` against the table.
+    ///
+    /// # Errors
+    /// [`VaultError::Forbidden`] naming the role and the permission.
+    pub fn authorize(principal: &Principal, p: Permission) -> Result<Authorized> {
+        if allows(principal.role, p) {
+            Ok(Authorized {
+                actor: principal.actor.clone(),
+                role: principal.role,
+                permission: p,
+            })
+        } else {
+            Err(VaultError::Forbidden {
+                role: principal.role,
+                permission: p,
+            })
+        }
+    }
+}
+
+/// The permission matrix as a Markdown table (ARCHITECTURE.md includes it verbatim; a test keeps
+/// the two equal).
+pub fn permission_matrix_markdown() -> String {
+    let mut out = String::from("| permission |");
+    for role in Role::ALL {
+        out.push_str(&format!(" {role} |"));
+    }
+    out.push_str("\n|---|");
+    for _ in Role::ALL {
+        out.push_str(":---:|");
+    }
+    out.push('\n');
+    for p in Permission::ALL {
+        out.push_str(&format!("| {p} |"));
+        for role in Role::ALL {
+            out.push_str(if allows(role, p) { " yes |" } else { " — |" });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            actor: Actor::new("someone"),
+            role,
+        }
+    }
+
+    #[test]
+    fn every_role_and_permission_matches_the_table() {
+        use Permission as P;
+        let expected: &[(Role, &[Permission])] = &[
+            (Role::Admin, &P::ALL),
+            (
+                Role::Provisioner,
+                &[
+                    P::ViewRecords,
+                    P::Capture,
+                    P::Transition,
+                    P::Reveal,
+                    P::Toolset,
+                ],
+            ),
+            (
+                Role::Helpdesk,
+                &[
+                    P::ViewRecords,
+                    P::Reveal,
+                    P::ApproveReveal,
+                    P::Transition,
+                    P::Toolset,
+                ],
+            ),
+            (Role::Auditor, &[P::ViewRecords, P::ViewAudit]),
+        ];
+        for (role, granted) in expected {
+            for p in Permission::ALL {
+                let want = granted.contains(&p);
+                assert_eq!(allows(*role, p), want, "{role} {p}");
+                let proof = Policy::authorize(&principal(*role), p);
+                assert_eq!(proof.is_ok(), want, "{role} {p}");
+                match proof {
+                    Ok(a) => {
+                        assert_eq!(a.permission(), p);
+                        assert_eq!(a.role(), *role);
+                        assert_eq!(a.actor().name, "someone");
+                        assert!(a.require(p).is_ok());
+                    }
+                    Err(e) => assert!(
+                        matches!(e, VaultError::Forbidden { role: r, permission } if r == *role && permission == p)
+                    ),
+                }
+            }
+        }
+        println!("{}", permission_matrix_markdown());
+    }
+
+    #[test]
+    fn auditor_never_reveals_or_exports() {
+        for p in [
+            Permission::Reveal,
+            Permission::Export,
+            Permission::ApproveReveal,
+        ] {
+            assert!(!allows(Role::Auditor, p));
+        }
+    }
+
+    #[test]
+    fn a_proof_for_one_permission_does_not_cover_another() {
+        let proof = Policy::authorize(&principal(Role::Admin), Permission::Reveal).unwrap();
+        assert!(matches!(
+            proof.require(Permission::ManageStaff),
+            Err(VaultError::Forbidden { .. })
+        ));
+    }
+
+    #[test]
+    fn roles_round_trip_and_unknown_is_explained() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+            assert_eq!(r.as_str().to_uppercase().parse::<Role>().unwrap(), r);
+        }
+        let err = "root".parse::<Role>().unwrap_err().to_string();
+        assert!(
+            err.contains("admin, provisioner, helpdesk or auditor"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn architecture_md_carries_the_generated_matrix() {
+        let doc = include_str!("../../../ARCHITECTURE.md");
+        let table = permission_matrix_markdown();
+        assert!(
+            doc.contains(&table),
+            "ARCHITECTURE.md's permission matrix is out of date; replace it with:\n{table}"
+        );
+    }
+}
