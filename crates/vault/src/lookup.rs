@@ -69,3 +69,57 @@ impl Vault {
             .await
     }
 }
+
+impl Vault {
+    /// Whether the record has a caller-verification passphrase.
+    ///
+    /// # Errors
+    /// [`VaultError::NoRecord`]; database errors.
+    pub async fn has_passphrase(&self, record_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT CAST(CASE WHEN passphrase_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS set_ \
+             FROM records WHERE id = $1",
+        )
+        .bind(record_id)
+        .fetch_optional(self.store.pool())
+        .await?
+        .ok_or_else(|| VaultError::NoRecord {
+            upn: format!("record {record_id}"),
+        })?;
+        Ok(row.try_get::<i64, _>("set_")? != 0)
+    }
+
+    /// Approvals `requester` can use now for a reveal of `upn`: approved by someone else,
+    /// unused and unexpired.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn usable_approvals(
+        &self,
+        upn: &str,
+        requester: &crate::Actor,
+    ) -> Result<Vec<crate::Approval>> {
+        let upn = crate::normalise_upn(upn)?;
+        let rows = sqlx::query(
+            "SELECT id FROM approvals WHERE upn = $1 AND requested_by = $2 \
+             AND approved_by IS NOT NULL AND used_unix_secs IS NULL AND expires_unix_secs > $3 \
+             ORDER BY created_unix_secs",
+        )
+        .bind(&upn)
+        .bind(&requester.name)
+        .bind(self.now().0)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            out.push(self.approval(&crate::ApprovalId(id)).await?);
+        }
+        Ok(out)
+    }
+
+    /// The deployment policy knobs in force.
+    pub fn settings(&self) -> crate::Settings {
+        self.settings
+    }
+}

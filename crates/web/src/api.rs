@@ -138,15 +138,19 @@ pub(crate) async fn records_create(
         manufacturer: body.manufacturer.clone(),
         params: TokenParams {
             algorithm: params.algorithm,
-            digits: params.digits.get(),
-            period_secs: u32::try_from(params.period.get()).unwrap_or(30),
+            digits: u32::from(params.digits.get()),
+            period_secs: u32::try_from(params.period.secs()).unwrap_or(30),
         },
     };
     let record = state.vault().capture(&auth.actor, new, &secret).await?;
     if let Some(p) = body.passphrase.as_deref().filter(|p| !p.trim().is_empty()) {
         state
             .vault()
-            .set_passphrase(&auth.actor, &record.upn, p.trim())
+            .set_passphrase(
+                &auth.authorize(tokendesk_vault::Permission::Capture)?,
+                &record.upn,
+                &crate::auth::passphrase(p.trim()),
+            )
             .await?;
     }
     Ok((axum::http::StatusCode::CREATED, Json(record_json(&record))).into_response())
@@ -350,7 +354,12 @@ pub(crate) async fn request_approval(
     let r = state.vault().record(&id).await?;
     let approval = state
         .vault()
-        .request_approval(&auth.actor, &r.upn, body.ticket.trim(), body.reason.trim())
+        .request_approval(
+            &auth.authorize(tokendesk_vault::Permission::Reveal)?,
+            &r.upn,
+            body.ticket.trim(),
+            body.reason.trim(),
+        )
         .await?;
     Ok((
         axum::http::StatusCode::CREATED,
@@ -364,7 +373,13 @@ pub(crate) async fn approve(
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.vault().approve(&auth.actor, &id).await?;
+    state
+        .vault()
+        .approve(
+            &auth.authorize(tokendesk_vault::Permission::ApproveReveal)?,
+            &tokendesk_vault::ApprovalId(id.clone()),
+        )
+        .await?;
     Ok(Json(json!({ "approval": id, "approved_by": auth.actor.name })))
 }
 

@@ -9,7 +9,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use tokendesk_vault::{Actor, Permission, Role, Session, SessionStage, allows};
+use tokendesk_vault::{
+    Actor, Authorized, Permission, Policy, Principal, Role, Session, SessionStage, allows,
+};
 use zeroize::Zeroizing;
 
 use crate::AppState;
@@ -43,20 +45,23 @@ pub(crate) struct Auth {
     pub role: Role,
     /// Recorded in audit events.
     pub actor: Actor,
-    /// Session (browser) or API key.
-    pub via: Via,
-}
-
-/// How the caller authenticated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Via {
-    Session,
-    ApiKey,
 }
 
 impl Auth {
     pub fn can(&self, p: Permission) -> bool {
         allows(self.role, p)
+    }
+
+    /// The vault's proof that this caller may do `p` (refused with 403 otherwise).
+    pub fn authorize(&self, p: Permission) -> Result<Authorized, Problem> {
+        Policy::authorize(
+            &Principal {
+                actor: self.actor.clone(),
+                role: self.role,
+            },
+            p,
+        )
+        .map_err(Problem::from)
     }
 }
 
@@ -211,7 +216,6 @@ pub(crate) async fn gate(
             actor: Actor::new(format!("apikey:{}", key.name)),
             name: key.name,
             role: key.role,
-            via: Via::ApiKey,
         });
         return next.run(req).await;
     }
@@ -243,7 +247,11 @@ pub(crate) async fn gate(
         actor: Actor::new(session.staff.username.clone()),
         name: session.staff.username.clone(),
         role: session.staff.role,
-        via: Via::Session,
     });
     next.run(req).await
+}
+
+/// A typed password or passphrase as the vault takes it (wiped on drop).
+pub(crate) fn passphrase(text: &str) -> tokendesk_vault::Passphrase {
+    tokendesk_vault::Passphrase::new(Zeroizing::new(text.to_owned()))
 }

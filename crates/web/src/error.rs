@@ -51,10 +51,6 @@ impl Problem {
         )
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-
     fn headers(&self, resp: &mut Response) {
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
@@ -84,7 +80,18 @@ impl From<VaultError> for Problem {
             }
             VaultError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
             VaultError::Forbidden { .. } => (S::FORBIDDEN, "forbidden"),
-            VaultError::Staff(_) => (S::UNPROCESSABLE_ENTITY, "invalid"),
+            VaultError::SessionInvalid => (S::UNAUTHORIZED, "unauthenticated"),
+            VaultError::WrongStage { .. } => (S::CONFLICT, "wrong_stage"),
+            VaultError::WrongCode => (S::UNPROCESSABLE_ENTITY, "wrong_code"),
+            VaultError::SetupTokenInvalid => (S::UNPROCESSABLE_ENTITY, "setup_token_invalid"),
+            VaultError::StaffNotFound { .. } | VaultError::ApiKeyNotFound { .. } => {
+                (S::NOT_FOUND, "not_found")
+            }
+            VaultError::StaffExists { .. } | VaultError::ApiKeyExists { .. } => {
+                (S::CONFLICT, "exists")
+            }
+            VaultError::LastAdmin { .. } => (S::CONFLICT, "last_admin"),
+            VaultError::ApprovalInvalid { .. } => (S::UNPROCESSABLE_ENTITY, "approval_invalid"),
             _ => {
                 tracing::error!(error = %err, "internal error");
                 return Problem::new(

@@ -113,7 +113,7 @@ impl AppState {
         Ok(Some(Zeroizing::new(format!(
             "{}/setup?token={}",
             base.trim_end_matches('/'),
-            token.as_str()
+            token.expose()
         ))))
     }
 }

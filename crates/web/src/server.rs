@@ -115,6 +115,9 @@ impl TlsListener {
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = Listener::accept(&mut tcp).await;
+                if tx.is_closed() {
+                    break;
+                }
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -126,9 +129,6 @@ impl TlsListener {
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
-                if tx.is_closed() {
-                    break;
-                }
             }
         });
         Ok(Self { local, ready })

@@ -32,7 +32,7 @@ enum Action {
 
 /// The form as posted. No `Debug`; the seed text is wiped when the request is done.
 #[derive(Deserialize)]
-struct ToolsetForm {
+pub(crate) struct ToolsetForm {
     action: Action,
     #[serde(default)]
     seed: String,

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::{Extension, Query, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use tokendesk_vault::{AuditEntry, AuditFilter};
 

@@ -12,7 +12,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::{Nav, redirect, render, stage_path};
 use crate::AppState;
-use crate::auth::{PartialAuth, clear_cookie, session_cookie, session_token};
+use crate::auth::{PartialAuth, clear_cookie, passphrase, session_cookie, session_token};
 use crate::client::Client;
 use crate::error::Problem;
 
@@ -91,7 +91,7 @@ pub(crate) async fn setup_submit(
     };
     match state
         .vault()
-        .complete_setup(&form.token, form.username.trim(), display, &form.password)
+        .complete_setup(&form.token, form.username.trim(), display, &passphrase(&form.password))
         .await
     {
         Ok(_) => {
@@ -138,12 +138,12 @@ pub(crate) async fn login_submit(
     let ip = client.ip.to_string();
     match state
         .vault()
-        .login(form.username.trim(), &form.password, &ip)
+        .login(form.username.trim(), &passphrase(&form.password), Some(&ip))
         .await
     {
         Ok((token, session)) => {
             let mut resp = redirect(stage_path(session.stage));
-            if let Some(cookie) = session_cookie(Some(&client), &token) {
+            if let Some(cookie) = session_cookie(Some(&client), token.expose()) {
                 resp.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             resp
@@ -263,7 +263,7 @@ pub(crate) async fn password_submit(
     let token = token_of(&headers, &client);
     match state
         .vault()
-        .change_password(&token, &form.old, &form.new)
+        .change_password(&token, &passphrase(&form.old), &passphrase(&form.new))
         .await
     {
         Ok(session) => redirect(stage_path(session.stage)),

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Extension, State};
-use axum::response::Response;
 use tokendesk_vault::{AuditFilter, ListFilter, Permission};
 
 use super::{Nav, fmt_opt_time, fmt_time, render};
@@ -126,10 +125,5 @@ pub(crate) async fn show(
         recent,
         per_user,
     }))
-}
-
-/// For other pages: a JSON detail field of an audit entry.
-pub(crate) fn audit_detail_field(detail: &str, key: &str) -> String {
-    detail_field(detail, key)
 }
 

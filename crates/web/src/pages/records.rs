@@ -375,10 +375,8 @@ pub(crate) async fn purge(
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
 ) -> PageResult<Response> {
-    let form = TransitionForm {
-        to: "purged".into(),
-        ..TransitionForm::default()
-    };
+    let mut form = TransitionForm::default();
+    form.to = "purged".into();
     let r = apply_transition(&state, &auth, &id, &form).await?;
     Ok(redirect(&format!("/records/{}?done=purged", r.id)))
 }

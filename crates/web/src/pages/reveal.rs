@@ -181,7 +181,11 @@ pub(crate) async fn verify(
             }
             if state
                 .vault()
-                .check_passphrase(&auth.actor, upn, passphrase)
+                .check_passphrase(
+                    &auth.authorize(Permission::Reveal)?,
+                    upn,
+                    &crate::auth::passphrase(passphrase),
+                )
                 .await?
             {
                 Ok(Verified {
@@ -315,7 +319,7 @@ pub(crate) async fn reveal_codes(
         outcome: "passed".into(),
         purpose: purpose.to_owned(),
         at_unix_secs: times.clone(),
-        approval: verified.approval.clone(),
+        approval: verified.approval.clone().map(tokendesk_vault::ApprovalId),
     };
     let (_, codes) = state.vault().reveal(&auth.actor, &request).await?;
     let now = state.now();
@@ -386,7 +390,12 @@ pub(crate) async fn request_approval(
     let r = state.vault().record(&id).await?;
     state
         .vault()
-        .request_approval(&auth.actor, &r.upn, form.ticket.trim(), form.reason.trim())
+        .request_approval(
+            &auth.authorize(Permission::Reveal)?,
+            &r.upn,
+            form.ticket.trim(),
+            form.reason.trim(),
+        )
         .await?;
     Ok(redirect(&format!("/records/{id}/reveal")))
 }
@@ -455,6 +464,12 @@ pub(crate) async fn approve(
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
 ) -> PageResult<Response> {
-    state.vault().approve(&auth.actor, &id).await?;
+    state
+        .vault()
+        .approve(
+            &auth.authorize(Permission::ApproveReveal)?,
+            &tokendesk_vault::ApprovalId(id),
+        )
+        .await?;
     approvals_page(&state, &auth, Some("Approved. The requester can now reveal once.")).await
 }

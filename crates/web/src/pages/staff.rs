@@ -7,8 +7,8 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use tokendesk_vault::Role;
-use zeroize::{Zeroize, Zeroizing};
+use tokendesk_vault::{Permission, Role, SecretString};
+use zeroize::Zeroize;
 
 use super::{Nav, fmt_opt_time, fmt_time, render};
 use crate::AppState;
@@ -56,7 +56,7 @@ async fn page(
     state: &AppState,
     auth: &Auth,
     error: Option<String>,
-    shown_once: Option<(String, Zeroizing<String>)>,
+    shown_once: Option<(String, SecretString)>,
 ) -> PageResult {
     let vault = state.vault();
     let rows = vault
@@ -83,8 +83,8 @@ async fn page(
         .await?
         .into_iter()
         .map(|k| KeyRow {
-            status: if k.revoked { "revoked" } else { "active" }.into(),
-            revoked: k.revoked,
+            status: if k.revoked_unix_secs.is_some() { "revoked" } else { "active" }.into(),
+            revoked: k.revoked_unix_secs.is_some(),
             created: fmt_time(k.created_unix_secs),
             last_used: fmt_opt_time(k.last_used_unix_secs),
             role: k.role.as_str().to_owned(),
@@ -99,7 +99,7 @@ async fn page(
     let mut resp = render(&StaffPage {
         nav: Some(Nav::for_auth(auth)),
         error,
-        shown_once: shown_once.map(|(l, s)| (l, s.to_string())),
+        shown_once: shown_once.map(|(l, s)| (l, s.expose().to_owned())),
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         rows,
         keys,
@@ -139,7 +139,7 @@ pub(crate) async fn add(
         };
         let (staff, password) = state
             .vault()
-            .staff_add(&auth.actor, form.username.trim(), display, role)
+            .staff_add(&auth.authorize(Permission::ManageStaff)?, form.username.trim(), display, role)
             .await?;
         Ok::<_, Problem>((format!("One-time password for {}", staff.username), password))
     }
@@ -164,24 +164,25 @@ pub(crate) async fn action(
     Form(form): Form<ActionForm>,
 ) -> PageResult<Response> {
     let vault = state.vault();
-    let result: Result<Option<(String, Zeroizing<String>)>, Problem> = async {
+    let result: Result<Option<(String, SecretString)>, Problem> = async {
+        let authz = auth.authorize(Permission::ManageStaff)?;
         let shown = match form.action.as_str() {
             "disable" => {
-                vault.staff_disable(&auth.actor, &username).await?;
+                vault.staff_disable(&authz, &username).await?;
                 None
             }
             "enable" => {
-                vault.staff_enable(&auth.actor, &username).await?;
+                vault.staff_enable(&authz, &username).await?;
                 None
             }
             "role" => {
                 vault
-                    .staff_set_role(&auth.actor, &username, role(&form.role)?)
+                    .staff_set_role(&authz, &username, role(&form.role)?)
                     .await?;
                 None
             }
             "reset" => {
-                let password = vault.staff_reset(&auth.actor, &username).await?;
+                let password = vault.staff_reset(&authz, &username).await?;
                 Some((format!("New one-time password for {username}"), password))
             }
             other => return Err(Problem::invalid(format!("unknown action {other:?}"))),
@@ -210,7 +211,7 @@ pub(crate) async fn apikey_create(
         let role = role(&form.role)?;
         let (key, token) = state
             .vault()
-            .apikey_create(&auth.actor, form.name.trim(), role)
+            .apikey_create(&auth.authorize(Permission::ManageApiKeys)?, form.name.trim(), role)
             .await?;
         Ok::<_, Problem>((format!("API key {} (send as Authorization: Bearer …)", key.name), token))
     }
@@ -226,7 +227,11 @@ pub(crate) async fn apikey_revoke(
     Extension(auth): Extension<Auth>,
     Path(name): Path<String>,
 ) -> PageResult {
-    match state.vault().apikey_revoke(&auth.actor, &name).await {
+    let authz = match auth.authorize(Permission::ManageApiKeys) {
+        Ok(a) => a,
+        Err(p) => return page(&state, &auth, Some(p.message), None).await,
+    };
+    match state.vault().apikey_revoke(&authz, &name).await {
         Ok(_) => page(&state, &auth, None, None).await,
         Err(e) => page(&state, &auth, Some(Problem::from(e).message), None).await,
     }

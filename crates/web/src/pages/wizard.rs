@@ -170,7 +170,7 @@ fn algorithm(params: &TotpParams) -> Algorithm {
 
 fn codes_for(secret: &Secret, params: TotpParams, now: u64) -> Vec<WizardCode> {
     let totp = Totp::new(secret, params);
-    let period = params.period.get();
+    let period = params.period.secs();
     [("Now", now), ("Next", now - now % period + period)]
         .into_iter()
         .filter_map(|(label, t)| totp.at(t).ok().map(|c| (label, c)))
@@ -226,7 +226,7 @@ pub(crate) async fn submit(
         }
     };
     if page.upn.is_empty()
-        && let Some(account) = uri.as_ref().and_then(|u| u.account.clone())
+        && let Some(account) = uri.as_ref().map(|u| u.account.clone())
         && account.contains('@')
     {
         page.upn = account;
@@ -235,7 +235,7 @@ pub(crate) async fn submit(
         "{}, {} digits, {} s",
         params.algorithm,
         params.digits.get(),
-        params.period.get()
+        params.period.secs()
     );
     page.codes = codes_for(&secret, params, state.now());
     if posted.action != "save" {
@@ -258,8 +258,8 @@ pub(crate) async fn submit(
         manufacturer: opt(&page.manufacturer),
         params: TokenParams {
             algorithm: algorithm(&params),
-            digits: params.digits.get(),
-            period_secs: u32::try_from(params.period.get()).unwrap_or(30),
+            digits: u32::from(params.digits.get()),
+            period_secs: u32::try_from(params.period.secs()).unwrap_or(30),
         },
     };
     let saved = async {
@@ -267,7 +267,13 @@ pub(crate) async fn submit(
         if !posted.passphrase.trim().is_empty() {
             state
                 .vault()
-                .set_passphrase(&auth.actor, &record.upn, posted.passphrase.trim())
+                .set_passphrase(
+                    &auth
+                        .authorize(tokendesk_vault::Permission::Capture)
+                        .map_err(|p| tokendesk_vault::VaultError::Invalid(p.message))?,
+                    &record.upn,
+                    &crate::auth::passphrase(posted.passphrase.trim()),
+                )
                 .await?;
         }
         Ok::<_, tokendesk_vault::VaultError>(record)
