@@ -879,6 +879,31 @@ impl Vault {
         Ok((token_hash(token), session))
     }
 
+    /// Deletes sessions past their absolute end or idle too long, and used or expired setup
+    /// tokens (housekeeping for a timer; `session()` already refuses them). Returns how many
+    /// sessions went.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn sweep_sessions(&self) -> Result<u64> {
+        let now = self.now().0;
+        let idle_cutoff = now.saturating_sub(self.staff_settings.idle_timeout_secs);
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE expires_unix_secs <= $1 OR last_seen_unix_secs <= $2",
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .execute(self.store.pool())
+        .await?;
+        sqlx::query(
+            "DELETE FROM setup_tokens WHERE used_unix_secs IS NOT NULL OR expires_unix_secs <= $1",
+        )
+        .bind(now)
+        .execute(self.store.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Ends a session (unknown tokens are ignored).
     ///
     /// # Errors

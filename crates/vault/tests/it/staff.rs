@@ -322,6 +322,12 @@ async fn sessions_expire_idle_and_absolute(mut env: Env) {
     assert!(v.session(t2.expose()).await.unwrap().is_some());
     env.clock.advance(30 * 60);
     assert!(v.session(t2.expose()).await.unwrap().is_none());
+    // The sweep removes idle sessions nobody asks about again.
+    let (_t3, _) = v.login("dora", &pw(PASSWORD), None).await.unwrap();
+    assert_eq!(v.sweep_sessions().await.unwrap(), 0);
+    env.clock.advance(30 * 60);
+    assert_eq!(v.sweep_sessions().await.unwrap(), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM sessions").await, 0);
     // Garbage and other prefixes are simply unknown.
     for bad in ["", "tds_", "tdk_abc", "x".repeat(500).as_str()] {
         assert!(v.session(bad).await.unwrap().is_none());
