@@ -9,6 +9,7 @@ both_backends!(
     passphrase_attempts_are_limited_per_day,
     self_approval_is_refused,
     reveal_over_quota_needs_an_approval_used_once,
+    concurrent_reveals_consume_an_approval_once,
 );
 
 async fn passphrase_attempts_are_limited_per_day(mut env: Env) {
@@ -269,4 +270,49 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
         .count();
     assert_eq!(approved_reveals, 1);
     assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
+}
+
+async fn concurrent_reveals_consume_an_approval_once(mut env: Env) {
+    cheap(&mut env);
+    env.vault.set_settings(Settings {
+        daily_reveal_quota: 0,
+        ..Settings::default()
+    });
+    let upn = "vic@contoso.com";
+    env.vault
+        .capture(&actor(), new_record(upn), &seed())
+        .await
+        .unwrap();
+    let id = env
+        .vault
+        .request_approval(
+            &auth("tester", Role::Helpdesk, Permission::Reveal),
+            upn,
+            "INC-3",
+            "quota 0",
+        )
+        .await
+        .unwrap();
+    env.vault
+        .approve(&auth("bob", Role::Helpdesk, Permission::ApproveReveal), &id)
+        .await
+        .unwrap();
+    let mut request = reveal_request(&env, upn);
+    request.approval = Some(id);
+    let tester = actor();
+    let (a, b, c) = tokio::join!(
+        env.vault.reveal(&tester, &request),
+        env.vault.reveal(&tester, &request),
+        env.vault.reveal(&tester, &request),
+    );
+    let ok = [a.is_ok(), b.is_ok(), c.is_ok()]
+        .iter()
+        .filter(|x| **x)
+        .count();
+    assert_eq!(ok, 1);
+    for r in [a, b, c] {
+        if let Err(e) = r {
+            assert!(matches!(e, VaultError::ApprovalInvalid { .. }), "{e}");
+        }
+    }
 }

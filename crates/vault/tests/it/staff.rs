@@ -25,6 +25,7 @@ both_backends!(
     proof_for_another_permission_is_refused,
     no_secret_in_debug_errors_or_audit,
     totp_seed_sealed_at_rest_and_survives_rotation,
+    concurrent_failures_are_all_counted,
 );
 
 pub fn pw(text: &str) -> Passphrase {
@@ -862,4 +863,21 @@ async fn totp_seed_sealed_at_rest_and_survives_rotation(mut env: Env) {
         .await
         .unwrap_err();
     assert!(matches!(err, VaultError::Tampered { .. }), "{err}");
+}
+
+async fn concurrent_failures_are_all_counted(mut env: Env) {
+    cheap(&mut env);
+    enrolled(&env, "ola", Role::Helpdesk).await;
+    let v = &env.vault;
+    let wrong = pw("wrong password!!");
+    let (a, b, c, d) = tokio::join!(
+        v.login("ola", &wrong, None),
+        v.login("ola", &wrong, None),
+        v.login("ola", &wrong, None),
+        v.login("ola", &wrong, None),
+    );
+    for r in [a, b, c, d] {
+        assert!(matches!(r, Err(VaultError::LoginFailed)));
+    }
+    assert_eq!(v.staff_get("ola").await.unwrap().failed_logins, 4);
 }
