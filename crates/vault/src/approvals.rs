@@ -191,6 +191,14 @@ impl Vault {
         let outcome = self
             .store
             .write(async |conn: &mut AnyConnection| {
+                // Lock the record's row first (PostgreSQL), so concurrent attempts cannot both
+                // read the same failure count.
+                sqlx::query(
+                    "UPDATE records SET passphrase_failures = passphrase_failures WHERE id = $1",
+                )
+                .bind(&record.id)
+                .execute(&mut *conn)
+                .await?;
                 let (_, failures) = passphrase_state(conn, &record.id, today).await?;
                 let key = Some((record.id.as_str(), upn.as_str()));
                 if failures >= limit {
@@ -323,7 +331,7 @@ impl Vault {
                         .await?;
                     return Ok(Outcome::Refused(invalid(id, reason)));
                 }
-                sqlx::query(
+                let done = sqlx::query(
                     "UPDATE approvals SET approved_by = $1, approved_unix_secs = $2, \
                      expires_unix_secs = $3 WHERE id = $4 AND approved_by IS NULL",
                 )
@@ -333,6 +341,12 @@ impl Vault {
                 .bind(&id.0)
                 .execute(&mut *conn)
                 .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(Outcome::Refused(invalid(
+                        id,
+                        "it has been approved already",
+                    )));
+                }
                 let detail = json!({ "approval": id.0, "requested_by": approval.requested_by });
                 self.audit(conn, actor, "approval.grant", key, detail)
                     .await?;

@@ -102,6 +102,8 @@ pub struct Record {
     pub key_version: Option<i64>,
     /// Whether the sealed seed still exists.
     pub has_seed: bool,
+    /// Whether a caller passphrase was recorded (offer the passphrase check).
+    pub has_passphrase: bool,
 }
 
 /// Columns selected for a [`Record`]; `seed_present` avoids reading ciphertext for listings.
@@ -109,7 +111,8 @@ pub(crate) const RECORD_COLUMNS: &str = "id, upn, display_name, phone, notes, se
     manufacturer, algorithm, digits, period_secs, drift_steps, state, carrier, tracking, \
     expected_unix_secs, created_by, created_unix_secs, updated_unix_secs, shipped_unix_secs, \
     purge_due_unix_secs, key_version, \
-    CAST(CASE WHEN sealed_seed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS seed_present";
+    CAST(CASE WHEN sealed_seed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS seed_present, \
+    CAST(CASE WHEN passphrase_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS passphrase_present";
 
 fn to_u32(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| VaultError::Corrupt(format!("{what} out of range")))
@@ -149,6 +152,7 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
         purge_due_unix_secs: row.try_get("purge_due_unix_secs")?,
         key_version: row.try_get("key_version")?,
         has_seed: seed_present != 0,
+        has_passphrase: row.try_get::<i64, _>("passphrase_present")? != 0,
     })
 }
 

@@ -420,11 +420,18 @@ impl Vault {
                     }
                 }
                 let matched = matched.ok_or(VaultError::SetupTokenInvalid)?;
-                sqlx::query("UPDATE setup_tokens SET used_unix_secs = $1 WHERE token_hash = $2")
-                    .bind(now)
-                    .bind(matched)
-                    .execute(&mut *conn)
-                    .await?;
+                let done = sqlx::query(
+                    "UPDATE setup_tokens SET used_unix_secs = $1 WHERE token_hash = $2 \
+                     AND used_unix_secs IS NULL",
+                )
+                .bind(now)
+                .bind(matched)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() != 1 {
+                    // Used by a concurrent request between the read and this update.
+                    return Err(VaultError::SetupTokenInvalid);
+                }
                 insert_staff(
                     conn,
                     &id,
@@ -656,11 +663,17 @@ impl Vault {
         let now = self.now().0;
         self.store
             .write(async |conn: &mut AnyConnection| {
+                // Increment first: on PostgreSQL the row lock then serialises concurrent
+                // failures, so none is lost.
+                sqlx::query("UPDATE staff SET failed_logins = failed_logins + 1 WHERE id = $1")
+                    .bind(&staff.id)
+                    .execute(&mut *conn)
+                    .await?;
                 let row = sqlx::query("SELECT failed_logins FROM staff WHERE id = $1")
                     .bind(&staff.id)
                     .fetch_one(&mut *conn)
                     .await?;
-                let failures = row.try_get::<i64, _>("failed_logins")?.saturating_add(1);
+                let failures: i64 = row.try_get("failed_logins")?;
                 let lock = (failures >= s.max_failed_logins).then(|| {
                     let doublings = u32::try_from(failures - s.max_failed_logins).unwrap_or(u32::MAX).min(30);
                     s.lockout_base_secs
@@ -877,6 +890,31 @@ impl Vault {
             });
         }
         Ok((token_hash(token), session))
+    }
+
+    /// Deletes sessions past their absolute end or idle too long, and used or expired setup
+    /// tokens (housekeeping for a timer; `session()` already refuses them). Returns how many
+    /// sessions went.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn sweep_sessions(&self) -> Result<u64> {
+        let now = self.now().0;
+        let idle_cutoff = now.saturating_sub(self.staff_settings.idle_timeout_secs);
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE expires_unix_secs <= $1 OR last_seen_unix_secs <= $2",
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .execute(self.store.pool())
+        .await?;
+        sqlx::query(
+            "DELETE FROM setup_tokens WHERE used_unix_secs IS NOT NULL OR expires_unix_secs <= $1",
+        )
+        .bind(now)
+        .execute(self.store.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Ends a session (unknown tokens are ignored).

@@ -23,6 +23,7 @@ macro_rules! both_backends {
     )*};
 }
 
+mod approvals;
 mod audit;
 mod crypto;
 mod db;
@@ -30,3 +31,4 @@ mod lifecycle;
 mod reveal;
 mod rotation;
 mod schema;
+mod staff;

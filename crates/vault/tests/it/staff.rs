@@ -1,0 +1,883 @@
+//! Staff accounts, sign-in, sessions, lockout, TOTP second factor and API keys.
+
+use sqlx::Row;
+use tokendesk_otp::Secret;
+use tokendesk_vault::{
+    Actor, Authorized, Clock, KeySpec, MasterKey, Passphrase, PasswordParams, Permission, Policy,
+    Principal, Role, SessionStage, StaffSettings, VaultError,
+};
+use zeroize::Zeroizing;
+
+use crate::db::Env;
+
+both_backends!(
+    setup_token_is_one_time_and_expires,
+    lockout_backs_off_and_success_resets,
+    unknown_disabled_and_wrong_password_look_the_same,
+    sessions_expire_idle_and_absolute,
+    first_login_walks_every_stage,
+    totp_replay_is_refused,
+    totp_failures_count_toward_lockout,
+    last_admin_is_protected,
+    reset_ends_sessions_and_enrolment,
+    password_change_ends_other_sessions,
+    revoked_api_key_stops_working,
+    proof_for_another_permission_is_refused,
+    no_secret_in_debug_errors_or_audit,
+    totp_seed_sealed_at_rest_and_survives_rotation,
+    concurrent_failures_are_all_counted,
+);
+
+pub fn pw(text: &str) -> Passphrase {
+    Passphrase::new(Zeroizing::new(text.to_owned()))
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Cheap Argon2 for tests (the production costs are pinned in the crypto crate's unit tests).
+pub fn cheap(env: &mut Env) {
+    env.vault.set_staff_settings(StaffSettings {
+        password_params: PasswordParams::INSECURE_TEST_ONLY,
+        ..StaffSettings::default()
+    });
+}
+
+pub fn auth(name: &str, role: Role, p: Permission) -> Authorized {
+    Policy::authorize(
+        &Principal {
+            actor: Actor::new(name),
+            role,
+        },
+        p,
+    )
+    .unwrap()
+}
+
+pub fn admin(p: Permission) -> Authorized {
+    auth("root", Role::Admin, p)
+}
+
+pub fn code_at(seed: &Secret, t: i64) -> String {
+    tokendesk_otp::Totp::new(seed, Default::default())
+        .at(t as u64)
+        .unwrap()
+        .code
+        .expose()
+        .to_owned()
+}
+
+/// Adds `name`, signs in with the one-time password, sets PASSWORD, enrols TOTP. Returns the
+/// full session's token and the TOTP seed.
+pub async fn enrolled(env: &Env, name: &str, role: Role) -> (String, Secret) {
+    let (_, otp) = env
+        .vault
+        .staff_add(&admin(Permission::ManageStaff), name, "Test Person", role)
+        .await
+        .unwrap();
+    let (token, s) = env
+        .vault
+        .login(name, &pw(otp.expose()), None)
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::PasswordChange);
+    let token = token.expose().to_owned();
+    let s = env
+        .vault
+        .change_password(&token, &pw(otp.expose()), &pw(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::TotpEnrol);
+    let seed = env.vault.begin_totp_enrolment(&token).await.unwrap();
+    let s = env
+        .vault
+        .finish_totp_enrolment(&token, &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::Full);
+    (token, seed)
+}
+
+async fn audit_actions(env: &Env) -> Vec<String> {
+    env.vault
+        .audit_list(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+async fn setup_token_is_one_time_and_expires(mut env: Env) {
+    cheap(&mut env);
+    let v = &env.vault;
+    assert_eq!(v.staff_count().await.unwrap(), 0);
+    let first = v.create_setup_token(900).await.unwrap();
+    let second = v.create_setup_token(900).await.unwrap();
+    assert!(second.expose().starts_with("tdsetup_"));
+    // A newer link voids the older one.
+    let err = v
+        .complete_setup(first.expose(), "boss", "The Boss", &pw(PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VaultError::SetupTokenInvalid), "{err}");
+    // Expired.
+    env.clock.advance(901);
+    let err = v
+        .complete_setup(second.expose(), "boss", "The Boss", &pw(PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VaultError::SetupTokenInvalid), "{err}");
+    assert!(err.to_string().contains("setup link"), "{err}");
+    // Bad input is refused before the token is spent.
+    let third = v.create_setup_token(900).await.unwrap();
+    let err = v
+        .complete_setup(third.expose(), "boss", "The Boss", &pw("short"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("12 characters"), "{err}");
+    let boss = v
+        .complete_setup(third.expose(), "Boss", "The Boss", &pw(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!((boss.username.as_str(), boss.role), ("boss", Role::Admin));
+    assert!(!boss.must_change_password && !boss.totp_enrolled);
+    // Used, and no further links once staff exist.
+    let err = v
+        .complete_setup(third.expose(), "boss2", "Other", &pw(PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VaultError::SetupTokenInvalid), "{err}");
+    assert!(matches!(
+        v.create_setup_token(900).await,
+        Err(VaultError::Invalid(_))
+    ));
+    assert_eq!(v.staff_count().await.unwrap(), 1);
+    // The first admin signs in and must enrol a second factor.
+    let (_, s) = v.login("boss", &pw(PASSWORD), None).await.unwrap();
+    assert_eq!(s.stage, SessionStage::TotpEnrol);
+    let actions = audit_actions(&env).await;
+    assert!(
+        actions.contains(&"setup.complete".to_owned()),
+        "{actions:?}"
+    );
+    assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
+}
+
+async fn lockout_backs_off_and_success_resets(mut env: Env) {
+    cheap(&mut env);
+    let (_, seed) = enrolled(&env, "ann", Role::Helpdesk).await;
+    let v = &env.vault;
+    let wrong = || pw("wrong password!!");
+    for _ in 0..4 {
+        let err = v.login("ann", &wrong(), None).await.unwrap_err();
+        assert!(matches!(err, VaultError::LoginFailed), "{err}");
+    }
+    assert_eq!(v.staff_get("ann").await.unwrap().failed_logins, 4);
+    // The right password alone does not clear the count while the TOTP step is due...
+    let (t, s) = v.login("ann", &pw(PASSWORD), None).await.unwrap();
+    assert_eq!(s.stage, SessionStage::Totp);
+    assert_eq!(v.staff_get("ann").await.unwrap().failed_logins, 4);
+    // ...completing sign-in does.
+    env.clock.advance(30);
+    let s = v
+        .verify_totp(t.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::Full);
+    assert_eq!(v.staff_get("ann").await.unwrap().failed_logins, 0);
+    // Five consecutive failures lock for 30 s.
+    for _ in 0..4 {
+        assert!(matches!(
+            v.login("ann", &wrong(), None).await,
+            Err(VaultError::LoginFailed)
+        ));
+    }
+    let err = v.login("ann", &wrong(), None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::LockedOut {
+                retry_after_secs: 30
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("30 s"), "{err}");
+    // While locked even the right password is refused, with the time left.
+    env.clock.advance(10);
+    let err = v.login("ann", &pw(PASSWORD), None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::LockedOut {
+                retry_after_secs: 20
+            }
+        ),
+        "{err}"
+    );
+    // After the lock, each further failure doubles it: 60 s, 120 s, … capped at one hour.
+    env.clock.advance(20);
+    let err = v.login("ann", &wrong(), None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::LockedOut {
+                retry_after_secs: 60
+            }
+        ),
+        "{err}"
+    );
+    env.clock.advance(60);
+    let err = v.login("ann", &wrong(), None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::LockedOut {
+                retry_after_secs: 120
+            }
+        ),
+        "{err}"
+    );
+    for _ in 0..8 {
+        env.clock.advance(3600);
+        assert!(matches!(
+            v.login("ann", &wrong(), None).await,
+            Err(VaultError::LockedOut { .. })
+        ));
+    }
+    let ann = v.staff_get("ann").await.unwrap();
+    assert_eq!(
+        ann.locked_until_unix_secs.unwrap() - env.clock.now().0,
+        3600
+    );
+    // Once the lock runs out, a full sign-in succeeds and clears everything.
+    env.clock.advance(3600);
+    let (t, _) = v.login("ann", &pw(PASSWORD), None).await.unwrap();
+    v.verify_totp(t.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    let ann = v.staff_get("ann").await.unwrap();
+    assert_eq!((ann.failed_logins, ann.locked_until_unix_secs), (0, None));
+    let actions = audit_actions(&env).await;
+    assert!(
+        actions.iter().filter(|a| *a == "login-failed").count() >= 15,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"locked-out".to_owned()), "{actions:?}");
+    assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
+}
+
+async fn unknown_disabled_and_wrong_password_look_the_same(mut env: Env) {
+    cheap(&mut env);
+    enrolled(&env, "root2", Role::Admin).await;
+    enrolled(&env, "bob", Role::Provisioner).await;
+    enrolled(&env, "carl", Role::Provisioner).await;
+    env.vault
+        .staff_disable(&admin(Permission::ManageStaff), "carl")
+        .await
+        .unwrap();
+    let v = &env.vault;
+    let unknown = v.login("nobody", &pw(PASSWORD), None).await.unwrap_err();
+    let wrong = v
+        .login("bob", &pw("not the password"), None)
+        .await
+        .unwrap_err();
+    let disabled = v.login("carl", &pw(PASSWORD), None).await.unwrap_err();
+    let invalid_name = v
+        .login("no such name!", &pw(PASSWORD), None)
+        .await
+        .unwrap_err();
+    for err in [&unknown, &wrong, &disabled, &invalid_name] {
+        assert!(matches!(err, VaultError::LoginFailed), "{err}");
+        assert_eq!(err.to_string(), unknown.to_string());
+    }
+}
+
+async fn sessions_expire_idle_and_absolute(mut env: Env) {
+    cheap(&mut env);
+    let (token, _) = enrolled(&env, "dora", Role::Helpdesk).await;
+    let v = &env.vault;
+    let seen = |s: &tokendesk_vault::Session| s.last_seen_unix_secs;
+    let start = seen(&v.session(&token).await.unwrap().unwrap());
+    // last_seen is written at most once a minute.
+    env.clock.advance(59);
+    assert_eq!(seen(&v.session(&token).await.unwrap().unwrap()), start);
+    env.clock.advance(1);
+    assert_eq!(seen(&v.session(&token).await.unwrap().unwrap()), start + 60);
+    // Kept alive by use every 29 minutes, it still ends after 12 h.
+    let mut alive = 60;
+    while alive + 29 * 60 < 12 * 3600 {
+        env.clock.advance(29 * 60);
+        alive += 29 * 60;
+        assert!(
+            v.session(&token).await.unwrap().is_some(),
+            "after {alive} s"
+        );
+    }
+    env.clock.advance(12 * 3600 - alive);
+    assert!(v.session(&token).await.unwrap().is_none());
+    assert_eq!(env.count("SELECT COUNT(*) FROM sessions").await, 0);
+    // Idle for 30 minutes ends a session.
+    let (t2, _) = v.login("dora", &pw(PASSWORD), None).await.unwrap();
+    env.clock.advance(29 * 60 + 59);
+    assert!(v.session(t2.expose()).await.unwrap().is_some());
+    env.clock.advance(30 * 60);
+    assert!(v.session(t2.expose()).await.unwrap().is_none());
+    // The sweep removes idle sessions nobody asks about again.
+    let (_t3, _) = v.login("dora", &pw(PASSWORD), None).await.unwrap();
+    assert_eq!(v.sweep_sessions().await.unwrap(), 0);
+    env.clock.advance(30 * 60);
+    assert_eq!(v.sweep_sessions().await.unwrap(), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM sessions").await, 0);
+    // Garbage and other prefixes are simply unknown.
+    for bad in ["", "tds_", "tdk_abc", "x".repeat(500).as_str()] {
+        assert!(v.session(bad).await.unwrap().is_none());
+    }
+}
+
+async fn first_login_walks_every_stage(mut env: Env) {
+    cheap(&mut env);
+    let v = &env.vault;
+    let (staff, otp) = v
+        .staff_add(
+            &admin(Permission::ManageStaff),
+            "Eve",
+            "Eve Operator",
+            Role::Helpdesk,
+        )
+        .await
+        .unwrap();
+    assert_eq!(staff.username, "eve");
+    assert!(staff.must_change_password && !staff.totp_enrolled);
+    let (token, s) = v
+        .login("EVE", &pw(otp.expose()), Some("192.0.2.7"))
+        .await
+        .unwrap();
+    assert!(token.expose().starts_with("tds_"));
+    assert_eq!(s.source_ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(s.stage, SessionStage::PasswordChange);
+    assert!(
+        s.principal().is_none(),
+        "no principal before the sign-in is complete"
+    );
+    let t = token.expose();
+    // Out-of-order steps are refused.
+    assert!(matches!(
+        v.begin_totp_enrolment(t).await,
+        Err(VaultError::WrongStage {
+            stage: "password-change"
+        })
+    ));
+    assert!(matches!(
+        v.verify_totp(t, "123456").await,
+        Err(VaultError::WrongStage { .. })
+    ));
+    // Password rules.
+    for (new, why) in [
+        ("short", "12 characters"),
+        ("eve", "12 characters"),
+        ("EVE         ", "user name"),
+    ] {
+        let err = v
+            .change_password(t, &pw(otp.expose()), &pw(new))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(why), "{new}: {err}");
+    }
+    let err = v
+        .change_password(t, &pw(otp.expose()), &pw(otp.expose()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("differ"), "{err}");
+    let s = v
+        .change_password(t, &pw(otp.expose()), &pw(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::TotpEnrol);
+    // The one-time password no longer works.
+    assert!(matches!(
+        v.login("eve", &pw(otp.expose()), None).await,
+        Err(VaultError::LoginFailed)
+    ));
+    let seed = v.begin_totp_enrolment(t).await.unwrap();
+    assert_eq!(seed.len(), 20);
+    let now = env.clock.now().0;
+    assert!(matches!(
+        v.finish_totp_enrolment(t, &code_at(&seed, now - 60)).await,
+        Err(VaultError::WrongCode)
+    ));
+    let s = v
+        .finish_totp_enrolment(t, &code_at(&seed, now))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::Full);
+    assert!(s.staff.totp_enrolled);
+    let p = s.principal().unwrap();
+    assert_eq!((p.actor.name.as_str(), p.role), ("eve", Role::Helpdesk));
+    // Next sign-in: password then TOTP.
+    let (t2, s2) = v.login("eve", &pw(PASSWORD), None).await.unwrap();
+    assert_eq!(s2.stage, SessionStage::Totp);
+    env.clock.advance(30);
+    let s2 = v
+        .verify_totp(t2.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    assert_eq!(s2.stage, SessionStage::Full);
+    // Logout ends exactly that session.
+    v.logout(t2.expose()).await.unwrap();
+    assert!(v.session(t2.expose()).await.unwrap().is_none());
+    assert!(v.session(t).await.unwrap().is_some());
+    let actions = audit_actions(&env).await;
+    for a in [
+        "staff.add",
+        "login",
+        "password-change",
+        "totp.enrol-begin",
+        "totp.enrolled",
+        "login.totp",
+        "logout",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+}
+
+async fn totp_replay_is_refused(mut env: Env) {
+    cheap(&mut env);
+    let (_, seed) = enrolled(&env, "fay", Role::Helpdesk).await;
+    let v = &env.vault;
+    // The enrolment used the current step; the same code cannot sign in again.
+    let (t, _) = v.login("fay", &pw(PASSWORD), None).await.unwrap();
+    let now = env.clock.now().0;
+    assert!(matches!(
+        v.verify_totp(t.expose(), &code_at(&seed, now)).await,
+        Err(VaultError::WrongCode)
+    ));
+    // The next step's code (within +1) works once...
+    v.verify_totp(t.expose(), &code_at(&seed, now + 30))
+        .await
+        .unwrap();
+    let (t2, _) = v.login("fay", &pw(PASSWORD), None).await.unwrap();
+    assert!(matches!(
+        v.verify_totp(t2.expose(), &code_at(&seed, now + 30)).await,
+        Err(VaultError::WrongCode)
+    ));
+    // ...and an older code is refused even inside the window.
+    env.clock.advance(60);
+    let now = env.clock.now().0;
+    assert!(matches!(
+        v.verify_totp(t2.expose(), &code_at(&seed, now - 60)).await,
+        Err(VaultError::WrongCode)
+    ));
+    v.verify_totp(t2.expose(), &code_at(&seed, now - 30))
+        .await
+        .unwrap_err();
+    let (t3, _) = v.login("fay", &pw(PASSWORD), None).await.unwrap();
+    v.verify_totp(t3.expose(), &code_at(&seed, now))
+        .await
+        .unwrap();
+}
+
+async fn totp_failures_count_toward_lockout(mut env: Env) {
+    cheap(&mut env);
+    let (_, seed) = enrolled(&env, "gus", Role::Helpdesk).await;
+    let v = &env.vault;
+    let (t, _) = v.login("gus", &pw(PASSWORD), None).await.unwrap();
+    for _ in 0..4 {
+        assert!(matches!(
+            v.verify_totp(t.expose(), "000000").await,
+            Err(VaultError::WrongCode)
+        ));
+    }
+    // Signing in again with the right password does not reset the count.
+    let (t, _) = v.login("gus", &pw(PASSWORD), None).await.unwrap();
+    let err = v.verify_totp(t.expose(), "000000").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::LockedOut {
+                retry_after_secs: 30
+            }
+        ),
+        "{err}"
+    );
+    env.clock.advance(40);
+    let right = code_at(&seed, env.clock.now().0);
+    let (t, _) = v.login("gus", &pw(PASSWORD), None).await.unwrap();
+    v.verify_totp(t.expose(), &right).await.unwrap();
+}
+
+async fn last_admin_is_protected(mut env: Env) {
+    cheap(&mut env);
+    let ms = admin(Permission::ManageStaff);
+    let v = &env.vault;
+    v.staff_add(&ms, "hal", "Hal", Role::Admin).await.unwrap();
+    v.staff_add(&ms, "ida", "Ida", Role::Helpdesk)
+        .await
+        .unwrap();
+    for err in [
+        v.staff_disable(&ms, "hal").await.unwrap_err(),
+        v.staff_set_role(&ms, "hal", Role::Helpdesk)
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, VaultError::LastAdmin { .. }), "{err}");
+        assert!(
+            err.to_string().contains("make another admin first"),
+            "{err}"
+        );
+    }
+    assert_eq!(v.staff_get("hal").await.unwrap().role, Role::Admin);
+    v.staff_set_role(&ms, "ida", Role::Admin).await.unwrap();
+    v.staff_disable(&ms, "hal").await.unwrap();
+    assert!(matches!(
+        v.staff_set_role(&ms, "ida", Role::Auditor).await,
+        Err(VaultError::LastAdmin { .. })
+    ));
+    // A disabled admin may be demoted; enabling brings it back.
+    v.staff_set_role(&ms, "hal", Role::Auditor).await.unwrap();
+    v.staff_enable(&ms, "hal").await.unwrap();
+    let list = v.staff_list().await.unwrap();
+    let names: Vec<(&str, Role, bool)> = list
+        .iter()
+        .map(|s| (s.username.as_str(), s.role, s.disabled))
+        .collect();
+    assert_eq!(
+        names,
+        [("hal", Role::Auditor, false), ("ida", Role::Admin, false)]
+    );
+    assert!(matches!(
+        v.staff_add(&ms, "IDA", "dup", Role::Auditor).await,
+        Err(VaultError::StaffExists { .. })
+    ));
+    assert!(matches!(
+        v.staff_get("zed").await,
+        Err(VaultError::StaffNotFound { .. })
+    ));
+}
+
+async fn reset_ends_sessions_and_enrolment(mut env: Env) {
+    cheap(&mut env);
+    let (t, _) = enrolled(&env, "jan", Role::Helpdesk).await;
+    let v = &env.vault;
+    let (t2, _) = v.login("jan", &pw(PASSWORD), None).await.unwrap();
+    for _ in 0..5 {
+        let _ = v.login("jan", &pw("wrong password!!"), None).await;
+    }
+    assert!(
+        v.staff_get("jan")
+            .await
+            .unwrap()
+            .locked_until_unix_secs
+            .is_some()
+    );
+    let otp = v
+        .staff_reset(&admin(Permission::ManageStaff), "jan")
+        .await
+        .unwrap();
+    assert!(v.session(&t).await.unwrap().is_none());
+    assert!(v.session(t2.expose()).await.unwrap().is_none());
+    let jan = v.staff_get("jan").await.unwrap();
+    assert!(jan.must_change_password && !jan.totp_enrolled);
+    assert_eq!((jan.failed_logins, jan.locked_until_unix_secs), (0, None));
+    assert!(matches!(
+        v.login("jan", &pw(PASSWORD), None).await,
+        Err(VaultError::LoginFailed)
+    ));
+    let (_, s) = v.login("jan", &pw(otp.expose()), None).await.unwrap();
+    assert_eq!(s.stage, SessionStage::PasswordChange);
+    // Disabling ends sessions as well.
+    let (t3, _) = v.login("jan", &pw(otp.expose()), None).await.unwrap();
+    v.staff_disable(&admin(Permission::ManageStaff), "jan")
+        .await
+        .unwrap();
+    assert!(v.session(t3.expose()).await.unwrap().is_none());
+}
+
+async fn password_change_ends_other_sessions(mut env: Env) {
+    cheap(&mut env);
+    let (t, seed) = enrolled(&env, "kim", Role::Helpdesk).await;
+    let v = &env.vault;
+    let (other, _) = v.login("kim", &pw(PASSWORD), None).await.unwrap();
+    let err = v
+        .change_password(&t, &pw("not my password"), &pw("a brand new password"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VaultError::LoginFailed), "{err}");
+    assert_eq!(v.staff_get("kim").await.unwrap().failed_logins, 1);
+    let s = v
+        .change_password(&t, &pw(PASSWORD), &pw("a brand new password"))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::Full);
+    assert!(v.session(&t).await.unwrap().is_some());
+    assert!(v.session(other.expose()).await.unwrap().is_none());
+    assert!(matches!(
+        v.login("kim", &pw(PASSWORD), None).await,
+        Err(VaultError::LoginFailed)
+    ));
+    let (t2, _) = v
+        .login("kim", &pw("a brand new password"), None)
+        .await
+        .unwrap();
+    env.clock.advance(30);
+    v.verify_totp(t2.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+}
+
+async fn revoked_api_key_stops_working(env: Env) {
+    let v = &env.vault;
+    let mk = admin(Permission::ManageApiKeys);
+    let (key, token) = v
+        .apikey_create(&mk, "nightly-export", Role::Auditor)
+        .await
+        .unwrap();
+    assert!(token.expose().starts_with("tdk_"));
+    assert_eq!(key.role, Role::Auditor);
+    let found = v.apikey(token.expose()).await.unwrap().unwrap();
+    assert_eq!(found.name, "nightly-export");
+    assert_eq!(found.last_used_unix_secs, Some(env.clock.now().0));
+    let p = found.principal();
+    assert_eq!(
+        (p.actor.name.as_str(), p.role),
+        ("apikey:nightly-export", Role::Auditor)
+    );
+    assert!(matches!(
+        v.apikey_create(&mk, "nightly-export", Role::Admin).await,
+        Err(VaultError::ApiKeyExists { .. })
+    ));
+    assert!(v.apikey("tdk_not-a-key").await.unwrap().is_none());
+    assert!(v.apikey("tds_wrong-prefix").await.unwrap().is_none());
+    v.apikey_revoke(&mk, "nightly-export").await.unwrap();
+    assert!(v.apikey(token.expose()).await.unwrap().is_none());
+    assert!(matches!(
+        v.apikey_revoke(&mk, "nightly-export").await,
+        Err(VaultError::ApiKeyNotFound { .. })
+    ));
+    let list = v.apikey_list().await.unwrap();
+    assert!(list[0].revoked_unix_secs.is_some());
+    let actions = audit_actions(&env).await;
+    assert!(
+        actions.contains(&"apikey.create".to_owned())
+            && actions.contains(&"apikey.revoke".to_owned())
+    );
+}
+
+async fn proof_for_another_permission_is_refused(mut env: Env) {
+    cheap(&mut env);
+    let v = &env.vault;
+    let reveal = admin(Permission::Reveal);
+    let before = env.count("SELECT COUNT(*) FROM audit").await;
+    assert!(matches!(
+        v.staff_add(&reveal, "x", "X", Role::Admin).await,
+        Err(VaultError::Forbidden {
+            permission: Permission::ManageStaff,
+            ..
+        })
+    ));
+    assert!(matches!(
+        v.apikey_create(&reveal, "x", Role::Admin).await,
+        Err(VaultError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        Policy::authorize(
+            &Principal {
+                actor: Actor::new("a"),
+                role: Role::Auditor
+            },
+            Permission::ManageStaff
+        ),
+        Err(VaultError::Forbidden {
+            role: Role::Auditor,
+            ..
+        })
+    ));
+    assert_eq!(env.count("SELECT COUNT(*) FROM staff").await, 0);
+    assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, before);
+}
+
+async fn no_secret_in_debug_errors_or_audit(mut env: Env) {
+    cheap(&mut env);
+    let v = &env.vault;
+    let setup = v.create_setup_token(900).await.unwrap();
+    let boss = v
+        .complete_setup(setup.expose(), "boss", "Boss", &pw(PASSWORD))
+        .await
+        .unwrap();
+    let (staff, otp) = v
+        .staff_add(
+            &admin(Permission::ManageStaff),
+            "leo",
+            "Leo",
+            Role::Helpdesk,
+        )
+        .await
+        .unwrap();
+    let (token, session) = v.login("leo", &pw(otp.expose()), None).await.unwrap();
+    let t = token.expose().to_owned();
+    let new_password = "leo's very secret password";
+    let s2 = v
+        .change_password(&t, &pw(otp.expose()), &pw(new_password))
+        .await
+        .unwrap();
+    let seed = v.begin_totp_enrolment(&t).await.unwrap();
+    let code = code_at(&seed, env.clock.now().0);
+    let wrong_err = v.finish_totp_enrolment(&t, "000000").await.unwrap_err();
+    v.finish_totp_enrolment(&t, &code).await.unwrap();
+    let (api, api_token) = v
+        .apikey_create(&admin(Permission::ManageApiKeys), "ci", Role::Helpdesk)
+        .await
+        .unwrap();
+    let bad_login = v
+        .login("leo", &pw("leo's wrong secret"), None)
+        .await
+        .unwrap_err();
+    let bad_setup = v
+        .complete_setup(setup.expose(), "x", "X", &pw(PASSWORD))
+        .await
+        .unwrap_err();
+    let secrets: Vec<String> = vec![
+        setup.expose().to_owned(),
+        otp.expose().to_owned(),
+        t.clone(),
+        new_password.to_owned(),
+        PASSWORD.to_owned(),
+        "leo's wrong secret".to_owned(),
+        api_token.expose().to_owned(),
+        seed.to_base32().to_string(),
+        seed.to_hex().to_string(),
+        code.clone(),
+    ];
+    let shown = [
+        format!("{setup:?} {otp:?} {token:?} {api_token:?} {seed:?}"),
+        format!(
+            "{boss:?} {staff:?} {session:?} {s2:?} {api:?} {:?}",
+            pw(new_password)
+        ),
+        format!("{wrong_err} {wrong_err:?} {bad_login} {bad_login:?} {bad_setup} {bad_setup:?}"),
+    ];
+    let audit: Vec<String> =
+        sqlx::query("SELECT actor, action, COALESCE(subject, ''), detail FROM audit")
+            .fetch_all(&env.raw)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    r.get::<String, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<String, _>(2),
+                    r.get::<String, _>(3)
+                )
+            })
+            .collect();
+    for secret in &secrets {
+        for text in shown.iter().chain(&audit) {
+            assert!(!text.contains(secret.as_str()), "secret found in {text}");
+        }
+    }
+    // Stored: only hashes of tokens and Argon2 hashes of passwords.
+    let stored: String = sqlx::query("SELECT password_hash FROM staff WHERE username = 'leo'")
+        .fetch_one(&env.raw)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.starts_with("$argon2id$"));
+    assert!(!stored.contains(new_password));
+}
+
+async fn totp_seed_sealed_at_rest_and_survives_rotation(mut env: Env) {
+    cheap(&mut env);
+    let (_, seed) = enrolled(&env, "max", Role::Helpdesk).await;
+    let sealed: Vec<u8> = sqlx::query("SELECT totp_sealed FROM staff WHERE username = 'max'")
+        .fetch_one(&env.raw)
+        .await
+        .unwrap()
+        .get(0);
+    let raw = seed.expose_bytes();
+    assert!(
+        !sealed.windows(raw.len()).any(|w| w == raw),
+        "seed stored in the clear"
+    );
+    if let Some(path) = env.url.strip_prefix("sqlite://") {
+        // The database file and its write-ahead log, byte for byte.
+        let b32 = seed.to_base32();
+        let mut searched = 0;
+        for file in [path.to_owned(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                searched += bytes.len();
+                assert!(
+                    !bytes.windows(raw.len()).any(|w| w == raw),
+                    "seed bytes in {file}"
+                );
+                let needle = b32.as_bytes();
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "base32 seed in {file}"
+                );
+            }
+        }
+        assert!(searched > 0, "no database file found at {path}");
+    }
+    // The same sealed seed opens after the master key is rotated, also in a fresh process.
+    let new_key = [0x5a_u8; 32];
+    env.vault
+        .rotate(
+            &crate::db::actor(),
+            KeySpec::Key(MasterKey::from_bytes(&new_key).unwrap()),
+        )
+        .await
+        .unwrap();
+    env.clock.advance(30);
+    let (t, _) = env.vault.login("max", &pw(PASSWORD), None).await.unwrap();
+    env.vault
+        .verify_totp(t.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    let mut reopened = env
+        .reopen(KeySpec::Key(MasterKey::from_bytes(&new_key).unwrap()))
+        .await
+        .unwrap();
+    reopened.set_staff_settings(env.vault.staff_settings());
+    env.clock.advance(30);
+    let (t, _) = reopened.login("max", &pw(PASSWORD), None).await.unwrap();
+    reopened
+        .verify_totp(t.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    // A sealed seed moved to another account does not open.
+    enrolled(&env, "ned", Role::Helpdesk).await;
+    env.exec(
+        "UPDATE staff SET totp_sealed = (SELECT totp_sealed FROM staff WHERE username = 'max') \
+         WHERE username = 'ned'",
+    )
+    .await;
+    let (t, _) = env.vault.login("ned", &pw(PASSWORD), None).await.unwrap();
+    let err = env
+        .vault
+        .verify_totp(t.expose(), "000000")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VaultError::Tampered { .. }), "{err}");
+}
+
+async fn concurrent_failures_are_all_counted(mut env: Env) {
+    cheap(&mut env);
+    enrolled(&env, "ola", Role::Helpdesk).await;
+    let v = &env.vault;
+    let wrong = pw("wrong password!!");
+    let (a, b, c, d) = tokio::join!(
+        v.login("ola", &wrong, None),
+        v.login("ola", &wrong, None),
+        v.login("ola", &wrong, None),
+        v.login("ola", &wrong, None),
+    );
+    for r in [a, b, c, d] {
+        assert!(matches!(r, Err(VaultError::LoginFailed)));
+    }
+    assert_eq!(v.staff_get("ola").await.unwrap().failed_logins, 4);
+}
