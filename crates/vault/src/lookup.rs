@@ -71,24 +71,6 @@ impl Vault {
 }
 
 impl Vault {
-    /// Whether the record has a caller-verification passphrase.
-    ///
-    /// # Errors
-    /// [`VaultError::NoRecord`]; database errors.
-    pub async fn has_passphrase(&self, record_id: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT CAST(CASE WHEN passphrase_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS set_ \
-             FROM records WHERE id = $1",
-        )
-        .bind(record_id)
-        .fetch_optional(self.store.pool())
-        .await?
-        .ok_or_else(|| VaultError::NoRecord {
-            upn: format!("record {record_id}"),
-        })?;
-        Ok(row.try_get::<i64, _>("set_")? != 0)
-    }
-
     /// Approvals `requester` can use now for a reveal of `upn`: approved by someone else,
     /// unused and unexpired.
     ///

@@ -195,12 +195,15 @@ pub(crate) async fn log_request(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
-    let ip = req.extensions().get::<Client>().map(|c| c.ip);
+    let ip = req
+        .extensions()
+        .get::<Client>()
+        .map_or_else(String::new, |c| c.ip.to_string());
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if route != "/healthz" && route != "/readyz" {
-        tracing::info!(%method, route, status, ms = format_args!("{ms:.1}"), client = ?ip, "request");
+        tracing::info!(%method, route, status, ms = format_args!("{ms:.1}"), client = %ip, "request");
     }
     resp
 }

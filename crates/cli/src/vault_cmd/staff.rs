@@ -5,7 +5,7 @@ use std::io::Write;
 
 use clap::Subcommand;
 use serde_json::json;
-use tokendesk_vault::Role;
+use tokendesk_vault::{Authorized, Permission, Policy, Principal, Role};
 
 use super::{Ctx, vault_error, write_json};
 use crate::error::{CliError, Outcome};
@@ -88,12 +88,26 @@ pub enum ApiKeyCommand {
     },
 }
 
+/// The vault's proof for a command-line admin: whoever can read the master key administers
+/// the vault.
+fn admin(ctx: &Ctx<'_>, p: Permission) -> Result<Authorized, CliError> {
+    Policy::authorize(
+        &Principal {
+            actor: ctx.actor.clone(),
+            role: Role::Admin,
+        },
+        p,
+    )
+    .map_err(vault_error)
+}
+
 pub(crate) async fn staff(
     ctx: &Ctx<'_>,
     cmd: &StaffCommand,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let vault = ctx.open().await?;
+    let authz = admin(ctx, Permission::ManageStaff)?;
     match cmd {
         StaffCommand::Add {
             name,
@@ -102,7 +116,7 @@ pub(crate) async fn staff(
         } => {
             let display = display_name.as_deref().unwrap_or(name);
             let (staff, password) = vault
-                .staff_add(&ctx.actor, name, display, *role)
+                .staff_add(&authz, name, display, *role)
                 .await
                 .map_err(vault_error)?;
             writeln!(
@@ -110,7 +124,7 @@ pub(crate) async fn staff(
                 "staff {} ({}) added. One-time password (shown once; changed at first sign-in):\n{}",
                 staff.username,
                 staff.role.as_str(),
-                password.as_str()
+                password.expose()
             )?;
         }
         StaffCommand::List { json } => {
@@ -149,32 +163,32 @@ pub(crate) async fn staff(
         }
         StaffCommand::Disable { name } => {
             vault
-                .staff_disable(&ctx.actor, name)
+                .staff_disable(&authz, name)
                 .await
                 .map_err(vault_error)?;
             writeln!(out, "staff {name} disabled")?;
         }
         StaffCommand::Enable { name } => {
             vault
-                .staff_enable(&ctx.actor, name)
+                .staff_enable(&authz, name)
                 .await
                 .map_err(vault_error)?;
             writeln!(out, "staff {name} enabled")?;
         }
         StaffCommand::Reset { name } => {
             let password = vault
-                .staff_reset(&ctx.actor, name)
+                .staff_reset(&authz, name)
                 .await
                 .map_err(vault_error)?;
             writeln!(
                 out,
                 "staff {name} reset; sessions ended. One-time password (shown once):\n{}",
-                password.as_str()
+                password.expose()
             )?;
         }
         StaffCommand::Role { name, role } => {
             vault
-                .staff_set_role(&ctx.actor, name, *role)
+                .staff_set_role(&authz, name, *role)
                 .await
                 .map_err(vault_error)?;
             writeln!(out, "staff {name} is now {}", role.as_str())?;
@@ -189,10 +203,11 @@ pub(crate) async fn apikey(
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let vault = ctx.open().await?;
+    let authz = admin(ctx, Permission::ManageApiKeys)?;
     match cmd {
         ApiKeyCommand::Create { name, role } => {
             let (key, token) = vault
-                .apikey_create(&ctx.actor, name, *role)
+                .apikey_create(&authz, name, *role)
                 .await
                 .map_err(vault_error)?;
             writeln!(
@@ -200,7 +215,7 @@ pub(crate) async fn apikey(
                 "API key {} ({}) created. Bearer token (shown once; stored hashed):\n{}",
                 key.name,
                 key.role.as_str(),
-                token.as_str()
+                token.expose()
             )?;
         }
         ApiKeyCommand::List { json } => {
@@ -212,7 +227,7 @@ pub(crate) async fn apikey(
                         json!({
                             "name": k.name,
                             "role": k.role.as_str(),
-                            "revoked": k.revoked,
+                            "revoked": k.revoked_unix_secs.is_some(),
                             "created_unix_secs": k.created_unix_secs,
                             "last_used_unix_secs": k.last_used_unix_secs,
                         })
@@ -226,14 +241,18 @@ pub(crate) async fn apikey(
                         "{:<24} {:<12} {}",
                         k.name,
                         k.role.as_str(),
-                        if k.revoked { "revoked" } else { "active" }
+                        if k.revoked_unix_secs.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
                     )?;
                 }
             }
         }
         ApiKeyCommand::Revoke { name } => {
             vault
-                .apikey_revoke(&ctx.actor, name)
+                .apikey_revoke(&authz, name)
                 .await
                 .map_err(vault_error)?;
             writeln!(out, "API key {name} revoked")?;

@@ -202,7 +202,7 @@ pub(crate) async fn show(
     } else {
         "not shipped".to_owned()
     };
-    let has_passphrase = vault.has_passphrase(&r.id).await?;
+    let has_passphrase = r.has_passphrase;
     Ok(render(&RecordPage {
         nav: Some(Nav::for_auth(&auth)),
         notice: notice_for(&q.done, &r),

@@ -87,7 +87,7 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
         nav: Some(Nav::for_auth(auth)),
         server_now: state.now(),
         id: r.id.clone(),
-        has_passphrase: vault.has_passphrase(&r.id).await?,
+        has_passphrase: r.has_passphrase,
         upn: r.upn,
         phone: r.phone.unwrap_or_else(|| "none recorded".into()),
         used_today,
