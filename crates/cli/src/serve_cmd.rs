@@ -34,10 +34,20 @@ pub struct ServeArgs {
     #[arg(long, env = "TOKENDESK_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
-    #[arg(long, env = "TOKENDESK_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "TOKENDESK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(long, env = "TOKENDESK_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "TOKENDESK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     tls_key: Option<PathBuf>,
     /// Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For and
     /// X-Forwarded-Proto headers are believed.
@@ -158,8 +168,15 @@ impl ServeArgs {
                 .iter()
                 .map(|p| parse_proxy(p))
                 .collect::<Result<_, _>>()?,
-            log_format: self.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
-            log: self.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            log: self
+                .log
+                .clone()
+                .or(file.log)
+                .unwrap_or_else(|| "info".into()),
             public_url: self.public_url.clone().or(file.public_url),
             helpdesk_phone: self.helpdesk_phone.clone().or(file.helpdesk_phone),
         })
@@ -187,7 +204,11 @@ fn init_logging(format: LogFormat, filter: &str) -> Result<(), CliError> {
 ///
 /// # Errors
 /// Exit 2 for bad configuration, 3 for the database, key, certificate or listening socket.
-pub fn run(args: &ServeArgs, opts: &VaultOptions, out: &mut dyn Write) -> Result<Outcome, CliError> {
+pub fn run(
+    args: &ServeArgs,
+    opts: &VaultOptions,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
     let cfg = args.resolve(&opts.data)?;
     init_logging(cfg.log_format, &cfg.log)?;
     let tls = match &cfg.tls {
@@ -211,14 +232,13 @@ async fn serve(
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let ctx = Ctx::new(opts, &SystemClock);
-    if needs_init(&ctx).await? {
-        if let Err(e) = init(&ctx, &InitArgs::default(), out).await {
-            // Another instance sharing the database may have won the race: fine if a vault
-            // exists now.
-            if needs_init(&ctx).await? {
-                return Err(e);
-            }
-        }
+    // Another instance sharing the database may win the race to create the vault: fine if a
+    // vault exists afterwards.
+    if needs_init(&ctx).await?
+        && let Err(e) = init(&ctx, &InitArgs::default(), out).await
+        && needs_init(&ctx).await?
+    {
+        return Err(e);
     }
     let clock: Arc<dyn tokendesk_vault::Clock> = Arc::new(SystemClock);
     let vault = Arc::new(ctx.open_with(clock).await?);
@@ -246,11 +266,7 @@ async fn serve(
         Arc::new(|| SystemClock.now_unix_secs()),
         config,
     );
-    if let Some(link) = state
-        .setup_link(&base)
-        .await
-        .map_err(vault_error)?
-    {
+    if let Some(link) = state.setup_link(&base).await.map_err(vault_error)? {
         writeln!(
             out,
             "No staff account exists yet. Create the first administrator within 15 minutes at:\n  {}\n(restart tokendesk for a new link)",
@@ -262,7 +278,8 @@ async fn serve(
     tracing::info!(%local, tls = tls.is_some(), backend = vault.store().backend().as_str(), "listening");
 
     let purger = tokio::spawn(purge_timer(Arc::clone(&vault)));
-    let result = tokendesk_web::serve(listener, tls, tokendesk_web::app(state), shutdown_signal()).await;
+    let result =
+        tokendesk_web::serve(listener, tls, tokendesk_web::app(state), shutdown_signal()).await;
     purger.abort();
     result
         .context("the server stopped")

@@ -62,8 +62,14 @@ impl Vault {
         let detail = serde_json::json!({ "method": method, "ticket": ticket, "outcome": "failed" });
         self.store
             .write(async |conn: &mut sqlx::AnyConnection| {
-                self.audit(conn, actor, "verify.failed", Some((&record.id, &record.upn)), detail)
-                    .await?;
+                self.audit(
+                    conn,
+                    actor,
+                    "verify.failed",
+                    Some((&record.id, &record.upn)),
+                    detail,
+                )
+                .await?;
                 Ok(())
             })
             .await

@@ -22,11 +22,7 @@ const OPENAPI: &str = include_str!("../openapi.json");
 
 /// `GET /api/v1/openapi.json`.
 pub(crate) async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// A record as the API shows it: never the seed.
@@ -205,7 +201,12 @@ pub(crate) async fn reveal(
         "failed" => {
             state
                 .vault()
-                .record_failed_verification(&auth.actor, &id, &body.verification, body.ticket.trim())
+                .record_failed_verification(
+                    &auth.actor,
+                    &id,
+                    &body.verification,
+                    body.ticket.trim(),
+                )
                 .await?;
             return Err(Problem::new(
                 axum::http::StatusCode::FORBIDDEN,
@@ -240,14 +241,23 @@ pub(crate) async fn reveal(
         ),
         (Some(Value::String(s)), None) => Some(parse_datetime(s)?),
         (None, Some(minutes)) if (0..=60 * 24 * 31).contains(&minutes) => Some(now + minutes * 60),
-        (None, Some(_)) => return Err(Problem::invalid("`future` is minutes from now, 0 to 44640").into()),
+        (None, Some(_)) => {
+            return Err(Problem::invalid("`future` is minutes from now, 0 to 44640").into());
+        }
         (None, None) => None,
-        _ => return Err(Problem::invalid("give `at` or `future`, not both, as a number or a time").into()),
+        _ => {
+            return Err(
+                Problem::invalid("give `at` or `future`, not both, as a number or a time").into(),
+            );
+        }
     };
-    let purpose = body
-        .purpose
-        .clone()
-        .unwrap_or_else(|| if at.is_some() { "email".into() } else { "read-out".into() });
+    let purpose = body.purpose.clone().unwrap_or_else(|| {
+        if at.is_some() {
+            "email".into()
+        } else {
+            "read-out".into()
+        }
+    });
     if purpose != "read-out" && purpose != "email" {
         return Err(Problem::invalid("purpose is \"read-out\" or \"email\"").into());
     }
@@ -380,7 +390,9 @@ pub(crate) async fn approve(
             &tokendesk_vault::ApprovalId(id.clone()),
         )
         .await?;
-    Ok(Json(json!({ "approval": id, "approved_by": auth.actor.name })))
+    Ok(Json(
+        json!({ "approval": id, "approved_by": auth.actor.name }),
+    ))
 }
 
 pub(crate) async fn audit(

@@ -110,7 +110,10 @@ pub(crate) fn clear_cookie(client: Option<&Client>) -> HeaderValue {
 }
 
 /// The session token from the `Cookie` header, if any.
-pub(crate) fn session_token(headers: &HeaderMap, client: Option<&Client>) -> Option<Zeroizing<String>> {
+pub(crate) fn session_token(
+    headers: &HeaderMap,
+    client: Option<&Client>,
+) -> Option<Zeroizing<String>> {
     let name = cookie_name(client);
     headers
         .get_all(header::COOKIE)

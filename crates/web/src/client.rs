@@ -82,13 +82,15 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// Middleware: resolves the [`Client`] once and stores it in the request's extensions.
-pub(crate) async fn resolve(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<Peer>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(Peer(addr))| {
-            addr.ip()
-        });
+pub(crate) async fn resolve(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<Peer>>().map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |ConnectInfo(Peer(addr))| addr.ip(),
+    );
     let client = state
         .config()
         .trusted_proxies
@@ -121,9 +123,18 @@ mod tests {
 
     #[test]
     fn untrusted_peer_headers_are_ignored() {
-        let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-proto", "https")]);
+        let h = headers(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+        ]);
         let c = proxies().client(ip("192.0.2.7"), false, &h);
-        assert_eq!(c, Client { ip: ip("192.0.2.7"), https: false });
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("192.0.2.7"),
+                https: false
+            }
+        );
     }
 
     #[test]
@@ -134,12 +145,24 @@ mod tests {
             ("x-forwarded-proto", "https"),
         ]);
         let c = proxies().client(ip("10.0.0.2"), false, &h);
-        assert_eq!(c, Client { ip: ip("198.51.100.9"), https: true });
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("198.51.100.9"),
+                https: true
+            }
+        );
     }
 
     #[test]
     fn trusted_proxy_without_header_is_the_client() {
         let c = proxies().client(ip("::ffff:10.0.0.2"), true, &HeaderMap::new());
-        assert_eq!(c, Client { ip: ip("10.0.0.2"), https: true });
+        assert_eq!(
+            c,
+            Client {
+                ip: ip("10.0.0.2"),
+                https: true
+            }
+        );
     }
 }

@@ -104,8 +104,16 @@ fn build(state: AppState) -> Builder {
         .post("/login", Public, post(pages::auth::login_submit))
         .get("/login/totp", Partial, get(pages::auth::totp_form))
         .post("/login/totp", Partial, post(pages::auth::totp_submit))
-        .get("/account/password", Partial, get(pages::auth::password_form))
-        .post("/account/password", Partial, post(pages::auth::password_submit))
+        .get(
+            "/account/password",
+            Partial,
+            get(pages::auth::password_form),
+        )
+        .post(
+            "/account/password",
+            Partial,
+            post(pages::auth::password_submit),
+        )
         .get("/account/totp", Partial, get(pages::auth::enrol_form))
         .post("/account/totp", Partial, post(pages::auth::enrol_submit))
         .post("/logout", Partial, post(pages::auth::logout))
@@ -114,28 +122,52 @@ fn build(state: AppState) -> Builder {
         .get("/toolset", Needs(P::Toolset), get(toolset::form))
         .post("/toolset", Needs(P::Toolset), post(toolset::submit))
         .get("/records", Needs(P::ViewRecords), get(pages::records::list))
-        .get("/records/{id}", Needs(P::ViewRecords), get(pages::records::show))
+        .get(
+            "/records/{id}",
+            Needs(P::ViewRecords),
+            get(pages::records::show),
+        )
         .post(
             "/records/{id}/transition",
             Needs(P::Transition),
             post(pages::records::transition),
         )
-        .post("/records/{id}/purge", Needs(P::Purge), post(pages::records::purge))
-        .get("/records/{id}/reveal", Needs(P::Reveal), get(pages::reveal::form))
-        .post("/records/{id}/reveal", Needs(P::Reveal), post(pages::reveal::submit))
+        .post(
+            "/records/{id}/purge",
+            Needs(P::Purge),
+            post(pages::records::purge),
+        )
+        .get(
+            "/records/{id}/reveal",
+            Needs(P::Reveal),
+            get(pages::reveal::form),
+        )
+        .post(
+            "/records/{id}/reveal",
+            Needs(P::Reveal),
+            post(pages::reveal::submit),
+        )
         .post(
             "/records/{id}/approval",
             Needs(P::Reveal),
             post(pages::reveal::request_approval),
         )
-        .get("/approvals", Needs(P::ApproveReveal), get(pages::reveal::approvals))
+        .get(
+            "/approvals",
+            Needs(P::ApproveReveal),
+            get(pages::reveal::approvals),
+        )
         .post(
             "/approvals/{id}/approve",
             Needs(P::ApproveReveal),
             post(pages::reveal::approve),
         )
         .get("/wizard", Needs(P::Capture), get(pages::wizard::form))
-        .post("/wizard", Needs(P::Capture), upload(post(pages::wizard::submit)))
+        .post(
+            "/wizard",
+            Needs(P::Capture),
+            upload(post(pages::wizard::submit)),
+        )
         .get("/audit", Needs(P::ViewAudit), get(pages::audit::list))
         .get("/audit.csv", Needs(P::ViewAudit), get(pages::audit::csv))
         .get("/staff", Needs(P::ManageStaff), get(pages::staff::list))
@@ -145,17 +177,37 @@ fn build(state: AppState) -> Builder {
             Needs(P::ManageStaff),
             post(pages::staff::action),
         )
-        .post("/apikeys", Needs(P::ManageApiKeys), post(pages::staff::apikey_create))
+        .post(
+            "/apikeys",
+            Needs(P::ManageApiKeys),
+            post(pages::staff::apikey_create),
+        )
         .post(
             "/apikeys/{name}/revoke",
             Needs(P::ManageApiKeys),
             post(pages::staff::apikey_revoke),
         )
         // JSON API.
-        .get("/api/v1/records", Needs(P::ViewRecords), get(api::records_list))
-        .post("/api/v1/records", Needs(P::Capture), post(api::records_create))
-        .get("/api/v1/records/{id}", Needs(P::ViewRecords), get(api::record_get))
-        .post("/api/v1/records/{id}/reveal", Needs(P::Reveal), post(api::reveal))
+        .get(
+            "/api/v1/records",
+            Needs(P::ViewRecords),
+            get(api::records_list),
+        )
+        .post(
+            "/api/v1/records",
+            Needs(P::Capture),
+            post(api::records_create),
+        )
+        .get(
+            "/api/v1/records/{id}",
+            Needs(P::ViewRecords),
+            get(api::record_get),
+        )
+        .post(
+            "/api/v1/records/{id}/reveal",
+            Needs(P::Reveal),
+            post(api::reveal),
+        )
         .post(
             "/api/v1/records/{id}/transition",
             Needs(P::Transition),
@@ -172,7 +224,11 @@ fn build(state: AppState) -> Builder {
             post(api::approve),
         )
         .get("/api/v1/audit", Needs(P::ViewAudit), get(api::audit))
-        .post("/api/v1/import", Needs(P::Import), upload(post(api::import)))
+        .post(
+            "/api/v1/import",
+            Needs(P::Import),
+            upload(post(api::import)),
+        )
         .get("/api/v1/export", Needs(P::Export), get(api::export))
 }
 

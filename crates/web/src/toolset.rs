@@ -4,10 +4,10 @@
 //! nothing and logs nothing; the seed travels only in POST bodies and `no-store` pages.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::Form;
 use serde::Deserialize;
 use tokendesk_otp::{OtpAuth, OtpKind, ParseOptions, Secret, SeedInput, Totp, TotpParams};
 use zeroize::Zeroize;
@@ -178,7 +178,10 @@ pub(crate) async fn submit(
 }
 
 /// One secret with its parameters, from the form's seed field.
-pub(crate) fn parse_seed(text: &str, hex: bool) -> Result<(Secret, TotpParams, Option<OtpAuth>), String> {
+pub(crate) fn parse_seed(
+    text: &str,
+    hex: bool,
+) -> Result<(Secret, TotpParams, Option<OtpAuth>), String> {
     let options = ParseOptions {
         allow_short: false,
         hex,

@@ -17,8 +17,7 @@ use crate::error::{CliError, Outcome};
 use crate::timefmt::{Zone, parse_at};
 
 /// `tokendesk init`.
-#[derive(Debug, Args)]
-#[derive(Default)]
+#[derive(Debug, Args, Default)]
 pub struct InitArgs {
     /// Derive the master key from a passphrase (TOKENDESK_PASSPHRASE, or the first line of
     /// standard input) with Argon2id instead of creating a key file.

@@ -236,7 +236,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::open`] with a clock of the caller's (the server's runs).
-    pub async fn open_with(&self, clock: Arc<dyn tokendesk_vault::Clock>) -> Result<Vault, CliError> {
+    pub async fn open_with(
+        &self,
+        clock: Arc<dyn tokendesk_vault::Clock>,
+    ) -> Result<Vault, CliError> {
         let store = self.store().await?;
         let spec = match env_key_spec()? {
             Some(spec) => spec,
@@ -246,9 +249,7 @@ impl<'a> Ctx<'a> {
                 KeySpec::Key(read_key_file(&path).map_err(vault_error)?)
             }
         };
-        let mut vault = Vault::open(store, spec, clock)
-            .await
-            .map_err(vault_error)?;
+        let mut vault = Vault::open(store, spec, clock).await.map_err(vault_error)?;
         vault.set_settings(self.settings());
         Ok(vault)
     }

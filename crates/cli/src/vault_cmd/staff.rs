@@ -11,9 +11,8 @@ use super::{Ctx, vault_error, write_json};
 use crate::error::{CliError, Outcome};
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    text.parse::<Role>().map_err(|_| {
-        format!("unknown role {text:?}; use admin, provisioner, helpdesk or auditor")
-    })
+    text.parse::<Role>()
+        .map_err(|_| format!("unknown role {text:?}; use admin, provisioner, helpdesk or auditor"))
 }
 
 /// `tokendesk staff ...`.
@@ -176,10 +175,7 @@ pub(crate) async fn staff(
             writeln!(out, "staff {name} enabled")?;
         }
         StaffCommand::Reset { name } => {
-            let password = vault
-                .staff_reset(&authz, name)
-                .await
-                .map_err(vault_error)?;
+            let password = vault.staff_reset(&authz, name).await.map_err(vault_error)?;
             writeln!(
                 out,
                 "staff {name} reset; sessions ended. One-time password (shown once):\n{}",

@@ -170,4 +170,3 @@ pub(crate) async fn csv(State(state): State<AppState>, Query(f): Query<Filters>)
     )
         .into_response())
 }
-

@@ -2,10 +2,10 @@
 //! sign-out. Passwords and codes are wiped from memory when the request is done.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Extension, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Form;
 use serde::Deserialize;
 use tokendesk_otp::Secret;
 use zeroize::{Zeroize, Zeroizing};
@@ -91,7 +91,12 @@ pub(crate) async fn setup_submit(
     };
     match state
         .vault()
-        .complete_setup(&form.token, form.username.trim(), display, &passphrase(&form.password))
+        .complete_setup(
+            &form.token,
+            form.username.trim(),
+            display,
+            &passphrase(&form.password),
+        )
         .await
     {
         Ok(_) => {
@@ -150,7 +155,8 @@ pub(crate) async fn login_submit(
         }
         Err(e) => {
             let p = Problem::from(e);
-            let mut resp = (p.status, Html(super::login_page(Some(&p.message), None))).into_response();
+            let mut resp =
+                (p.status, Html(super::login_page(Some(&p.message), None))).into_response();
             if let Some(secs) = p.retry_after
                 && let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string())
             {
@@ -258,7 +264,10 @@ pub(crate) async fn password_submit(
         resp
     };
     if form.new != form.new2 {
-        return fail(StatusCode::UNPROCESSABLE_ENTITY, "the two new passwords differ".into());
+        return fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the two new passwords differ".into(),
+        );
     }
     let token = token_of(&headers, &client);
     match state
@@ -361,7 +370,8 @@ pub(crate) async fn enrol_submit(
         Ok(session) => redirect(stage_path(session.stage)),
         Err(e) => {
             let p = Problem::from(e);
-            let mut resp = enrol_page(&state, &token, &session.staff.username, Some(p.message)).await;
+            let mut resp =
+                enrol_page(&state, &token, &session.staff.username, Some(p.message)).await;
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             resp
         }

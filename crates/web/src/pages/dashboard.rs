@@ -98,7 +98,9 @@ pub(crate) async fn show(
             .await?;
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for e in &week {
-            *counts.entry(e.subject.clone().unwrap_or_default()).or_default() += 1;
+            *counts
+                .entry(e.subject.clone().unwrap_or_default())
+                .or_default() += 1;
         }
         per_user = counts.into_iter().collect();
         per_user.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -126,4 +128,3 @@ pub(crate) async fn show(
         per_user,
     }))
 }
-

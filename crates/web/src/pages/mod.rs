@@ -171,7 +171,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Parses `YYYY-MM-DD` (an HTML date input) as midnight UTC.
 pub(crate) fn parse_date(text: &str) -> Result<i64, PageError> {
-    let bad = || PageError(Problem::invalid(format!("{text:?} is not a date like 2026-12-24")));
+    let bad = || {
+        PageError(Problem::invalid(format!(
+            "{text:?} is not a date like 2026-12-24"
+        )))
+    };
     let mut parts = text.trim().splitn(3, '-');
     let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad());

@@ -52,11 +52,15 @@ struct ListPage {
 }
 
 pub(crate) fn token_label(r: &Record) -> String {
-    let parts: Vec<&str> = [r.manufacturer.as_deref(), r.model.as_deref(), r.serial.as_deref()]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .collect();
+    let parts: Vec<&str> = [
+        r.manufacturer.as_deref(),
+        r.model.as_deref(),
+        r.serial.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| !s.is_empty())
+    .collect();
     parts.join(" ")
 }
 
@@ -296,10 +300,7 @@ pub(crate) async fn apply_transition(
     let r = vault.record(id).await?;
     let upn = r.upn.as_str();
     let actor = &auth.actor;
-    let to: RecordState = form
-        .to
-        .parse()
-        .map_err(|e: String| Problem::invalid(e))?;
+    let to: RecordState = form.to.parse().map_err(|e: String| Problem::invalid(e))?;
     let reason = form.reason.trim();
     let moved = match to {
         RecordState::Burned => {
@@ -367,7 +368,12 @@ pub(crate) async fn transition(
     Form(form): Form<TransitionForm>,
 ) -> PageResult {
     let r = apply_transition(&state, &auth, &id, &form).await?;
-    Ok(redirect(&format!("/records/{}?done={}", r.id, r.state.as_str())))
+    // The move asked for, not the state reached: a delivery with no retention ends purged.
+    let done = form
+        .to
+        .parse::<RecordState>()
+        .map_or("", RecordState::as_str);
+    Ok(redirect(&format!("/records/{}?done={done}", r.id)))
 }
 
 pub(crate) async fn purge(

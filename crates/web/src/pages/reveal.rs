@@ -56,6 +56,12 @@ struct RevealPage {
 async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Problem> {
     let vault = state.vault();
     let r = vault.record(id).await?;
+    if !r.state.is_revealable() {
+        return Err(Problem::from(tokendesk_vault::VaultError::NotRevealable {
+            upn: r.upn,
+            state: r.state,
+        }));
+    }
     let day_start = state.now_i64() - state.now_i64().rem_euclid(86_400);
     let used_today = i64::try_from(
         vault
@@ -137,7 +143,11 @@ impl Drop for RevealForm {
 
 /// Parses `YYYY-MM-DDTHH:MM[:SS]` as UTC.
 pub(crate) fn parse_datetime(text: &str) -> Result<i64, Problem> {
-    let bad = || Problem::invalid(format!("{text:?} is not a time like 2026-12-24T09:30 (UTC)"));
+    let bad = || {
+        Problem::invalid(format!(
+            "{text:?} is not a time like 2026-12-24T09:30 (UTC)"
+        ))
+    };
     let (date, time) = text.trim().split_once('T').ok_or_else(bad)?;
     let day = super::parse_date(date).map_err(|_| bad())?;
     let mut parts = time.split(':');
@@ -234,7 +244,10 @@ pub(crate) async fn submit(
         resp
     };
     if form.ticket.trim().is_empty() {
-        return Ok(fail(p, Problem::invalid("a reveal needs a ticket reference")));
+        return Ok(fail(
+            p,
+            Problem::invalid("a reveal needs a ticket reference"),
+        ));
     }
     if !form.failed.is_empty() {
         state
@@ -271,13 +284,26 @@ pub(crate) async fn submit(
             Err(problem) => return Ok(fail(p, problem)),
         };
         if at < now {
-            return Ok(fail(p, Problem::invalid("the time for an e-mailed code is in the past")));
+            return Ok(fail(
+                p,
+                Problem::invalid("the time for an e-mailed code is in the past"),
+            ));
         }
         ("email", vec![at])
     } else {
         ("read-out", vec![now])
     };
-    match reveal_codes(&state, &auth, &p.upn, form.ticket.trim(), &verified, purpose, at).await {
+    match reveal_codes(
+        &state,
+        &auth,
+        &p.upn,
+        form.ticket.trim(),
+        &verified,
+        purpose,
+        at,
+    )
+    .await
+    {
         Ok((heading, codes, note)) => {
             p.heading = heading;
             p.codes = codes;
@@ -419,11 +445,7 @@ struct ApprovalsPage {
     rows: Vec<ApprovalRow>,
 }
 
-async fn approvals_page(
-    state: &AppState,
-    auth: &Auth,
-    notice: Option<&'static str>,
-) -> PageResult {
+async fn approvals_page(state: &AppState, auth: &Auth, notice: Option<&'static str>) -> PageResult {
     let rows = state
         .vault()
         .pending_approvals()
@@ -471,5 +493,10 @@ pub(crate) async fn approve(
             &tokendesk_vault::ApprovalId(id),
         )
         .await?;
-    approvals_page(&state, &auth, Some("Approved. The requester can now reveal once.")).await
+    approvals_page(
+        &state,
+        &auth,
+        Some("Approved. The requester can now reveal once."),
+    )
+    .await
 }

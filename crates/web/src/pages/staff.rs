@@ -83,7 +83,12 @@ async fn page(
         .await?
         .into_iter()
         .map(|k| KeyRow {
-            status: if k.revoked_unix_secs.is_some() { "revoked" } else { "active" }.into(),
+            status: if k.revoked_unix_secs.is_some() {
+                "revoked"
+            } else {
+                "active"
+            }
+            .into(),
             revoked: k.revoked_unix_secs.is_some(),
             created: fmt_time(k.created_unix_secs),
             last_used: fmt_opt_time(k.last_used_unix_secs),
@@ -108,13 +113,19 @@ async fn page(
     Ok(resp)
 }
 
-pub(crate) async fn list(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> PageResult {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> PageResult {
     page(&state, &auth, None, None).await
 }
 
 fn role(text: &str) -> Result<Role, Problem> {
-    text.parse::<Role>()
-        .map_err(|_| Problem::invalid(format!("unknown role {text:?}; use admin, provisioner, helpdesk or auditor")))
+    text.parse::<Role>().map_err(|_| {
+        Problem::invalid(format!(
+            "unknown role {text:?}; use admin, provisioner, helpdesk or auditor"
+        ))
+    })
 }
 
 #[derive(Deserialize)]
@@ -139,9 +150,17 @@ pub(crate) async fn add(
         };
         let (staff, password) = state
             .vault()
-            .staff_add(&auth.authorize(Permission::ManageStaff)?, form.username.trim(), display, role)
+            .staff_add(
+                &auth.authorize(Permission::ManageStaff)?,
+                form.username.trim(),
+                display,
+                role,
+            )
             .await?;
-        Ok::<_, Problem>((format!("One-time password for {}", staff.username), password))
+        Ok::<_, Problem>((
+            format!("One-time password for {}", staff.username),
+            password,
+        ))
     }
     .await;
     match result {
@@ -211,9 +230,16 @@ pub(crate) async fn apikey_create(
         let role = role(&form.role)?;
         let (key, token) = state
             .vault()
-            .apikey_create(&auth.authorize(Permission::ManageApiKeys)?, form.name.trim(), role)
+            .apikey_create(
+                &auth.authorize(Permission::ManageApiKeys)?,
+                form.name.trim(),
+                role,
+            )
             .await?;
-        Ok::<_, Problem>((format!("API key {} (send as Authorization: Bearer …)", key.name), token))
+        Ok::<_, Problem>((
+            format!("API key {} (send as Authorization: Bearer …)", key.name),
+            token,
+        ))
     }
     .await;
     match result {

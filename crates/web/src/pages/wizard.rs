@@ -89,7 +89,10 @@ impl WizardPage {
     }
 }
 
-pub(crate) async fn form(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> Response {
+pub(crate) async fn form(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Response {
     render(&WizardPage::new(&state, &auth))
 }
 
@@ -121,10 +124,9 @@ async fn read_form(mut multipart: Multipart) -> Result<Posted, Problem> {
         .map_err(|e| Problem::bad_request(format!("cannot read the form: {}", e.body_text())))?
     {
         let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| Problem::bad_request(format!("cannot read the form: {}", e.body_text())))?;
+        let bytes = field.bytes().await.map_err(|e| {
+            Problem::bad_request(format!("cannot read the form: {}", e.body_text()))
+        })?;
         match name.as_str() {
             "screenshot" => {
                 if !bytes.is_empty() {
@@ -160,7 +162,10 @@ fn seed_text(posted: &Posted) -> Result<Zeroizing<String>, Problem> {
     Err(Problem::invalid(if codes.is_empty() {
         "no QR code found in the screenshot; capture the whole QR code, sharp and not cropped, or type the secret shown under \"Can't scan image?\"".to_owned()
     } else {
-        format!("the screenshot's QR code is not a TOTP seed: {}", reasons.join("; "))
+        format!(
+            "the screenshot's QR code is not a TOTP seed: {}",
+            reasons.join("; ")
+        )
     }))
 }
 

@@ -3,20 +3,24 @@
 //! database (stateless: a session made on one is valid on the other).
 
 use serde_json::{Value, json};
-use tokendesk_vault::{Actor, Role};
+use tokendesk_vault::{Permission, Role};
 
 use crate::TestApp;
-use crate::app::{RFC_SEED, client, rfc_code};
+use crate::app::{RFC_SEED, client, rfc_code, root};
 
-both_backends!(api_round_trip, api_errors_are_json_with_codes, two_instances_share_sessions);
+both_backends!(
+    api_round_trip,
+    api_errors_are_json_with_codes,
+    two_instances_share_sessions
+);
 
 async fn key(app: &TestApp, name: &str, role: Role) -> String {
     let (_, token) = app
         .vault
-        .apikey_create(&Actor::new("root"), name, role)
+        .apikey_create(&root(Permission::ManageApiKeys), name, role)
         .await
         .unwrap();
-    format!("Bearer {}", token.as_str())
+    format!("Bearer {}", token.expose())
 }
 
 async fn post(app: &TestApp, auth: &str, path: &str, body: Value) -> (u16, Value) {
@@ -55,7 +59,10 @@ async fn api_round_trip(app: TestApp) {
     }))
     .await;
     assert_eq!(status, 201, "{created}");
-    assert!(!created.to_string().contains(RFC_SEED), "the seed is never returned");
+    assert!(
+        !created.to_string().contains(RFC_SEED),
+        "the seed is never returned"
+    );
     let id = created["id"].as_str().unwrap().to_owned();
 
     let (status, list) = get(&app, &desk, "/api/v1/records?state=captured").await;
@@ -74,25 +81,40 @@ async fn api_round_trip(app: TestApp) {
     assert!(from <= app.now() && app.now() < until && until - from == 30);
 
     // A future code for e-mail, 90 minutes ahead.
-    let (status, future) = post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({
-        "verification": "call-back", "outcome": "passed", "ticket": "INC-10", "future": 90,
-    }))
+    let (status, future) = post(
+        &app,
+        &desk,
+        &format!("/api/v1/records/{id}/reveal"),
+        json!({
+            "verification": "call-back", "outcome": "passed", "ticket": "INC-10", "future": 90,
+        }),
+    )
     .await;
     assert_eq!(status, 200);
     assert_eq!(future["purpose"], "email");
     assert_eq!(future["codes"][0]["code"], rfc_code(app.now() + 90 * 60));
 
     // A failed verification reveals nothing and is audited.
-    let (status, err) = post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({
-        "verification": "call-back", "outcome": "failed", "ticket": "INC-11",
-    }))
+    let (status, err) = post(
+        &app,
+        &desk,
+        &format!("/api/v1/records/{id}/reveal"),
+        json!({
+            "verification": "call-back", "outcome": "failed", "ticket": "INC-11",
+        }),
+    )
     .await;
     assert_eq!(status, 403);
     assert_eq!(err["code"], "verification_failed");
 
-    let (status, moved) = post(&app, &prov, &format!("/api/v1/records/{id}/transition"), json!({
-        "to": "burned", "serial": "X1",
-    }))
+    let (status, moved) = post(
+        &app,
+        &prov,
+        &format!("/api/v1/records/{id}/transition"),
+        json!({
+            "to": "burned", "serial": "X1",
+        }),
+    )
     .await;
     assert_eq!(status, 200);
     assert_eq!(moved["state"], "burned");
@@ -106,14 +128,29 @@ async fn api_round_trip(app: TestApp) {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"reveal") && actions.contains(&"verify.failed"), "{actions:?}");
+    assert!(
+        actions.contains(&"reveal") && actions.contains(&"verify.failed"),
+        "{actions:?}"
+    );
     assert!(!audit.to_string().contains(&rfc_code(app.now())));
 
-    let r = client().get(app.at("/api/v1/openapi.json")).send().await.unwrap();
+    let r = client()
+        .get(app.at("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/records", "/records/{id}", "/records/{id}/reveal", "/records/{id}/transition", "/audit", "/import", "/export"] {
+    for path in [
+        "/records",
+        "/records/{id}",
+        "/records/{id}/reveal",
+        "/records/{id}/transition",
+        "/audit",
+        "/import",
+        "/export",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
 }
@@ -124,14 +161,82 @@ async fn api_errors_are_json_with_codes(app: TestApp) {
     let prov = key(&app, "prov", Role::Provisioner).await;
     let id = app.capture("err@example.com").await;
     let cases: Vec<(u16, &str, (u16, Value))> = vec![
-        (401, "unauthenticated", get(&app, "Bearer tdk_nope", "/api/v1/records").await),
-        (403, "forbidden", post(&app, &desk, "/api/v1/records", json!({"upn": "x@example.com", "secret": RFC_SEED})).await),
-        (404, "not_found", get(&app, &desk, "/api/v1/records/no-such-id").await),
-        (422, "invalid", post(&app, &prov, "/api/v1/records", json!({"upn": "x@example.com", "secret": "phonefactor://activate?code=1"})).await),
-        (409, "active_record_exists", post(&app, &prov, "/api/v1/records", json!({"upn": "err@example.com", "secret": RFC_SEED})).await),
-        (409, "illegal_transition", post(&app, &prov, &format!("/api/v1/records/{id}/transition"), json!({"to": "delivered", "code": "123456"})).await),
-        (400, "bad_request", post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({"nonsense": true})).await),
-        (422, "invalid", post(&app, &desk, &format!("/api/v1/records/{id}/reveal"), json!({"verification": "astrology", "outcome": "passed", "ticket": "T"})).await),
+        (
+            401,
+            "unauthenticated",
+            get(&app, "Bearer tdk_nope", "/api/v1/records").await,
+        ),
+        (
+            403,
+            "forbidden",
+            post(
+                &app,
+                &desk,
+                "/api/v1/records",
+                json!({"upn": "x@example.com", "secret": RFC_SEED}),
+            )
+            .await,
+        ),
+        (
+            404,
+            "not_found",
+            get(&app, &desk, "/api/v1/records/no-such-id").await,
+        ),
+        (
+            422,
+            "invalid",
+            post(
+                &app,
+                &prov,
+                "/api/v1/records",
+                json!({"upn": "x@example.com", "secret": "phonefactor://activate?code=1"}),
+            )
+            .await,
+        ),
+        (
+            409,
+            "active_record_exists",
+            post(
+                &app,
+                &prov,
+                "/api/v1/records",
+                json!({"upn": "err@example.com", "secret": RFC_SEED}),
+            )
+            .await,
+        ),
+        (
+            409,
+            "illegal_transition",
+            post(
+                &app,
+                &prov,
+                &format!("/api/v1/records/{id}/transition"),
+                json!({"to": "delivered", "code": "123456"}),
+            )
+            .await,
+        ),
+        (
+            400,
+            "bad_request",
+            post(
+                &app,
+                &desk,
+                &format!("/api/v1/records/{id}/reveal"),
+                json!({"nonsense": true}),
+            )
+            .await,
+        ),
+        (
+            422,
+            "invalid",
+            post(
+                &app,
+                &desk,
+                &format!("/api/v1/records/{id}/reveal"),
+                json!({"verification": "astrology", "outcome": "passed", "ticket": "T"}),
+            )
+            .await,
+        ),
     ];
     for (status, code, (got_status, body)) in cases {
         assert_eq!(got_status, status, "{body}");

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{AnyPool, Executor};
 use tokendesk_otp::{Secret, SeedInput, Totp, TotpParams};
-use tokendesk_vault::{Actor, FixedClock, KeySpec, MasterKey, Role, Settings, Store, Vault};
+use tokendesk_vault::{
+    Actor, Authorized, FixedClock, KeySpec, MasterKey, PasswordParams, Permission, Policy,
+    Principal, Role, Settings, StaffSettings, Store, Vault,
+};
 use tokendesk_web::{AppState, WebConfig, app};
 
 /// 2026-11-28T09:00:00Z.
@@ -70,7 +73,27 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn test_settings() -> Settings {
-    Settings::for_tests()
+    Settings::default()
+}
+
+/// Cheap Argon2 for staff passwords (tests only; production costs are the default).
+pub fn test_staff_settings() -> StaffSettings {
+    StaffSettings {
+        password_params: PasswordParams::INSECURE_TEST_ONLY,
+        ..StaffSettings::default()
+    }
+}
+
+/// The vault's proof for the test's administrator `root`.
+pub fn root(p: Permission) -> Authorized {
+    Policy::authorize(
+        &Principal {
+            actor: Actor::new("root"),
+            role: Role::Admin,
+        },
+        p,
+    )
+    .unwrap()
 }
 
 fn pg_admin_url() -> String {
@@ -140,6 +163,7 @@ impl TestApp {
             .await
             .unwrap();
         vault.set_settings(test_settings());
+        vault.set_staff_settings(test_staff_settings());
         let vault = Arc::new(vault);
         let state = state_for(vault.clone(), clock.clone());
         let addr = spawn(state.clone()).await;
@@ -178,7 +202,9 @@ impl TestApp {
             .await
             .unwrap();
         admin.close().await;
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
         let url = format!("{base}/{name}");
         Self::make(url, Guard::Postgres { admin_url, name }).await
     }
@@ -191,6 +217,7 @@ impl TestApp {
             .await
             .unwrap();
         vault.set_settings(test_settings());
+        vault.set_staff_settings(test_staff_settings());
         let vault = Arc::new(vault);
         let addr = spawn(state_for(vault.clone(), self.clock.clone())).await;
         (addr, vault)
@@ -211,7 +238,7 @@ impl TestApp {
         let r = client()
             .post(self.at("/setup"))
             .form(&[
-                ("token", token.as_str()),
+                ("token", token.expose()),
                 ("username", "root"),
                 ("display_name", "Root Admin"),
                 ("password", "correct horse battery"),
@@ -228,11 +255,11 @@ impl TestApp {
     pub async fn staff(&self, username: &str, role: Role) -> Browser {
         let (_, otp) = self
             .vault
-            .staff_add(&Actor::new("root"), username, username, role)
+            .staff_add(&root(Permission::ManageStaff), username, username, role)
             .await
             .unwrap();
         let fresh = format!("{username} long password 1");
-        self.sign_in_changing(username, otp.as_str(), &fresh).await
+        self.sign_in_changing(username, otp.expose(), &fresh).await
     }
 
     /// First sign-in with a one-time password: choose a new one, enrol TOTP.
@@ -246,7 +273,12 @@ impl TestApp {
         self.sign_in_changing(username, password, "").await
     }
 
-    async fn sign_in_changing(&self, username: &str, password: &str, new_password: &str) -> Browser {
+    async fn sign_in_changing(
+        &self,
+        username: &str,
+        password: &str,
+        new_password: &str,
+    ) -> Browser {
         let r = client()
             .post(self.at("/login"))
             .form(&[("username", username), ("password", password)])
@@ -262,11 +294,15 @@ impl TestApp {
                 "/" => return browser,
                 "/account/password" => {
                     let r = self
-                        .post_form(&browser, "/account/password", &[
-                            ("old", password),
-                            ("new", new_password),
-                            ("new2", new_password),
-                        ])
+                        .post_form(
+                            &browser,
+                            "/account/password",
+                            &[
+                                ("old", password),
+                                ("new", new_password),
+                                ("new2", new_password),
+                            ],
+                        )
                         .await;
                     assert_eq!(r.status(), 303, "password change");
                     next = location(&r);
@@ -317,7 +353,12 @@ impl TestApp {
         r.text().await.unwrap()
     }
 
-    pub async fn post_form(&self, b: &Browser, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_form(
+        &self,
+        b: &Browser,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         client()
             .post(self.at(path))
             .header("cookie", &b.cookie)
@@ -367,7 +408,10 @@ pub fn location(r: &reqwest::Response) -> String {
 }
 
 pub fn between(text: &str, start: &str, end: &str) -> String {
-    let from = text.find(start).unwrap_or_else(|| panic!("{start:?} not in page")) + start.len();
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not in page"))
+        + start.len();
     let len = text[from..].find(end).unwrap();
     text[from..from + len].to_owned()
 }

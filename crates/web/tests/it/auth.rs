@@ -1,9 +1,9 @@
 //! Setup link, sign-in with second factor, lockout, sessions, cookies and cross-origin refusal.
 
-use tokendesk_vault::{Actor, Role};
+use tokendesk_vault::{Permission, Role};
 
 use crate::TestApp;
-use crate::app::{client, location, set_cookie};
+use crate::app::{client, location, root, set_cookie};
 
 both_backends!(
     nothing_but_setup_before_the_first_admin,
@@ -22,8 +22,17 @@ async fn nothing_but_setup_before_the_first_admin(app: TestApp) {
     assert_eq!(r.status(), 200);
     let r = client().get(app.at("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let link = app.state.setup_link("http://example.test").await.unwrap().unwrap();
-    assert!(link.starts_with("http://example.test/setup?token="), "{}", link.as_str());
+    let link = app
+        .state
+        .setup_link("http://example.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        link.starts_with("http://example.test/setup?token="),
+        "{}",
+        link.as_str()
+    );
     let r = client().get(app.at("/setup")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
@@ -31,7 +40,7 @@ async fn nothing_but_setup_before_the_first_admin(app: TestApp) {
 async fn setup_link_works_once(app: TestApp) {
     let token = app.vault.create_setup_token(900).await.unwrap();
     let form = [
-        ("token", token.as_str()),
+        ("token", token.expose()),
         ("username", "first"),
         ("display_name", "First"),
         ("password", "a long enough password"),
@@ -44,18 +53,36 @@ async fn setup_link_works_once(app: TestApp) {
         ("password", "a long enough password"),
         ("password2", "a long enough password"),
     ];
-    let r = client().post(app.at("/setup")).form(&bad).send().await.unwrap();
+    let r = client()
+        .post(app.at("/setup"))
+        .form(&bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
-    let r = client().post(app.at("/setup")).form(&form).send().await.unwrap();
+    let r = client()
+        .post(app.at("/setup"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // Used: the setup page is gone, the token with it.
-    let r = client().post(app.at("/setup")).form(&form).send().await.unwrap();
+    let r = client()
+        .post(app.at("/setup"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 410);
     assert!(app.state.setup_link("http://x").await.unwrap().is_none());
     // The new admin must still enrol a second factor before anything else.
     let r = client()
         .post(app.at("/login"))
-        .form(&[("username", "first"), ("password", "a long enough password")])
+        .form(&[
+            ("username", "first"),
+            ("password", "a long enough password"),
+        ])
         .send()
         .await
         .unwrap();
@@ -63,9 +90,21 @@ async fn setup_link_works_once(app: TestApp) {
     assert_eq!(location(&r), "/account/totp");
     let cookie = set_cookie(&r);
     let raw = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(raw.contains("HttpOnly") && raw.contains("SameSite=Strict"), "{raw}");
-    let r = client().get(app.at("/records")).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(r.status(), 303, "a half-signed-in session goes back to enrolment");
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Strict"),
+        "{raw}"
+    );
+    let r = client()
+        .get(app.at("/records"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        303,
+        "a half-signed-in session goes back to enrolment"
+    );
     assert_eq!(location(&r), "/account/totp");
 }
 
@@ -91,7 +130,11 @@ async fn lockout_after_failed_passwords(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 0 && retry <= 3600, "{retry}");
     // Unknown users get the same answer as wrong passwords.
     let r = client()
@@ -153,6 +196,9 @@ async fn sessions_expire_and_end(app: TestApp) {
     // A disabled account's sessions end at once.
     let other = app.staff("soon-gone", Role::Provisioner).await;
     assert_eq!(app.get(&other, "/records").await.status(), 200);
-    app.vault.staff_disable(&Actor::new("root"), "soon-gone").await.unwrap();
+    app.vault
+        .staff_disable(&root(Permission::ManageStaff), "soon-gone")
+        .await
+        .unwrap();
     assert_eq!(app.get(&other, "/records").await.status(), 401);
 }

@@ -3,11 +3,11 @@
 //! A route added without thinking about access still appears here, because the table is what
 //! the router is built from.
 
-use tokendesk_vault::{Actor, Role, allows};
+use tokendesk_vault::{Permission, Role, allows};
 use tokendesk_web::routes::{RouteSpec, table};
 
 use crate::TestApp;
-use crate::app::{Browser, client};
+use crate::app::{Browser, client, root};
 use tokendesk_web::Access;
 
 both_backends!(every_route_times_every_role);
@@ -40,13 +40,21 @@ async fn call(app: &TestApp, spec: &RouteSpec, path: &str, auth: Option<(&str, &
 async fn every_route_times_every_role(app: TestApp) {
     let admin = app.admin().await;
     let record = app.capture("matrix@example.com").await;
-    let root = Actor::new("root");
     app.vault
-        .staff_add(&root, "someone", "Someone", Role::Helpdesk)
+        .staff_add(
+            &root(Permission::ManageStaff),
+            "someone",
+            "Someone",
+            Role::Helpdesk,
+        )
         .await
         .unwrap();
     app.vault
-        .apikey_create(&root, "victim-key", Role::Auditor)
+        .apikey_create(
+            &root(Permission::ManageApiKeys),
+            "victim-key",
+            Role::Auditor,
+        )
         .await
         .unwrap();
     let mut keys = Vec::new();
@@ -54,24 +62,36 @@ async fn every_route_times_every_role(app: TestApp) {
     for role in Role::ALL {
         let (_, token) = app
             .vault
-            .apikey_create(&root, &format!("key-{}", role.as_str()), role)
+            .apikey_create(
+                &root(Permission::ManageApiKeys),
+                &format!("key-{}", role.as_str()),
+                role,
+            )
             .await
             .unwrap();
-        keys.push((role, format!("Bearer {}", token.as_str())));
+        keys.push((role, format!("Bearer {}", token.expose())));
         if role != Role::Admin {
             browsers.push((role, app.staff(&format!("m-{}", role.as_str()), role).await));
         }
     }
 
     let routes = table(app.state.clone());
-    assert!(routes.len() > 40, "the table lists every route: {}", routes.len());
+    assert!(
+        routes.len() > 40,
+        "the table lists every route: {}",
+        routes.len()
+    );
     let mut checked = 0;
     for spec in &routes {
         let path = concrete(spec.path, &record);
         let anonymous = call(&app, spec, &path, None).await;
         match spec.access {
             Access::Open | Access::Public => {
-                assert!(!is_auth_failure(anonymous), "{} {path}: {anonymous}", spec.method)
+                assert!(
+                    !is_auth_failure(anonymous),
+                    "{} {path}: {anonymous}",
+                    spec.method
+                )
             }
             Access::Setup => assert_eq!(anonymous, 410, "{} {path} after setup", spec.method),
             _ => assert_eq!(anonymous, 401, "{} {path} without credentials", spec.method),
@@ -85,7 +105,11 @@ async fn every_route_times_every_role(app: TestApp) {
                 Access::Needs(p) => allows(*role, p),
             };
             if expect_allowed {
-                assert!(!is_auth_failure(status), "{} {path} as {role:?} key: {status}", spec.method);
+                assert!(
+                    !is_auth_failure(status),
+                    "{} {path} as {role:?} key: {status}",
+                    spec.method
+                );
             } else if spec.access != Access::Setup {
                 assert_eq!(status, 403, "{} {path} as {role:?} key", spec.method);
             }
@@ -100,7 +124,11 @@ async fn every_route_times_every_role(app: TestApp) {
                 let status = call(&app, spec, &path, Some(("cookie", &browser.cookie))).await;
                 if let Access::Needs(p) = spec.access {
                     if allows(*role, p) {
-                        assert!(!is_auth_failure(status), "{} {path} as {role:?}: {status}", spec.method);
+                        assert!(
+                            !is_auth_failure(status),
+                            "{} {path} as {role:?}: {status}",
+                            spec.method
+                        );
                     } else {
                         assert_eq!(status, 403, "{} {path} as {role:?} session", spec.method);
                     }
