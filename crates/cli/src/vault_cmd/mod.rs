@@ -103,9 +103,10 @@ pub enum VaultCommand {
     /// Master key management.
     #[command(subcommand)]
     Key(admin::KeyCommand),
-    /// Import seeds from a spreadsheet CSV or an Entra ID hardware-token CSV (all or nothing).
+    /// Import seeds from a spreadsheet CSV, an Entra ID hardware-token CSV or a PSKC file (all or
+    /// nothing).
     Import(exchange::ImportArgs),
-    /// Export seeds (audited) as Entra CSV or otpauth URIs.
+    /// Export seeds (audited) as Entra CSV, password-protected PSKC or otpauth URIs.
     Export(exchange::ExportArgs),
     /// Write a consistent online snapshot of a SQLite vault (still encrypted) to FILE.
     Backup(admin::BackupArgs),

@@ -686,3 +686,232 @@ fn backup_and_restore_verify_before_replacing(td: Td) {
     ]);
     td.assert_no_leak();
 }
+
+fn sorted_lines(path: &std::path::Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn same_backend(td: &Td) -> Td {
+    if td.pg.is_some() {
+        Td::postgres()
+    } else {
+        Td::sqlite()
+    }
+}
+
+both_backends!(pskc_export_then_import_gives_the_same_seeds);
+
+fn pskc_export_then_import_gives_the_same_seeds(td: Td) {
+    td.init_with_alice();
+    let uri = format!(
+        "otpauth://totp/X:bob%40contoso.com?secret={OTHER}&algorithm=SHA256&digits=8&period=60"
+    );
+    let o = td.run(
+        &["add", "--user", "bob@contoso.com", "--model", "C202", "-"],
+        Some(&uri),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = td.dir.path();
+    let pw = dir.join("password.txt");
+    std::fs::write(&pw, "correct horse battery\n").unwrap();
+    let out = dir.join("seeds.pskc");
+    let (o, pwf) = (out.to_str().unwrap(), pw.to_str().unwrap());
+
+    // No password and no terminal: refused before anything is written or audited.
+    let err = td.fails(&["export", "--format", "pskc", "--out", o], 2);
+    assert!(err.contains("--password-file"), "{err}");
+    assert!(!out.exists());
+    let short = dir.join("short.txt");
+    std::fs::write(&short, "short\n").unwrap();
+    let err = td.fails(
+        &[
+            "export",
+            "--format",
+            "pskc",
+            "--out",
+            o,
+            "--password-file",
+            short.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("12 characters"), "{err}");
+    assert!(!out.exists());
+
+    td.ok(&[
+        "export",
+        "--format",
+        "pskc",
+        "--out",
+        o,
+        "--password-file",
+        pwf,
+    ]);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let xml = std::fs::read_to_string(&out).unwrap();
+    assert!(xml.contains("pkcs-5v2-0#pbkdf2") && xml.contains("<ValueMAC>"));
+    assert!(!xml.contains("PlainValue>1") && !xml.to_uppercase().contains(SECRET_B32));
+    let exports: serde_json::Value =
+        serde_json::from_str(&td.ok(&["audit", "list", "--action", "export", "--json"])).unwrap();
+    let exports = exports.as_array().unwrap();
+    assert_eq!(exports.len(), 2, "one audit entry per exported record");
+    assert!(exports.iter().all(|e| e["detail"]["format"] == "pskc"));
+    let before = dir.join("before.txt");
+    td.ok(&[
+        "export",
+        "--format",
+        "otpauth",
+        "--out",
+        before.to_str().unwrap(),
+    ]);
+
+    let td2 = same_backend(&td);
+    td2.ok(&["init"]);
+    let wrong = dir.join("wrong.txt");
+    std::fs::write(&wrong, "wrong horse battery\n").unwrap();
+    let args = ["import", o, "--format", "pskc", "--password-file"];
+    let err = td2.fails(&[&args[..], &[wrong.to_str().unwrap()]].concat(), 2);
+    assert!(
+        err.contains("wrong") && err.contains("nothing imported"),
+        "{err}"
+    );
+    let err = td2.fails(&args[..4], 2);
+    assert!(err.contains("password"), "{err}");
+    let dry = td2.ok(&[&args[..], &[pwf, "--dry-run"]].concat());
+    assert!(dry.contains("dry run: 2 row(s) valid"), "{dry}");
+    assert!(dry.contains("MAC verified"), "{dry}");
+    assert!(td2.ok(&["list"]).trim().is_empty() || !td2.ok(&["list"]).contains("contoso"));
+    let done = td2.ok(&[&args[..], &[pwf]].concat());
+    assert!(done.contains("imported 2 record(s)"), "{done}");
+    let after = dir.join("after.txt");
+    td2.ok(&[
+        "export",
+        "--format",
+        "otpauth",
+        "--out",
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(sorted_lines(&before), sorted_lines(&after));
+    assert!(td2.ok(&["show", "bob@contoso.com"]).contains("C202"));
+    td.assert_no_leak();
+    td2.assert_no_leak();
+}
+
+both_backends!(pskc_rfc6030_examples_through_the_cli);
+
+fn pskc_rfc6030_examples_through_the_cli(td: Td) {
+    td.ok(&["init"]);
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../formats/tests/fixtures");
+    let pbkdf2 = fixtures.join("rfc6030_s6_2_pbkdf2.xml");
+    let psk = fixtures.join("rfc6030_s6_1_preshared_key.xml");
+    let dir = td.dir.path();
+    std::fs::write(dir.join("qwerty"), "qwerty\n").unwrap();
+    std::fs::write(dir.join("psk"), "12345678901234567890123456789012\n").unwrap();
+    // The RFC's tokens are HOTP: decrypted and MAC-checked, then refused per key.
+    let o = td.run(
+        &[
+            "import",
+            pbkdf2.to_str().unwrap(),
+            "--format",
+            "pskc",
+            "--password-file",
+            dir.join("qwerty").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("key 1 (serial 987654321): an HOTP"),
+        "{}",
+        stdout(&o)
+    );
+    let err = td.fails(&["import", psk.to_str().unwrap(), "--format", "pskc"], 2);
+    assert!(
+        err.contains("pre-shared") && err.contains("--psk-file"),
+        "{err}"
+    );
+    let o = td.run(
+        &[
+            "import",
+            psk.to_str().unwrap(),
+            "--format",
+            "pskc",
+            "--psk-file",
+            dir.join("psk").to_str().unwrap(),
+            "--dry-run",
+        ],
+        None,
+    );
+    assert!(
+        stdout(&o).contains("pre-shared key, MAC verified"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("HOTP"), "{}", stdout(&o));
+}
+
+#[test]
+fn large_import_shows_no_progress_bar_off_a_terminal() {
+    let td = Td::sqlite();
+    td.ok(&["init"]);
+    let file = td.dir.path().join("many.csv");
+    let rows: String = (0..600)
+        .map(|i| format!("user{i}@contoso.com,{OTHER}\n"))
+        .collect();
+    std::fs::write(&file, rows).unwrap();
+    let o = td.run(
+        &["import", file.to_str().unwrap(), "--format", "spreadsheet"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        !err.contains('\r') && !err.contains('\u{1b}') && !err.contains("rows"),
+        "{err:?}"
+    );
+    assert!(stdout(&o).contains("imported 600"));
+}
+
+#[test]
+fn large_import_shows_a_progress_bar_on_a_terminal() {
+    // `script` gives the binary a real pseudo-terminal, as an admin's shell would.
+    let td = Td::sqlite();
+    td.ok(&["init"]);
+    let file = td.dir.path().join("many.csv");
+    let rows: String = (0..600)
+        .map(|i| format!("user{i}@contoso.com,{OTHER}\n"))
+        .collect();
+    std::fs::write(&file, rows).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("tokendesk");
+    let command = format!(
+        "{} --data {} import {} --format spreadsheet",
+        bin.display(),
+        td.data().display(),
+        file.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TOKENDESK_ACTOR", "tester")
+        .env_remove("TOKENDESK_MASTER_KEY")
+        .env_remove("TOKENDESK_DATABASE_URL")
+        .output()
+        .expect("util-linux `script` is needed for this test (apt-get install bsdutils)");
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{shown}");
+    assert!(
+        shown.contains("records in one transaction") || shown.contains("rows"),
+        "{shown:?}"
+    );
+    assert!(shown.contains("imported 600"), "{shown:?}");
+    assert!(!shown.to_uppercase().contains(OTHER), "{shown:?}");
+}
