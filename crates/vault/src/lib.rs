@@ -29,7 +29,7 @@ pub use keyring::KeySpec;
 pub use records::{Algorithm, NewRecord, Record, Shipment, TokenParams, normalise_upn};
 pub use reveal::{ExportedSeed, RevealRequest};
 pub use state::{ALL_STATES, State, TransitionError};
-pub use store::Store;
+pub use store::{Snapshot, Store};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase};
 pub use vault::{Actor, ListFilter, Settings, TokenUpdate, Vault};
 

@@ -648,31 +648,41 @@ both_backends!(backup_and_restore_verify_before_replacing);
 
 fn backup_and_restore_verify_before_replacing(td: Td) {
     td.init_with_alice();
-    let file = td.dir.path().join("backup.db");
+    let file = td.dir.path().join("backup.tdb");
     let f = file.to_str().unwrap();
-    if td.pg.is_some() {
-        let err = td.fails(&["backup", f], 2);
-        assert!(err.contains("pg_dump"), "{err}");
-        return;
-    }
-    td.ok(&["backup", f]);
+    let made = td.ok(&["backup", f]);
+    assert!(made.contains("backup of the"), "{made}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     td.fails(&["backup", f], 2);
     td.ok(&["cancel", "alice@contoso.com"]);
-    // A tampered backup is refused and the live vault stays as it is.
-    let bad = td.dir.path().join("bad.db");
-    std::fs::copy(&file, &bad).unwrap();
-    runtime().block_on(async {
-        let pool = AnyPool::connect(&format!("sqlite://{}", bad.display()))
-            .await
-            .unwrap();
-        pool.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1")
-            .await
-            .unwrap();
-        pool.close().await;
-    });
-    let err = td.fails(&["restore", bad.to_str().unwrap()], 2);
-    assert!(err.contains("entry 1 was edited"), "{err}");
+    let original = std::fs::read_to_string(&file).unwrap();
+    assert!(original.contains("\"format\":\"tokendesk-backup\""));
+
+    // A damaged file fails its checksum; nothing changes.
+    let damaged = td.dir.path().join("damaged.tdb");
+    std::fs::write(&damaged, original.replacen("tester", "tester2", 1)).unwrap();
+    let err = td.fails(&["restore", damaged.to_str().unwrap()], 2);
+    assert!(err.contains("checksum"), "{err}");
+    // An edit with a recomputed checksum is caught by the audit chain; nothing changes.
+    let forged = td.dir.path().join("forged.tdb");
+    std::fs::write(
+        &forged,
+        with_checksum(&original, |body| {
+            body.replacen("\"tester\"", "\"mallory\"", 1)
+        }),
+    )
+    .unwrap();
+    let err = td.fails(&["restore", forged.to_str().unwrap()], 2);
+    assert!(err.contains("was edited"), "{err}");
+    // A truncated file is refused.
+    let cut = td.dir.path().join("cut.tdb");
+    std::fs::write(&cut, &original[..original.len() / 2]).unwrap();
+    td.fails(&["restore", cut.to_str().unwrap()], 2);
     assert!(td.ok(&["list"]).contains("cancelled"));
+
     td.ok(&["restore", f]);
     assert!(td.ok(&["list"]).contains("captured"));
     assert!(td.ok(&["audit", "verify"]).contains("intact"));
@@ -684,7 +694,104 @@ fn backup_and_restore_verify_before_replacing(td: Td) {
         "--verified",
         "call-back",
     ]);
+    // The restored vault goes on working: new records get new audit entries and ids.
+    let o = td.run(&["add", "--user", "bob@contoso.com", "-"], Some(OTHER));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
     td.assert_no_leak();
+}
+
+/// Replaces the body of a backup file and writes a matching checksum line.
+fn with_checksum(file: &str, edit: impl Fn(&str) -> String) -> String {
+    use sha2::Digest;
+    let body_end = file.trim_end().rfind('\n').unwrap() + 1;
+    let body = edit(&file[..body_end]);
+    let sum = sha2::Sha256::digest(body.as_bytes());
+    let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{body}sha256 {hex}\n")
+}
+
+#[test]
+fn backups_move_between_sqlite_and_postgres() {
+    let lite = Td::sqlite();
+    lite.init_with_alice();
+    lite.ok(&["burned", "alice@contoso.com"]);
+    lite.ok(&[
+        "ship",
+        "alice@contoso.com",
+        "--carrier",
+        "DHL",
+        "--tracking",
+        "X1",
+    ]);
+    let file = lite.dir.path().join("lite.tdb");
+    lite.ok(&["backup", file.to_str().unwrap()]);
+    let key = std::fs::read(lite.data().join("master.key")).unwrap();
+    let put_key = |td: &Td| {
+        std::fs::create_dir_all(td.data()).unwrap();
+        std::fs::set_permissions(td.data(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = td.data().join("master.key");
+        std::fs::write(&path, &key).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+
+    let pg = Td::postgres();
+    put_key(&pg);
+    let done = pg.ok(&["restore", file.to_str().unwrap()]);
+    assert!(done.contains("a sqlite backup"), "{done}");
+    assert!(pg.ok(&["list"]).contains("shipped"));
+    assert!(pg.ok(&["audit", "verify"]).contains("intact"));
+    let expected = current_code(&lite, SECRET);
+    let shown = pg.ok(&[
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "call-back",
+    ]);
+    assert!(shown.contains(&expected), "{shown} vs {expected}");
+    // The restored PostgreSQL vault keeps working (sequences, ids).
+    let o = pg.run(&["add", "--user", "bob@contoso.com", "-"], Some(OTHER));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let back = pg.dir.path().join("pg.tdb");
+    pg.ok(&["backup", back.to_str().unwrap()]);
+    let lite2 = Td::sqlite();
+    put_key(&lite2);
+    let done = lite2.ok(&["restore", back.to_str().unwrap()]);
+    assert!(done.contains("a postgres backup"), "{done}");
+    let list = lite2.ok(&["list"]);
+    assert!(
+        list.contains("alice@contoso.com") && list.contains("bob@contoso.com"),
+        "{list}"
+    );
+    assert!(lite2.ok(&["audit", "verify"]).contains("intact"));
+    lite.assert_no_leak();
+    pg.assert_no_leak();
+    lite2.assert_no_leak();
+}
+
+#[test]
+fn restore_accepts_an_older_vacuum_into_backup() {
+    let td = Td::sqlite();
+    td.init_with_alice();
+    let old = td.dir.path().join("old.db");
+    let target = old.to_str().unwrap().to_owned();
+    let url = td.database_url();
+    runtime().block_on(async {
+        let pool = AnyPool::connect(&url).await.unwrap();
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    td.ok(&["cancel", "alice@contoso.com"]);
+    td.ok(&["restore", old.to_str().unwrap()]);
+    assert!(td.ok(&["list"]).contains("captured"));
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
 }
 
 fn sorted_lines(path: &std::path::Path) -> Vec<String> {
