@@ -108,10 +108,12 @@ pub enum VaultCommand {
     Import(exchange::ImportArgs),
     /// Export seeds (audited) as Entra CSV, password-protected PSKC or otpauth URIs.
     Export(exchange::ExportArgs),
-    /// Write a consistent online snapshot of a SQLite vault (still encrypted) to FILE.
+    /// Write a consistent online snapshot of the vault (SQLite or PostgreSQL; still encrypted)
+    /// to FILE: versioned and checksummed, portable between the backends.
     Backup(admin::BackupArgs),
-    /// Replace the SQLite vault with a backup, after checking it opens with the current key and
-    /// its audit chain verifies. Stop other tokendesk processes first.
+    /// Replace the vault (SQLite or PostgreSQL) with a backup, after checking its checksum, that
+    /// it opens with the current key and that its audit chain verifies. Stop other tokendesk
+    /// processes first.
     Restore(admin::BackupArgs),
 }
 
