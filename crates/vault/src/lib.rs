@@ -41,7 +41,7 @@ pub use records::{Algorithm, NewRecord, Record, Shipment, TokenParams, normalise
 pub use reveal::{ExportedSeed, RevealRequest};
 pub use staff::{MIN_PASSWORD_CHARS, Session, SessionStage, Staff, normalise_username};
 pub use state::{ALL_STATES, State, TransitionError};
-pub use store::Store;
+pub use store::{Snapshot, Store};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
 pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};
 pub use vault::{Actor, ListFilter, Settings, StaffSettings, TokenUpdate, Vault};

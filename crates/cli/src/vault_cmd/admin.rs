@@ -2,13 +2,14 @@
 
 use std::io::{BufRead, Write};
 use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tokendesk_vault::{
-    AuditFilter, KdfParams, KeySpec, MasterKey, Passphrase, Vault, create_key_file,
-    promote_staged_key, stage_key_file,
+    AuditFilter, KdfParams, KeySpec, MasterKey, Passphrase, Snapshot, Store, Vault, VaultError,
+    create_key_file, promote_staged_key, stage_key_file,
 };
 use zeroize::Zeroizing;
 
@@ -325,19 +326,56 @@ pub(crate) async fn backup(
             args.file.display()
         )));
     }
-    vault
+    let snapshot = vault
         .store()
         .backup_to(&args.file)
         .await
         .map_err(vault_error)?;
+    let rows: usize = snapshot.row_counts().iter().map(|(_, n)| n).sum();
     writeln!(
         out,
-        "backup written to {} (key id {}, key version {}); keep the master key elsewhere",
+        "backup of the {} vault written to {} ({rows} rows in {} tables, key id {}, key version {}); \
+         keep the master key elsewhere",
+        snapshot.backend(),
         args.file.display(),
+        snapshot.row_counts().len(),
         vault.key_id(),
         vault.key_version()
     )?;
     Ok(Outcome::Done)
+}
+
+/// Reads a backup: the portable format, or a SQLite file from `VACUUM INTO` (older tokendesk).
+async fn read_backup(path: &Path, scratch: &Path) -> Result<Snapshot, VaultError> {
+    let mut magic = [0u8; 16];
+    let is_sqlite = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"SQLite format 3\0";
+    if !is_sqlite {
+        return Snapshot::read(path);
+    }
+    let copy = scratch.with_extension("legacy");
+    remove_db_files(&copy);
+    std::fs::copy(path, &copy)
+        .map_err(|e| VaultError::Invalid(format!("cannot copy the backup: {e}")))?;
+    let result = async {
+        let store = Store::open(&format!("sqlite://{}", copy.display())).await?;
+        let snap = store.snapshot().await;
+        store.close().await;
+        snap
+    }
+    .await;
+    remove_db_files(&copy);
+    result
+}
+
+fn remove_db_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
 }
 
 pub(crate) async fn restore(
@@ -345,57 +383,84 @@ pub(crate) async fn restore(
     args: &BackupArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    if ctx.opts.database.is_some() {
-        return Err(CliError::input(anyhow!(
-            "restore replaces a SQLite vault; restore PostgreSQL with pg_restore"
+    let sqlite_target = ctx.opts.database.is_none();
+    if sqlite_target && !ctx.opts.data.is_dir() {
+        return Err(CliError::env(anyhow!(
+            "{} does not exist; create it (mode 0700) or run `tokendesk init` first",
+            ctx.opts.data.display()
         )));
     }
-    let db = ctx.opts.data.join("vault.db");
-    let staging = ctx.opts.data.join("vault.db.restoring");
-    let env = |e: std::io::Error, what: &str| {
-        CliError::env(anyhow::Error::new(e).context(what.to_owned()))
+    // The backup is checked in a scratch SQLite database: for a SQLite vault it becomes the new
+    // file; for PostgreSQL it is thrown away after the check.
+    let staging = if sqlite_target {
+        ctx.opts.data.join("vault.db.restoring")
+    } else {
+        std::env::temp_dir().join(format!("tokendesk-restore-{}.db", std::process::id()))
     };
-    let _ = std::fs::remove_file(&staging);
-    std::fs::copy(&args.file, &staging).map_err(|e| env(e, "cannot copy the backup"))?;
+    remove_db_files(&staging);
     let checked = async {
-        let store =
-            tokendesk_vault::Store::open(&format!("sqlite://{}", staging.display())).await?;
-        let spec = match env_key_spec()
-            .map_err(|e| tokendesk_vault::VaultError::Invalid(format!("{:#}", e.error)))?
-        {
-            Some(spec) => spec,
-            None => KeySpec::Key(tokendesk_vault::read_key_file(&ctx.key_path())?),
-        };
+        let snapshot = read_backup(&args.file, &staging).await?;
+        let store = Store::open(&format!("sqlite://{}", staging.display())).await?;
+        store.replace_with(&snapshot).await?;
+        let spec =
+            match env_key_spec().map_err(|e| VaultError::Invalid(format!("{:#}", e.error)))? {
+                Some(spec) => spec,
+                None => KeySpec::Key(tokendesk_vault::read_key_file(&ctx.key_path())?),
+            };
         let vault = Vault::open(store, spec, ctx.clock()).await?;
         let report = vault.audit_verify().await?;
         vault.store().close().await;
-        Ok::<_, tokendesk_vault::VaultError>((report, vault.key_id()))
+        Ok::<_, VaultError>((snapshot, report, vault.key_id()))
     }
     .await;
-    let (report, key_id) = match checked {
+    let (snapshot, report, key_id) = match checked {
         Ok(v) => v,
         Err(e) => {
-            let _ = std::fs::remove_file(&staging);
-            return Err(vault_error(e));
+            remove_db_files(&staging);
+            let err = vault_error(e);
+            return Err(CliError {
+                exit_code: err.exit_code,
+                error: err.error.context("nothing restored"),
+            });
         }
     };
     if let Some(problem) = report.problem {
-        let _ = std::fs::remove_file(&staging);
+        remove_db_files(&staging);
         return Err(CliError::input(anyhow!(
             "the backup's audit chain is broken ({problem}); nothing replaced"
         )));
     }
-    // The old write-ahead log must not be replayed onto the restored file.
-    for suffix in ["vault.db-wal", "vault.db-shm"] {
-        let _ = std::fs::remove_file(ctx.opts.data.join(suffix));
+    if sqlite_target {
+        // The old write-ahead log must not be replayed onto the restored file.
+        for suffix in ["vault.db-wal", "vault.db-shm"] {
+            let _ = std::fs::remove_file(ctx.opts.data.join(suffix));
+        }
+        std::fs::rename(&staging, ctx.opts.data.join("vault.db")).map_err(|e| {
+            CliError::env(
+                anyhow::Error::new(e).context("cannot move the restored database into place"),
+            )
+        })?;
+        remove_db_files(&staging);
+    } else {
+        remove_db_files(&staging);
+        let store = Store::open(&ctx.database_url())
+            .await
+            .map_err(vault_error)?;
+        store.replace_with(&snapshot).await.map_err(|e| {
+            let err = vault_error(e);
+            CliError {
+                exit_code: err.exit_code,
+                error: err.error.context("nothing restored"),
+            }
+        })?;
+        store.close().await;
     }
-    std::fs::rename(&staging, &db)
-        .map_err(|e| env(e, "cannot move the restored database into place"))?;
     writeln!(
         out,
-        "restored {} audit entries from {} (key id {key_id})",
+        "restored {} audit entries from {} (a {} backup; key id {key_id})",
         report.entries,
-        args.file.display()
+        args.file.display(),
+        snapshot.backend()
     )?;
     Ok(Outcome::Done)
 }

@@ -1,15 +1,18 @@
-//! `import` and `export`: the guide's spreadsheet (`username,secret`) and Entra ID's hardware
-//! OATH token CSV in, Entra CSV and otpauth URIs out. Imports are validated completely first and
-//! written in one transaction; row errors name the line, never the secret.
+//! `import` and `export`: the guide's spreadsheet (`username,secret`), Entra ID's hardware
+//! OATH token CSV and PSKC (RFC 6030) in; Entra CSV, PSKC and otpauth URIs out. Parsing lives
+//! in the pure `tokendesk-formats` crate. Imports are validated completely first and written in
+//! one transaction; row errors name the line (or key), never the secret.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
-use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period, Secret, decode_base32};
+use tokendesk_formats::csv::{self, CsvKind};
+use tokendesk_formats::{Parsed, pskc};
+use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period, Secret};
 use tokendesk_vault::{NewRecord, State, TokenParams};
 use zeroize::Zeroizing;
 
@@ -23,6 +26,9 @@ pub enum ImportFormat {
     Spreadsheet,
     /// Entra ID CSV: `upn,serial number,secret key,time interval,manufacturer,model`.
     Entra,
+    /// PSKC (RFC 6030) XML: plain, password (PBKDF2) or pre-shared AES-128 key; TOTP keys
+    /// with a `<UserId>` naming the user.
+    Pskc,
 }
 
 /// `tokendesk import`.
@@ -39,161 +45,145 @@ pub struct ImportArgs {
     /// Import the valid rows and report the others (default: import nothing if any row is bad).
     #[arg(long)]
     skip_invalid: bool,
+    /// PSKC: file whose first line is the file's password (else TOKENDESK_IMPORT_PASSWORD, else
+    /// a prompt on a terminal).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// PSKC: file holding the pre-shared AES-128 key as 32 hex digits.
+    #[arg(long, value_name = "FILE")]
+    psk_file: Option<PathBuf>,
 }
 
-/// One CSV line split into fields: double quotes group, `""` is a quote.
-fn split_csv(line: &str, sep: char) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => fields.push(std::mem::take(&mut field)),
-            c => field.push(c),
-        }
+/// Rows above which an import shows a progress bar (on a terminal).
+const PROGRESS_ROWS: usize = 500;
+
+fn normalise(upn: &str) -> Result<String, String> {
+    tokendesk_vault::normalise_upn(upn).map_err(|e| e.to_string())
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<String>, CliError> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        CliError::env(
+            anyhow::Error::new(e)
+                .context(format!("cannot read the {what} file {}", path.display())),
+        )
+    })?);
+    let line = Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned());
+    if line.is_empty() {
+        return Err(CliError::input(anyhow!(
+            "the {what} file {} is empty",
+            path.display()
+        )));
     }
-    fields.push(field);
-    fields.into_iter().map(|f| f.trim().to_owned()).collect()
+    Ok(line)
 }
 
-struct Row {
-    line: usize,
-    new: NewRecord,
-    secret: Secret,
-}
-
-fn parse_secret(text: &str) -> Result<Secret, String> {
-    decode_base32(text, false).map_err(|e| e.to_string())
-}
-
-fn spreadsheet_row(fields: &[String]) -> Result<Option<(NewRecord, Secret)>, String> {
-    let user = fields.first().map(String::as_str).unwrap_or_default();
-    let secret = fields.get(1).map(String::as_str).unwrap_or_default();
-    if user.is_empty() && secret.is_empty() {
-        return Ok(None);
+/// Reads a password from the terminal without echo (via `stty`), or says how else to give it.
+fn prompt_password(prompt: &str, hint: &str) -> Result<Zeroizing<String>, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::input(anyhow!("no password given: {hint}")));
     }
-    if secret.is_empty() {
-        return Err("no secret in the second column".into());
-    }
-    let upn = tokendesk_vault::normalise_upn(user).map_err(|e| e.to_string())?;
-    let secret = parse_secret(secret)?;
-    let new = NewRecord {
-        upn,
-        ..Default::default()
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
     };
-    Ok(Some((new, secret)))
+    let hidden = stty("-echo");
+    eprint!("{prompt}");
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if hidden {
+        stty("echo");
+        eprintln!();
+    }
+    read.map_err(|e| CliError::env(anyhow::Error::new(e).context("cannot read the password")))?;
+    let pw = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    if pw.is_empty() {
+        return Err(CliError::input(anyhow!("the password is empty")));
+    }
+    Ok(pw)
 }
 
-const ENTRA_HEADER: [&str; 6] = [
-    "upn",
-    "serial number",
-    "secret key",
-    "time interval",
-    "manufacturer",
-    "model",
-];
-
-fn entra_row(fields: &[String]) -> Result<Option<(NewRecord, Secret)>, String> {
-    if fields.iter().all(String::is_empty) {
-        return Ok(None);
+fn parse_import(
+    bytes: &[u8],
+    args: &ImportArgs,
+) -> Result<(Parsed, Option<&'static str>), CliError> {
+    fn text<'a>(b: &'a [u8], file: &Path) -> Result<&'a str, CliError> {
+        std::str::from_utf8(b)
+            .map_err(|e| CliError::input(anyhow!("{} is not UTF-8 text: {e}", file.display())))
     }
-    let [upn, serial, secret, interval, manufacturer, model] = fields else {
-        return Err(format!("expected 6 columns, found {}", fields.len()));
-    };
-    let upn = tokendesk_vault::normalise_upn(upn).map_err(|e| e.to_string())?;
-    if secret.len() > 128 {
-        return Err(format!(
-            "the secret key has {} characters, more than Entra's 128",
-            secret.len()
-        ));
-    }
-    let secret = parse_secret(secret)?;
-    let period_secs = match interval.as_str() {
-        "30" => 30,
-        "60" => 60,
-        other => return Err(format!("time interval {other:?} is not 30 or 60")),
-    };
-    let some = |s: &String| (!s.is_empty()).then(|| s.clone());
-    let new = NewRecord {
-        upn,
-        serial: some(serial),
-        manufacturer: some(manufacturer),
-        model: some(model),
-        params: TokenParams {
-            period_secs,
-            ..TokenParams::default()
-        },
-        ..Default::default()
-    };
-    Ok(Some((new, secret)))
-}
-
-fn parse_file(text: &str, format: ImportFormat) -> (Vec<Row>, Vec<String>) {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l)).peekable();
-    let first = lines.peek().map(|(_, l)| *l).unwrap_or_default();
-    let sep = if first.contains(';') && !first.contains(',') {
-        ';'
-    } else {
-        ','
-    };
-    let mut errors = Vec::new();
-    if let ImportFormat::Entra = format {
-        let header: Vec<String> = split_csv(first, ',')
-            .into_iter()
-            .map(|h| h.to_lowercase().replace("timeinterval", "time interval"))
-            .collect();
-        if header != ENTRA_HEADER {
-            errors.push(format!(
-                "line 1: the header must be exactly `{}`",
-                ENTRA_HEADER.join(",")
-            ));
-            return (Vec::new(), errors);
-        }
-        lines.next();
-    } else if split_csv(first, sep)
-        .first()
-        .is_some_and(|h| ["username", "user", "upn", "email"].contains(&h.to_lowercase().as_str()))
-    {
-        lines.next();
-    }
-    let mut rows = Vec::new();
-    let mut seen = std::collections::HashMap::new();
-    for (line, text) in lines {
-        let fields = split_csv(
-            text,
-            if let ImportFormat::Entra = format {
-                ','
-            } else {
-                sep
-            },
-        );
-        let parsed = match format {
-            ImportFormat::Spreadsheet => spreadsheet_row(&fields),
-            ImportFormat::Entra => entra_row(&fields),
-        };
-        match parsed {
-            Ok(None) => {}
-            Ok(Some((new, secret))) => {
-                if let Some(prev) = seen.insert(new.upn.clone(), line) {
-                    errors.push(format!(
-                        "line {line}: {} already appears on line {prev}",
-                        new.upn
-                    ));
-                } else {
-                    rows.push(Row { line, new, secret });
+    match args.format {
+        ImportFormat::Spreadsheet => Ok((
+            csv::parse(text(bytes, &args.file)?, CsvKind::Spreadsheet, &normalise),
+            None,
+        )),
+        ImportFormat::Entra => Ok((
+            csv::parse(text(bytes, &args.file)?, CsvKind::Entra, &normalise),
+            None,
+        )),
+        ImportFormat::Pskc => {
+            let password = match &args.password_file {
+                Some(f) => Some(read_secret_file(f, "password")?),
+                None => std::env::var("TOKENDESK_IMPORT_PASSWORD")
+                    .ok()
+                    .map(Zeroizing::new),
+            };
+            let psk = match &args.psk_file {
+                Some(f) => {
+                    let hex = read_secret_file(f, "pre-shared key")?;
+                    Some(Zeroizing::new(
+                        data_encoding::HEXLOWER_PERMISSIVE
+                            .decode(hex.trim().as_bytes())
+                            .map_err(|_| {
+                                CliError::input(anyhow!(
+                                    "the pre-shared key file must hold the AES-128 key as 32 hex digits"
+                                ))
+                            })?,
+                    ))
                 }
-            }
-            Err(e) => errors.push(format!("line {line}: {e}")),
+                None => None,
+            };
+            let creds = pskc::Credentials {
+                password: password.as_ref().map(|p| p.as_bytes()),
+                preshared_key: psk.as_ref().map(|k| k.as_slice()),
+            };
+            let doc = match pskc::read(bytes, &creds) {
+                Ok(doc) => doc,
+                Err(e @ pskc::PskcError::NeedPassword(_)) => {
+                    let pw = prompt_password(
+                        "PSKC file password: ",
+                        "pass --password-file FILE or set TOKENDESK_IMPORT_PASSWORD",
+                    )
+                    .map_err(|p| CliError::input(anyhow!("{e}: {:#}", p.error)))?;
+                    let creds = pskc::Credentials {
+                        password: Some(pw.as_bytes()),
+                        ..creds
+                    };
+                    pskc::read(bytes, &creds).map_err(pskc_error)?
+                }
+                Err(e) => return Err(pskc_error(e)),
+            };
+            let scheme = match doc.scheme {
+                pskc::Scheme::Plain => "plain",
+                pskc::Scheme::Password => "password (PBKDF2), MAC verified",
+                pskc::Scheme::PreSharedKey => "pre-shared key, MAC verified",
+            };
+            Ok((pskc::to_rows(doc, &normalise), Some(scheme)))
         }
     }
-    (rows, errors)
+}
+
+fn pskc_error(e: pskc::PskcError) -> CliError {
+    let hint = match &e {
+        pskc::PskcError::NeedPassword(_) => {
+            " (pass --password-file FILE or set TOKENDESK_IMPORT_PASSWORD)"
+        }
+        pskc::PskcError::NeedKey(_) => " (pass --psk-file FILE holding 32 hex digits)",
+        _ => "",
+    };
+    CliError::input(anyhow!("{e}{hint}; nothing imported"))
 }
 
 pub(crate) async fn import(
@@ -201,10 +191,24 @@ pub(crate) async fn import(
     args: &ImportArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let text = Zeroizing::new(std::fs::read_to_string(&args.file).map_err(|e| {
+    let cannot_read = |e: std::io::Error| {
         CliError::env(anyhow::Error::new(e).context(format!("cannot read {}", args.file.display())))
-    })?);
-    let (rows, errors) = parse_file(&text, args.format);
+    };
+    let size = std::fs::metadata(&args.file).map_err(cannot_read)?.len();
+    if size > pskc::MAX_INPUT_BYTES as u64 {
+        return Err(CliError::input(anyhow!(
+            "{} is larger than {} MiB; split it",
+            args.file.display(),
+            pskc::MAX_INPUT_BYTES / (1024 * 1024)
+        )));
+    }
+    let bytes = Zeroizing::new(std::fs::read(&args.file).map_err(cannot_read)?);
+    let (parsed, scheme) = parse_import(&bytes, args)?;
+    drop(bytes);
+    let Parsed { rows, errors } = parsed;
+    if let Some(scheme) = scheme {
+        writeln!(out, "PSKC protection: {scheme}")?;
+    }
     for e in &errors {
         writeln!(out, "{e}")?;
     }
@@ -225,24 +229,97 @@ pub(crate) async fn import(
     }
     let vault = ctx.open().await?;
     let first_line = rows.first().map(|r| r.line).unwrap_or_default();
-    let items: Vec<(NewRecord, Secret)> = rows.into_iter().map(|r| (r.new, r.secret)).collect();
+    let progress = Progress::new(rows.len());
+    let items: Vec<(NewRecord, Secret)> = rows
+        .into_iter()
+        .map(|r| {
+            progress.row();
+            let new = NewRecord {
+                upn: r.upn,
+                serial: r.serial,
+                manufacturer: r.manufacturer,
+                model: r.model,
+                params: TokenParams {
+                    algorithm: r.algorithm,
+                    digits: r.digits,
+                    period_secs: r.period_secs,
+                },
+                ..Default::default()
+            };
+            (new, r.secret)
+        })
+        .collect();
+    progress.writing(items.len());
     let source = format!("import:{:?}", args.format).to_lowercase();
-    let n = vault
-        .capture_batch(&ctx.actor, &items, &source)
-        .await
-        .map_err(|e| {
-            let err = vault_error(e);
-            CliError {
-                exit_code: err.exit_code,
-                error: err
-                    .error
-                    .context(format!("nothing imported (rows from line {first_line})")),
-            }
-        })?;
+    let result = vault.capture_batch(&ctx.actor, &items, &source).await;
+    progress.finish();
+    let n = result.map_err(|e| {
+        let err = vault_error(e);
+        CliError {
+            exit_code: err.exit_code,
+            error: err
+                .error
+                .context(format!("nothing imported (rows from line {first_line})")),
+        }
+    })?;
     // Closing checkpoints SQLite's write-ahead log, so later commands do not read a large WAL.
     vault.store().close().await;
     writeln!(out, "imported {n} record(s); skipped {}", errors.len())?;
     Ok(Outcome::Done)
+}
+
+/// A progress bar on stderr for imports of more than [`PROGRESS_ROWS`] rows, only when stderr
+/// is a terminal. It shows counts and phases, never a user or a secret. The vault writes the
+/// batch in one transaction without reporting inside it, so that phase is a spinner.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(rows: usize) -> Self {
+        Self::with_terminal(rows, std::io::stderr().is_terminal())
+    }
+
+    fn with_terminal(rows: usize, terminal: bool) -> Self {
+        if !terminal || rows <= PROGRESS_ROWS {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(rows as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({elapsed})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message("preparing");
+        Self(Some(bar))
+    }
+
+    fn row(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+
+    fn writing(&self, rows: usize) {
+        if let Some(bar) = &self.0 {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            {
+                bar.set_style(style);
+            }
+            bar.set_message(format!(
+                "encrypting, auditing and writing {rows} records in one transaction"
+            ));
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Export formats.
@@ -252,6 +329,8 @@ pub enum ExportFormat {
     Entra,
     /// One otpauth:// URI per line.
     Otpauth,
+    /// PSKC (RFC 6030), encrypted with a password (PBKDF2-HMAC-SHA1 → AES-128-CBC, HMAC-SHA1 MAC).
+    Pskc,
 }
 
 /// `tokendesk export`.
@@ -269,6 +348,57 @@ pub struct ExportArgs {
     /// Only this user.
     #[arg(long, value_name = "UPN")]
     user: Option<String>,
+    /// PSKC: file whose first line is the password (else TOKENDESK_EXPORT_PASSWORD, else a
+    /// prompt on a terminal). Never give the password itself on the command line.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// PSKC: write the seeds unencrypted (anyone who reads the file can clone the tokens).
+    #[arg(long)]
+    insecure_plaintext: bool,
+}
+
+/// The PSKC export password: file, environment or prompt (twice). At least 12 characters.
+fn export_password(args: &ExportArgs) -> Result<Option<Zeroizing<String>>, CliError> {
+    if !matches!(args.format, ExportFormat::Pskc) {
+        if args.password_file.is_some() || args.insecure_plaintext {
+            return Err(CliError::input(anyhow!(
+                "--password-file and --insecure-plaintext apply to --format pskc only"
+            )));
+        }
+        return Ok(None);
+    }
+    if args.insecure_plaintext {
+        if args.password_file.is_some() {
+            return Err(CliError::input(anyhow!(
+                "choose --password-file or --insecure-plaintext, not both"
+            )));
+        }
+        return Ok(None);
+    }
+    let hint = "pass --password-file FILE, set TOKENDESK_EXPORT_PASSWORD, or (only if the \
+                file will be protected otherwise) --insecure-plaintext";
+    let pw = match &args.password_file {
+        Some(f) => read_secret_file(f, "password")?,
+        None => match std::env::var("TOKENDESK_EXPORT_PASSWORD") {
+            Ok(p) => Zeroizing::new(p),
+            Err(_) => {
+                let first = prompt_password("PSKC export password: ", hint)?;
+                let again = prompt_password("again: ", hint)?;
+                if first.as_bytes() != again.as_bytes() {
+                    return Err(CliError::input(anyhow!(
+                        "the passwords differ; nothing exported"
+                    )));
+                }
+                first
+            }
+        },
+    };
+    if pw.chars().count() < 12 {
+        return Err(CliError::input(anyhow!(
+            "the export password must have at least 12 characters"
+        )));
+    }
+    Ok(Some(pw))
 }
 
 pub(crate) async fn export(
@@ -276,6 +406,7 @@ pub(crate) async fn export(
     args: &ExportArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
+    let password = export_password(args)?;
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -286,7 +417,7 @@ pub(crate) async fn export(
                 anyhow::Error::new(e).context(format!("cannot create {}", args.out.display())),
             )
         })?;
-    let result = write_export(ctx, args, &mut file).await;
+    let result = write_export(ctx, args, password.as_ref().map(|p| p.as_str()), &mut file).await;
     match result {
         Ok((written, skipped)) => {
             writeln!(
@@ -313,12 +444,15 @@ pub(crate) async fn export(
 async fn write_export(
     ctx: &Ctx<'_>,
     args: &ExportArgs,
+    password: Option<&str>,
     file: &mut std::fs::File,
 ) -> Result<(usize, usize), CliError> {
     let vault = ctx.open().await?;
     let format = match args.format {
         ExportFormat::Entra => "entra",
         ExportFormat::Otpauth => "otpauth",
+        ExportFormat::Pskc if password.is_some() => "pskc",
+        ExportFormat::Pskc => "pskc-plaintext",
     };
     let seeds = vault
         .export_seeds(&ctx.actor, args.state, args.user.as_deref(), format)
@@ -326,10 +460,49 @@ async fn write_export(
         .map_err(vault_error)?;
     let io =
         |e: std::io::Error| CliError::env(anyhow::Error::new(e).context("cannot write the export"));
+    if let ExportFormat::Pskc = args.format {
+        let secrets: Vec<Secret> = seeds
+            .iter()
+            .map(|i| Secret::from_bytes(i.seed.to_vec()))
+            .collect();
+        let keys: Vec<pskc::ExportKey<'_>> = seeds
+            .iter()
+            .zip(&secrets)
+            .map(|(item, secret)| {
+                let r = &item.record;
+                pskc::ExportKey {
+                    id: &r.id,
+                    upn: &r.upn,
+                    issuer: "tokendesk",
+                    serial: r.serial.as_deref(),
+                    manufacturer: r.manufacturer.as_deref(),
+                    model: r.model.as_deref(),
+                    algorithm: r.params.algorithm,
+                    digits: r.params.digits,
+                    period_secs: r.params.period_secs,
+                    secret,
+                }
+            })
+            .collect();
+        let protection = match password {
+            Some(p) => pskc::Protection::Password {
+                password: p.as_bytes(),
+                iterations: pskc::EXPORT_ITERATIONS,
+            },
+            None => pskc::Protection::InsecurePlaintext,
+        };
+        let text =
+            pskc::write(&keys, &protection).map_err(|e| CliError::env(anyhow::Error::new(e)))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io)?;
+        return Ok((keys.len(), 0));
+    }
     let mut buf = Zeroizing::new(String::new());
     let (mut written, mut skipped) = (0, 0);
     if let ExportFormat::Entra = args.format {
-        buf.push_str("upn,serial number,secret key,time interval,manufacturer,model\n");
+        buf.push_str(&csv::ENTRA_HEADER.join(","));
+        buf.push('\n');
     }
     for item in &seeds {
         let r = &item.record;
@@ -340,17 +513,16 @@ async fn write_export(
                     skipped += 1;
                     continue;
                 }
-                let opt = |v: &Option<String>| v.clone().unwrap_or_default().replace(',', " ");
-                buf.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
-                    r.upn,
-                    opt(&r.serial),
-                    secret.to_base32().as_str(),
+                buf.push_str(&csv::entra_line(
+                    &r.upn,
+                    r.serial.as_deref(),
+                    &secret,
                     r.params.period_secs,
-                    opt(&r.manufacturer),
-                    opt(&r.model)
+                    r.manufacturer.as_deref(),
+                    r.model.as_deref(),
                 ));
             }
+            ExportFormat::Pskc => {}
             ExportFormat::Otpauth => {
                 let mut uri = OtpAuth::new_totp(secret, Some("Microsoft".into()), r.upn.clone());
                 uri.algorithm = r.params.algorithm;
@@ -367,54 +539,4 @@ async fn write_export(
         .and_then(|()| file.sync_all())
         .map_err(io)?;
     Ok((written, skipped))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_and_quotes() {
-        assert_eq!(split_csv(r#"a, "b,c" ,"d""e""#, ','), ["a", "b,c", "d\"e"]);
-        assert_eq!(split_csv("a;b", ';'), ["a", "b"]);
-    }
-
-    #[test]
-    fn spreadsheet_variants_parse() {
-        let text = "\u{feff}Username;Secret;Extra\r\nAlice@Contoso.com;2sk2 tsmk jp7k dbck;x\r\n\r\nbob@contoso.com;JBSWY3DPEHPK3PXP\r\n";
-        let (rows, errors) = parse_file(text, ImportFormat::Spreadsheet);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(
-            rows.iter().map(|r| r.new.upn.as_str()).collect::<Vec<_>>(),
-            ["alice@contoso.com", "bob@contoso.com"]
-        );
-        assert_eq!(rows[1].line, 4);
-    }
-
-    #[test]
-    fn row_errors_name_the_line_and_not_the_secret() {
-        let text = "alice@contoso.com,JBSWY3DPEHPK3PX1\nnot-a-upn,JBSWY3DPEHPK3PXP\nalice@contoso.com,JBSWY3DPEHPK3PXP\n";
-        let (_, errors) = parse_file(text, ImportFormat::Spreadsheet);
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].starts_with("line 1:"), "{errors:?}");
-        assert!(errors[1].starts_with("line 2:"), "{errors:?}");
-        assert!(errors.iter().all(|e| !e.contains("JBSWY3DPEHPK3PX")));
-    }
-
-    #[test]
-    fn entra_header_is_required_and_token2_spelling_accepted() {
-        let good = "upn,serial number,secret key,timeinterval,manufacturer,model\nhelga@contoso.com,1234567,2234567abcdef2234567abcdef,60,Contoso,HardwareKey\n";
-        let (rows, errors) = parse_file(good, ImportFormat::Entra);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(rows[0].new.params.period_secs, 60);
-        assert_eq!(rows[0].new.serial.as_deref(), Some("1234567"));
-        let (_, errors) = parse_file(
-            "helga@contoso.com,1,2234567abcdef2234567abcdef,60,C,M\n",
-            ImportFormat::Entra,
-        );
-        assert!(errors[0].contains("header"), "{errors:?}");
-        let bad_interval = "upn,serial number,secret key,time interval,manufacturer,model\nh@contoso.com,1,2234567abcdef2234567abcdef,45,C,M\n";
-        let (_, errors) = parse_file(bad_interval, ImportFormat::Entra);
-        assert!(errors[0].contains("45"), "{errors:?}");
-    }
 }

@@ -106,11 +106,13 @@ pub enum VaultCommand {
     /// Master key management.
     #[command(subcommand)]
     Key(admin::KeyCommand),
-    /// Import seeds from a spreadsheet CSV or an Entra ID hardware-token CSV (all or nothing).
+    /// Import seeds from a spreadsheet CSV, an Entra ID hardware-token CSV or a PSKC file (all or
+    /// nothing).
     Import(exchange::ImportArgs),
-    /// Export seeds (audited) as Entra CSV or otpauth URIs.
+    /// Export seeds (audited) as Entra CSV, password-protected PSKC or otpauth URIs.
     Export(exchange::ExportArgs),
-    /// Write a consistent online snapshot of a SQLite vault (still encrypted) to FILE.
+    /// Write a consistent online snapshot of the vault (SQLite or PostgreSQL; still encrypted)
+    /// to FILE: versioned and checksummed, portable between the backends.
     Backup(admin::BackupArgs),
     /// Staff accounts of the web app: add, list, disable, enable, reset, role.
     #[command(subcommand)]
@@ -118,8 +120,9 @@ pub enum VaultCommand {
     /// API keys for the web app's JSON API: create, list, revoke.
     #[command(subcommand)]
     Apikey(staff::ApiKeyCommand),
-    /// Replace the SQLite vault with a backup, after checking it opens with the current key and
-    /// its audit chain verifies. Stop other tokendesk processes first.
+    /// Replace the vault (SQLite or PostgreSQL) with a backup, after checking its checksum, that
+    /// it opens with the current key and that its audit chain verifies. Stop other tokendesk
+    /// processes first.
     Restore(admin::BackupArgs),
 }
 

@@ -648,31 +648,41 @@ both_backends!(backup_and_restore_verify_before_replacing);
 
 fn backup_and_restore_verify_before_replacing(td: Td) {
     td.init_with_alice();
-    let file = td.dir.path().join("backup.db");
+    let file = td.dir.path().join("backup.tdb");
     let f = file.to_str().unwrap();
-    if td.pg.is_some() {
-        let err = td.fails(&["backup", f], 2);
-        assert!(err.contains("pg_dump"), "{err}");
-        return;
-    }
-    td.ok(&["backup", f]);
+    let made = td.ok(&["backup", f]);
+    assert!(made.contains("backup of the"), "{made}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     td.fails(&["backup", f], 2);
     td.ok(&["cancel", "alice@contoso.com"]);
-    // A tampered backup is refused and the live vault stays as it is.
-    let bad = td.dir.path().join("bad.db");
-    std::fs::copy(&file, &bad).unwrap();
-    runtime().block_on(async {
-        let pool = AnyPool::connect(&format!("sqlite://{}", bad.display()))
-            .await
-            .unwrap();
-        pool.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1")
-            .await
-            .unwrap();
-        pool.close().await;
-    });
-    let err = td.fails(&["restore", bad.to_str().unwrap()], 2);
-    assert!(err.contains("entry 1 was edited"), "{err}");
+    let original = std::fs::read_to_string(&file).unwrap();
+    assert!(original.contains("\"format\":\"tokendesk-backup\""));
+
+    // A damaged file fails its checksum; nothing changes.
+    let damaged = td.dir.path().join("damaged.tdb");
+    std::fs::write(&damaged, original.replacen("tester", "tester2", 1)).unwrap();
+    let err = td.fails(&["restore", damaged.to_str().unwrap()], 2);
+    assert!(err.contains("checksum"), "{err}");
+    // An edit with a recomputed checksum is caught by the audit chain; nothing changes.
+    let forged = td.dir.path().join("forged.tdb");
+    std::fs::write(
+        &forged,
+        with_checksum(&original, |body| {
+            body.replacen("\"tester\"", "\"mallory\"", 1)
+        }),
+    )
+    .unwrap();
+    let err = td.fails(&["restore", forged.to_str().unwrap()], 2);
+    assert!(err.contains("was edited"), "{err}");
+    // A truncated file is refused.
+    let cut = td.dir.path().join("cut.tdb");
+    std::fs::write(&cut, &original[..original.len() / 2]).unwrap();
+    td.fails(&["restore", cut.to_str().unwrap()], 2);
     assert!(td.ok(&["list"]).contains("cancelled"));
+
     td.ok(&["restore", f]);
     assert!(td.ok(&["list"]).contains("captured"));
     assert!(td.ok(&["audit", "verify"]).contains("intact"));
@@ -684,5 +694,331 @@ fn backup_and_restore_verify_before_replacing(td: Td) {
         "--verified",
         "call-back",
     ]);
+    // The restored vault goes on working: new records get new audit entries and ids.
+    let o = td.run(&["add", "--user", "bob@contoso.com", "-"], Some(OTHER));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
     td.assert_no_leak();
+}
+
+/// Replaces the body of a backup file and writes a matching checksum line.
+fn with_checksum(file: &str, edit: impl Fn(&str) -> String) -> String {
+    use sha2::Digest;
+    let body_end = file.trim_end().rfind('\n').unwrap() + 1;
+    let body = edit(&file[..body_end]);
+    let sum = sha2::Sha256::digest(body.as_bytes());
+    let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{body}sha256 {hex}\n")
+}
+
+#[test]
+fn backups_move_between_sqlite_and_postgres() {
+    let lite = Td::sqlite();
+    lite.init_with_alice();
+    lite.ok(&["burned", "alice@contoso.com"]);
+    lite.ok(&[
+        "ship",
+        "alice@contoso.com",
+        "--carrier",
+        "DHL",
+        "--tracking",
+        "X1",
+    ]);
+    let file = lite.dir.path().join("lite.tdb");
+    lite.ok(&["backup", file.to_str().unwrap()]);
+    let key = std::fs::read(lite.data().join("master.key")).unwrap();
+    let put_key = |td: &Td| {
+        std::fs::create_dir_all(td.data()).unwrap();
+        std::fs::set_permissions(td.data(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = td.data().join("master.key");
+        std::fs::write(&path, &key).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+
+    let pg = Td::postgres();
+    put_key(&pg);
+    let done = pg.ok(&["restore", file.to_str().unwrap()]);
+    assert!(done.contains("a sqlite backup"), "{done}");
+    assert!(pg.ok(&["list"]).contains("shipped"));
+    assert!(pg.ok(&["audit", "verify"]).contains("intact"));
+    let expected = current_code(&lite, SECRET);
+    let shown = pg.ok(&[
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "T",
+        "--verified",
+        "call-back",
+    ]);
+    assert!(shown.contains(&expected), "{shown} vs {expected}");
+    // The restored PostgreSQL vault keeps working (sequences, ids).
+    let o = pg.run(&["add", "--user", "bob@contoso.com", "-"], Some(OTHER));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let back = pg.dir.path().join("pg.tdb");
+    pg.ok(&["backup", back.to_str().unwrap()]);
+    let lite2 = Td::sqlite();
+    put_key(&lite2);
+    let done = lite2.ok(&["restore", back.to_str().unwrap()]);
+    assert!(done.contains("a postgres backup"), "{done}");
+    let list = lite2.ok(&["list"]);
+    assert!(
+        list.contains("alice@contoso.com") && list.contains("bob@contoso.com"),
+        "{list}"
+    );
+    assert!(lite2.ok(&["audit", "verify"]).contains("intact"));
+    lite.assert_no_leak();
+    pg.assert_no_leak();
+    lite2.assert_no_leak();
+}
+
+#[test]
+fn restore_accepts_an_older_vacuum_into_backup() {
+    let td = Td::sqlite();
+    td.init_with_alice();
+    let old = td.dir.path().join("old.db");
+    let target = old.to_str().unwrap().to_owned();
+    let url = td.database_url();
+    runtime().block_on(async {
+        let pool = AnyPool::connect(&url).await.unwrap();
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    td.ok(&["cancel", "alice@contoso.com"]);
+    td.ok(&["restore", old.to_str().unwrap()]);
+    assert!(td.ok(&["list"]).contains("captured"));
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+}
+
+fn sorted_lines(path: &std::path::Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn same_backend(td: &Td) -> Td {
+    if td.pg.is_some() {
+        Td::postgres()
+    } else {
+        Td::sqlite()
+    }
+}
+
+both_backends!(pskc_export_then_import_gives_the_same_seeds);
+
+fn pskc_export_then_import_gives_the_same_seeds(td: Td) {
+    td.init_with_alice();
+    let uri = format!(
+        "otpauth://totp/X:bob%40contoso.com?secret={OTHER}&algorithm=SHA256&digits=8&period=60"
+    );
+    let o = td.run(
+        &["add", "--user", "bob@contoso.com", "--model", "C202", "-"],
+        Some(&uri),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = td.dir.path();
+    let pw = dir.join("password.txt");
+    std::fs::write(&pw, "correct horse battery\n").unwrap();
+    let out = dir.join("seeds.pskc");
+    let (o, pwf) = (out.to_str().unwrap(), pw.to_str().unwrap());
+
+    // No password and no terminal: refused before anything is written or audited.
+    let err = td.fails(&["export", "--format", "pskc", "--out", o], 2);
+    assert!(err.contains("--password-file"), "{err}");
+    assert!(!out.exists());
+    let short = dir.join("short.txt");
+    std::fs::write(&short, "short\n").unwrap();
+    let err = td.fails(
+        &[
+            "export",
+            "--format",
+            "pskc",
+            "--out",
+            o,
+            "--password-file",
+            short.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("12 characters"), "{err}");
+    assert!(!out.exists());
+
+    td.ok(&[
+        "export",
+        "--format",
+        "pskc",
+        "--out",
+        o,
+        "--password-file",
+        pwf,
+    ]);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let xml = std::fs::read_to_string(&out).unwrap();
+    assert!(xml.contains("pkcs-5v2-0#pbkdf2") && xml.contains("<ValueMAC>"));
+    assert!(!xml.contains("PlainValue>1") && !xml.to_uppercase().contains(SECRET_B32));
+    let exports: serde_json::Value =
+        serde_json::from_str(&td.ok(&["audit", "list", "--action", "export", "--json"])).unwrap();
+    let exports = exports.as_array().unwrap();
+    assert_eq!(exports.len(), 2, "one audit entry per exported record");
+    assert!(exports.iter().all(|e| e["detail"]["format"] == "pskc"));
+    let before = dir.join("before.txt");
+    td.ok(&[
+        "export",
+        "--format",
+        "otpauth",
+        "--out",
+        before.to_str().unwrap(),
+    ]);
+
+    let td2 = same_backend(&td);
+    td2.ok(&["init"]);
+    let wrong = dir.join("wrong.txt");
+    std::fs::write(&wrong, "wrong horse battery\n").unwrap();
+    let args = ["import", o, "--format", "pskc", "--password-file"];
+    let err = td2.fails(&[&args[..], &[wrong.to_str().unwrap()]].concat(), 2);
+    assert!(
+        err.contains("wrong") && err.contains("nothing imported"),
+        "{err}"
+    );
+    let err = td2.fails(&args[..4], 2);
+    assert!(err.contains("password"), "{err}");
+    let dry = td2.ok(&[&args[..], &[pwf, "--dry-run"]].concat());
+    assert!(dry.contains("dry run: 2 row(s) valid"), "{dry}");
+    assert!(dry.contains("MAC verified"), "{dry}");
+    assert!(td2.ok(&["list"]).trim().is_empty() || !td2.ok(&["list"]).contains("contoso"));
+    let done = td2.ok(&[&args[..], &[pwf]].concat());
+    assert!(done.contains("imported 2 record(s)"), "{done}");
+    let after = dir.join("after.txt");
+    td2.ok(&[
+        "export",
+        "--format",
+        "otpauth",
+        "--out",
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(sorted_lines(&before), sorted_lines(&after));
+    assert!(td2.ok(&["show", "bob@contoso.com"]).contains("C202"));
+    td.assert_no_leak();
+    td2.assert_no_leak();
+}
+
+both_backends!(pskc_rfc6030_examples_through_the_cli);
+
+fn pskc_rfc6030_examples_through_the_cli(td: Td) {
+    td.ok(&["init"]);
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../formats/tests/fixtures");
+    let pbkdf2 = fixtures.join("rfc6030_s6_2_pbkdf2.xml");
+    let psk = fixtures.join("rfc6030_s6_1_preshared_key.xml");
+    let dir = td.dir.path();
+    std::fs::write(dir.join("qwerty"), "qwerty\n").unwrap();
+    std::fs::write(dir.join("psk"), "12345678901234567890123456789012\n").unwrap();
+    // The RFC's tokens are HOTP: decrypted and MAC-checked, then refused per key.
+    let o = td.run(
+        &[
+            "import",
+            pbkdf2.to_str().unwrap(),
+            "--format",
+            "pskc",
+            "--password-file",
+            dir.join("qwerty").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("key 1 (serial 987654321): an HOTP"),
+        "{}",
+        stdout(&o)
+    );
+    let err = td.fails(&["import", psk.to_str().unwrap(), "--format", "pskc"], 2);
+    assert!(
+        err.contains("pre-shared") && err.contains("--psk-file"),
+        "{err}"
+    );
+    let o = td.run(
+        &[
+            "import",
+            psk.to_str().unwrap(),
+            "--format",
+            "pskc",
+            "--psk-file",
+            dir.join("psk").to_str().unwrap(),
+            "--dry-run",
+        ],
+        None,
+    );
+    assert!(
+        stdout(&o).contains("pre-shared key, MAC verified"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("HOTP"), "{}", stdout(&o));
+}
+
+#[test]
+fn large_import_shows_no_progress_bar_off_a_terminal() {
+    let td = Td::sqlite();
+    td.ok(&["init"]);
+    let file = td.dir.path().join("many.csv");
+    let rows: String = (0..600)
+        .map(|i| format!("user{i}@contoso.com,{OTHER}\n"))
+        .collect();
+    std::fs::write(&file, rows).unwrap();
+    let o = td.run(
+        &["import", file.to_str().unwrap(), "--format", "spreadsheet"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        !err.contains('\r') && !err.contains('\u{1b}') && !err.contains("rows"),
+        "{err:?}"
+    );
+    assert!(stdout(&o).contains("imported 600"));
+}
+
+#[test]
+fn large_import_shows_a_progress_bar_on_a_terminal() {
+    // `script` gives the binary a real pseudo-terminal, as an admin's shell would.
+    let td = Td::sqlite();
+    td.ok(&["init"]);
+    let file = td.dir.path().join("many.csv");
+    let rows: String = (0..600)
+        .map(|i| format!("user{i}@contoso.com,{OTHER}\n"))
+        .collect();
+    std::fs::write(&file, rows).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("tokendesk");
+    let command = format!(
+        "{} --data {} import {} --format spreadsheet",
+        bin.display(),
+        td.data().display(),
+        file.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TOKENDESK_ACTOR", "tester")
+        .env_remove("TOKENDESK_MASTER_KEY")
+        .env_remove("TOKENDESK_DATABASE_URL")
+        .output()
+        .expect("util-linux `script` is needed for this test (apt-get install bsdutils)");
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{shown}");
+    assert!(
+        shown.contains("records in one transaction") || shown.contains("rows"),
+        "{shown:?}"
+    );
+    assert!(shown.contains("imported 600"), "{shown:?}");
+    assert!(!shown.to_uppercase().contains(OTHER), "{shown:?}");
 }

@@ -1,0 +1,290 @@
+//! The guide's spreadsheet (`username,secret`, with the real-world variations of formats.md)
+//! and Entra ID's hardware OATH token CSV (exactly per formats.md).
+
+use std::collections::HashMap;
+
+use tokendesk_otp::{Algorithm, Secret, decode_base32};
+
+use crate::{NormaliseUpn, Parsed, TokenRow};
+
+/// Entra's mandatory header, in Microsoft's spelling.
+pub const ENTRA_HEADER: [&str; 6] = [
+    "upn",
+    "serial number",
+    "secret key",
+    "time interval",
+    "manufacturer",
+    "model",
+];
+
+/// One CSV line split into fields: double quotes group, `""` is a quote; fields trimmed.
+pub fn split_csv(line: &str, sep: char) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields.into_iter().map(|f| f.trim().to_owned()).collect()
+}
+
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    decode_base32(text, false).map_err(|e| e.to_string())
+}
+
+fn row(line: usize, upn: String, secret: Secret) -> TokenRow {
+    TokenRow {
+        line,
+        upn,
+        serial: None,
+        manufacturer: None,
+        model: None,
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+        period_secs: 30,
+        secret,
+    }
+}
+
+fn spreadsheet_row(
+    line: usize,
+    fields: &[String],
+    normalise: NormaliseUpn<'_>,
+) -> Result<Option<TokenRow>, String> {
+    let user = fields.first().map(String::as_str).unwrap_or_default();
+    let secret = fields.get(1).map(String::as_str).unwrap_or_default();
+    if user.is_empty() && secret.is_empty() {
+        return Ok(None);
+    }
+    if secret.is_empty() {
+        return Err("no secret in the second column".into());
+    }
+    let upn = normalise(user)?;
+    Ok(Some(row(line, upn, parse_secret(secret)?)))
+}
+
+fn entra_row(
+    line: usize,
+    fields: &[String],
+    normalise: NormaliseUpn<'_>,
+) -> Result<Option<TokenRow>, String> {
+    if fields.iter().all(String::is_empty) {
+        return Ok(None);
+    }
+    let [upn, serial, secret, interval, manufacturer, model] = fields else {
+        return Err(format!("expected 6 columns, found {}", fields.len()));
+    };
+    let upn = normalise(upn)?;
+    if secret.len() > 128 {
+        return Err(format!(
+            "the secret key has {} characters, more than Entra's 128",
+            secret.len()
+        ));
+    }
+    let secret = parse_secret(secret)?;
+    let period_secs = match interval.as_str() {
+        "30" => 30,
+        "60" => 60,
+        other => return Err(format!("time interval {other:?} is not 30 or 60")),
+    };
+    let some = |s: &String| (!s.is_empty()).then(|| s.clone());
+    Ok(Some(TokenRow {
+        serial: some(serial),
+        manufacturer: some(manufacturer),
+        model: some(model),
+        period_secs,
+        ..row(line, upn, secret)
+    }))
+}
+
+/// Which CSV dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvKind {
+    /// `username,secret` (header optional, `;` or `,`, BOM and CRLF accepted, extra columns ignored).
+    Spreadsheet,
+    /// Entra ID: mandatory header `upn,serial number,secret key,time interval,manufacturer,model`
+    /// (Token2's `timeinterval` accepted).
+    Entra,
+}
+
+/// Parses a whole CSV file. Every bad row is reported as `line N: …` (never with the secret);
+/// a user appearing twice is an error on the second line.
+pub fn parse(text: &str, kind: CsvKind, normalise: NormaliseUpn<'_>) -> Parsed {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l)).peekable();
+    let first = lines.peek().map(|(_, l)| *l).unwrap_or_default();
+    let sep = match kind {
+        CsvKind::Spreadsheet if first.contains(';') && !first.contains(',') => ';',
+        _ => ',',
+    };
+    let mut parsed = Parsed::default();
+    match kind {
+        CsvKind::Entra => {
+            let header: Vec<String> = split_csv(first, ',')
+                .into_iter()
+                .map(|h| h.to_lowercase().replace("timeinterval", "time interval"))
+                .collect();
+            if header != ENTRA_HEADER {
+                parsed.errors.push(format!(
+                    "line 1: the header must be exactly `{}`",
+                    ENTRA_HEADER.join(",")
+                ));
+                return parsed;
+            }
+            lines.next();
+        }
+        CsvKind::Spreadsheet => {
+            if split_csv(first, sep).first().is_some_and(|h| {
+                ["username", "user", "upn", "email"].contains(&h.to_lowercase().as_str())
+            }) {
+                lines.next();
+            }
+        }
+    }
+    let mut seen = HashMap::new();
+    for (line, text) in lines {
+        let fields = split_csv(text, sep);
+        let result = match kind {
+            CsvKind::Spreadsheet => spreadsheet_row(line, &fields, normalise),
+            CsvKind::Entra => entra_row(line, &fields, normalise),
+        };
+        match result {
+            Ok(None) => {}
+            Ok(Some(row)) => parsed.push_unique(&mut seen, "line", row),
+            Err(e) => parsed.errors.push(format!("line {line}: {e}")),
+        }
+    }
+    parsed
+}
+
+/// One Entra CSV line (with newline) for a SHA-1 token; commas in free text become spaces.
+pub fn entra_line(
+    upn: &str,
+    serial: Option<&str>,
+    secret: &Secret,
+    period_secs: u32,
+    manufacturer: Option<&str>,
+    model: Option<&str>,
+) -> zeroize::Zeroizing<String> {
+    let opt = |v: Option<&str>| v.unwrap_or_default().replace(',', " ");
+    zeroize::Zeroizing::new(format!(
+        "{},{},{},{},{},{}\n",
+        upn,
+        opt(serial),
+        secret.to_base32().as_str(),
+        period_secs,
+        opt(manufacturer),
+        opt(model)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upn(text: &str) -> Result<String, String> {
+        let t = text.trim().to_lowercase();
+        if t.matches('@').count() == 1 && !t.contains(' ') {
+            Ok(t)
+        } else {
+            Err(format!(
+                "the user {t:?} is not a UPN like alice@contoso.com"
+            ))
+        }
+    }
+
+    #[test]
+    fn csv_fields_and_quotes() {
+        assert_eq!(split_csv(r#"a, "b,c" ,"d""e""#, ','), ["a", "b,c", "d\"e"]);
+        assert_eq!(split_csv("a;b", ';'), ["a", "b"]);
+    }
+
+    #[test]
+    fn spreadsheet_variants_parse() {
+        let text = "\u{feff}Username;Secret;Extra\r\nAlice@Contoso.com;2sk2 tsmk jp7k dbck;x\r\n\r\nbob@contoso.com;JBSWY3DPEHPK3PXP\r\n";
+        let parsed = parse(text, CsvKind::Spreadsheet, &upn);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(
+            parsed
+                .rows
+                .iter()
+                .map(|r| r.upn.as_str())
+                .collect::<Vec<_>>(),
+            ["alice@contoso.com", "bob@contoso.com"]
+        );
+        assert_eq!(parsed.rows[1].line, 4);
+    }
+
+    #[test]
+    fn row_errors_name_the_line_and_not_the_secret() {
+        let text = "alice@contoso.com,JBSWY3DPEHPK3PX1\nnot-a-upn,JBSWY3DPEHPK3PXP\nalice@contoso.com,JBSWY3DPEHPK3PXP\n";
+        let parsed = parse(text, CsvKind::Spreadsheet, &upn);
+        let errors = parsed.errors;
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("line 1:"), "{errors:?}");
+        assert!(errors[1].starts_with("line 2:"), "{errors:?}");
+        assert!(errors.iter().all(|e| !e.contains("JBSWY3DPEHPK3PX")));
+    }
+
+    #[test]
+    fn duplicate_users_are_reported_on_the_second_line() {
+        let text = "a@x.com,JBSWY3DPEHPK3PXP\nA@x.com,JBSWY3DPEHPK3PXP\n";
+        let parsed = parse(text, CsvKind::Spreadsheet, &upn);
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(parsed.errors, ["line 2: a@x.com already appears on line 1"]);
+    }
+
+    #[test]
+    fn entra_header_is_required_and_token2_spelling_accepted() {
+        let good = "upn,serial number,secret key,timeinterval,manufacturer,model\nhelga@contoso.com,1234567,2234567abcdef2234567abcdef,60,Contoso,HardwareKey\n";
+        let parsed = parse(good, CsvKind::Entra, &upn);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.rows[0].period_secs, 60);
+        assert_eq!(parsed.rows[0].serial.as_deref(), Some("1234567"));
+        let parsed = parse(
+            "helga@contoso.com,1,2234567abcdef2234567abcdef,60,C,M\n",
+            CsvKind::Entra,
+            &upn,
+        );
+        assert!(parsed.errors[0].contains("header"), "{:?}", parsed.errors);
+        let bad_interval = "upn,serial number,secret key,time interval,manufacturer,model\nh@contoso.com,1,2234567abcdef2234567abcdef,45,C,M\n";
+        let parsed = parse(bad_interval, CsvKind::Entra, &upn);
+        assert!(parsed.errors[0].contains("45"), "{:?}", parsed.errors);
+    }
+
+    #[test]
+    fn entra_line_has_the_documented_shape() {
+        let secret = decode_base32("jbsw y3dp ehpk 3pxp", false).unwrap();
+        let line = entra_line(
+            "helga@contoso.com",
+            Some("1234567"),
+            &secret,
+            60,
+            Some("Contoso"),
+            Some("HardwareKey"),
+        );
+        // Canonical base32: upper case, no spaces or padding.
+        assert_eq!(
+            line.as_str(),
+            "helga@contoso.com,1234567,JBSWY3DPEHPK3PXP,60,Contoso,HardwareKey\n"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,200}") {
+            let _ = parse(&text, CsvKind::Spreadsheet, &upn);
+            let _ = parse(&text, CsvKind::Entra, &upn);
+        }
+    }
+}
