@@ -43,9 +43,9 @@ pub(crate) fn screen() -> Result<Vec<Grab>> {
         return match wayland::screen() {
             Ok(grabs) => Ok(grabs),
             Err(wayland::WaylandError::Unsupported(why)) => Err(anyhow!(
-                "{why}; on GNOME or KDE press PrtScn (or Win+Shift+S in a screen-share \
-                 viewer), copy the picture and run `tokendesk scan --clipboard`, or save it and \
-                 run `tokendesk scan FILE`"
+                "{why} (GNOME and KDE do not; wlroots compositors such as sway do); take a \
+                 screenshot (PrtScn), copy it and run `tokendesk scan --clipboard`, or save it \
+                 and run `tokendesk scan FILE`"
             )),
             Err(wayland::WaylandError::Failed(e)) => {
                 Err(e.context("Wayland screen capture failed"))

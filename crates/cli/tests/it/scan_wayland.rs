@@ -215,3 +215,30 @@ fn wayland_socket_without_a_compositor_is_an_environment_error() {
         stderr(&o)
     );
 }
+
+#[test]
+fn wayland_compositor_without_screencopy_says_what_to_do_instead() {
+    // weston (started by scripts/test) offers no wlr-screencopy, like GNOME and KDE.
+    let weston = std::env::var("TOKENDESK_TEST_WESTON_DISPLAY").unwrap_or_else(|_| {
+        panic!(
+            "TOKENDESK_TEST_WESTON_DISPLAY is not set: run the tests with scripts/test (it starts \
+             a headless weston), or start `XDG_RUNTIME_DIR=DIR weston \
+             --backend=headless-backend.so --socket=wayland-0 &` and export \
+             TOKENDESK_TEST_WESTON_DISPLAY=DIR/wayland-0"
+        )
+    });
+    let o = tokendesk()
+        .args(["scan", "--screen", "--watch", "--timeout", "5"])
+        .env("WAYLAND_DISPLAY", weston)
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("does not offer the wlr-screencopy protocol"),
+        "{err}"
+    );
+    assert!(err.contains("tokendesk scan --clipboard"), "{err}");
+    assert!(stdout(&o).is_empty());
+}
