@@ -2,10 +2,10 @@
 //! for the QR decoder.
 //!
 //! Screen backends, tried in this order:
-//! - Linux/BSD with `WAYLAND_DISPLAY` set: `wayland` (wlroots screencopy, pure Rust). X11 is not
+//! - Linux with `WAYLAND_DISPLAY` (or `WAYLAND_SOCKET`) set: `wayland` (wlroots screencopy, pure Rust). X11 is not
 //!   used as a fallback there, because XWayland's root window shows only X clients' windows and
 //!   would report "no QR code" for a code that is plainly on the screen.
-//! - Linux/BSD otherwise: `x11` (x11rb, pure Rust).
+//! - Linux otherwise, and other Unixes: `x11` (x11rb, pure Rust).
 //! - Windows and macOS: `xcap_backend` (the `xcap` crate; not compiled or tested on Linux).
 
 use anyhow::{Result, anyhow};

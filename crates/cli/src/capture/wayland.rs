@@ -155,9 +155,8 @@ pub(crate) fn screen() -> Result<Vec<Grab>, WaylandError> {
     conn.flush().ok();
     if grabs.is_empty() {
         return Err(WaylandError::Failed(anyhow!(
-            "the Wayland compositor refused to copy {} of {} outputs (no shared-memory format \
-             we read, or the copy failed)",
-            failed.max(outputs.len() - grabs.len()),
+            "the Wayland compositor copied none of its {} outputs ({failed} refused; the others \
+             offered no shared-memory buffer)",
             outputs.len()
         )));
     }
@@ -208,11 +207,8 @@ fn shm_file(spec: &ShmSpec) -> Result<File> {
             spec.stride
         ));
     }
-    let fd = rustix::fs::memfd_create(
-        "tokendesk-screencopy",
-        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
-    )
-    .context("cannot create a shared-memory buffer for the screen capture")?;
+    let fd = rustix::fs::memfd_create("tokendesk-screencopy", rustix::fs::MemfdFlags::CLOEXEC)
+        .context("cannot create a shared-memory buffer for the screen capture")?;
     let file = File::from(fd);
     file.set_len(spec.bytes())
         .context("cannot size the shared-memory buffer for the screen capture")?;

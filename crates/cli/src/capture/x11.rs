@@ -13,7 +13,7 @@ pub(crate) fn screen() -> Result<Grab> {
     use x11rb::protocol::xproto::{ConnectionExt, ImageFormat, ImageOrder};
 
     let (conn, screen_no) = x11rb::connect(None).map_err(|e| {
-        anyhow!("cannot connect to the X display ({e}); set DISPLAY, or on Wayland save a screenshot and scan the file")
+        anyhow!("cannot connect to the X display ({e}); set DISPLAY (X11) or WAYLAND_DISPLAY (Wayland), or save a screenshot and run `tokendesk scan FILE`")
     })?;
     let setup = conn.setup();
     let screen = setup
