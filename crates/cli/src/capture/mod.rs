@@ -26,6 +26,7 @@ pub(crate) struct Grab {
 }
 
 /// Rec. 601 luma in fixed point.
+#[cfg(any(feature = "screen", feature = "clipboard"))]
 fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b) + 128) >> 8) as u8
 }
