@@ -184,8 +184,13 @@ fn read_capped(r: impl Read) -> std::io::Result<Vec<u8>> {
 fn screen(args: &ScanArgs, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, CliError> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     loop {
-        let (w, h, luma) = capture::screen().map_err(CliError::env)?;
-        let s = scanned("screen", Ok(tokendesk_qr::decode_luma(w, h, luma)));
+        let grabs = capture::screen().map_err(CliError::env)?;
+        // Every monitor is decoded on its own; the findings are reported together as "screen".
+        let codes = grabs
+            .into_iter()
+            .flat_map(|g| tokendesk_qr::decode_luma(g.width, g.height, g.luma))
+            .collect();
+        let s = scanned("screen", Ok(codes));
         let seeds = s
             .result
             .as_ref()

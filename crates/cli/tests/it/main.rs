@@ -16,6 +16,7 @@ mod oathtool;
 mod otp;
 mod scan;
 mod scan_live;
+mod scan_wayland;
 mod seed;
 mod seed_qr;
 mod t2otp;

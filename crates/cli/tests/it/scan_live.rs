@@ -1,6 +1,7 @@
 //! `tokendesk scan --screen` and `--clipboard` for real: an X server (Xvfb, started by
 //! scripts/test and named by TOKENDESK_TEST_DISPLAY) showing a QR code in an image viewer
-//! window (feh), and a clipboard owned by xclip.
+//! window (feh), and a clipboard owned by xclip. `WAYLAND_DISPLAY` is removed from every run, so
+//! a developer's own Wayland session is never captured (scan_wayland.rs covers Wayland).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,7 @@ use crate::{stderr, stdout, tokendesk};
 /// The live tests share one screen: one at a time.
 static SCREEN: Mutex<()> = Mutex::new(());
 
-const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DP";
+pub(crate) const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DP";
 
 fn display() -> String {
     std::env::var("TOKENDESK_TEST_DISPLAY").unwrap_or_else(|_| {
@@ -24,7 +25,7 @@ fn display() -> String {
 }
 
 /// Kills and reaps the child on drop, so a failed assertion leaves no viewer behind.
-struct Reaped(Child);
+pub(crate) struct Reaped(pub(crate) Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -33,7 +34,7 @@ impl Drop for Reaped {
     }
 }
 
-fn qr_png(name: &str) -> PathBuf {
+pub(crate) fn qr_png(name: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("tokendesk-live-{}-{name}", std::process::id()));
     let o = tokendesk()
         .args([
@@ -83,6 +84,8 @@ fn screen_watch_finds_a_qr_code_shown_in_a_window() {
     let o = tokendesk()
         .args(["scan", "--screen", "--watch", "--timeout", "30", "--json"])
         .env("DISPLAY", display())
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -105,6 +108,8 @@ fn screen_without_a_code_exits_1() {
         let o = tokendesk()
             .args(["scan", "--screen", "--json"])
             .env("DISPLAY", display())
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WAYLAND_SOCKET")
             .output()
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -122,6 +127,8 @@ fn screen_without_an_x_server_is_an_environment_error() {
     let o = tokendesk()
         .args(["scan", "--screen"])
         .env("DISPLAY", ":9999")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
@@ -154,6 +161,8 @@ fn clipboard_image_is_decoded() {
         let o = tokendesk()
             .args(["scan", "--clipboard", "--json"])
             .env("DISPLAY", display())
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WAYLAND_SOCKET")
             .output()
             .unwrap();
         if o.status.code() == Some(0) {

@@ -1,0 +1,108 @@
+//! Pixels from outside the process: every monitor and the clipboard image, as 8-bit greyscale
+//! for the QR decoder.
+//!
+//! Screen backends, tried in this order:
+//! - Linux with `WAYLAND_DISPLAY` (or `WAYLAND_SOCKET`) set: `wayland` (wlroots screencopy, pure Rust). X11 is not
+//!   used as a fallback there, because XWayland's root window shows only X clients' windows and
+//!   would report "no QR code" for a code that is plainly on the screen.
+//! - Linux otherwise, and other Unixes: `x11` (x11rb, pure Rust).
+//! - Windows and macOS: `xcap_backend` (the `xcap` crate; not compiled or tested on Linux).
+
+use anyhow::{Result, anyhow};
+
+#[cfg(all(feature = "screen", target_os = "linux"))]
+mod wayland;
+#[cfg(all(feature = "screen", unix, not(target_os = "macos")))]
+mod x11;
+#[cfg(all(feature = "screen", any(windows, target_os = "macos")))]
+mod xcap_backend;
+
+/// One monitor's picture.
+pub(crate) struct Grab {
+    pub(crate) width: usize,
+    pub(crate) height: usize,
+    /// Row-major greyscale, 0 = black.
+    pub(crate) luma: Vec<u8>,
+}
+
+/// Rec. 601 luma in fixed point.
+#[cfg(any(feature = "screen", feature = "clipboard"))]
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b) + 128) >> 8) as u8
+}
+
+/// Every monitor, one [`Grab`] each.
+///
+/// # Errors
+/// No display server reachable, a compositor without a capture protocol we speak, or a pixel
+/// format we do not read; the message says what to do instead.
+#[cfg(all(feature = "screen", unix, not(target_os = "macos")))]
+pub(crate) fn screen() -> Result<Vec<Grab>> {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WAYLAND_DISPLAY").is_some() || std::env::var_os("WAYLAND_SOCKET").is_some()
+    {
+        return match wayland::screen() {
+            Ok(grabs) => Ok(grabs),
+            Err(wayland::WaylandError::Unsupported(why)) => Err(anyhow!(
+                "{why} (GNOME and KDE do not; wlroots compositors such as sway do); take a \
+                 screenshot (PrtScn), copy it and run `tokendesk scan --clipboard`, or save it \
+                 and run `tokendesk scan FILE`"
+            )),
+            Err(wayland::WaylandError::Failed(e)) => {
+                Err(e.context("Wayland screen capture failed"))
+            }
+        };
+    }
+    x11::screen().map(|g| vec![g])
+}
+
+/// Every monitor, one [`Grab`] each (xcap; untested: no Windows/macOS build here).
+///
+/// # Errors
+/// xcap could not list or capture the monitors (on macOS: screen-recording permission).
+#[cfg(all(feature = "screen", any(windows, target_os = "macos")))]
+pub(crate) fn screen() -> Result<Vec<Grab>> {
+    xcap_backend::screen()
+}
+
+/// Screen capture is not built in on this platform or without the `screen` feature.
+#[cfg(not(all(feature = "screen", any(unix, windows))))]
+pub(crate) fn screen() -> Result<Vec<Grab>> {
+    Err(anyhow!(
+        "this build has no screen capture (feature `screen`); save a screenshot and \
+         run `tokendesk scan FILE`, or use --clipboard"
+    ))
+}
+
+/// The image on the clipboard as (width, height, luma), transparency composited on white.
+///
+/// # Errors
+/// No clipboard, or no image on it.
+#[cfg(feature = "clipboard")]
+pub(crate) fn clipboard() -> Result<(usize, usize, Vec<u8>)> {
+    let mut cb =
+        arboard::Clipboard::new().map_err(|e| anyhow!("cannot open the clipboard: {e}"))?;
+    let img = cb
+        .get_image()
+        .map_err(|e| anyhow!("the clipboard holds no image ({e}); copy a screenshot snip first"))?;
+    let pixels: Vec<u8> = img
+        .bytes
+        .chunks_exact(4)
+        .map(|p| match *p {
+            [r, g, b, a] => {
+                let (l, a) = (u32::from(luma(r, g, b)), u32::from(a));
+                ((l * a + 255 * (255 - a)) / 255) as u8
+            }
+            _ => 255,
+        })
+        .collect();
+    Ok((img.width, img.height, pixels))
+}
+
+/// Clipboard access is not built in.
+#[cfg(not(feature = "clipboard"))]
+pub(crate) fn clipboard() -> Result<(usize, usize, Vec<u8>)> {
+    Err(anyhow!(
+        "this build has no clipboard support (feature `clipboard`); save the image and scan the file"
+    ))
+}
