@@ -29,7 +29,7 @@ const ALICE_PW: &str = "alice's own long password";
 struct Driver {
     child: Child,
     url: String,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -68,7 +68,7 @@ async fn start_driver() -> Driver {
     let driver = Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
-        _profile: tempfile::tempdir().unwrap(),
+        profile: tempfile::tempdir().unwrap(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -92,7 +92,7 @@ async fn start_driver() -> Driver {
 async fn open_browser(driver: &Driver) -> Client {
     let chromium =
         std::env::var("TOKENDESK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let profile = format!("--user-data-dir={}", driver._profile.path().display());
+    let profile = format!("--user-data-dir={}", driver.profile.path().display());
     let args = [
         "--headless",
         "--no-sandbox",
@@ -145,12 +145,20 @@ impl Ui<'_> {
     }
 
     async fn el(&self, css: &str) -> Element {
-        self.c
+        match self
+            .c
             .wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("no {css} on {:?}: {e}", self.c.current_url().await))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                let url = self.c.current_url().await.map(|u| u.to_string());
+                let src = self.c.source().await.unwrap_or_default();
+                panic!("no {css} on {url:?}: {e}\n{src}")
+            }
+        }
     }
 
     async fn text(&self, css: &str) -> String {
