@@ -27,6 +27,7 @@ macro_rules! both_backends {
 mod api;
 mod app;
 mod auth;
+mod browser;
 mod matrix;
 mod pages;
 mod toolset;
