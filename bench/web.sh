@@ -10,7 +10,9 @@
 #   bench/web.sh                                  # both backends, 20 s per run, 16 connections
 #   DURATION=10s CONNECTIONS=32 bench/web.sh
 #   BACKENDS=sqlite bench/web.sh
+#   BIN=/path/to/tokendesk bench/web.sh           # use that binary instead of building release
 #   TOKENDESK_BENCH_PG_URL=postgres://postgres@127.0.0.1:55433/postgres bench/web.sh
+#   TOKENDESK_SQLITE_SYNC=normal BACKENDS=sqlite bench/web.sh   # no fsync per SQLite commit
 #
 # Without TOKENDESK_BENCH_PG_URL a private PostgreSQL cluster (server defaults, fsync on) is
 # started on a free port from 55436 and stopped on exit. RECORDS (default 500) users are imported
@@ -54,11 +56,16 @@ if ! command -v wrk >/dev/null; then
 fi
 
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release --bin tokendesk >/dev/null
-bin="$target/release/tokendesk"
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN   # a tokendesk binary built elsewhere; the results header names it
+else
+  cargo build --release --bin tokendesk >/dev/null
+  bin="$target/release/tokendesk"
+fi
 
 pg_url=${TOKENDESK_BENCH_PG_URL:-}
 pg_note="server given in TOKENDESK_BENCH_PG_URL"
+[[ " $backends " == *" postgres "* ]] || pg_note="not run"
 if [[ " $backends " == *" postgres "* ]] && [ -z "$pg_url" ]; then
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   pg_port=$(free_port 55436)
@@ -68,10 +75,13 @@ if [[ " $backends " == *" postgres "* ]] && [ -z "$pg_url" ]; then
   as_pg "$pg_bin/pg_ctl -D $work/pg/data -l $work/pg/log -w -o '-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1' start >/dev/null"
   pids+=("$(head -n 1 "$work/pg/data/postmaster.pid")")
   pg_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
-  pg_note="private cluster, $("$pg_bin/postgres" --version | sed 's/.* //'), server defaults (fsync on, synchronous_commit on)"
+  pg_note="private cluster, PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}'), server defaults (fsync on, synchronous_commit on)"
 fi
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+rss_kb() { # kB of VmRSS; refuses a PID that is not the tokendesk server
+  [ "$(readlink "/proc/$1/exe")" = "$(readlink -f "$bin")" ] || { echo "PID $1 is not $bin" >&2; exit 1; }
+  awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
 
 # wrk_run MODE URL -> prints the RESULT line of bench/web.lua
 wrk_run() {
@@ -94,7 +104,8 @@ results="$work/results.md"
 {
   echo
   echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(uname -r), load average at start $(cut -d' ' -f1-3 /proc/loadavg);"
-  echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}') -t$threads -c$connections -d$duration, $records records; PostgreSQL: $pg_note."
+  echo "Binary: \`$bin\` ($(stat -c %s "$bin") bytes, built $(date -u -r "$bin" +%Y-%m-%dT%H:%MZ))."
+  echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}') -t$threads -c$connections -d$duration, $records records, SQLite sync ${TOKENDESK_SQLITE_SYNC:-full}; PostgreSQL: $pg_note."
   echo
   echo "| backend | request | requests/s | p50 | p90 | p99 | max | non-2xx |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|"
@@ -120,7 +131,9 @@ for backend in $backends; do
 
   port=$(free_port 18080)
   url="http://127.0.0.1:$port"
-  run serve --listen "127.0.0.1:$port" --log warn >"$work/serve-$backend.log" 2>&1 &
+  # Started directly (not through the `run` function) so that $! is the server's own PID.
+  env "${env_db[@]}" TOKENDESK_REVEAL_QUOTA=100000000 "$bin" --data "$data" serve \
+    --listen "127.0.0.1:$port" --log warn >"$work/serve-$backend.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   for _ in $(seq 100); do curl -fsS "$url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
