@@ -420,31 +420,232 @@ pub(crate) async fn audit(
     })))
 }
 
-/// `POST /api/v1/import` (multipart: `file`, `format` = spreadsheet|entra, `dry_run`).
+fn normalise(upn: &str) -> Result<String, String> {
+    tokendesk_vault::normalise_upn(upn).map_err(|e| e.to_string())
+}
+
+/// `POST /api/v1/import` (multipart: `file`; `format` = spreadsheet | entra | pskc; `password`
+/// for a password-protected PSKC file; `dry_run`, `skip_invalid` = true/false). All or nothing
+/// unless `skip_invalid`; the report lists every bad row (never a secret).
 pub(crate) async fn import(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
-    multipart: Multipart,
+    mut multipart: Multipart,
 ) -> ApiResult<Response> {
-    let _ = (&state, &auth, multipart);
-    Err(Problem::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "import over the API is not available yet; use `tokendesk import`",
+    let authz = auth.authorize(tokendesk_vault::Permission::Import)?;
+    let mut file: Option<Zeroizing<Vec<u8>>> = None;
+    let mut format = String::new();
+    let mut password: Option<Zeroizing<String>> = None;
+    let (mut dry_run, mut skip_invalid) = (false, false);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| Problem::bad_request(format!("cannot read the upload: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = Zeroizing::new(
+            field
+                .bytes()
+                .await
+                .map_err(|e| {
+                    Problem::bad_request(format!("cannot read the upload: {}", e.body_text()))
+                })?
+                .to_vec(),
+        );
+        let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
+        match name.as_str() {
+            "file" => file = Some(bytes.clone()),
+            "format" => format = text(),
+            "password" => password = Some(Zeroizing::new(text())),
+            "dry_run" => dry_run = matches!(text().as_str(), "true" | "1" | "on"),
+            "skip_invalid" => skip_invalid = matches!(text().as_str(), "true" | "1" | "on"),
+            other => return Err(Problem::bad_request(format!("unknown field {other:?}")).into()),
+        }
+    }
+    let file = file.ok_or_else(|| Problem::bad_request("the upload has no `file` field"))?;
+    let as_text =
+        || std::str::from_utf8(&file).map_err(|_| Problem::invalid("the file is not UTF-8 text"));
+    use tokendesk_formats::csv::{self, CsvKind};
+    let parsed = match format.as_str() {
+        "spreadsheet" => csv::parse(as_text()?, CsvKind::Spreadsheet, &normalise),
+        "entra" => csv::parse(as_text()?, CsvKind::Entra, &normalise),
+        "pskc" => {
+            let creds = tokendesk_formats::pskc::Credentials {
+                password: password.as_ref().map(|p| p.as_bytes()),
+                preshared_key: None,
+            };
+            let doc = tokendesk_formats::pskc::read(&file, &creds)
+                .map_err(|e| Problem::invalid(e.to_string()))?;
+            tokendesk_formats::pskc::to_rows(doc, &normalise)
+        }
+        other => {
+            return Err(Problem::invalid(format!(
+                "format {other:?}: use spreadsheet, entra or pskc"
+            ))
+            .into());
+        }
+    };
+    let tokendesk_formats::Parsed { rows, errors } = parsed;
+    if !errors.is_empty() && !skip_invalid {
+        return Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "code": "invalid_rows",
+                "message": format!("{} invalid row(s); nothing imported (fix them, or set skip_invalid)", errors.len()),
+                "errors": errors,
+            })),
+        )
+            .into_response());
+    }
+    if dry_run {
+        return Ok(Json(json!({
+            "dry_run": true, "valid": rows.len(), "imported": 0, "errors": errors,
+        }))
+        .into_response());
+    }
+    let items: Vec<(NewRecord, tokendesk_otp::Secret)> = rows
+        .into_iter()
+        .map(|r| {
+            let new = NewRecord {
+                upn: r.upn,
+                serial: r.serial,
+                manufacturer: r.manufacturer,
+                model: r.model,
+                params: TokenParams {
+                    algorithm: r.algorithm,
+                    digits: r.digits,
+                    period_secs: r.period_secs,
+                },
+                ..Default::default()
+            };
+            (new, r.secret)
+        })
+        .collect();
+    let n = state
+        .vault()
+        .capture_batch(authz.actor(), &items, &format!("api-import:{format}"))
+        .await?;
+    Ok(
+        Json(json!({ "dry_run": false, "imported": n, "skipped": errors.len(), "errors": errors }))
+            .into_response(),
     )
-    .into())
 }
 
-/// `GET /api/v1/export` (audited).
+#[derive(Deserialize)]
+pub(crate) struct ExportQuery {
+    /// `entra` (CSV for Entra ID's hardware-token upload) or `pskc` (encrypted with the
+    /// password in the `X-Export-Password` header).
+    format: String,
+    state: Option<String>,
+    user: Option<String>,
+}
+
+/// `GET /api/v1/export?format=entra|pskc[&state=S][&user=UPN]` (audited per record; refused
+/// for purged records). A PSKC export is encrypted with the password sent in the
+/// `X-Export-Password` header (at least 12 characters); it is never written in plain text here.
 pub(crate) async fn export(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
-    let _ = (&state, &auth);
-    Err(Problem::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "export over the API is not available yet; use `tokendesk export`",
+    let authz = auth.authorize(tokendesk_vault::Permission::Export)?;
+    let filter_state = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<RecordState>)
+        .transpose()
+        .map_err(Problem::bad_request)?;
+    let password = match q.format.as_str() {
+        "entra" => None,
+        "pskc" => {
+            let p = headers
+                .get("x-export-password")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| Zeroizing::new(v.to_owned()))
+                .ok_or_else(|| {
+                    Problem::invalid(
+                        "a PSKC export needs a password in the X-Export-Password header",
+                    )
+                })?;
+            if p.chars().count() < 12 {
+                return Err(
+                    Problem::invalid("the export password needs at least 12 characters").into(),
+                );
+            }
+            Some(p)
+        }
+        other => {
+            return Err(Problem::invalid(format!("format {other:?}: use entra or pskc")).into());
+        }
+    };
+    let seeds = state
+        .vault()
+        .export_seeds(authz.actor(), filter_state, q.user.as_deref(), &q.format)
+        .await?;
+    let secrets: Vec<tokendesk_otp::Secret> = seeds
+        .iter()
+        .map(|i| tokendesk_otp::Secret::from_bytes(i.seed.to_vec()))
+        .collect();
+    let (body, content_type, name) = if let Some(password) = password {
+        let keys: Vec<tokendesk_formats::pskc::ExportKey<'_>> = seeds
+            .iter()
+            .zip(&secrets)
+            .map(|(item, secret)| {
+                let r = &item.record;
+                tokendesk_formats::pskc::ExportKey {
+                    id: &r.id,
+                    upn: &r.upn,
+                    issuer: "tokendesk",
+                    serial: r.serial.as_deref(),
+                    manufacturer: r.manufacturer.as_deref(),
+                    model: r.model.as_deref(),
+                    algorithm: r.params.algorithm,
+                    digits: r.params.digits,
+                    period_secs: r.params.period_secs,
+                    secret,
+                }
+            })
+            .collect();
+        let protection = tokendesk_formats::pskc::Protection::Password {
+            password: password.as_bytes(),
+            iterations: tokendesk_formats::pskc::EXPORT_ITERATIONS,
+        };
+        let text = tokendesk_formats::pskc::write(&keys, &protection)
+            .map_err(|e| Problem::invalid(e.to_string()))?;
+        (text, "application/pskc+xml", "tokendesk-export.pskc")
+    } else {
+        let mut buf = Zeroizing::new(tokendesk_formats::csv::ENTRA_HEADER.join(","));
+        buf.push('\n');
+        for (item, secret) in seeds.iter().zip(&secrets) {
+            let r = &item.record;
+            if r.params.algorithm != tokendesk_otp::Algorithm::Sha1 {
+                continue;
+            }
+            buf.push_str(&tokendesk_formats::csv::entra_line(
+                &r.upn,
+                r.serial.as_deref(),
+                secret,
+                r.params.period_secs,
+                r.manufacturer.as_deref(),
+                r.model.as_deref(),
+            ));
+        }
+        (buf, "text/csv; charset=utf-8", "tokendesk-entra.csv")
+    };
+    let disposition = format!("attachment; filename=\"{name}\"");
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body.to_string(),
     )
-    .into())
+        .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
 }

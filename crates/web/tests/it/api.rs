@@ -279,3 +279,111 @@ async fn two_instances_share_sessions(app: TestApp) {
     assert_eq!(r.status(), 200);
     assert_eq!(app.get(&admin, "/records").await.status(), 401);
 }
+
+both_backends!(import_and_export_over_the_api);
+
+async fn import_and_export_over_the_api(app: TestApp) {
+    let _admin = app.admin().await;
+    let admin_key = key(&app, "ops", Role::Admin).await;
+    let upload = |csv: &'static str, extra: &[(&'static str, &'static str)]| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("format", "spreadsheet")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("seeds.csv"),
+            );
+        for (k, v) in extra {
+            form = form.text(*k, *v);
+        }
+        client()
+            .post(app.at("/api/v1/import"))
+            .header("authorization", &admin_key)
+            .multipart(form)
+    };
+    // One bad row: nothing imported, every problem reported without the secret.
+    let bad = "username,secret\nann@example.com,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\nbob@example.com,NOT-BASE32!\n";
+    let r = upload(bad, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["code"], "invalid_rows");
+    assert_eq!(report["errors"].as_array().unwrap().len(), 1);
+    assert!(!report.to_string().contains("NOT-BASE32"));
+    assert!(
+        app.vault
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "all or nothing"
+    );
+    // Dry run changes nothing; skip_invalid imports the good row.
+    let r = upload(bad, &[("skip_invalid", "true"), ("dry_run", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        app.vault
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let r = upload(bad, &[("skip_invalid", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["imported"], 1);
+    assert_eq!(app.vault.list(&Default::default()).await.unwrap().len(), 1);
+
+    // Entra CSV export: the explicit, audited way a seed leaves.
+    let r = client()
+        .get(app.at("/api/v1/export?format=entra"))
+        .header("authorization", &admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("upn,"), "{csv}");
+    assert!(csv.contains("ann@example.com") && csv.contains(RFC_SEED));
+    // PSKC needs a password and is encrypted with it.
+    let r = client()
+        .get(app.at("/api/v1/export?format=pskc"))
+        .header("authorization", &admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = client()
+        .get(app.at("/api/v1/export?format=pskc"))
+        .header("authorization", &admin_key)
+        .header("x-export-password", "a long export password")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let xml = r.text().await.unwrap();
+    assert!(xml.contains("KeyContainer") && xml.contains("EncryptedValue"));
+    assert!(!xml.contains(RFC_SEED) && !xml.contains("12345678901234567890"));
+    let exports = app
+        .vault
+        .audit_list(&tokendesk_vault::AuditFilter {
+            action: Some("export".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(exports.len(), 2, "each export audited per record");
+    // The helpdesk cannot export.
+    let desk = key(&app, "desk-x", Role::Helpdesk).await;
+    let r = client()
+        .get(app.at("/api/v1/export?format=entra"))
+        .header("authorization", &desk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
