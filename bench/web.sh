@@ -12,7 +12,6 @@
 #   BACKENDS=sqlite bench/web.sh
 #   BIN=/path/to/tokendesk bench/web.sh           # use that binary instead of building release
 #   TOKENDESK_BENCH_PG_URL=postgres://postgres@127.0.0.1:55433/postgres bench/web.sh
-#   TOKENDESK_SQLITE_SYNC=normal BACKENDS=sqlite bench/web.sh   # no fsync per SQLite commit
 #
 # Without TOKENDESK_BENCH_PG_URL a private PostgreSQL cluster (server defaults, fsync on) is
 # started on a free port from 55436 and stopped on exit. RECORDS (default 500) users are imported
@@ -105,7 +104,7 @@ results="$work/results.md"
   echo
   echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(uname -r), load average at start $(cut -d' ' -f1-3 /proc/loadavg);"
   echo "Binary: \`$bin\` ($(stat -c %s "$bin") bytes, built $(date -u -r "$bin" +%Y-%m-%dT%H:%MZ))."
-  echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}') -t$threads -c$connections -d$duration, $records records, SQLite sync ${TOKENDESK_SQLITE_SYNC:-full}; PostgreSQL: $pg_note."
+  echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}') -t$threads -c$connections -d$duration, $records records, SQLite synchronous=FULL; PostgreSQL: $pg_note."
   echo
   echo "| backend | request | requests/s | p50 | p90 | p99 | max | non-2xx |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|"
