@@ -185,11 +185,8 @@ async fn sessions_expire_and_end(app: TestApp) {
     app.clock.advance(31 * 60);
     assert_eq!(app.get(&helper, "/records").await.status(), 401);
     // Sign-out ends the session on the server, not only in the browser.
-    let admin = {
-        let b = app.sign_in("root", "correct horse battery").await;
-        let _ = admin;
-        b
-    };
+    drop(admin);
+    let admin = app.sign_in("root", "correct horse battery").await;
     let r = app.post_form(&admin, "/logout", &[]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.get(&admin, "/").await.status(), 401);
