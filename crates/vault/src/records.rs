@@ -50,6 +50,26 @@ pub struct NewRecord {
     pub params: TokenParams,
 }
 
+impl NewRecord {
+    /// A record to capture from one row of an import file, with its seed (the CLI and the
+    /// JSON API import through this one mapping).
+    pub fn from_token_row(row: tokendesk_formats::TokenRow) -> (Self, tokendesk_otp::Secret) {
+        let new = Self {
+            upn: row.upn,
+            serial: row.serial,
+            manufacturer: row.manufacturer,
+            model: row.model,
+            params: TokenParams {
+                algorithm: row.algorithm,
+                digits: row.digits,
+                period_secs: row.period_secs,
+            },
+            ..Self::default()
+        };
+        (new, row.secret)
+    }
+}
+
 /// Shipment details.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shipment {

@@ -503,24 +503,8 @@ pub(crate) async fn import(
         }))
         .into_response());
     }
-    let items: Vec<(NewRecord, tokendesk_otp::Secret)> = rows
-        .into_iter()
-        .map(|r| {
-            let new = NewRecord {
-                upn: r.upn,
-                serial: r.serial,
-                manufacturer: r.manufacturer,
-                model: r.model,
-                params: TokenParams {
-                    algorithm: r.algorithm,
-                    digits: r.digits,
-                    period_secs: r.period_secs,
-                },
-                ..Default::default()
-            };
-            (new, r.secret)
-        })
-        .collect();
+    let items: Vec<(NewRecord, tokendesk_otp::Secret)> =
+        rows.into_iter().map(NewRecord::from_token_row).collect();
     let n = state
         .vault()
         .capture_batch(authz.actor(), &items, &format!("api-import:{format}"))

@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 use tokendesk_formats::csv::{self, CsvKind};
 use tokendesk_formats::{Parsed, pskc};
 use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period, Secret};
-use tokendesk_vault::{NewRecord, State, TokenParams};
+use tokendesk_vault::{NewRecord, State};
 use zeroize::Zeroizing;
 
 use super::{Ctx, vault_error};
@@ -234,19 +234,7 @@ pub(crate) async fn import(
         .into_iter()
         .map(|r| {
             progress.row();
-            let new = NewRecord {
-                upn: r.upn,
-                serial: r.serial,
-                manufacturer: r.manufacturer,
-                model: r.model,
-                params: TokenParams {
-                    algorithm: r.algorithm,
-                    digits: r.digits,
-                    period_secs: r.period_secs,
-                },
-                ..Default::default()
-            };
-            (new, r.secret)
+            NewRecord::from_token_row(r)
         })
         .collect();
     progress.writing(items.len());
