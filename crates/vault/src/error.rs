@@ -10,6 +10,10 @@ pub enum VaultError {
     /// The database could not be reached or a query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The shared transaction of a batch of reveals failed; none of them was committed or
+    /// disclosed.
+    #[error("database error, nothing was revealed: {0}")]
+    BatchFailed(String),
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -11,6 +11,7 @@ mod audit_chain;
 mod backend;
 mod clock;
 mod error;
+mod group;
 mod keyfile;
 mod keyring;
 mod lookup;

@@ -74,6 +74,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Opens a write transaction (`BEGIN IMMEDIATE` on SQLite), for callers that manage
+    /// savepoints themselves (group commit of reveals).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.pool.begin_with(self.backend.begin_write()).await?)
+    }
+
     /// Writes a consistent online snapshot of every table (SQLite or PostgreSQL) to `path` as a
     /// portable, versioned, checksummed backup file (see [`Snapshot`]). The file is as
     /// encrypted as the database: it holds wrapped keys and sealed seeds only. Never overwrites.

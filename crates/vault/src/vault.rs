@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::audit_chain::{self, AuditEvent};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{Result, VaultError};
+use crate::group::RevealGroup;
 use crate::keyring::{KeySpec, Keyring, read_meta, record_context, resolve_new};
 use crate::records::{
     NewRecord, RECORD_COLUMNS, Record, Shipment, check_params, new_record_id, normalise_upn,
@@ -118,6 +119,8 @@ pub struct Vault {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: Settings,
     pub(crate) staff_settings: StaffSettings,
+    /// Concurrent reveals waiting to share one commit.
+    pub(crate) reveals: RevealGroup,
 }
 
 impl std::fmt::Debug for Vault {
@@ -199,6 +202,7 @@ impl Vault {
             clock,
             settings: Settings::default(),
             staff_settings: StaffSettings::default(),
+            reveals: RevealGroup::default(),
         })
     }
 
@@ -220,6 +224,7 @@ impl Vault {
             clock,
             settings: Settings::default(),
             staff_settings: StaffSettings::default(),
+            reveals: RevealGroup::default(),
         })
     }
 

@@ -163,7 +163,7 @@ pub fn new_record(upn: &str) -> tokendesk_vault::NewRecord {
     }
 }
 
-/// Reveal request for now; the compute closure of `reveal_with` decides what comes back.
+/// Reveal request for now; reveals the codes at the fixed clock's now.
 pub fn reveal_request(env: &Env, upn: &str) -> tokendesk_vault::RevealRequest {
     use tokendesk_vault::Clock;
     tokendesk_vault::RevealRequest {

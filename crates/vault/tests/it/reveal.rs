@@ -9,6 +9,8 @@ both_backends!(
     daily_quota_refuses_and_audits_the_refusal,
     reveals_only_in_captured_burned_shipped,
     export_is_audited_and_refused_for_purged,
+    concurrent_reveals_are_each_answered_and_audited,
+    one_failing_reveal_in_a_batch_leaves_the_others,
 );
 
 async fn reveal_is_audited_with_steps_and_never_the_seed(env: Env) {
@@ -169,4 +171,120 @@ async fn export_is_audited_and_refused_for_purged(env: Env) {
             .await,
         1
     );
+}
+
+/// Forty helpdesk operators reveal at once: they share commits (group commit), and each gets
+/// the codes of its own user, each with its own audit entry, and the chain stays intact.
+async fn concurrent_reveals_are_each_answered_and_audited(env: Env) {
+    let seeds: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i.wrapping_mul(7) + 1; 20]).collect();
+    for (i, s) in seeds.iter().enumerate() {
+        env.vault
+            .capture(
+                &actor(),
+                new_record(&format!("c{i}@contoso.com")),
+                &crate::db::secret(s),
+            )
+            .await
+            .unwrap();
+    }
+    let before = env.count("SELECT COUNT(*) FROM audit").await;
+    let requests: Vec<_> = (0..40)
+        .map(|i| reveal_request(&env, &format!("c{i}@contoso.com")))
+        .collect();
+    let operator = actor();
+    let answers =
+        futures_util::future::join_all(requests.iter().map(|r| env.vault.reveal(&operator, r)))
+            .await;
+    for ((answer, request), s) in answers.into_iter().zip(&requests).zip(&seeds) {
+        let (record, codes) = answer.unwrap();
+        assert_eq!(record.upn, request.upn);
+        assert_eq!(
+            codes[0].code.expose(),
+            expected_code(s, request.at_unix_secs[0])
+        );
+    }
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM audit WHERE action = 'reveal'")
+            .await,
+        40
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, before + 40);
+    let report = env.vault.audit_verify().await.unwrap();
+    assert_eq!(report.problem, None);
+}
+
+/// One batch, one transaction: a reveal that fails after its audit entry was written (a time
+/// before 1970) or before it (no such user) is rolled back alone; refusals keep their audit
+/// entry; the quota counts the reveals earlier in the same batch.
+async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
+    env.vault.set_settings(Settings {
+        daily_reveal_quota: 2,
+        retention_secs: 86_400,
+    });
+    let a = actor();
+    for upn in ["a@contoso.com", "b@contoso.com", "d@contoso.com"] {
+        env.vault
+            .capture(&a, new_record(upn), &seed())
+            .await
+            .unwrap();
+    }
+    let d = "d@contoso.com";
+    env.vault
+        .mark_burned(&a, d, TokenUpdate::default())
+        .await
+        .unwrap();
+    env.vault.ship(&a, d, Shipment::default()).await.unwrap();
+    env.vault.deliver(&a, d, &code_now(&env), 2).await.unwrap();
+    let before = env.count("SELECT COUNT(*) FROM audit").await;
+    let mut before_1970 = reveal_request(&env, "b@contoso.com");
+    before_1970.at_unix_secs = vec![-60];
+    let batch = vec![
+        (a.clone(), reveal_request(&env, "a@contoso.com")),
+        (a.clone(), reveal_request(&env, "nobody@contoso.com")),
+        (a.clone(), before_1970),
+        (a.clone(), reveal_request(&env, "a@contoso.com")),
+        (a.clone(), reveal_request(&env, "d@contoso.com")),
+        (a.clone(), reveal_request(&env, "a@contoso.com")),
+        (a.clone(), reveal_request(&env, "b@contoso.com")),
+    ];
+    let answers = env.vault.reveal_batch(&batch).await;
+    assert_eq!(answers.len(), batch.len());
+    let code = code_now(&env);
+    let ok = |i: usize| match &answers[i] {
+        Ok((_, codes)) => codes[0].code.expose() == code,
+        Err(e) => panic!("answer {i}: {e:?}"),
+    };
+    assert!(ok(0) && ok(3) && ok(6));
+    assert!(matches!(answers[1], Err(VaultError::NoRecord { .. })));
+    assert!(matches!(answers[2], Err(VaultError::Invalid(_))));
+    assert!(matches!(
+        answers[4],
+        Err(VaultError::NotRevealable {
+            state: State::Delivered,
+            ..
+        })
+    ));
+    assert!(matches!(
+        answers[5],
+        Err(VaultError::QuotaExceeded {
+            used: 2,
+            quota: 2,
+            ..
+        })
+    ));
+    // Three reveals and two audited refusals committed; the two failures left nothing.
+    assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, before + 5);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM audit WHERE action = 'reveal.refused'")
+            .await,
+        2
+    );
+    assert_eq!(
+        env.count(
+            "SELECT COUNT(*) FROM audit WHERE action = 'reveal' AND subject = 'b@contoso.com'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
 }

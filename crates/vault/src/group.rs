@@ -1,0 +1,294 @@
+//! Group commit for reveals. A reveal is one audited write, and on a disk where one fsync costs
+//! milliseconds, one transaction per reveal caps a helpdesk at a few hundred reveals a second
+//! whatever else the code does. Here concurrent reveals share one transaction and so one fsync:
+//!
+//! - Every caller queues its reveal, then waits for either its answer or the leader lock.
+//! - Whoever gets the leader lock takes up to [`MAX_BATCH`] queued reveals, runs each in its own
+//!   savepoint inside one write transaction (a failing reveal rolls back to its savepoint and
+//!   leaves the others alone), commits once, and only then answers every caller of the batch.
+//!
+//! So a code is still never returned before its audit entry is durable, and a reveal alone (the
+//! CLI, a quiet helpdesk) is a batch of one with no added wait: nobody sleeps to gather a batch;
+//! the batch is whatever queued while the previous commit was running.
+//!
+//! Cancellation: a leader is an ordinary request future and can be dropped (the client hung up).
+//! Its transaction then rolls back and the callers whose reveals it held see their answer channel
+//! closed and queue their reveal again. If the drop lands while the `COMMIT` itself is in flight,
+//! the commit may still have happened and the re-queued reveal is audited twice; the code is
+//! computed once per answer, so this can over-count the quota but never disclose without audit.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+
+use tokendesk_otp::TotpCode;
+
+use crate::error::Result;
+use crate::records::Record;
+use crate::reveal::RevealRequest;
+use crate::vault::Actor;
+
+/// The most reveals one transaction carries. Enough to absorb every connection of a busy
+/// helpdesk between two fsyncs, small enough that one transaction never holds the write lock
+/// for long.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// What a reveal answers: the record and the codes.
+pub(crate) type Revealed = (Record, Vec<TotpCode>);
+
+/// One queued reveal and where its answer goes.
+pub(crate) struct Job {
+    pub actor: Actor,
+    pub request: RevealRequest,
+    pub reply: oneshot::Sender<Result<Revealed>>,
+}
+
+/// Runs one batch and answers every job in it (the vault's is `Vault::reveal_batch`).
+pub(crate) trait Commit {
+    fn commit(&self, batch: Vec<Job>) -> impl Future<Output = ()> + Send;
+}
+
+/// The queue and the leader lock of one vault.
+#[derive(Default)]
+pub(crate) struct RevealGroup {
+    queue: Mutex<VecDeque<Job>>,
+    leader: tokio::sync::Mutex<()>,
+}
+
+impl RevealGroup {
+    /// Queues a reveal and returns its answer, committing a batch itself when it becomes leader.
+    pub(crate) async fn submit(
+        &self,
+        actor: &Actor,
+        request: &RevealRequest,
+        committer: &impl Commit,
+    ) -> Result<Revealed> {
+        loop {
+            let (reply, mut answer) = oneshot::channel();
+            self.push(Job {
+                actor: actor.clone(),
+                request: request.clone(),
+                reply,
+            });
+            loop {
+                tokio::select! {
+                    biased;
+                    got = &mut answer => match got {
+                        Ok(result) => return result,
+                        // The leader holding our reveal was dropped before answering: queue again.
+                        Err(_) => break,
+                    },
+                    _leader = self.leader.lock() => {
+                        let batch = self.take(MAX_BATCH);
+                        if !batch.is_empty() {
+                            committer.commit(batch).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&self, job: Job) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(job);
+    }
+
+    fn take(&self, max: usize) -> Vec<Job> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = queue.len().min(max);
+        queue.drain(..n).collect()
+    }
+}
+
+impl std::fmt::Debug for RevealGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevealGroup").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::VaultError;
+
+    fn request(i: usize) -> RevealRequest {
+        RevealRequest {
+            upn: format!("u{i}@contoso.com"),
+            ticket: "INC-1".into(),
+            method: "call-back".into(),
+            outcome: "passed".into(),
+            purpose: "read-out".into(),
+            at_unix_secs: vec![0],
+            approval: None,
+        }
+    }
+
+    fn queued(group: &RevealGroup) -> usize {
+        group
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    async fn wait_for_queue(group: &RevealGroup, n: usize) {
+        for _ in 0..1000 {
+            if queued(group) == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("{} of {n} reveals queued", queued(group));
+    }
+
+    type Log = Arc<std::sync::Mutex<Vec<Vec<String>>>>;
+
+    /// Answers every job with the batch's number (as an error: no record is needed here), so
+    /// each caller can tell which commit carried its reveal; the first commit can be made to
+    /// hang forever. The real committer is the vault (`Vault::reveal_batch`), tested on both
+    /// backends in tests/it/reveal.rs.
+    #[derive(Clone, Default)]
+    struct Numbering {
+        batches: Log,
+        /// Callers that started a commit, in order; the first one hangs if `hang_first`.
+        leaders: Arc<std::sync::Mutex<Vec<usize>>>,
+        hang_first: bool,
+        caller: usize,
+    }
+
+    impl Commit for Numbering {
+        async fn commit(&self, batch: Vec<Job>) {
+            let first = {
+                let mut leaders = self.leaders.lock().unwrap();
+                leaders.push(self.caller);
+                leaders.len() == 1
+            };
+            if first && self.hang_first {
+                std::future::pending::<()>().await;
+            }
+            let mut all = self.batches.lock().unwrap();
+            all.push(batch.iter().map(|j| j.request.upn.clone()).collect());
+            let n = all.len();
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(VaultError::Invalid(format!("batch {n}"))));
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reveals_queued_during_a_commit_share_the_next_one_up_to_the_cap() {
+        let group = Arc::new(RevealGroup::default());
+        let numbering = Numbering::default();
+        // A commit in progress holds the leader lock while 70 reveals arrive.
+        let running = group.leader.lock().await;
+        let mut callers = Vec::new();
+        for i in 0..70 {
+            let group = group.clone();
+            let committer = Numbering {
+                caller: i,
+                ..numbering.clone()
+            };
+            callers.push(tokio::spawn(async move {
+                group
+                    .submit(&Actor::new("op"), &request(i), &committer)
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        wait_for_queue(&group, 70).await;
+        drop(running);
+        let mut answers = Vec::new();
+        for caller in callers {
+            answers.push(caller.await.unwrap().unwrap_err().to_string());
+        }
+        let batches = numbering.batches.lock().unwrap().clone();
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MAX_BATCH, 70 - MAX_BATCH]);
+        // Every caller was answered by the commit that carried its own reveal, once.
+        for (i, answer) in answers.iter().enumerate() {
+            let upn = request(i).upn;
+            let carried: Vec<usize> = (0..batches.len())
+                .filter(|&b| batches[b].contains(&upn))
+                .collect();
+            assert_eq!(carried.len(), 1, "{upn} in {carried:?}");
+            assert!(answer.ends_with(&format!("batch {}", carried[0] + 1)));
+        }
+        assert_eq!(queued(&group), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reveal_alone_is_committed_at_once() {
+        let group = RevealGroup::default();
+        let numbering = Numbering::default();
+        let answer = group
+            .submit(&Actor::new("op"), &request(1), &numbering)
+            .await;
+        assert!(answer.unwrap_err().to_string().ends_with("batch 1"));
+        assert_eq!(
+            *numbering.batches.lock().unwrap(),
+            [vec!["u1@contoso.com".to_owned()]]
+        );
+    }
+
+    /// The leader is a request future; when it is dropped mid-commit (client gone), the
+    /// reveals it carried are queued again and answered by the next leader.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_leader_does_not_lose_the_reveals_it_carried() {
+        let group = Arc::new(RevealGroup::default());
+        let numbering = Numbering {
+            hang_first: true,
+            ..Numbering::default()
+        };
+        let leaders = numbering.leaders.clone();
+        let running = group.leader.lock().await;
+        let mut callers = Vec::new();
+        for i in 0..2 {
+            let group = group.clone();
+            let committer = Numbering {
+                caller: i,
+                ..numbering.clone()
+            };
+            callers.push(tokio::spawn(async move {
+                group
+                    .submit(&Actor::new("op"), &request(i), &committer)
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        wait_for_queue(&group, 2).await;
+        drop(running);
+        let leader = loop {
+            if let Some(&first) = leaders.lock().unwrap().first() {
+                break first;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let survivor = 1 - leader;
+        let mut callers = callers.into_iter();
+        let (first, second) = (callers.next().unwrap(), callers.next().unwrap());
+        let (dropped, kept) = if leader == 0 {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        dropped.abort();
+        let answer = tokio::time::timeout(Duration::from_secs(10), kept)
+            .await
+            .expect("the surviving reveal was answered")
+            .unwrap();
+        assert!(answer.unwrap_err().to_string().ends_with("batch 1"));
+        assert_eq!(
+            *numbering.batches.lock().unwrap(),
+            [vec![format!("u{survivor}@contoso.com")]]
+        );
+    }
+}
