@@ -419,23 +419,6 @@ pub(crate) async fn list(pool: &AnyPool, filter: &AuditFilter) -> Result<Vec<Aud
     Ok(out)
 }
 
-/// Reveals of `subject` since `since` (for the daily quota), inside the caller's transaction.
-pub(crate) async fn count_reveals(
-    conn: &mut AnyConnection,
-    subject: &str,
-    since: UnixTime,
-) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM audit WHERE subject = $1 AND action = 'reveal' \
-         AND at_unix_secs >= $2",
-    )
-    .bind(subject)
-    .bind(since.0)
-    .fetch_one(conn)
-    .await?;
-    Ok(row.try_get("n")?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

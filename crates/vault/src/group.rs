@@ -127,6 +127,7 @@ mod tests {
             purpose: "read-out".into(),
             at_unix_secs: vec![0],
             approval: None,
+            record_id: None,
         }
     }
 

@@ -2,20 +2,22 @@
 //! event in the same transaction that reads the seed, before anything leaves the vault, and both
 //! are refused once the seed is gone.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::json;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
 use tokendesk_otp::{Digits, Period, Secret, Totp, TotpCode, TotpParams};
 
 use crate::approvals::{ApprovalId, consume_approval};
+use crate::audit_chain::AuditEvent;
 use crate::error::{Result, VaultError};
 use crate::group::{Commit, Job};
 use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row};
 use crate::state::State;
-use crate::vault::{Actor, Vault, current_record, sealed_row};
+use crate::vault::{Actor, SealedRow, Vault, current_record, sealed_row};
 
 /// What the operator states before a reveal. Stored in the audit trail; never the code.
 #[derive(Debug, Clone)]
@@ -35,6 +37,10 @@ pub struct RevealRequest {
     /// A four-eyes approval, used (and consumed in the same transaction) only when the daily
     /// quota is exhausted.
     pub approval: Option<ApprovalId>,
+    /// The record the operator is looking at. When set, the reveal is refused (and audited as
+    /// refused) unless it is the user's current record, so an old record's page can never
+    /// reveal a newer token's codes.
+    pub record_id: Option<String>,
 }
 
 /// A seed handed to an export writer together with its record. Redacted in Debug.
@@ -52,11 +58,6 @@ impl fmt::Debug for ExportedSeed {
             .field("seed", &"<redacted>")
             .finish()
     }
-}
-
-enum Outcome<R> {
-    Done(R),
-    Refused(VaultError),
 }
 
 /// A TOTP generator for a stored seed and its token parameters (T0 = 0).
@@ -98,9 +99,10 @@ fn check_request(request: &RevealRequest) -> Result<()> {
 impl Vault {
     /// Reveals the codes for `request.at_unix_secs`: checks the record's state and the daily
     /// quota (consuming a four-eyes approval when the quota is spent), appends the `reveal` audit
-    /// event, and only then derives the codes from the seed, in one transaction; a refused reveal
-    /// is audited as `reveal.refused`. The seed itself never leaves the vault. Concurrent reveals share
-    /// one transaction and one commit (see `group.rs`); each is answered only after that commit.
+    /// event and derives the codes from the seed in one transaction, and returns the codes only
+    /// after that transaction committed; a refused reveal is audited as `reveal.refused`. The
+    /// seed itself never leaves the vault. Concurrent reveals share one transaction and one
+    /// commit (see `group.rs`).
     ///
     /// # Errors
     /// [`VaultError::NotRevealable`], [`VaultError::QuotaExceeded`], [`VaultError::Tampered`],
@@ -130,27 +132,32 @@ impl Commit for Vault {
     }
 }
 
+/// What one reveal of a batch decided, before anything is written.
+enum Decision {
+    /// Codes computed; the `reveal` event commits with them.
+    Reveal(Box<Record>, Vec<TotpCode>),
+    /// Refused for this reason; the `reveal.refused` event commits.
+    Refuse(VaultError),
+}
+
 impl Vault {
-    /// Reveals a batch in one write transaction and one commit, each reveal in its own
-    /// savepoint, and returns one answer per reveal, in order, once the commit is done. This is
-    /// what [`Vault::reveal`] runs for every batch of concurrent callers; it is public (hidden)
-    /// so tests can form a batch deterministically.
+    /// Reveals a batch in one write transaction with one commit and returns one answer per
+    /// reveal, in order, once the commit is done. This is what [`Vault::reveal`] runs for every
+    /// batch of concurrent callers; it is public (hidden) so tests can form a batch at will.
+    ///
+    /// Each reveal first reads and decides (record, state, quota counting the reveals granted
+    /// earlier in the batch, codes from the decrypted seed) without writing anything, so a
+    /// reveal that fails (no such user, tampered seed, a time before 1970) leaves no trace and
+    /// does not disturb the others. Then every audit event of the batch is appended in order,
+    /// and the transaction commits. A database error fails the whole batch: nothing commits
+    /// and no code is returned.
     #[doc(hidden)]
     pub async fn reveal_batch(
         &self,
         batch: &[(Actor, RevealRequest)],
     ) -> Vec<Result<(Record, Vec<TotpCode>)>> {
-        let results = self.reveal_in_one_transaction(batch).await;
-        match results {
-            Ok(results) => results
-                .into_iter()
-                .map(|result| {
-                    result.and_then(|outcome| match outcome {
-                        Outcome::Done(value) => Ok(value),
-                        Outcome::Refused(err) => Err(err),
-                    })
-                })
-                .collect(),
+        match self.reveal_in_one_transaction(batch).await {
+            Ok(answers) => answers,
             Err(err) => {
                 let message = err.to_string();
                 batch
@@ -161,138 +168,130 @@ impl Vault {
         }
     }
 
-    /// Runs every reveal of `batch` in one write transaction, each in its own savepoint: a
-    /// reveal that fails is rolled back alone and reported in its slot, the others commit
-    /// together. A batch of one needs no savepoint: its failure rolls the transaction back.
-    ///
-    /// # Errors
-    /// A database error from begin, savepoint handling or commit: then nothing of the batch
-    /// was committed, and no code leaves the vault.
     async fn reveal_in_one_transaction(
         &self,
         batch: &[(Actor, RevealRequest)],
-    ) -> Result<Vec<Result<Outcome<(Record, Vec<TotpCode>)>>>> {
+    ) -> Result<Vec<Result<(Record, Vec<TotpCode>)>>> {
+        let now = self.now();
         let mut tx = self.store.begin_write().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        let alone = batch.len() == 1;
+        let mut granted: HashMap<String, i64> = HashMap::new();
+        let mut events = Vec::with_capacity(batch.len());
+        let mut answers = Vec::with_capacity(batch.len());
         for (actor, request) in batch {
-            if !alone {
-                sqlx::query("SAVEPOINT reveal").execute(&mut *tx).await?;
+            match self.decide(&mut tx, actor, request, &granted).await {
+                Ok((event, Decision::Reveal(record, codes))) => {
+                    *granted.entry(record.upn.clone()).or_default() += 1;
+                    events.push(event);
+                    answers.push(Ok((*record, codes)));
+                }
+                Ok((event, Decision::Refuse(err))) => {
+                    events.push(event);
+                    answers.push(Err(err));
+                }
+                Err(err @ (VaultError::Database(_) | VaultError::BatchFailed(_))) => {
+                    return Err(err);
+                }
+                Err(err) => answers.push(Err(err)),
             }
-            let result = match check_request(request) {
-                Ok(()) => {
-                    self.reveal_in(&mut tx, actor, request, |seed, params, _drift| {
-                        codes_at(seed, params, &request.at_unix_secs)
-                    })
-                    .await
-                }
-                Err(err) => Err(err),
-            };
-            if alone {
-                if result.is_err() {
-                    tx.rollback().await?;
-                    out.push(result);
-                    return Ok(out);
-                }
-            } else {
-                if result.is_err() {
-                    sqlx::query("ROLLBACK TO SAVEPOINT reveal")
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query("RELEASE SAVEPOINT reveal")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            out.push(result);
+        }
+        if !events.is_empty() {
+            crate::audit_chain::append_many(&mut tx, &self.keys.audit, now, events).await?;
         }
         tx.commit().await?;
-        Ok(out)
+        Ok(answers)
     }
 
-    /// One reveal inside the batch's write transaction: checks state and the daily quota,
-    /// appends the `reveal` audit event (steps, ticket, method, outcome, purpose), and only then
-    /// lets `compute` derive codes from the seed, so a code is never produced without its audit
-    /// entry in the same transaction. A refused reveal is itself audited (`reveal.refused`) and
-    /// comes back as [`Outcome::Refused`], so that its audit entry commits.
-    ///
-    /// # Errors
-    /// [`VaultError::NoRecord`], [`VaultError::Tampered`], [`VaultError::Purged`]; whatever
-    /// `compute` returns; database errors. On an error the caller rolls the reveal back.
-    async fn reveal_in<R>(
+    /// Decides one reveal inside the batch's transaction. Writes nothing except consuming a
+    /// four-eyes approval, which happens last, after the codes are computed; its audit event is
+    /// returned for the caller to append.
+    async fn decide(
         &self,
         conn: &mut AnyConnection,
         actor: &Actor,
         request: &RevealRequest,
-        compute: impl FnOnce(&[u8], &TokenParams, i64) -> Result<R>,
-    ) -> Result<Outcome<(Record, R)>> {
+        granted: &HashMap<String, i64>,
+    ) -> Result<(AuditEvent, Decision)> {
+        check_request(request)?;
         let upn = crate::records::normalise_upn(&request.upn)?;
-        let quota = self.settings.daily_reveal_quota;
         let now = self.now();
-        let day_start = now.day_start();
-        let record = current_record(conn, &upn)
+        let quota = self.settings.daily_reveal_quota;
+        let (record, sealed, reveals_today) = reveal_row(conn, &upn, now.day_start())
             .await?
             .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+        let used = reveals_today + granted.get(&upn).copied().unwrap_or(0);
         let period = i64::from(record.params.period_secs.max(1));
         let steps: Vec<i64> = request
             .at_unix_secs
             .iter()
             .map(|t| t.div_euclid(period))
             .collect();
-        let mut approval_used = None;
-        let refusal = if !record.state.is_revealable() {
-            Some(VaultError::NotRevealable {
+        let event = |approval: Option<&str>, refusal: Option<&VaultError>| AuditEvent {
+            actor: actor.name.clone(),
+            action: if refusal.is_some() {
+                "reveal.refused"
+            } else {
+                "reveal"
+            }
+            .to_owned(),
+            subject: Some(upn.clone()),
+            record_id: Some(record.id.clone()),
+            detail: json!({
+                "ticket": request.ticket,
+                "method": request.method,
+                "outcome": request.outcome,
+                "purpose": request.purpose,
+                "steps": steps,
+                "approval": approval,
+                "refused": refusal.map(ToString::to_string),
+            }),
+        };
+        let refuse = |err: VaultError| Ok((event(None, Some(&err)), Decision::Refuse(err)));
+        if let Some(wanted) = request.record_id.as_deref().filter(|w| *w != record.id) {
+            // Another record of this user: an older one, since the active record comes first.
+            let state =
+                record_state(conn, wanted, &upn)
+                    .await?
+                    .ok_or_else(|| VaultError::NoRecord {
+                        upn: format!("record {wanted} of {upn}"),
+                    })?;
+            return refuse(VaultError::NotRevealable {
+                upn: upn.clone(),
+                state,
+            });
+        }
+        if !record.state.is_revealable() {
+            return refuse(VaultError::NotRevealable {
                 upn: upn.clone(),
                 state: record.state,
-            })
-        } else {
-            let used = crate::audit_chain::count_reveals(conn, &upn, day_start).await?;
-            match (&request.approval, used >= quota) {
-                (_, false) => None,
-                (None, true) => Some(VaultError::QuotaExceeded {
-                    upn: upn.clone(),
-                    used,
-                    quota,
-                }),
-                (Some(id), true) => {
-                    match consume_approval(conn, id, &upn, &record.id, actor, now.0).await? {
-                        Ok(()) => {
-                            approval_used = Some(id.0.clone());
-                            None
-                        }
-                        Err(reason) => Some(VaultError::ApprovalInvalid {
-                            id: id.0.clone(),
-                            reason,
-                        }),
-                    }
+            });
+        }
+        if used >= quota && request.approval.is_none() {
+            return refuse(VaultError::QuotaExceeded {
+                upn: upn.clone(),
+                used,
+                quota,
+            });
+        }
+        let sealed = sealed.ok_or_else(|| VaultError::Purged { upn: upn.clone() })?;
+        let seed = self.open_sealed(&sealed)?;
+        let codes = codes_at(&seed, &record.params, &request.at_unix_secs)?;
+        drop(seed);
+        let mut approval_used = None;
+        if let (Some(id), true) = (&request.approval, used >= quota) {
+            match consume_approval(conn, id, &upn, &record.id, actor, now.0).await? {
+                Ok(()) => approval_used = Some(id.0.clone()),
+                Err(reason) => {
+                    return refuse(VaultError::ApprovalInvalid {
+                        id: id.0.clone(),
+                        reason,
+                    });
                 }
             }
-        };
-        let detail = json!({
-            "ticket": request.ticket,
-            "method": request.method,
-            "outcome": request.outcome,
-            "purpose": request.purpose,
-            "steps": steps,
-            "approval": approval_used,
-            "refused": refusal.as_ref().map(ToString::to_string),
-        });
-        let action = if refusal.is_some() {
-            "reveal.refused"
-        } else {
-            "reveal"
-        };
-        self.audit(conn, actor, action, Some((&record.id, &upn)), detail)
-            .await?;
-        if let Some(err) = refusal {
-            return Ok(Outcome::Refused(err));
         }
-        let sealed = sealed_row(conn, &record.id)
-            .await?
-            .ok_or_else(|| VaultError::Purged { upn: upn.clone() })?;
-        let seed = self.open_sealed(&sealed)?;
-        let value = compute(&seed, &record.params, record.drift_steps)?;
-        Ok(Outcome::Done((record, value)))
+        Ok((
+            event(approval_used.as_deref(), None),
+            Decision::Reveal(Box::new(record), codes),
+        ))
     }
 
     /// Decrypts seeds for an export, writing one `export` audit event per record in the same
@@ -364,4 +363,60 @@ impl Vault {
             })
             .await
     }
+}
+
+/// The user's current record (as [`current_record`]) with its sealed seed, if any, and the
+/// number of reveals audited for the user since `since`: everything a reveal reads, in one query.
+async fn reveal_row(
+    conn: &mut AnyConnection,
+    upn: &str,
+    since: crate::clock::UnixTime,
+) -> Result<Option<(Record, Option<SealedRow>, i64)>> {
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS}, wrapped_dek, sealed_seed, \
+         (SELECT COUNT(*) FROM audit WHERE subject = $1 AND action = 'reveal' \
+          AND at_unix_secs >= $2) AS reveals_today \
+         FROM records WHERE upn = $1 ORDER BY \
+         CASE WHEN state IN ('captured', 'burned', 'shipped') THEN 0 ELSE 1 END, \
+         created_unix_secs DESC, id DESC LIMIT 1"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(upn)
+        .bind(since.0)
+        .fetch_optional(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let record = record_from_row(&row)?;
+    let sealed_seed: Option<Vec<u8>> = row.try_get("sealed_seed")?;
+    let wrapped_dek: Option<Vec<u8>> = row.try_get("wrapped_dek")?;
+    let sealed = match (sealed_seed, wrapped_dek) {
+        (Some(sealed_seed), Some(wrapped_dek)) => Some(SealedRow {
+            id: record.id.clone(),
+            upn: record.upn.clone(),
+            key_version: row.try_get("key_version")?,
+            wrapped_dek,
+            sealed_seed,
+        }),
+        _ => None,
+    };
+    let reveals_today: i64 = row.try_get("reveals_today")?;
+    Ok(Some((record, sealed, reveals_today)))
+}
+
+/// The state of record `id` if it belongs to `upn`.
+async fn record_state(conn: &mut AnyConnection, id: &str, upn: &str) -> Result<Option<State>> {
+    let row = sqlx::query("SELECT state FROM records WHERE id = $1 AND upn = $2")
+        .bind(id)
+        .bind(upn)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        let state: String = row.try_get("state")?;
+        state
+            .parse::<State>()
+            .map_err(|_| VaultError::Corrupt(format!("record {id} has unknown state {state:?}")))
+    })
+    .transpose()
 }

@@ -16,7 +16,7 @@ use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::pages::audit::Filters;
 use crate::pages::records::{TransitionForm, apply_transition};
-use crate::pages::reveal::{ENTRA_WINDOW_SECS, parse_datetime, reveal_codes, verify};
+use crate::pages::reveal::{ENTRA_WINDOW_SECS, Target, parse_datetime, reveal_codes, verify};
 
 const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -267,10 +267,15 @@ pub(crate) async fn reveal(
         return Err(Problem::invalid("the time asked for is in the past").into());
     }
     let times = vec![at.unwrap_or(now)];
+    let target = Target {
+        id: &record.id,
+        upn: &record.upn,
+        period_secs: record.params.period_secs,
+    };
     let (_, rows, _) = reveal_codes(
         &state,
         &auth,
-        &record.upn,
+        &target,
         body.ticket.trim(),
         &verified,
         &purpose,

@@ -309,6 +309,7 @@ pub(crate) async fn code(
             .map(|i| at + i * period)
             .collect(),
         approval: None,
+        record_id: None,
     };
     let (record, codes) = vault
         .reveal(&ctx.actor, &request)

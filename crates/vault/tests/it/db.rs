@@ -174,6 +174,7 @@ pub fn reveal_request(env: &Env, upn: &str) -> tokendesk_vault::RevealRequest {
         purpose: "read-out".into(),
         at_unix_secs: vec![env.clock.now().0],
         approval: None,
+        record_id: None,
     }
 }
 

@@ -11,6 +11,7 @@ both_backends!(
     export_is_audited_and_refused_for_purged,
     concurrent_reveals_are_each_answered_and_audited,
     one_failing_reveal_in_a_batch_leaves_the_others,
+    an_old_record_never_reveals_the_new_tokens_codes,
 );
 
 async fn reveal_is_audited_with_steps_and_never_the_seed(env: Env) {
@@ -287,4 +288,49 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
         1
     );
     assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
+}
+
+/// The operator reveals from a record's page; if that record was cancelled and the user has a
+/// new token since, the reveal is refused and audited, never answered with the new token's codes.
+async fn an_old_record_never_reveals_the_new_tokens_codes(env: Env) {
+    let a = actor();
+    let upn = "o@contoso.com";
+    let old = env
+        .vault
+        .capture(&a, new_record(upn), &seed())
+        .await
+        .unwrap();
+    env.vault.cancel(&a, upn, "wrong token").await.unwrap();
+    let new = env
+        .vault
+        .capture(&a, new_record(upn), &crate::db::secret(&[9; 20]))
+        .await
+        .unwrap();
+    let mut request = reveal_request(&env, upn);
+    request.record_id = Some(old.id.clone());
+    let err = env.vault.reveal(&a, &request).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VaultError::NotRevealable {
+                state: State::Cancelled,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let last = env.vault.audit_list(&Default::default()).await.unwrap();
+    assert_eq!(last.last().unwrap().action, "reveal.refused");
+    request.record_id = Some(new.id.clone());
+    let (record, codes) = env.vault.reveal(&a, &request).await.unwrap();
+    assert_eq!(record.id, new.id);
+    assert_eq!(
+        codes[0].code.expose(),
+        expected_code(&[9; 20], request.at_unix_secs[0])
+    );
+    request.record_id = Some("no-such-record".into());
+    assert!(matches!(
+        env.vault.reveal(&a, &request).await,
+        Err(VaultError::NoRecord { .. })
+    ));
 }

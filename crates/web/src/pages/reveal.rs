@@ -43,6 +43,8 @@ struct RevealPage {
     upn: String,
     phone: String,
     has_passphrase: bool,
+    /// The token's time step, to pick the next code of a read-out.
+    period_secs: u32,
     used_today: i64,
     quota: i64,
     approvals: Vec<(String, String)>,
@@ -94,6 +96,7 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
         server_now: state.now(),
         id: r.id.clone(),
         has_passphrase: r.has_passphrase,
+        period_secs: r.params.period_secs,
         upn: r.upn,
         phone: r.phone.unwrap_or_else(|| "none recorded".into()),
         used_today,
@@ -293,10 +296,15 @@ pub(crate) async fn submit(
     } else {
         ("read-out", vec![now])
     };
+    let target = Target {
+        id: &p.id,
+        upn: &p.upn,
+        period_secs: p.period_secs,
+    };
     match reveal_codes(
         &state,
         &auth,
-        &p.upn,
+        &target,
         form.ticket.trim(),
         &verified,
         purpose,
@@ -319,19 +327,26 @@ pub(crate) async fn submit(
     }
 }
 
+/// The record a reveal is for, as the operator sees it.
+pub(crate) struct Target<'a> {
+    /// The record on screen: the vault refuses if it is not the user's current record.
+    pub id: &'a str,
+    pub upn: &'a str,
+    pub period_secs: u32,
+}
+
 /// Calls the vault (audit first) and shapes the codes for display. For a read-out, the
 /// current and the next code; for an e-mail, the code at the chosen time.
 pub(crate) async fn reveal_codes(
     state: &AppState,
     auth: &Auth,
-    upn: &str,
+    target: &Target<'_>,
     ticket: &str,
     verified: &Verified,
     purpose: &str,
     at: Vec<i64>,
 ) -> Result<(String, Vec<CodeRow>, String), Problem> {
-    let record = state.vault().current(upn).await?;
-    let period = i64::from(record.params.period_secs.max(1));
+    let period = i64::from(target.period_secs.max(1));
     let times = if purpose == "read-out" {
         let now = at.first().copied().unwrap_or_else(|| state.now_i64());
         vec![now, now - now.rem_euclid(period) + period]
@@ -339,13 +354,14 @@ pub(crate) async fn reveal_codes(
         at
     };
     let request = RevealRequest {
-        upn: upn.to_owned(),
+        upn: target.upn.to_owned(),
         ticket: ticket.to_owned(),
         method: verified.method.clone(),
         outcome: "passed".into(),
         purpose: purpose.to_owned(),
         at_unix_secs: times.clone(),
         approval: verified.approval.clone().map(tokendesk_vault::ApprovalId),
+        record_id: Some(target.id.to_owned()),
     };
     let (_, codes) = state.vault().reveal(&auth.actor, &request).await?;
     let now = state.now();
