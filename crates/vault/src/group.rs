@@ -128,6 +128,7 @@ mod tests {
             at_unix_secs: vec![0],
             approval: None,
             record_id: None,
+            following_steps: 0,
         }
     }
 

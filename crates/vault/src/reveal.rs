@@ -22,7 +22,7 @@ use crate::vault::{Actor, SealedRow, Vault, current_record, sealed_row};
 /// What the operator states before a reveal. Stored in the audit trail; never the code.
 #[derive(Debug, Clone)]
 pub struct RevealRequest {
-    /// Subject user.
+    /// Subject user. May be left empty when `record_id` is given.
     pub upn: String,
     /// Ticket or incident reference.
     pub ticket: String,
@@ -34,12 +34,15 @@ pub struct RevealRequest {
     pub purpose: String,
     /// Unix times whose codes are disclosed (one per step).
     pub at_unix_secs: Vec<i64>,
+    /// Also disclose the codes of this many steps after the last of `at_unix_secs` (a read-out
+    /// gives the current and the next code), in the token's own time step. At most 60.
+    pub following_steps: u32,
     /// A four-eyes approval, used (and consumed in the same transaction) only when the daily
     /// quota is exhausted.
     pub approval: Option<ApprovalId>,
-    /// The record the operator is looking at. When set, the reveal is refused (and audited as
-    /// refused) unless it is the user's current record, so an old record's page can never
-    /// reveal a newer token's codes.
+    /// The record the operator is looking at. When set, that record is revealed (or the reveal
+    /// refused and audited, if it is no longer active), never another record of the user, so an
+    /// old record's page cannot reveal a newer token's codes. A non-empty `upn` must match it.
     pub record_id: Option<String>,
 }
 
@@ -87,10 +90,17 @@ fn codes_at(seed: &[u8], params: &TokenParams, times: &[i64]) -> Result<Vec<Totp
 
 /// What is checked before a reveal is queued: a valid user name and a ticket.
 fn check_request(request: &RevealRequest) -> Result<()> {
-    crate::records::normalise_upn(&request.upn)?;
+    if request.record_id.is_none() || !request.upn.is_empty() {
+        crate::records::normalise_upn(&request.upn)?;
+    }
     if request.ticket.trim().is_empty() {
         return Err(VaultError::Invalid(
             "a reveal needs a ticket reference".into(),
+        ));
+    }
+    if request.at_unix_secs.is_empty() || request.following_steps > 60 {
+        return Err(VaultError::Invalid(
+            "a reveal names at least one time and at most 60 following steps".into(),
         ));
     }
     Ok(())
@@ -212,19 +222,34 @@ impl Vault {
         granted: &HashMap<String, i64>,
     ) -> Result<(AuditEvent, Decision)> {
         check_request(request)?;
-        let upn = crate::records::normalise_upn(&request.upn)?;
         let now = self.now();
         let quota = self.settings.daily_reveal_quota;
-        let (record, sealed, reveals_today) = reveal_row(conn, &upn, now.day_start())
-            .await?
-            .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+        let wanted_upn = match request.upn.as_str() {
+            "" => None,
+            upn => Some(crate::records::normalise_upn(upn)?),
+        };
+        let found = match (&request.record_id, &wanted_upn) {
+            (Some(id), _) => reveal_row(conn, Lookup::Record(id), now.day_start()).await?,
+            (None, Some(upn)) => reveal_row(conn, Lookup::User(upn), now.day_start()).await?,
+            (None, None) => None,
+        };
+        let (record, sealed, reveals_today) = found
+            .filter(|(r, _, _)| wanted_upn.as_ref().is_none_or(|u| *u == r.upn))
+            .ok_or_else(|| VaultError::NoRecord {
+                upn: match &request.record_id {
+                    Some(id) => format!("record {id}"),
+                    None => request.upn.clone(),
+                },
+            })?;
+        let upn = record.upn.clone();
         let used = reveals_today + granted.get(&upn).copied().unwrap_or(0);
         let period = i64::from(record.params.period_secs.max(1));
-        let steps: Vec<i64> = request
-            .at_unix_secs
-            .iter()
-            .map(|t| t.div_euclid(period))
-            .collect();
+        let mut times = request.at_unix_secs.clone();
+        if let Some(&last) = request.at_unix_secs.last() {
+            let step_start = last - last.rem_euclid(period);
+            times.extend((1..=i64::from(request.following_steps)).map(|k| step_start + k * period));
+        }
+        let steps: Vec<i64> = times.iter().map(|t| t.div_euclid(period)).collect();
         let event = |approval: Option<&str>, refusal: Option<&VaultError>| AuditEvent {
             actor: actor.name.clone(),
             action: if refusal.is_some() {
@@ -246,19 +271,6 @@ impl Vault {
             }),
         };
         let refuse = |err: VaultError| Ok((event(None, Some(&err)), Decision::Refuse(err)));
-        if let Some(wanted) = request.record_id.as_deref().filter(|w| *w != record.id) {
-            // Another record of this user: an older one, since the active record comes first.
-            let state =
-                record_state(conn, wanted, &upn)
-                    .await?
-                    .ok_or_else(|| VaultError::NoRecord {
-                        upn: format!("record {wanted} of {upn}"),
-                    })?;
-            return refuse(VaultError::NotRevealable {
-                upn: upn.clone(),
-                state,
-            });
-        }
         if !record.state.is_revealable() {
             return refuse(VaultError::NotRevealable {
                 upn: upn.clone(),
@@ -274,7 +286,7 @@ impl Vault {
         }
         let sealed = sealed.ok_or_else(|| VaultError::Purged { upn: upn.clone() })?;
         let seed = self.open_sealed(&sealed)?;
-        let codes = codes_at(&seed, &record.params, &request.at_unix_secs)?;
+        let codes = codes_at(&seed, &record.params, &times)?;
         drop(seed);
         let mut approval_used = None;
         if let (Some(id), true) = (&request.approval, used >= quota) {
@@ -365,23 +377,35 @@ impl Vault {
     }
 }
 
-/// The user's current record (as [`current_record`]) with its sealed seed, if any, and the
-/// number of reveals audited for the user since `since`: everything a reveal reads, in one query.
+/// Which record a reveal is for.
+enum Lookup<'a> {
+    /// This record.
+    Record(&'a str),
+    /// The user's current record (as [`current_record`]).
+    User(&'a str),
+}
+
+/// The record with its sealed seed, if any, and the number of reveals audited for its user
+/// since `since`: everything a reveal reads, in one query.
 async fn reveal_row(
     conn: &mut AnyConnection,
-    upn: &str,
+    lookup: Lookup<'_>,
     since: crate::clock::UnixTime,
 ) -> Result<Option<(Record, Option<SealedRow>, i64)>> {
+    let (filter, key) = match lookup {
+        Lookup::Record(id) => ("id = $1", id),
+        Lookup::User(upn) => ("upn = $1", upn),
+    };
     let sql = format!(
         "SELECT {RECORD_COLUMNS}, wrapped_dek, sealed_seed, \
-         (SELECT COUNT(*) FROM audit WHERE subject = $1 AND action = 'reveal' \
-          AND at_unix_secs >= $2) AS reveals_today \
-         FROM records WHERE upn = $1 ORDER BY \
+         (SELECT COUNT(*) FROM audit WHERE audit.subject = records.upn \
+          AND audit.action = 'reveal' AND audit.at_unix_secs >= $2) AS reveals_today \
+         FROM records WHERE {filter} ORDER BY \
          CASE WHEN state IN ('captured', 'burned', 'shipped') THEN 0 ELSE 1 END, \
          created_unix_secs DESC, id DESC LIMIT 1"
     );
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(upn)
+        .bind(key)
         .bind(since.0)
         .fetch_optional(conn)
         .await?
@@ -403,20 +427,4 @@ async fn reveal_row(
     };
     let reveals_today: i64 = row.try_get("reveals_today")?;
     Ok(Some((record, sealed, reveals_today)))
-}
-
-/// The state of record `id` if it belongs to `upn`.
-async fn record_state(conn: &mut AnyConnection, id: &str, upn: &str) -> Result<Option<State>> {
-    let row = sqlx::query("SELECT state FROM records WHERE id = $1 AND upn = $2")
-        .bind(id)
-        .bind(upn)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|row| {
-        let state: String = row.try_get("state")?;
-        state
-            .parse::<State>()
-            .map_err(|_| VaultError::Corrupt(format!("record {id} has unknown state {state:?}")))
-    })
-    .transpose()
 }

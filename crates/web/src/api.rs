@@ -16,7 +16,7 @@ use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::pages::audit::Filters;
 use crate::pages::records::{TransitionForm, apply_transition};
-use crate::pages::reveal::{ENTRA_WINDOW_SECS, Target, parse_datetime, reveal_codes, verify};
+use crate::pages::reveal::{ENTRA_WINDOW_SECS, parse_datetime, reveal_codes, verify};
 
 const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -192,7 +192,6 @@ pub(crate) async fn reveal(
     body: Result<Json<RevealBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let record = state.vault().record(&id).await?;
     if body.ticket.trim().is_empty() {
         return Err(Problem::invalid("a reveal needs a ticket reference").into());
     }
@@ -223,11 +222,18 @@ pub(crate) async fn reveal(
         }
     }
     let passphrase = Zeroizing::new(body.passphrase.clone().unwrap_or_default());
+    // Only a passphrase check needs the user before the reveal (the reveal finds the record by
+    // its id, so the common call-back path reads it once, inside the reveal's transaction).
+    let upn = if body.verification == "passphrase" {
+        state.vault().record(&id).await?.upn
+    } else {
+        String::new()
+    };
     let verified = verify(
         &state,
         &auth,
         &id,
-        &record.upn,
+        &upn,
         &body.verification,
         &passphrase,
         body.approval.as_deref().unwrap_or(""),
@@ -267,22 +273,18 @@ pub(crate) async fn reveal(
         return Err(Problem::invalid("the time asked for is in the past").into());
     }
     let times = vec![at.unwrap_or(now)];
-    let target = Target {
-        id: &record.id,
-        upn: &record.upn,
-        period_secs: record.params.period_secs,
-    };
-    let (_, rows, _) = reveal_codes(
+    let shown = reveal_codes(
         &state,
         &auth,
-        &target,
+        &id,
         body.ticket.trim(),
         &verified,
         &purpose,
         times,
     )
     .await?;
-    let codes: Vec<Value> = rows
+    let codes: Vec<Value> = shown
+        .rows
         .iter()
         .map(|c| {
             json!({
@@ -294,7 +296,7 @@ pub(crate) async fn reveal(
         })
         .collect();
     let mut resp = Json(json!({
-        "upn": record.upn,
+        "upn": shown.upn,
         "purpose": purpose,
         "codes": codes,
         "entra_window_secs": ENTRA_WINDOW_SECS,

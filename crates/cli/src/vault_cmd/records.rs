@@ -291,23 +291,14 @@ pub(crate) async fn code(
         return Err(CliError::input(anyhow!("--future is limited to 10 codes")));
     }
     let vault = ctx.open().await?;
-    let period = i64::from(
-        vault
-            .current(&args.user)
-            .await
-            .map_err(vault_error)?
-            .params
-            .period_secs,
-    );
     let request = RevealRequest {
         upn: args.user.clone(),
         ticket: args.ticket.clone(),
         method: args.verified.clone(),
         outcome: "passed".into(),
         purpose: args.purpose.clone(),
-        at_unix_secs: (0..=i64::from(args.future))
-            .map(|i| at + i * period)
-            .collect(),
+        at_unix_secs: vec![at],
+        following_steps: args.future,
         approval: None,
         record_id: None,
     };

@@ -175,6 +175,7 @@ pub fn reveal_request(env: &Env, upn: &str) -> tokendesk_vault::RevealRequest {
         at_unix_secs: vec![env.clock.now().0],
         approval: None,
         record_id: None,
+        following_steps: 0,
     }
 }
 

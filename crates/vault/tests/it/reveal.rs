@@ -42,6 +42,19 @@ async fn reveal_is_audited_with_steps_and_never_the_seed(env: Env) {
         detail["steps"],
         serde_json::json!([crate::db::T0 / 30, crate::db::T0 / 30 + 1])
     );
+    // The same two codes asked as "now and the following step", in the token's own period.
+    let mut read_out = reveal_request(&env, "r@contoso.com");
+    read_out.at_unix_secs = vec![crate::db::T0 + 7];
+    read_out.following_steps = 1;
+    let (_, next) = env.vault.reveal(&actor(), &read_out).await.unwrap();
+    let again: Vec<&str> = next.iter().map(|c| c.code.expose()).collect();
+    assert_eq!(again, got);
+    read_out.following_steps = 61;
+    assert!(matches!(
+        env.vault.reveal(&actor(), &read_out).await,
+        Err(VaultError::Invalid(_))
+    ));
+    let entries = env.vault.audit_list(&Default::default()).await.unwrap();
     let hex: String = SEED.iter().map(|b| format!("{b:02x}")).collect();
     let base32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     for e in &entries {

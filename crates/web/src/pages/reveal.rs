@@ -43,8 +43,6 @@ struct RevealPage {
     upn: String,
     phone: String,
     has_passphrase: bool,
-    /// The token's time step, to pick the next code of a read-out.
-    period_secs: u32,
     used_today: i64,
     quota: i64,
     approvals: Vec<(String, String)>,
@@ -96,7 +94,6 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
         server_now: state.now(),
         id: r.id.clone(),
         has_passphrase: r.has_passphrase,
-        period_secs: r.params.period_secs,
         upn: r.upn,
         phone: r.phone.unwrap_or_else(|| "none recorded".into()),
         used_today,
@@ -296,15 +293,11 @@ pub(crate) async fn submit(
     } else {
         ("read-out", vec![now])
     };
-    let target = Target {
-        id: &p.id,
-        upn: &p.upn,
-        period_secs: p.period_secs,
-    };
+    let record_id = p.id.clone();
     match reveal_codes(
         &state,
         &auth,
-        &target,
+        &record_id,
         form.ticket.trim(),
         &verified,
         purpose,
@@ -312,10 +305,10 @@ pub(crate) async fn submit(
     )
     .await
     {
-        Ok((heading, codes, note)) => {
-            p.heading = heading;
-            p.codes = codes;
-            p.note = note;
+        Ok(shown) => {
+            p.heading = shown.heading;
+            p.codes = shown.rows;
+            p.note = shown.note;
             let mut resp = render(&p);
             resp.headers_mut().insert(
                 axum::http::header::CACHE_CONTROL,
@@ -327,12 +320,13 @@ pub(crate) async fn submit(
     }
 }
 
-/// The record a reveal is for, as the operator sees it.
-pub(crate) struct Target<'a> {
-    /// The record on screen: the vault refuses if it is not the user's current record.
-    pub id: &'a str,
-    pub upn: &'a str,
-    pub period_secs: u32,
+/// Codes shaped for a page or a JSON answer.
+pub(crate) struct Shown {
+    /// The user whose codes these are.
+    pub upn: String,
+    pub heading: String,
+    pub rows: Vec<CodeRow>,
+    pub note: String,
 }
 
 /// Calls the vault (audit first) and shapes the codes for display. For a read-out, the
@@ -340,30 +334,24 @@ pub(crate) struct Target<'a> {
 pub(crate) async fn reveal_codes(
     state: &AppState,
     auth: &Auth,
-    target: &Target<'_>,
+    record_id: &str,
     ticket: &str,
     verified: &Verified,
     purpose: &str,
     at: Vec<i64>,
-) -> Result<(String, Vec<CodeRow>, String), Problem> {
-    let period = i64::from(target.period_secs.max(1));
-    let times = if purpose == "read-out" {
-        let now = at.first().copied().unwrap_or_else(|| state.now_i64());
-        vec![now, now - now.rem_euclid(period) + period]
-    } else {
-        at
-    };
+) -> Result<Shown, Problem> {
     let request = RevealRequest {
-        upn: target.upn.to_owned(),
+        upn: String::new(),
         ticket: ticket.to_owned(),
         method: verified.method.clone(),
         outcome: "passed".into(),
         purpose: purpose.to_owned(),
-        at_unix_secs: times.clone(),
+        at_unix_secs: at,
+        following_steps: u32::from(purpose == "read-out"),
         approval: verified.approval.clone().map(tokendesk_vault::ApprovalId),
-        record_id: Some(target.id.to_owned()),
+        record_id: Some(record_id.to_owned()),
     };
-    let (_, codes) = state.vault().reveal(&auth.actor, &request).await?;
+    let (record, codes) = state.vault().reveal(&auth.actor, &request).await?;
     let now = state.now();
     let rows: Vec<CodeRow> = codes
         .iter()
@@ -412,7 +400,12 @@ pub(crate) async fn reveal_codes(
     } else {
         "Code for e-mail".to_owned()
     };
-    Ok((heading, rows, note))
+    Ok(Shown {
+        upn: record.upn,
+        heading,
+        rows,
+        note,
+    })
 }
 
 #[derive(Deserialize)]
