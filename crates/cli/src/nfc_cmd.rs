@@ -326,7 +326,7 @@ fn burn_from_vault(
             .map_err(vault_error)?
             .pop()
             .ok_or_else(|| CliError::input(anyhow::anyhow!("the vault holds no seed for {upn}")))?;
-        let secret = otp::Secret::from_bytes(exported.seed.to_vec());
+        let secret = exported.secret();
         let p = &exported.record.params;
         let mut stored = otp::OtpAuth::new_totp(secret.duplicate(), None, record.upn.clone());
         stored.algorithm = p.algorithm;

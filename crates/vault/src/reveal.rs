@@ -54,6 +54,31 @@ pub struct ExportedSeed {
     pub seed: Zeroizing<Vec<u8>>,
 }
 
+impl ExportedSeed {
+    /// The seed as an OTP secret (zeroized on drop), for an export writer.
+    pub fn secret(&self) -> Secret {
+        Secret::from_bytes(self.seed.to_vec())
+    }
+
+    /// The record as a PSKC key (RFC 6030), issuer `tokendesk`, with `secret` from
+    /// [`ExportedSeed::secret`]: the one mapping used by the CLI and the JSON API exports.
+    pub fn pskc_key<'a>(&'a self, secret: &'a Secret) -> tokendesk_formats::pskc::ExportKey<'a> {
+        let r = &self.record;
+        tokendesk_formats::pskc::ExportKey {
+            id: &r.id,
+            upn: &r.upn,
+            issuer: "tokendesk",
+            serial: r.serial.as_deref(),
+            manufacturer: r.manufacturer.as_deref(),
+            model: r.model.as_deref(),
+            algorithm: r.params.algorithm,
+            digits: r.params.digits,
+            period_secs: r.params.period_secs,
+            secret,
+        }
+    }
+}
+
 impl fmt::Debug for ExportedSeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExportedSeed")

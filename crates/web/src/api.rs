@@ -577,27 +577,13 @@ pub(crate) async fn export(
         .await?;
     let secrets: Vec<tokendesk_otp::Secret> = seeds
         .iter()
-        .map(|i| tokendesk_otp::Secret::from_bytes(i.seed.to_vec()))
+        .map(tokendesk_vault::ExportedSeed::secret)
         .collect();
     let (body, content_type, name) = if let Some(password) = password {
-        let keys: Vec<tokendesk_formats::pskc::ExportKey<'_>> = seeds
+        let keys: Vec<_> = seeds
             .iter()
             .zip(&secrets)
-            .map(|(item, secret)| {
-                let r = &item.record;
-                tokendesk_formats::pskc::ExportKey {
-                    id: &r.id,
-                    upn: &r.upn,
-                    issuer: "tokendesk",
-                    serial: r.serial.as_deref(),
-                    manufacturer: r.manufacturer.as_deref(),
-                    model: r.model.as_deref(),
-                    algorithm: r.params.algorithm,
-                    digits: r.params.digits,
-                    period_secs: r.params.period_secs,
-                    secret,
-                }
-            })
+            .map(|(item, secret)| item.pskc_key(secret))
             .collect();
         let protection = tokendesk_formats::pskc::Protection::Password {
             password: password.as_bytes(),

@@ -451,26 +451,12 @@ async fn write_export(
     if let ExportFormat::Pskc = args.format {
         let secrets: Vec<Secret> = seeds
             .iter()
-            .map(|i| Secret::from_bytes(i.seed.to_vec()))
+            .map(tokendesk_vault::ExportedSeed::secret)
             .collect();
-        let keys: Vec<pskc::ExportKey<'_>> = seeds
+        let keys: Vec<_> = seeds
             .iter()
             .zip(&secrets)
-            .map(|(item, secret)| {
-                let r = &item.record;
-                pskc::ExportKey {
-                    id: &r.id,
-                    upn: &r.upn,
-                    issuer: "tokendesk",
-                    serial: r.serial.as_deref(),
-                    manufacturer: r.manufacturer.as_deref(),
-                    model: r.model.as_deref(),
-                    algorithm: r.params.algorithm,
-                    digits: r.params.digits,
-                    period_secs: r.params.period_secs,
-                    secret,
-                }
-            })
+            .map(|(item, secret)| item.pskc_key(secret))
             .collect();
         let protection = match password {
             Some(p) => pskc::Protection::Password {
@@ -494,7 +480,7 @@ async fn write_export(
     }
     for item in &seeds {
         let r = &item.record;
-        let secret = Secret::from_bytes(item.seed.to_vec());
+        let secret = item.secret();
         match args.format {
             ExportFormat::Entra => {
                 if r.params.algorithm != Algorithm::Sha1 {
