@@ -376,11 +376,25 @@ pub(crate) async fn transition(
     Ok(redirect(&format!("/records/{}?done={done}", r.id)))
 }
 
+/// The purge button's form: destroying a seed cannot be undone, so the page asks for a tick.
+#[derive(Deserialize)]
+pub(crate) struct PurgeForm {
+    #[serde(default)]
+    confirm: String,
+}
+
 pub(crate) async fn purge(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
+    Form(confirm): Form<PurgeForm>,
 ) -> PageResult<Response> {
+    if confirm.confirm != "yes" {
+        return Err(Problem::invalid(
+            "tick the confirmation box to destroy the seed; nothing was changed",
+        )
+        .into());
+    }
     let mut form = TransitionForm::default();
     form.to = "purged".into();
     let r = apply_transition(&state, &auth, &id, &form).await?;
