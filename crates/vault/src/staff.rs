@@ -1073,28 +1073,32 @@ impl Vault {
     }
 
     /// Checks a code for the TOTP second factor; on success records its step (replay guard),
-    /// clears the failure count and raises the session to `full`.
+    /// clears the failure count and replaces the session by a fresh one at stage `full`: the
+    /// pre-TOTP token is deleted and a new token issued in the same transaction, so a token
+    /// planted or seen before the second factor (session fixation) never becomes a full session.
+    /// The new session keeps the sign-in time, absolute end and source address of the old one.
     async fn accept_totp(
         &self,
         token: &str,
         code: &str,
         stage: SessionStage,
         action: &str,
-    ) -> Result<Session> {
+    ) -> Result<(SecretString, Session)> {
         let (hash, session) = self.session_at(token, &[stage]).await?;
-        let staff = session.staff;
-        self.refuse_if_locked(&staff).await?;
-        let (sealed, last_step) = self.totp_state(&staff).await?;
+        let staff = &session.staff;
+        self.refuse_if_locked(staff).await?;
+        let (sealed, last_step) = self.totp_state(staff).await?;
         let sealed = sealed.ok_or_else(|| {
             VaultError::Invalid("no authenticator is being enrolled; start enrolment again".into())
         })?;
-        let totp = self.open_staff_totp(&staff, &sealed)?;
+        let totp = self.open_staff_totp(staff, &sealed)?;
         let now = self.now().0;
         let Some(step) = match_totp(&totp, now, code, last_step) else {
             return Err(self
-                .record_failure(&staff, "totp-failed", VaultError::WrongCode)
+                .record_failure(staff, "totp-failed", VaultError::WrongCode)
                 .await?);
         };
+        let (fresh, fresh_hash) = new_token(SESSION_PREFIX)?;
         self.store
             .write(async |conn: &mut AnyConnection| {
                 let done = sqlx::query(
@@ -1110,41 +1114,83 @@ impl Vault {
                 if done.rows_affected() != 1 {
                     return Err(VaultError::WrongCode);
                 }
-                set_stage(conn, &hash, SessionStage::Full).await?;
+                rotate_session(conn, &hash, &fresh_hash, &session, now).await?;
                 self.staff_event(
                     conn,
                     &Actor::new(staff.username.clone()),
                     action,
-                    json!({ "staff": staff.username }),
+                    json!({ "staff": staff.username, "session_rotated": true }),
                 )
                 .await
             })
             .await?;
-        self.session_by_hash(&hash)
+        let full = self
+            .session_by_hash(&fresh_hash)
             .await?
-            .ok_or(VaultError::SessionInvalid)
+            .ok_or(VaultError::SessionInvalid)?;
+        Ok((fresh, full))
     }
 
-    /// Confirms enrolment with a code from the new authenticator; the session becomes `full`.
+    /// Confirms enrolment with a code from the new authenticator. Returns a new session token
+    /// (the one passed in stops working) and the session, now `full`.
     ///
     /// # Errors
     /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`], [`VaultError::WrongCode`],
     /// [`VaultError::LockedOut`]; database errors.
-    pub async fn finish_totp_enrolment(&self, token: &str, code: &str) -> Result<Session> {
+    pub async fn finish_totp_enrolment(
+        &self,
+        token: &str,
+        code: &str,
+    ) -> Result<(SecretString, Session)> {
         self.accept_totp(token, code, SessionStage::TotpEnrol, "totp.enrolled")
             .await
     }
 
     /// The second sign-in step: a code within ±1 step of now, newer than the last one accepted
-    /// (a replayed or older code is refused). Failures count toward the lockout.
+    /// (a replayed or older code is refused). Failures count toward the lockout. Returns a new
+    /// session token (the pre-TOTP one stops working) and the session, now `full`.
     ///
     /// # Errors
     /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`], [`VaultError::WrongCode`],
     /// [`VaultError::LockedOut`]; database errors.
-    pub async fn verify_totp(&self, token: &str, code: &str) -> Result<Session> {
+    pub async fn verify_totp(&self, token: &str, code: &str) -> Result<(SecretString, Session)> {
         self.accept_totp(token, code, SessionStage::Totp, "login.totp")
             .await
     }
+}
+
+/// Replaces the session `old` by a `full` one under `new` (same account, sign-in time,
+/// absolute end and address). The delete must hit the row: a session ended meanwhile (sign-out,
+/// reset, disable on another instance) is not revived.
+async fn rotate_session(
+    conn: &mut AnyConnection,
+    old: &[u8],
+    new: &[u8],
+    session: &Session,
+    now: i64,
+) -> Result<()> {
+    let gone = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(old.to_vec())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if gone != 1 {
+        return Err(VaultError::SessionInvalid);
+    }
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
+         last_seen_unix_secs, expires_unix_secs, source_ip) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new.to_vec())
+    .bind(&session.staff.id)
+    .bind(SessionStage::Full.as_str())
+    .bind(session.created_unix_secs)
+    .bind(now)
+    .bind(session.expires_unix_secs)
+    .bind(session.source_ip.clone())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -298,7 +298,7 @@ impl TestApp {
             .unwrap();
         assert_eq!(r.status(), 303, "login of {username}: {}", r.status());
         let cookie = set_cookie(&r);
-        let browser = Browser { cookie };
+        let mut browser = Browser { cookie };
         let mut next = location(&r);
         for _ in 0..4 {
             match next.as_str() {
@@ -330,6 +330,8 @@ impl TestApp {
                         .post_form(&browser, "/account/totp", &[("code", code.as_str())])
                         .await;
                     assert_eq!(r.status(), 303, "enrolment");
+                    // The TOTP step replaces the session token.
+                    browser.cookie = set_cookie(&r);
                     next = location(&r);
                 }
                 "/login/totp" => {
@@ -341,6 +343,7 @@ impl TestApp {
                         .post_form(&browser, "/login/totp", &[("code", code.as_str())])
                         .await;
                     assert_eq!(r.status(), 303, "second factor");
+                    browser.cookie = set_cookie(&r);
                     next = location(&r);
                 }
                 other => panic!("unexpected step {other}"),

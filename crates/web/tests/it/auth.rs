@@ -3,7 +3,7 @@
 use tokendesk_vault::{Permission, Role};
 
 use crate::TestApp;
-use crate::app::{client, location, root, set_cookie};
+use crate::app::{between, client, location, root, set_cookie, totp_now};
 
 both_backends!(
     nothing_but_setup_before_the_first_admin,
@@ -11,6 +11,7 @@ both_backends!(
     lockout_after_failed_passwords,
     cross_origin_posts_are_refused,
     sessions_expire_and_end,
+    totp_step_issues_a_new_session_cookie,
 );
 
 async fn nothing_but_setup_before_the_first_admin(app: TestApp) {
@@ -198,4 +199,120 @@ async fn sessions_expire_and_end(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(app.get(&other, "/records").await.status(), 401);
+}
+
+async fn status_with(app: &TestApp, cookie: &str, path: &str) -> u16 {
+    client()
+        .get(app.at(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn post_with(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client()
+        .post(app.at(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Session fixation defence over HTTP: the cookie a browser had before the TOTP step (at
+/// enrolment and at every later sign-in) stops working once the step passes; the response to
+/// the step sets a new one.
+async fn totp_step_issues_a_new_session_cookie(app: TestApp) {
+    let _admin = app.admin().await;
+    let (_, otp) = app
+        .vault
+        .staff_add(&root(Permission::ManageStaff), "fix", "Fix", Role::Helpdesk)
+        .await
+        .unwrap();
+    let new_password = "fix's long new password";
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", "fix"), ("password", otp.expose())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/account/password");
+    let before = set_cookie(&r);
+    let r = post_with(
+        &app,
+        &before,
+        "/account/password",
+        &[
+            ("old", otp.expose()),
+            ("new", new_password),
+            ("new2", new_password),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/account/totp");
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "same session until the TOTP step"
+    );
+    let page = client()
+        .get(app.at("/account/totp"))
+        .header("cookie", &before)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = between(&page, "<code id=\"enrol-key\">", "</code>");
+    let code = totp_now(&key, app.now());
+    let r = post_with(&app, &before, "/account/totp", &[("code", code.as_str())]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let raw = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Strict"),
+        "{raw}"
+    );
+    let after = set_cookie(&r);
+    assert_ne!(after, before);
+    assert_eq!(status_with(&app, &after, "/records").await, 200);
+    assert_eq!(status_with(&app, &after, "/api/v1/records").await, 200);
+    assert_eq!(status_with(&app, &before, "/records").await, 401);
+    assert_eq!(status_with(&app, &before, "/api/v1/records").await, 401);
+    let r = post_with(&app, &before, "/account/totp", &[("code", code.as_str())]).await;
+    assert_eq!(r.status(), 401, "the pre-TOTP cookie cannot retry the step");
+
+    // A later sign-in: password, then the second factor replaces the cookie again.
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", "fix"), ("password", new_password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/login/totp");
+    let before = set_cookie(&r);
+    assert_eq!(status_with(&app, &before, "/records").await, 303);
+    assert_eq!(status_with(&app, &before, "/api/v1/records").await, 401);
+    app.clock.advance(30);
+    let code = totp_now(&key, app.now());
+    let r = post_with(&app, &before, "/login/totp", &[("code", code.as_str())]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let after = set_cookie(&r);
+    assert_ne!(after, before);
+    assert_eq!(status_with(&app, &after, "/records").await, 200);
+    assert_eq!(status_with(&app, &before, "/records").await, 401);
+    assert_eq!(status_with(&app, &before, "/api/v1/records").await, 401);
+    // Signing out with the new cookie ends the (only) session.
+    let r = post_with(&app, &after, "/logout", &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(status_with(&app, &after, "/records").await, 401);
 }
