@@ -13,6 +13,7 @@ mod clock;
 mod error;
 mod keyfile;
 mod keyring;
+mod login_throttle;
 mod lookup;
 mod policy;
 mod records;
@@ -34,6 +35,7 @@ pub use keyfile::{
     create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
 };
 pub use keyring::KeySpec;
+pub use login_throttle::FAILURE_WINDOW_SECS;
 pub use policy::{
     Authorized, Permission, Policy, Principal, Role, allows, permission_matrix_markdown,
 };

@@ -6,15 +6,15 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use tokendesk_crypto::{Passphrase, PasswordParams, ct_eq, hash_password, verify_password};
+use tokendesk_crypto::{Passphrase, ct_eq, hash_password, verify_password};
 use tokendesk_otp::{Secret, Totp, TotpParams};
 
 use crate::error::{Result, VaultError};
+use crate::login_throttle::{Counter, count_failure};
 use crate::policy::{Authorized, Permission, Principal, Role};
 use crate::records::new_record_id;
 use crate::store::on_unique;
@@ -217,21 +217,6 @@ fn check_new_password(username: &str, password: &Passphrase) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Runs one Argon2 evaluation for an unknown user, so the answer takes as long as for a known one.
-fn dummy_verify(params: PasswordParams, password: &[u8]) {
-    static DUMMY: OnceLock<(PasswordParams, String)> = OnceLock::new();
-    match DUMMY.get() {
-        Some((p, hash)) if *p == params => {
-            let _ = verify_password(password, hash);
-        }
-        _ => {
-            if let Ok(hash) = hash_password(params, b"tokendesk dummy password") {
-                let _ = DUMMY.set((params, hash));
-            }
-        }
-    }
 }
 
 fn flag(b: bool) -> i64 {
@@ -651,8 +636,9 @@ impl Vault {
     // ----- sign-in ------------------------------------------------------------------------------
 
     /// Counts a failed password or TOTP attempt; locks the account with back-off once the limit
-    /// is reached. Returns the error to give the caller (`plain`, or `LockedOut` when this
-    /// failure locked the account).
+    /// is reached (`login_throttle::count_failure`, shared with names that are no account).
+    /// Returns the error to give the caller (`plain`, or `LockedOut` when this failure locked
+    /// the account).
     async fn record_failure(
         &self,
         staff: &Staff,
@@ -663,40 +649,20 @@ impl Vault {
         let now = self.now().0;
         self.store
             .write(async |conn: &mut AnyConnection| {
-                // Increment first: on PostgreSQL the row lock then serialises concurrent
-                // failures, so none is lost.
-                sqlx::query("UPDATE staff SET failed_logins = failed_logins + 1 WHERE id = $1")
-                    .bind(&staff.id)
-                    .execute(&mut *conn)
-                    .await?;
-                let row = sqlx::query("SELECT failed_logins FROM staff WHERE id = $1")
-                    .bind(&staff.id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let failures: i64 = row.try_get("failed_logins")?;
-                let lock = (failures >= s.max_failed_logins).then(|| {
-                    let doublings = u32::try_from(failures - s.max_failed_logins).unwrap_or(u32::MAX).min(30);
-                    s.lockout_base_secs
-                        .saturating_mul(1_i64 << doublings)
-                        .min(s.lockout_max_secs)
-                });
-                sqlx::query(
-                    "UPDATE staff SET failed_logins = $1, locked_until_unix_secs = $2 WHERE id = $3",
-                )
-                .bind(failures)
-                .bind(lock.map(|l| now.saturating_add(l)))
-                .bind(&staff.id)
-                .execute(&mut *conn)
-                .await?;
+                let (failures, lock) =
+                    count_failure(conn, &Counter::Account(&staff.id), &s, now).await?;
                 let detail = json!({
                     "staff": staff.username,
                     "failures": failures,
                     "locked_for_secs": lock,
+                    "disabled": staff.disabled,
                 });
                 self.staff_event(conn, &Actor::new(staff.username.clone()), action, detail)
                     .await?;
                 Ok(match lock {
-                    Some(secs) => VaultError::LockedOut { retry_after_secs: secs },
+                    Some(secs) => VaultError::LockedOut {
+                        retry_after_secs: secs,
+                    },
                     None => plain,
                 })
             })
@@ -734,8 +700,10 @@ impl Vault {
     /// one-time password, `totp-enrol` without a second factor, else `totp`.
     ///
     /// Unknown user, disabled account and wrong password are one answer, with one Argon2
-    /// evaluation each. Every 5th consecutive failure (password or TOTP) locks the account for
-    /// 30 s, doubling with each further failure up to 1 h.
+    /// evaluation each, and all three count toward a lockout: the 5th consecutive failure
+    /// (password or TOTP) locks the name for 30 s, doubling with each further failure up to 1 h;
+    /// a count with no failure for a day starts again. Names that are no account are counted in
+    /// `login_throttle` (see that module), so the lockout does not reveal which names exist.
     ///
     /// # Errors
     /// [`VaultError::LoginFailed`]; [`VaultError::LockedOut`]; database errors.
@@ -745,36 +713,21 @@ impl Vault {
         password: &Passphrase,
         source_ip: Option<&str>,
     ) -> Result<(SecretString, Session)> {
-        let params = self.staff_settings.password_params;
         let row = match normalise_username(username) {
             Ok(name) => self.auth_row(&name).await?,
             Err(_) => None,
         };
         let Some(acct) = row else {
-            dummy_verify(params, password.expose_bytes());
-            self.store
-                .write(async |conn: &mut AnyConnection| {
-                    let detail = json!({ "reason": "unknown user", "source_ip": source_ip });
-                    self.staff_event(conn, &Actor::new("anonymous"), "login-failed", detail)
-                        .await
-                })
-                .await?;
-            return Err(VaultError::LoginFailed);
+            return Err(self
+                .unknown_name_failure(username, password, source_ip)
+                .await?);
         };
         self.refuse_if_locked(&acct.staff).await?;
         let ok = verify_password(password.expose_bytes(), &acct.password_hash)?;
         let staff = acct.staff;
-        if staff.disabled {
-            self.store
-                .write(async |conn: &mut AnyConnection| {
-                    let detail = json!({ "staff": staff.username, "reason": "disabled", "source_ip": source_ip });
-                    self.staff_event(conn, &Actor::new(staff.username.clone()), "login-failed", detail)
-                        .await
-                })
-                .await?;
-            return Err(VaultError::LoginFailed);
-        }
-        if !ok {
+        // A disabled account counts failures like any other (even with the right password), so
+        // its lockout looks like everyone else's.
+        if staff.disabled || !ok {
             return Err(self
                 .record_failure(&staff, "login-failed", VaultError::LoginFailed)
                 .await?);
@@ -892,9 +845,9 @@ impl Vault {
         Ok((token_hash(token), session))
     }
 
-    /// Deletes sessions past their absolute end or idle too long, and used or expired setup
-    /// tokens (housekeeping for a timer; `session()` already refuses them). Returns how many
-    /// sessions went.
+    /// Deletes sessions past their absolute end or idle too long, used or expired setup tokens,
+    /// and sign-in throttle rows that no longer change any answer (housekeeping for a timer;
+    /// `session()` already refuses old sessions). Returns how many sessions went.
     ///
     /// # Errors
     /// Database errors.
@@ -914,6 +867,7 @@ impl Vault {
         .bind(now)
         .execute(self.store.pool())
         .await?;
+        self.prune_login_throttle().await?;
         Ok(done.rows_affected())
     }
 

@@ -32,3 +32,4 @@ mod reveal;
 mod rotation;
 mod schema;
 mod staff;
+mod throttle;

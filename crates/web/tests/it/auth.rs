@@ -12,6 +12,7 @@ both_backends!(
     cross_origin_posts_are_refused,
     sessions_expire_and_end,
     totp_step_issues_a_new_session_cookie,
+    unknown_names_are_answered_like_real_ones,
 );
 
 async fn nothing_but_setup_before_the_first_admin(app: TestApp) {
@@ -315,4 +316,64 @@ async fn totp_step_issues_a_new_session_cookie(app: TestApp) {
     let r = post_with(&app, &after, "/logout", &[]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(status_with(&app, &after, "/records").await, 401);
+}
+
+/// Status, `Retry-After`, whether a cookie was set, and the body of one sign-in attempt.
+async fn attempt(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> (u16, Option<String>, bool, String) {
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let cookie = r.headers().get("set-cookie").is_some();
+    (status, retry, cookie, r.text().await.unwrap())
+}
+
+/// No account enumeration over HTTP: for every failure, a real name and a name that is no
+/// account get byte-identical answers (status, `Retry-After`, page), through the lock, its
+/// back-off and a locked right password.
+async fn unknown_names_are_answered_like_real_ones(app: TestApp) {
+    let _admin = app.admin().await;
+    let _desk = app.staff("desk", Role::Helpdesk).await;
+    let mut seen = Vec::new();
+    for step in 0..9 {
+        let (real_pw, ghost_pw) = match step {
+            // While locked, the account's right password too.
+            5 => ("desk long password 1", "desk long password 1"),
+            _ => ("wrong password!!", "wrong password!!"),
+        };
+        let real = attempt(&app, "desk", real_pw).await;
+        let ghost = attempt(&app, "nobody-here", ghost_pw).await;
+        assert_eq!(real, ghost, "step {step}");
+        assert!(!real.2, "no cookie on a failure");
+        seen.push((real.0, real.1.clone()));
+        // Past the current lock before the next wrong password.
+        if let Some(secs) = &real.1
+            && step != 4
+        {
+            app.clock.advance(secs.parse::<i64>().unwrap());
+        }
+    }
+    let expected: Vec<(u16, Option<String>)> = vec![
+        (401, None),
+        (401, None),
+        (401, None),
+        (401, None),
+        (429, Some("30".into())),
+        (429, Some("30".into())),
+        (429, Some("60".into())),
+        (429, Some("120".into())),
+        (429, Some("240".into())),
+    ];
+    assert_eq!(seen, expected);
 }
