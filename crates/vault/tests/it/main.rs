@@ -28,6 +28,7 @@ mod audit;
 mod crypto;
 mod db;
 mod lifecycle;
+mod listing;
 mod reveal;
 mod rotation;
 mod schema;
