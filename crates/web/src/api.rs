@@ -15,7 +15,8 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::pages::audit::Filters;
-use crate::pages::records::{ListQuery, TransitionForm, apply_transition};
+use crate::pages::records::ListQuery;
+use crate::pages::records::{TransitionForm, apply_transition};
 use crate::pages::reveal::{ENTRA_WINDOW_SECS, parse_datetime, reveal_codes, verify};
 
 const OPENAPI: &str = include_str!("../openapi.json");
