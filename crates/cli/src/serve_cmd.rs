@@ -300,7 +300,8 @@ async fn needs_init(ctx: &Ctx<'_>) -> Result<bool, CliError> {
 }
 
 /// Destroys seeds whose retention ended, every ten minutes (safe with several instances: each
-/// purge is one transaction and skips what another instance already purged).
+/// purge is one transaction and skips what another instance already purged), and sweeps ended
+/// sessions, used setup links and sign-in throttle rows that no longer matter.
 async fn purge_timer(vault: Arc<Vault>) {
     let actor = Actor::new("system");
     let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -310,6 +311,9 @@ async fn purge_timer(vault: Arc<Vault>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged seeds whose retention ended"),
             Err(e) => tracing::warn!(error = %e, "scheduled purge failed"),
+        }
+        if let Err(e) = vault.sweep_sessions().await {
+            tracing::warn!(error = %e, "session sweep failed");
         }
     }
 }

@@ -96,6 +96,9 @@ pub(crate) struct Keyring {
     /// Seals staff members' own TOTP seeds; derived from the vault secret, so it survives
     /// rotation of the master key.
     pub staff_totp: DataKey,
+    /// Keys the throttle rows of sign-in names that are no account, so the table never holds
+    /// a name that someone typed.
+    pub login_throttle: MacKey,
 }
 
 /// A new KEK resolved from a spec, with the metadata to store beside it.
@@ -135,6 +138,7 @@ impl Keyring {
             audit: secret.derive_mac_key(b"audit chain"),
             fingerprint: secret.derive_mac_key(b"seed fingerprint"),
             staff_totp: secret.derive_data_key(b"staff totp"),
+            login_throttle: secret.derive_mac_key(b"login throttle"),
         }
     }
 

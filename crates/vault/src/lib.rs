@@ -14,6 +14,8 @@ mod error;
 mod group;
 mod keyfile;
 mod keyring;
+mod listing;
+mod login_throttle;
 mod lookup;
 mod policy;
 mod records;
@@ -35,6 +37,8 @@ pub use keyfile::{
     create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
 };
 pub use keyring::KeySpec;
+pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};
+pub use login_throttle::FAILURE_WINDOW_SECS;
 pub use policy::{
     Authorized, Permission, Policy, Principal, Role, allows, permission_matrix_markdown,
 };

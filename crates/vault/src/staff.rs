@@ -6,15 +6,15 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use tokendesk_crypto::{Passphrase, PasswordParams, ct_eq, hash_password, verify_password};
+use tokendesk_crypto::{Passphrase, ct_eq, hash_password, verify_password};
 use tokendesk_otp::{Secret, Totp, TotpParams};
 
 use crate::error::{Result, VaultError};
+use crate::login_throttle::{Counter, count_failure};
 use crate::policy::{Authorized, Permission, Principal, Role};
 use crate::records::new_record_id;
 use crate::store::on_unique;
@@ -217,21 +217,6 @@ fn check_new_password(username: &str, password: &Passphrase) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Runs one Argon2 evaluation for an unknown user, so the answer takes as long as for a known one.
-fn dummy_verify(params: PasswordParams, password: &[u8]) {
-    static DUMMY: OnceLock<(PasswordParams, String)> = OnceLock::new();
-    match DUMMY.get() {
-        Some((p, hash)) if *p == params => {
-            let _ = verify_password(password, hash);
-        }
-        _ => {
-            if let Ok(hash) = hash_password(params, b"tokendesk dummy password") {
-                let _ = DUMMY.set((params, hash));
-            }
-        }
-    }
 }
 
 fn flag(b: bool) -> i64 {
@@ -651,8 +636,9 @@ impl Vault {
     // ----- sign-in ------------------------------------------------------------------------------
 
     /// Counts a failed password or TOTP attempt; locks the account with back-off once the limit
-    /// is reached. Returns the error to give the caller (`plain`, or `LockedOut` when this
-    /// failure locked the account).
+    /// is reached (`login_throttle::count_failure`, shared with names that are no account).
+    /// Returns the error to give the caller (`plain`, or `LockedOut` when this failure locked
+    /// the account).
     async fn record_failure(
         &self,
         staff: &Staff,
@@ -663,40 +649,20 @@ impl Vault {
         let now = self.now().0;
         self.store
             .write(async |conn: &mut AnyConnection| {
-                // Increment first: on PostgreSQL the row lock then serialises concurrent
-                // failures, so none is lost.
-                sqlx::query("UPDATE staff SET failed_logins = failed_logins + 1 WHERE id = $1")
-                    .bind(&staff.id)
-                    .execute(&mut *conn)
-                    .await?;
-                let row = sqlx::query("SELECT failed_logins FROM staff WHERE id = $1")
-                    .bind(&staff.id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let failures: i64 = row.try_get("failed_logins")?;
-                let lock = (failures >= s.max_failed_logins).then(|| {
-                    let doublings = u32::try_from(failures - s.max_failed_logins).unwrap_or(u32::MAX).min(30);
-                    s.lockout_base_secs
-                        .saturating_mul(1_i64 << doublings)
-                        .min(s.lockout_max_secs)
-                });
-                sqlx::query(
-                    "UPDATE staff SET failed_logins = $1, locked_until_unix_secs = $2 WHERE id = $3",
-                )
-                .bind(failures)
-                .bind(lock.map(|l| now.saturating_add(l)))
-                .bind(&staff.id)
-                .execute(&mut *conn)
-                .await?;
+                let (failures, lock) =
+                    count_failure(conn, &Counter::Account(&staff.id), &s, now).await?;
                 let detail = json!({
                     "staff": staff.username,
                     "failures": failures,
                     "locked_for_secs": lock,
+                    "disabled": staff.disabled,
                 });
                 self.staff_event(conn, &Actor::new(staff.username.clone()), action, detail)
                     .await?;
                 Ok(match lock {
-                    Some(secs) => VaultError::LockedOut { retry_after_secs: secs },
+                    Some(secs) => VaultError::LockedOut {
+                        retry_after_secs: secs,
+                    },
                     None => plain,
                 })
             })
@@ -734,8 +700,10 @@ impl Vault {
     /// one-time password, `totp-enrol` without a second factor, else `totp`.
     ///
     /// Unknown user, disabled account and wrong password are one answer, with one Argon2
-    /// evaluation each. Every 5th consecutive failure (password or TOTP) locks the account for
-    /// 30 s, doubling with each further failure up to 1 h.
+    /// evaluation each, and all three count toward a lockout: the 5th consecutive failure
+    /// (password or TOTP) locks the name for 30 s, doubling with each further failure up to 1 h;
+    /// a count with no failure for a day starts again. Names that are no account are counted in
+    /// `login_throttle` (see that module), so the lockout does not reveal which names exist.
     ///
     /// # Errors
     /// [`VaultError::LoginFailed`]; [`VaultError::LockedOut`]; database errors.
@@ -745,36 +713,21 @@ impl Vault {
         password: &Passphrase,
         source_ip: Option<&str>,
     ) -> Result<(SecretString, Session)> {
-        let params = self.staff_settings.password_params;
         let row = match normalise_username(username) {
             Ok(name) => self.auth_row(&name).await?,
             Err(_) => None,
         };
         let Some(acct) = row else {
-            dummy_verify(params, password.expose_bytes());
-            self.store
-                .write(async |conn: &mut AnyConnection| {
-                    let detail = json!({ "reason": "unknown user", "source_ip": source_ip });
-                    self.staff_event(conn, &Actor::new("anonymous"), "login-failed", detail)
-                        .await
-                })
-                .await?;
-            return Err(VaultError::LoginFailed);
+            return Err(self
+                .unknown_name_failure(username, password, source_ip)
+                .await?);
         };
         self.refuse_if_locked(&acct.staff).await?;
         let ok = verify_password(password.expose_bytes(), &acct.password_hash)?;
         let staff = acct.staff;
-        if staff.disabled {
-            self.store
-                .write(async |conn: &mut AnyConnection| {
-                    let detail = json!({ "staff": staff.username, "reason": "disabled", "source_ip": source_ip });
-                    self.staff_event(conn, &Actor::new(staff.username.clone()), "login-failed", detail)
-                        .await
-                })
-                .await?;
-            return Err(VaultError::LoginFailed);
-        }
-        if !ok {
+        // A disabled account counts failures like any other (even with the right password), so
+        // its lockout looks like everyone else's.
+        if staff.disabled || !ok {
             return Err(self
                 .record_failure(&staff, "login-failed", VaultError::LoginFailed)
                 .await?);
@@ -892,9 +845,9 @@ impl Vault {
         Ok((token_hash(token), session))
     }
 
-    /// Deletes sessions past their absolute end or idle too long, and used or expired setup
-    /// tokens (housekeeping for a timer; `session()` already refuses them). Returns how many
-    /// sessions went.
+    /// Deletes sessions past their absolute end or idle too long, used or expired setup tokens,
+    /// and sign-in throttle rows that no longer change any answer (housekeeping for a timer;
+    /// `session()` already refuses old sessions). Returns how many sessions went.
     ///
     /// # Errors
     /// Database errors.
@@ -914,6 +867,7 @@ impl Vault {
         .bind(now)
         .execute(self.store.pool())
         .await?;
+        self.prune_login_throttle().await?;
         Ok(done.rows_affected())
     }
 
@@ -1073,28 +1027,32 @@ impl Vault {
     }
 
     /// Checks a code for the TOTP second factor; on success records its step (replay guard),
-    /// clears the failure count and raises the session to `full`.
+    /// clears the failure count and replaces the session by a fresh one at stage `full`: the
+    /// pre-TOTP token is deleted and a new token issued in the same transaction, so a token
+    /// planted or seen before the second factor (session fixation) never becomes a full session.
+    /// The new session keeps the sign-in time, absolute end and source address of the old one.
     async fn accept_totp(
         &self,
         token: &str,
         code: &str,
         stage: SessionStage,
         action: &str,
-    ) -> Result<Session> {
+    ) -> Result<(SecretString, Session)> {
         let (hash, session) = self.session_at(token, &[stage]).await?;
-        let staff = session.staff;
-        self.refuse_if_locked(&staff).await?;
-        let (sealed, last_step) = self.totp_state(&staff).await?;
+        let staff = &session.staff;
+        self.refuse_if_locked(staff).await?;
+        let (sealed, last_step) = self.totp_state(staff).await?;
         let sealed = sealed.ok_or_else(|| {
             VaultError::Invalid("no authenticator is being enrolled; start enrolment again".into())
         })?;
-        let totp = self.open_staff_totp(&staff, &sealed)?;
+        let totp = self.open_staff_totp(staff, &sealed)?;
         let now = self.now().0;
         let Some(step) = match_totp(&totp, now, code, last_step) else {
             return Err(self
-                .record_failure(&staff, "totp-failed", VaultError::WrongCode)
+                .record_failure(staff, "totp-failed", VaultError::WrongCode)
                 .await?);
         };
+        let (fresh, fresh_hash) = new_token(SESSION_PREFIX)?;
         self.store
             .write(async |conn: &mut AnyConnection| {
                 let done = sqlx::query(
@@ -1110,41 +1068,83 @@ impl Vault {
                 if done.rows_affected() != 1 {
                     return Err(VaultError::WrongCode);
                 }
-                set_stage(conn, &hash, SessionStage::Full).await?;
+                rotate_session(conn, &hash, &fresh_hash, &session, now).await?;
                 self.staff_event(
                     conn,
                     &Actor::new(staff.username.clone()),
                     action,
-                    json!({ "staff": staff.username }),
+                    json!({ "staff": staff.username, "session_rotated": true }),
                 )
                 .await
             })
             .await?;
-        self.session_by_hash(&hash)
+        let full = self
+            .session_by_hash(&fresh_hash)
             .await?
-            .ok_or(VaultError::SessionInvalid)
+            .ok_or(VaultError::SessionInvalid)?;
+        Ok((fresh, full))
     }
 
-    /// Confirms enrolment with a code from the new authenticator; the session becomes `full`.
+    /// Confirms enrolment with a code from the new authenticator. Returns a new session token
+    /// (the one passed in stops working) and the session, now `full`.
     ///
     /// # Errors
     /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`], [`VaultError::WrongCode`],
     /// [`VaultError::LockedOut`]; database errors.
-    pub async fn finish_totp_enrolment(&self, token: &str, code: &str) -> Result<Session> {
+    pub async fn finish_totp_enrolment(
+        &self,
+        token: &str,
+        code: &str,
+    ) -> Result<(SecretString, Session)> {
         self.accept_totp(token, code, SessionStage::TotpEnrol, "totp.enrolled")
             .await
     }
 
     /// The second sign-in step: a code within ±1 step of now, newer than the last one accepted
-    /// (a replayed or older code is refused). Failures count toward the lockout.
+    /// (a replayed or older code is refused). Failures count toward the lockout. Returns a new
+    /// session token (the pre-TOTP one stops working) and the session, now `full`.
     ///
     /// # Errors
     /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`], [`VaultError::WrongCode`],
     /// [`VaultError::LockedOut`]; database errors.
-    pub async fn verify_totp(&self, token: &str, code: &str) -> Result<Session> {
+    pub async fn verify_totp(&self, token: &str, code: &str) -> Result<(SecretString, Session)> {
         self.accept_totp(token, code, SessionStage::Totp, "login.totp")
             .await
     }
+}
+
+/// Replaces the session `old` by a `full` one under `new` (same account, sign-in time,
+/// absolute end and address). The delete must hit the row: a session ended meanwhile (sign-out,
+/// reset, disable on another instance) is not revived.
+async fn rotate_session(
+    conn: &mut AnyConnection,
+    old: &[u8],
+    new: &[u8],
+    session: &Session,
+    now: i64,
+) -> Result<()> {
+    let gone = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(old.to_vec())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if gone != 1 {
+        return Err(VaultError::SessionInvalid);
+    }
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
+         last_seen_unix_secs, expires_unix_secs, source_ip) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new.to_vec())
+    .bind(&session.staff.id)
+    .bind(SessionStage::Full.as_str())
+    .bind(session.created_unix_secs)
+    .bind(now)
+    .bind(session.expires_unix_secs)
+    .bind(session.source_ip.clone())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -8,13 +8,14 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokendesk_vault::{ListFilter, NewRecord, Record, State as RecordState, TokenParams};
+use tokendesk_vault::{NewRecord, PageCursor, Record, State as RecordState, TokenParams};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::pages::audit::Filters;
+use crate::pages::records::ListQuery;
 use crate::pages::records::{TransitionForm, apply_transition};
 use crate::pages::reveal::{ENTRA_WINDOW_SECS, parse_datetime, reveal_codes, verify};
 
@@ -57,29 +58,25 @@ pub(crate) fn record_json(r: &Record) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ListQuery {
-    state: Option<String>,
-    overdue_days: Option<i64>,
-}
-
+/// `GET /api/v1/records`: one page (default 100, at most 200) in `(upn, created, id)` order,
+/// with the total and the cursors of the neighbouring pages.
 pub(crate) async fn records_list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let filter = ListFilter {
-        state: q
-            .state
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(str::parse::<RecordState>)
-            .transpose()
-            .map_err(Problem::bad_request)?,
-        overdue_days: q.overdue_days,
+    let query = q.to_page_query()?;
+    let page = state.vault().list_page(&query).await?;
+    let cursor_id = |c: Option<PageCursor>| match c {
+        Some(PageCursor::After(id) | PageCursor::Before(id)) => Some(id),
+        _ => None,
     };
-    let records = state.vault().list(&filter).await?;
     Ok(Json(json!({
-        "records": records.iter().map(record_json).collect::<Vec<_>>(),
+        "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
+        "total": page.total,
+        "offset": page.offset,
+        "limit": query.limit,
+        "next_after": cursor_id(page.next()),
+        "previous_before": cursor_id(page.previous()),
     })))
 }
 

@@ -26,6 +26,7 @@ both_backends!(
     no_secret_in_debug_errors_or_audit,
     totp_seed_sealed_at_rest_and_survives_rotation,
     concurrent_failures_are_all_counted,
+    totp_step_replaces_the_session_token,
 );
 
 pub fn pw(text: &str) -> Passphrase {
@@ -88,13 +89,13 @@ pub async fn enrolled(env: &Env, name: &str, role: Role) -> (String, Secret) {
         .unwrap();
     assert_eq!(s.stage, SessionStage::TotpEnrol);
     let seed = env.vault.begin_totp_enrolment(&token).await.unwrap();
-    let s = env
+    let (full, s) = env
         .vault
         .finish_totp_enrolment(&token, &code_at(&seed, env.clock.now().0))
         .await
         .unwrap();
     assert_eq!(s.stage, SessionStage::Full);
-    (token, seed)
+    (full.expose().to_owned(), seed)
 }
 
 async fn audit_actions(env: &Env) -> Vec<String> {
@@ -179,7 +180,7 @@ async fn lockout_backs_off_and_success_resets(mut env: Env) {
     assert_eq!(v.staff_get("ann").await.unwrap().failed_logins, 4);
     // ...completing sign-in does.
     env.clock.advance(30);
-    let s = v
+    let (_, s) = v
         .verify_totp(t.expose(), &code_at(&seed, env.clock.now().0))
         .await
         .unwrap();
@@ -406,11 +407,12 @@ async fn first_login_walks_every_stage(mut env: Env) {
         v.finish_totp_enrolment(t, &code_at(&seed, now - 60)).await,
         Err(VaultError::WrongCode)
     ));
-    let s = v
+    let (full, s) = v
         .finish_totp_enrolment(t, &code_at(&seed, now))
         .await
         .unwrap();
     assert_eq!(s.stage, SessionStage::Full);
+    assert!(v.session(t).await.unwrap().is_none(), "pre-TOTP token gone");
     assert!(s.staff.totp_enrolled);
     let p = s.principal().unwrap();
     assert_eq!((p.actor.name.as_str(), p.role), ("eve", Role::Helpdesk));
@@ -418,7 +420,7 @@ async fn first_login_walks_every_stage(mut env: Env) {
     let (t2, s2) = v.login("eve", &pw(PASSWORD), None).await.unwrap();
     assert_eq!(s2.stage, SessionStage::Totp);
     env.clock.advance(30);
-    let s2 = v
+    let (t2, s2) = v
         .verify_totp(t2.expose(), &code_at(&seed, env.clock.now().0))
         .await
         .unwrap();
@@ -426,7 +428,7 @@ async fn first_login_walks_every_stage(mut env: Env) {
     // Logout ends exactly that session.
     v.logout(t2.expose()).await.unwrap();
     assert!(v.session(t2.expose()).await.unwrap().is_none());
-    assert!(v.session(t).await.unwrap().is_some());
+    assert!(v.session(full.expose()).await.unwrap().is_some());
     let actions = audit_actions(&env).await;
     for a in [
         "staff.add",
@@ -726,7 +728,7 @@ async fn no_secret_in_debug_errors_or_audit(mut env: Env) {
     let seed = v.begin_totp_enrolment(&t).await.unwrap();
     let code = code_at(&seed, env.clock.now().0);
     let wrong_err = v.finish_totp_enrolment(&t, "000000").await.unwrap_err();
-    v.finish_totp_enrolment(&t, &code).await.unwrap();
+    let (full, full_session) = v.finish_totp_enrolment(&t, &code).await.unwrap();
     let (api, api_token) = v
         .apikey_create(&admin(Permission::ManageApiKeys), "ci", Role::Helpdesk)
         .await
@@ -743,6 +745,7 @@ async fn no_secret_in_debug_errors_or_audit(mut env: Env) {
         setup.expose().to_owned(),
         otp.expose().to_owned(),
         t.clone(),
+        full.expose().to_owned(),
         new_password.to_owned(),
         PASSWORD.to_owned(),
         "leo's wrong secret".to_owned(),
@@ -752,7 +755,7 @@ async fn no_secret_in_debug_errors_or_audit(mut env: Env) {
         code.clone(),
     ];
     let shown = [
-        format!("{setup:?} {otp:?} {token:?} {api_token:?} {seed:?}"),
+        format!("{setup:?} {otp:?} {token:?} {full:?} {full_session:?} {api_token:?} {seed:?}"),
         format!(
             "{boss:?} {staff:?} {session:?} {s2:?} {api:?} {:?}",
             pw(new_password)
@@ -880,4 +883,91 @@ async fn concurrent_failures_are_all_counted(mut env: Env) {
         assert!(matches!(r, Err(VaultError::LoginFailed)));
     }
     assert_eq!(v.staff_get("ola").await.unwrap().failed_logins, 4);
+}
+
+/// Session fixation defence: the token a browser held before the second factor (which an
+/// attacker may have planted or seen) is deleted when the TOTP step passes; only the fresh token
+/// returned then is a full session. Holds for sign-in and for enrolment.
+async fn totp_step_replaces_the_session_token(mut env: Env) {
+    cheap(&mut env);
+    let (_, seed) = enrolled(&env, "pia", Role::Helpdesk).await;
+    let v = &env.vault;
+    let sessions = || env.count("SELECT COUNT(*) FROM sessions");
+    let before = sessions().await;
+    env.clock.advance(30);
+    let signed_in_at = env.clock.now().0;
+    let (old, s) = v
+        .login("pia", &pw(PASSWORD), Some("198.51.100.4"))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::Totp);
+    let expires = s.expires_unix_secs;
+    env.clock.advance(30);
+    let (new, full) = v
+        .verify_totp(old.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    assert!(new.expose().starts_with("tds_"));
+    assert_ne!(new.expose(), old.expose());
+    assert_eq!(full.stage, SessionStage::Full);
+    // Same sign-in: the absolute end still counts from the password step.
+    assert_eq!(full.created_unix_secs, signed_in_at);
+    assert_eq!(full.expires_unix_secs, expires);
+    assert_eq!(full.source_ip.as_deref(), Some("198.51.100.4"));
+    assert!(v.session(old.expose()).await.unwrap().is_none());
+    let again = v.session(new.expose()).await.unwrap().unwrap();
+    assert_eq!(again.stage, SessionStage::Full);
+    assert_eq!(sessions().await, before + 1, "the old row is deleted");
+    // The old token cannot be used for the step again either (nor with the next code).
+    env.clock.advance(30);
+    assert!(matches!(
+        v.verify_totp(old.expose(), &code_at(&seed, env.clock.now().0))
+            .await,
+        Err(VaultError::SessionInvalid)
+    ));
+    // A session ended before its TOTP step is not revived by a right code.
+    let (ended, _) = v.login("pia", &pw(PASSWORD), None).await.unwrap();
+    v.logout(ended.expose()).await.unwrap();
+    assert!(matches!(
+        v.verify_totp(ended.expose(), &code_at(&seed, env.clock.now().0))
+            .await,
+        Err(VaultError::SessionInvalid)
+    ));
+
+    // Enrolment (first sign-in) rotates too.
+    let (_, otp) = v
+        .staff_add(
+            &admin(Permission::ManageStaff),
+            "quinn",
+            "Quinn",
+            Role::Auditor,
+        )
+        .await
+        .unwrap();
+    let (t, _) = v.login("quinn", &pw(otp.expose()), None).await.unwrap();
+    v.change_password(t.expose(), &pw(otp.expose()), &pw(PASSWORD))
+        .await
+        .unwrap();
+    let seed = v.begin_totp_enrolment(t.expose()).await.unwrap();
+    let (enrolled_token, s) = v
+        .finish_totp_enrolment(t.expose(), &code_at(&seed, env.clock.now().0))
+        .await
+        .unwrap();
+    assert_eq!(s.stage, SessionStage::Full);
+    assert_ne!(enrolled_token.expose(), t.expose());
+    assert!(v.session(t.expose()).await.unwrap().is_none());
+    assert!(matches!(
+        v.begin_totp_enrolment(t.expose()).await,
+        Err(VaultError::SessionInvalid)
+    ));
+    let s = v.session(enrolled_token.expose()).await.unwrap().unwrap();
+    assert_eq!(s.principal().unwrap().role, Role::Auditor);
+    let detail: String = sqlx::query(
+        "SELECT detail FROM audit WHERE action = 'totp.enrolled' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(&env.raw)
+    .await
+    .unwrap()
+    .get(0);
+    assert!(detail.contains("session_rotated"), "{detail}");
 }

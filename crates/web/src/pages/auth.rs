@@ -207,7 +207,7 @@ pub(crate) async fn totp_submit(
 ) -> Response {
     let token = token_of(&headers, &client);
     match state.vault().verify_totp(&token, form.code.trim()).await {
-        Ok(session) => redirect(stage_path(session.stage)),
+        Ok((fresh, session)) => full_session(&client, &fresh, session.stage),
         Err(e) => {
             let p = Problem::from(e);
             let mut resp = render(&TotpPage {
@@ -218,6 +218,20 @@ pub(crate) async fn totp_submit(
             resp
         }
     }
+}
+
+/// After the TOTP step: the vault replaced the session token (session fixation defence), so the
+/// browser gets the new one; the old cookie value no longer signs anyone in.
+fn full_session(
+    client: &Client,
+    fresh: &tokendesk_vault::SecretString,
+    stage: tokendesk_vault::SessionStage,
+) -> Response {
+    let mut resp = redirect(stage_path(stage));
+    if let Some(cookie) = session_cookie(Some(client), fresh.expose()) {
+        resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    resp
 }
 
 #[derive(Template)]
@@ -367,7 +381,7 @@ pub(crate) async fn enrol_submit(
         .finish_totp_enrolment(&token, form.code.trim())
         .await
     {
-        Ok(session) => redirect(stage_path(session.stage)),
+        Ok((fresh, session)) => full_session(&client, &fresh, session.stage),
         Err(e) => {
             let p = Problem::from(e);
             let mut resp =

@@ -6,8 +6,8 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tokendesk_vault::{
-    ALL_STATES, AuditFilter, ListFilter, Permission, Record, Shipment, State as RecordState,
-    TokenUpdate,
+    ALL_STATES, AuditFilter, ListFilter, MAX_PAGE_SIZE, PageCursor, PageQuery, Permission, Record,
+    Shipment, State as RecordState, TokenUpdate,
 };
 use zeroize::Zeroize;
 
@@ -16,19 +16,98 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
 
-/// Most rows on one list page.
-const LIST_LIMIT: usize = 500;
+/// Rows on one page of the records list (the API's default page size too).
+pub(crate) const PAGE_SIZE: i64 = 100;
 
 /// How far (in steps either side) a delivery code may be from now: a token that drifted up
 /// to ±10 minutes in transit is still recognised, and the drift is recorded.
 pub(crate) const DELIVERY_WINDOW_STEPS: u64 = 20;
 
+/// The list's filters and paging, shared by the records page and `GET /api/v1/records`.
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     #[serde(default)]
     state: String,
+    /// Part of the UPN.
     #[serde(default)]
     q: String,
+    /// Only shipments in transit longer than this many days.
+    overdue_days: Option<i64>,
+    /// Next page: the records after this record id.
+    #[serde(default)]
+    after: String,
+    /// Previous page: the records before this record id.
+    #[serde(default)]
+    before: String,
+    /// Page size, 1 to [`MAX_PAGE_SIZE`]; [`PAGE_SIZE`] when absent.
+    limit: Option<i64>,
+}
+
+impl ListQuery {
+    /// The vault's page query, or a 400 naming the bad parameter.
+    pub(crate) fn to_page_query(&self) -> Result<PageQuery, Problem> {
+        let state = match self.state.trim() {
+            "" => None,
+            s => Some(
+                s.parse::<RecordState>()
+                    .map_err(|e| Problem::bad_request(e.to_string()))?,
+            ),
+        };
+        if self.overdue_days.is_some_and(|d| d < 0) {
+            return Err(Problem::bad_request("overdue_days must be 0 or more"));
+        }
+        let limit = self.limit.unwrap_or(PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(Problem::bad_request(format!(
+                "limit must be 1 to {MAX_PAGE_SIZE}"
+            )));
+        }
+        let cursor = match (self.after.trim(), self.before.trim()) {
+            ("", "") => PageCursor::First,
+            (a, "") => PageCursor::After(a.to_owned()),
+            ("", b) => PageCursor::Before(b.to_owned()),
+            _ => {
+                return Err(Problem::bad_request(
+                    "give either `after` (next page) or `before` (previous page), not both",
+                ));
+            }
+        };
+        Ok(PageQuery {
+            filter: ListFilter {
+                state,
+                overdue_days: self.overdue_days,
+            },
+            upn_contains: Some(self.q.trim().to_owned()).filter(|t| !t.is_empty()),
+            cursor,
+            limit,
+        })
+    }
+
+    /// A link to another page of the records page with the same filters and page size.
+    fn link(&self, cursor: &PageCursor) -> String {
+        let enc = |v: &str| {
+            percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut parts = Vec::new();
+        if !self.state.trim().is_empty() {
+            parts.push(format!("state={}", enc(self.state.trim())));
+        }
+        if !self.q.trim().is_empty() {
+            parts.push(format!("q={}", enc(self.q.trim())));
+        }
+        if let Some(days) = self.overdue_days {
+            parts.push(format!("overdue_days={days}"));
+        }
+        if let Some(limit) = self.limit {
+            parts.push(format!("limit={limit}"));
+        }
+        match cursor {
+            PageCursor::First => {}
+            PageCursor::After(id) => parts.push(format!("after={}", enc(id))),
+            PageCursor::Before(id) => parts.push(format!("before={}", enc(id))),
+        }
+        format!("/records?{}", parts.join("&"))
+    }
 }
 
 pub(crate) struct Row {
@@ -48,7 +127,12 @@ struct ListPage {
     state: String,
     q: String,
     rows: Vec<Row>,
-    truncated: bool,
+    total: i64,
+    first: i64,
+    last: i64,
+    first_link: Option<String>,
+    prev_link: Option<String>,
+    next_link: Option<String>,
 }
 
 pub(crate) fn token_label(r: &Record) -> String {
@@ -69,45 +153,32 @@ pub(crate) async fn list(
     Extension(auth): Extension<Auth>,
     Query(q): Query<ListQuery>,
 ) -> PageResult {
-    let filter_state = if q.state.is_empty() {
-        None
-    } else {
-        Some(
-            q.state
-                .parse::<RecordState>()
-                .map_err(|e| Problem::bad_request(e.to_string()))?,
-        )
-    };
-    let needle = q.q.trim().to_lowercase();
-    let records = state
-        .vault()
-        .list(&ListFilter {
-            state: filter_state,
-            overdue_days: None,
-        })
-        .await?;
-    let mut rows: Vec<Row> = records
-        .into_iter()
-        .filter(|r| needle.is_empty() || r.upn.contains(&needle))
-        .take(LIST_LIMIT + 1)
-        .map(|r| Row {
-            token: token_label(&r),
-            updated: fmt_time(r.updated_unix_secs),
-            name: r.display_name.clone().unwrap_or_default(),
-            state: r.state.as_str(),
-            id: r.id,
-            upn: r.upn,
-        })
-        .collect();
-    let truncated = rows.len() > LIST_LIMIT;
-    rows.truncate(LIST_LIMIT);
+    let page = state.vault().list_page(&q.to_page_query()?).await?;
+    let link = |c: Option<PageCursor>| c.map(|c| q.link(&c));
+    let shown = i64::try_from(page.records.len()).unwrap_or(i64::MAX);
     Ok(render(&ListPage {
         nav: Some(Nav::for_auth(&auth)),
         states: ALL_STATES.iter().map(|s| s.as_str()).collect(),
         state: q.state.clone(),
         q: q.q.clone(),
-        rows,
-        truncated,
+        total: page.total,
+        first: page.offset + 1,
+        last: page.offset + shown,
+        first_link: (page.offset > 0).then(|| q.link(&PageCursor::First)),
+        prev_link: link(page.previous()),
+        next_link: link(page.next()),
+        rows: page
+            .records
+            .into_iter()
+            .map(|r| Row {
+                token: token_label(&r),
+                updated: fmt_time(r.updated_unix_secs),
+                name: r.display_name.clone().unwrap_or_default(),
+                state: r.state.as_str(),
+                id: r.id,
+                upn: r.upn,
+            })
+            .collect(),
     }))
 }
 
@@ -376,11 +447,25 @@ pub(crate) async fn transition(
     Ok(redirect(&format!("/records/{}?done={done}", r.id)))
 }
 
+/// The purge button's form: destroying a seed cannot be undone, so the page asks for a tick.
+#[derive(Deserialize)]
+pub(crate) struct PurgeForm {
+    #[serde(default)]
+    confirm: String,
+}
+
 pub(crate) async fn purge(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
+    Form(confirm): Form<PurgeForm>,
 ) -> PageResult<Response> {
+    if confirm.confirm != "yes" {
+        return Err(Problem::invalid(
+            "tick the confirmation box to destroy the seed; nothing was changed",
+        )
+        .into());
+    }
     let mut form = TransitionForm::default();
     form.to = "purged".into();
     let r = apply_transition(&state, &auth, &id, &form).await?;

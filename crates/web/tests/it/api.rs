@@ -35,7 +35,7 @@ async fn post(app: &TestApp, auth: &str, path: &str, body: Value) -> (u16, Value
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(app: &TestApp, auth: &str, path: &str) -> (u16, Value) {
+pub(crate) async fn get(app: &TestApp, auth: &str, path: &str) -> (u16, Value) {
     let r = client()
         .get(app.at(path))
         .header("authorization", auth)

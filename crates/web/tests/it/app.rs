@@ -146,10 +146,14 @@ pub fn state_for(vault: Arc<Vault>, clock: Arc<FixedClock>) -> AppState {
 
 impl TestApp {
     async fn make(url: String, guard: Guard) -> Self {
-        Self::make_at(url, guard, NOW).await
+        Self::make_with(url, guard, NOW, test_settings()).await
     }
 
     async fn make_at(url: String, guard: Guard, now: i64) -> Self {
+        Self::make_with(url, guard, now, test_settings()).await
+    }
+
+    async fn make_with(url: String, guard: Guard, now: i64, settings: Settings) -> Self {
         sqlx::any::install_default_drivers();
         let clock = Arc::new(FixedClock::new(now));
         let key = MasterKey::generate().unwrap();
@@ -162,7 +166,7 @@ impl TestApp {
         let mut vault = Vault::init(store, KeySpec::Key(key), clock.clone(), &Actor::new("init"))
             .await
             .unwrap();
-        vault.set_settings(test_settings());
+        vault.set_settings(settings);
         vault.set_staff_settings(test_staff_settings());
         let vault = Arc::new(vault);
         let state = state_for(vault.clone(), clock.clone());
@@ -190,6 +194,13 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/vault.db", dir.path().display());
         Self::make_at(url, Guard::Sqlite(dir), now).await
+    }
+
+    /// SQLite with other vault settings (a retention, a quota).
+    pub async fn sqlite_with(settings: Settings) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/vault.db", dir.path().display());
+        Self::make_with(url, Guard::Sqlite(dir), NOW, settings).await
     }
 
     pub async fn postgres() -> Self {
@@ -287,7 +298,7 @@ impl TestApp {
             .unwrap();
         assert_eq!(r.status(), 303, "login of {username}: {}", r.status());
         let cookie = set_cookie(&r);
-        let browser = Browser { cookie };
+        let mut browser = Browser { cookie };
         let mut next = location(&r);
         for _ in 0..4 {
             match next.as_str() {
@@ -319,6 +330,8 @@ impl TestApp {
                         .post_form(&browser, "/account/totp", &[("code", code.as_str())])
                         .await;
                     assert_eq!(r.status(), 303, "enrolment");
+                    // The TOTP step replaces the session token.
+                    browser.cookie = set_cookie(&r);
                     next = location(&r);
                 }
                 "/login/totp" => {
@@ -330,6 +343,7 @@ impl TestApp {
                         .post_form(&browser, "/login/totp", &[("code", code.as_str())])
                         .await;
                     assert_eq!(r.status(), 303, "second factor");
+                    browser.cookie = set_cookie(&r);
                     next = location(&r);
                 }
                 other => panic!("unexpected step {other}"),

@@ -3,7 +3,7 @@
 use tokendesk_vault::{Permission, Role};
 
 use crate::TestApp;
-use crate::app::{client, location, root, set_cookie};
+use crate::app::{between, client, location, root, set_cookie, totp_now};
 
 both_backends!(
     nothing_but_setup_before_the_first_admin,
@@ -11,6 +11,8 @@ both_backends!(
     lockout_after_failed_passwords,
     cross_origin_posts_are_refused,
     sessions_expire_and_end,
+    totp_step_issues_a_new_session_cookie,
+    unknown_names_are_answered_like_real_ones,
 );
 
 async fn nothing_but_setup_before_the_first_admin(app: TestApp) {
@@ -198,4 +200,180 @@ async fn sessions_expire_and_end(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(app.get(&other, "/records").await.status(), 401);
+}
+
+async fn status_with(app: &TestApp, cookie: &str, path: &str) -> u16 {
+    client()
+        .get(app.at(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn post_with(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client()
+        .post(app.at(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Session fixation defence over HTTP: the cookie a browser had before the TOTP step (at
+/// enrolment and at every later sign-in) stops working once the step passes; the response to
+/// the step sets a new one.
+async fn totp_step_issues_a_new_session_cookie(app: TestApp) {
+    let _admin = app.admin().await;
+    let (_, otp) = app
+        .vault
+        .staff_add(&root(Permission::ManageStaff), "fix", "Fix", Role::Helpdesk)
+        .await
+        .unwrap();
+    let new_password = "fix's long new password";
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", "fix"), ("password", otp.expose())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/account/password");
+    let before = set_cookie(&r);
+    let r = post_with(
+        &app,
+        &before,
+        "/account/password",
+        &[
+            ("old", otp.expose()),
+            ("new", new_password),
+            ("new2", new_password),
+        ],
+    )
+    .await;
+    assert_eq!(location(&r), "/account/totp");
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "same session until the TOTP step"
+    );
+    let page = client()
+        .get(app.at("/account/totp"))
+        .header("cookie", &before)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = between(&page, "<code id=\"enrol-key\">", "</code>");
+    let code = totp_now(&key, app.now());
+    let r = post_with(&app, &before, "/account/totp", &[("code", code.as_str())]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let raw = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Strict"),
+        "{raw}"
+    );
+    let after = set_cookie(&r);
+    assert_ne!(after, before);
+    assert_eq!(status_with(&app, &after, "/records").await, 200);
+    assert_eq!(status_with(&app, &after, "/api/v1/records").await, 200);
+    assert_eq!(status_with(&app, &before, "/records").await, 401);
+    assert_eq!(status_with(&app, &before, "/api/v1/records").await, 401);
+    let r = post_with(&app, &before, "/account/totp", &[("code", code.as_str())]).await;
+    assert_eq!(r.status(), 401, "the pre-TOTP cookie cannot retry the step");
+
+    // A later sign-in: password, then the second factor replaces the cookie again.
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", "fix"), ("password", new_password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/login/totp");
+    let before = set_cookie(&r);
+    assert_eq!(status_with(&app, &before, "/records").await, 303);
+    assert_eq!(status_with(&app, &before, "/api/v1/records").await, 401);
+    app.clock.advance(30);
+    let code = totp_now(&key, app.now());
+    let r = post_with(&app, &before, "/login/totp", &[("code", code.as_str())]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let after = set_cookie(&r);
+    assert_ne!(after, before);
+    assert_eq!(status_with(&app, &after, "/records").await, 200);
+    assert_eq!(status_with(&app, &before, "/records").await, 401);
+    assert_eq!(status_with(&app, &before, "/api/v1/records").await, 401);
+    // Signing out with the new cookie ends the (only) session.
+    let r = post_with(&app, &after, "/logout", &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(status_with(&app, &after, "/records").await, 401);
+}
+
+/// Status, `Retry-After`, whether a cookie was set, and the body of one sign-in attempt.
+async fn attempt(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> (u16, Option<String>, bool, String) {
+    let r = client()
+        .post(app.at("/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let cookie = r.headers().get("set-cookie").is_some();
+    (status, retry, cookie, r.text().await.unwrap())
+}
+
+/// No account enumeration over HTTP: for every failure, a real name and a name that is no
+/// account get byte-identical answers (status, `Retry-After`, page), through the lock, its
+/// back-off and a locked right password.
+async fn unknown_names_are_answered_like_real_ones(app: TestApp) {
+    let _admin = app.admin().await;
+    let _desk = app.staff("desk", Role::Helpdesk).await;
+    let mut seen = Vec::new();
+    for step in 0..9 {
+        let (real_pw, ghost_pw) = match step {
+            // While locked, the account's right password too.
+            5 => ("desk long password 1", "desk long password 1"),
+            _ => ("wrong password!!", "wrong password!!"),
+        };
+        let real = attempt(&app, "desk", real_pw).await;
+        let ghost = attempt(&app, "nobody-here", ghost_pw).await;
+        assert_eq!(real, ghost, "step {step}");
+        assert!(!real.2, "no cookie on a failure");
+        seen.push((real.0, real.1.clone()));
+        // Past the current lock before the next wrong password.
+        if let Some(secs) = &real.1
+            && step != 4
+        {
+            app.clock.advance(secs.parse::<i64>().unwrap());
+        }
+    }
+    let expected: Vec<(u16, Option<String>)> = vec![
+        (401, None),
+        (401, None),
+        (401, None),
+        (401, None),
+        (429, Some("30".into())),
+        (429, Some("30".into())),
+        (429, Some("60".into())),
+        (429, Some("120".into())),
+        (429, Some("240".into())),
+    ];
+    assert_eq!(seen, expected);
 }

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 
+use tokendesk_vault::Settings;
+
 use crate::app::{TestApp, totp_now};
 
 /// The seed pasted into the wizard (as Microsoft shows it: lowercase, groups of four).
@@ -227,6 +229,23 @@ impl Ui<'_> {
     }
 }
 
+/// Staff, action and user of every entry in the audit table on the current page.
+async fn audit_rows(ui: &Ui<'_>) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for row in ui.c.find_all(Locator::Css("#audit tr")).await.unwrap() {
+        let cells = row.find_all(Locator::Css("td")).await.unwrap();
+        if cells.len() < 5 {
+            continue; // the header row
+        }
+        let mut picked = Vec::new();
+        for cell in &cells[2..5] {
+            picked.push(cell.text().await.unwrap());
+        }
+        out.push(picked);
+    }
+    out
+}
+
 /// Uppercase letters and digits only: the seed in any grouping or case becomes `SEED`.
 fn squeeze(s: &str) -> String {
     s.chars()
@@ -237,7 +256,12 @@ fn squeeze(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_flow_in_chromium() {
-    let app = TestApp::sqlite().await;
+    // A day's retention: delivery keeps the seed, so the purge button is there to click.
+    let app = TestApp::sqlite_with(Settings {
+        retention_secs: 86_400,
+        ..crate::app::test_settings()
+    })
+    .await;
     let driver = start_driver().await;
     let shots = std::env::var_os("TOKENDESK_SCREENSHOTS").map(PathBuf::from);
     if let Some(dir) = &shots {
@@ -391,38 +415,94 @@ async fn flow(ui: &mut Ui<'_>) {
     assert!(changed.ends_with("s left"), "{changed:?}");
     ui.shot("reveal").await;
 
-    // 7. Delivery: the user reads a code from the arrived token, two steps ahead.
+    // 7. Delivery: the user reads a code from the arrived token, two steps ahead. The test's
+    // retention keeps the seed after delivery; a helpdesk operator may not destroy it.
     ui.goto(&record).await;
     let from_token = totp_now(SEED, app.now() + 60);
     ui.typ("#code", &from_token).await;
     ui.submit("#do-delivered", ".notice").await;
-    // With the tests' retention (0 days) delivery destroys the seed at once: state "purged".
+    assert_eq!(ui.text("#record-state").await, "delivered");
+    let notice = ui.text(".notice").await;
+    assert!(notice.contains("kept until its retention ends"), "{notice}");
+    let facts = ui.text("table.facts").await;
+    assert!(
+        facts.contains("2 steps") && facts.contains("stored (encrypted; never shown)"),
+        "{facts}"
+    );
+    assert!(
+        ui.c.find(Locator::Css("#do-purge")).await.is_err(),
+        "helpdesk has no purge permission"
+    );
+    ui.sign_out().await;
+
+    // 8. The administrator destroys the seed now (before the retention ends): the confirmation
+    // box must be ticked first, then the record is purged.
+    ui.sign_in("root", ADMIN_PW, &root_key).await;
+    ui.goto(&record).await;
+    assert_eq!(ui.text("#record-state").await, "delivered");
+    ui.shot("delivered").await;
+    let unticked_valid =
+        ui.c.execute(
+            "return document.getElementById('purge-confirm').form.checkValidity();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unticked_valid,
+        serde_json::json!(false),
+        "purge needs the tick"
+    );
+    ui.el("#do-purge").await.click().await.unwrap();
+    // The browser refuses to submit without the required confirmation: still the same page.
+    assert_eq!(ui.path().await, record);
+    assert_eq!(ui.text("#record-state").await, "delivered");
+    ui.el("#purge-confirm").await.click().await.unwrap();
+    ui.submit("#do-purge", ".notice").await;
     assert_eq!(ui.text("#record-state").await, "purged");
     let notice = ui.text(".notice").await;
     assert!(notice.contains("destroyed"), "{notice}");
     let facts = ui.text("table.facts").await;
-    assert!(
-        facts.contains("2 steps") && facts.contains("destroyed"),
-        "{facts}"
-    );
+    assert!(facts.contains("destroyed"), "{facts}");
     assert!(ui.c.find(Locator::Css("#do-purge")).await.is_err());
-    ui.sign_out().await;
+    assert!(ui.c.find(Locator::Css("#reveal-link")).await.is_err());
+    let history = ui.text("#history").await;
+    assert!(history.contains("state.purged"), "{history}");
 
-    // 8. The administrator's view: dashboard, audit, toolset.
-    ui.sign_in("root", ADMIN_PW, &root_key).await;
+    // 9. The administrator's view: dashboard, audit (the purge by root, found with the action
+    // filter), toolset.
+    ui.goto("/").await;
     ui.shot("dashboard").await;
     ui.goto("/audit").await;
-    let audit = ui.text("main").await;
-    assert!(
-        audit.contains("purge") || audit.contains("purged"),
-        "{audit}"
-    );
     ui.shot("audit").await;
+    ui.typ("#action", "state.purged").await;
+    ui.submit("#audit-filter", "#audit").await;
+    let rows = audit_rows(ui).await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            "root".to_owned(),
+            "state.purged".to_owned(),
+            "jane@example.com".to_owned()
+        ]],
+        "the audit page lists exactly one purge"
+    );
+    ui.typ("#action", "state.delivered").await;
+    ui.submit("#audit-filter", "#audit").await;
+    let rows = audit_rows(ui).await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            "alice".to_owned(),
+            "state.delivered".to_owned(),
+            "jane@example.com".to_owned()
+        ]]
+    );
     ui.goto("/toolset").await;
     ui.shot("toolset").await;
     ui.goto("/").await;
 
-    // 9. After saving, the seed appears in no page source, in any grouping or case.
+    // 10. After saving, the seed appears in no page source, in any grouping or case.
     let pages = ui.after_save.take().unwrap();
     assert!(pages.len() >= 12, "pages checked: {}", pages.len());
     for (url, src) in &pages {

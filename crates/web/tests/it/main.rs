@@ -30,6 +30,7 @@ mod auth;
 mod browser;
 mod matrix;
 mod pages;
+mod paging;
 mod toolset;
 
 pub use app::{NOW, TestApp, client};

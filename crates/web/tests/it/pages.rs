@@ -173,8 +173,18 @@ async fn provisioning_to_purge(app: TestApp) {
     assert!(page.contains("delivered"));
 
     // Purge (admin), then: no reveal, and the seed was on no page at any point after saving.
+    // Without the confirmation tick the page refuses.
     let r = app
         .post_form(&admin, &format!("/records/{id}/purge"), &[])
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("confirmation"));
+    let r = app
+        .post_form(
+            &admin,
+            &format!("/records/{id}/purge"),
+            &[("confirm", "yes")],
+        )
         .await;
     assert!(r.status() == 303 || r.status() == 409, "{}", r.status());
     let r = app.get(&desk, &format!("/records/{id}/reveal")).await;

@@ -1,0 +1,264 @@
+//! Failed sign-ins and the lockout back-off, for accounts and for names that are no account.
+//!
+//! A name that is no account (unknown, or not even a valid user name) is throttled exactly like
+//! an account: the same count, the same back-off, the same answers, and the same work per attempt
+//! (one Argon2 evaluation while not locked, none while locked), so neither the lockout nor its
+//! absence tells an attacker which names exist. Its counter lives in `login_throttle` in the
+//! database (several instances share it), keyed by an HMAC of the normalised name under a key
+//! derived from the vault secret, so the table never holds a typed name.
+//!
+//! Counts forget after [`FAILURE_WINDOW_SECS`] without a failure, for accounts and names alike;
+//! a name's row that old (and unlocked) behaves like no row, which is what lets old rows be
+//! pruned without changing any answer.
+
+use std::sync::OnceLock;
+
+use serde_json::json;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+use tokendesk_crypto::{Passphrase, PasswordParams, hash_password, verify_password};
+
+use crate::error::{Result, VaultError};
+use crate::vault::{Actor, StaffSettings, Vault};
+
+/// A failure counter with no failure for this long starts again from zero (seconds; at least
+/// the longest lock).
+pub const FAILURE_WINDOW_SECS: i64 = 24 * 3600;
+
+fn window_secs(s: &StaffSettings) -> i64 {
+    FAILURE_WINDOW_SECS.max(s.lockout_max_secs)
+}
+
+/// The lock that `failures` consecutive failures earn: none below the limit, then the base
+/// lock doubling with each further failure, capped.
+pub(crate) fn lock_secs(s: &StaffSettings, failures: i64) -> Option<i64> {
+    (failures >= s.max_failed_logins).then(|| {
+        let doublings = u32::try_from(failures - s.max_failed_logins)
+            .unwrap_or(u32::MAX)
+            .min(30);
+        s.lockout_base_secs
+            .saturating_mul(1_i64 << doublings)
+            .min(s.lockout_max_secs)
+    })
+}
+
+/// Where a failure is counted.
+pub(crate) enum Counter<'a> {
+    /// An account's row in `staff`, by id.
+    Account(&'a str),
+    /// The `login_throttle` row of a name that is no account, by the name's MAC.
+    Name(&'a [u8]),
+}
+
+impl Counter<'_> {
+    /// Table and key column (fixed strings, never input).
+    fn place(&self) -> (&'static str, &'static str) {
+        match self {
+            Counter::Account(_) => ("staff", "id"),
+            Counter::Name(_) => ("login_throttle", "name_mac"),
+        }
+    }
+
+    fn bind<'q>(&self, q: Query<'q, Any, AnyArguments>) -> Query<'q, Any, AnyArguments> {
+        match self {
+            Counter::Account(id) => q.bind((*id).to_owned()),
+            Counter::Name(mac) => q.bind(mac.to_vec()),
+        }
+    }
+}
+
+/// Counts one failure in the caller's transaction and sets the lock it earns. Returns the
+/// consecutive failures and the lock in seconds, if any. The first statement is an update, so
+/// on PostgreSQL the row lock serialises concurrent failures and none is lost.
+pub(crate) async fn count_failure(
+    conn: &mut AnyConnection,
+    counter: &Counter<'_>,
+    s: &StaffSettings,
+    now: i64,
+) -> Result<(i64, Option<i64>)> {
+    let (table, key) = counter.place();
+    let cutoff = now.saturating_sub(window_secs(s));
+    let bump = format!(
+        "UPDATE {table} SET failed_logins = CASE WHEN last_failed_unix_secs < $1 THEN 1 \
+         ELSE failed_logins + 1 END, last_failed_unix_secs = $2 WHERE {key} = $3"
+    );
+    counter
+        .bind(
+            sqlx::query(sqlx::AssertSqlSafe(bump))
+                .bind(cutoff)
+                .bind(now),
+        )
+        .execute(&mut *conn)
+        .await?;
+    let read = format!("SELECT failed_logins FROM {table} WHERE {key} = $1");
+    let failures: i64 = counter
+        .bind(sqlx::query(sqlx::AssertSqlSafe(read)))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("failed_logins")?;
+    let lock = lock_secs(s, failures);
+    let set = format!("UPDATE {table} SET locked_until_unix_secs = $1 WHERE {key} = $2");
+    counter
+        .bind(sqlx::query(sqlx::AssertSqlSafe(set)).bind(lock.map(|l| now.saturating_add(l))))
+        .execute(&mut *conn)
+        .await?;
+    Ok((failures, lock))
+}
+
+/// Runs one Argon2 evaluation for a name that is no account, so the answer takes as long as
+/// for an account.
+fn dummy_verify(params: PasswordParams, password: &[u8]) {
+    static DUMMY: OnceLock<(PasswordParams, String)> = OnceLock::new();
+    match DUMMY.get() {
+        Some((p, hash)) if *p == params => {
+            let _ = verify_password(password, hash);
+        }
+        _ => {
+            if let Ok(hash) = hash_password(params, b"tokendesk dummy password") {
+                let _ = DUMMY.set((params, hash));
+            }
+        }
+    }
+}
+
+impl Vault {
+    /// The throttle key of a typed name: trimmed and lowercased as user names are, then MAC'd.
+    fn name_mac(&self, typed: &str) -> Vec<u8> {
+        let name = typed.trim().to_lowercase();
+        self.keys
+            .login_throttle
+            .mac(&[b"login name", name.as_bytes()])
+            .to_vec()
+    }
+
+    /// A sign-in for `typed`, which is no account: refused like an account would be. While the
+    /// name is locked the answer is `LockedOut` with the time left (no Argon2, as for a locked
+    /// account); otherwise one Argon2 evaluation, the failure counted, and `LoginFailed` or,
+    /// when this failure reaches the limit, `LockedOut`. Returns the error to give the caller.
+    pub(crate) async fn unknown_name_failure(
+        &self,
+        typed: &str,
+        password: &Passphrase,
+        source_ip: Option<&str>,
+    ) -> Result<VaultError> {
+        let s = self.staff_settings;
+        let mac = self.name_mac(typed);
+        let now = self.now().0;
+        let locked_until: Option<i64> =
+            sqlx::query("SELECT locked_until_unix_secs FROM login_throttle WHERE name_mac = $1")
+                .bind(mac.clone())
+                .fetch_optional(self.store.pool())
+                .await?
+                .map(|row| row.try_get("locked_until_unix_secs"))
+                .transpose()?
+                .flatten();
+        let anonymous = Actor::new("anonymous");
+        if let Some(until) = locked_until.filter(|&until| until > now) {
+            self.store
+                .write(async |conn: &mut AnyConnection| {
+                    let detail = json!({
+                        "reason": "unknown user",
+                        "retry_after_secs": until - now,
+                        "source_ip": source_ip,
+                    });
+                    self.audit(conn, &anonymous, "locked-out", None, detail)
+                        .await
+                        .map(|_| ())
+                })
+                .await?;
+            return Ok(VaultError::LockedOut {
+                retry_after_secs: until - now,
+            });
+        }
+        dummy_verify(s.password_params, password.expose_bytes());
+        let lock = self
+            .store
+            .write(async |conn: &mut AnyConnection| {
+                sqlx::query(
+                    "INSERT INTO login_throttle (name_mac, failed_logins, last_failed_unix_secs) \
+                     VALUES ($1, 0, $2) ON CONFLICT (name_mac) DO NOTHING",
+                )
+                .bind(mac.clone())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                let (failures, lock) = count_failure(conn, &Counter::Name(&mac), &s, now).await?;
+                prune(conn, &s, now).await?;
+                let detail = json!({
+                    "reason": "unknown user",
+                    "failures": failures,
+                    "locked_for_secs": lock,
+                    "source_ip": source_ip,
+                });
+                self.audit(conn, &anonymous, "login-failed", None, detail)
+                    .await?;
+                Ok(lock)
+            })
+            .await?;
+        Ok(match lock {
+            Some(secs) => VaultError::LockedOut {
+                retry_after_secs: secs,
+            },
+            None => VaultError::LoginFailed,
+        })
+    }
+
+    /// Deletes throttle rows that no longer change any answer (housekeeping; failures prune as
+    /// they go too). Returns how many went.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn prune_login_throttle(&self) -> Result<u64> {
+        let s = self.staff_settings;
+        let now = self.now().0;
+        self.store
+            .write(async |conn: &mut AnyConnection| prune(conn, &s, now).await)
+            .await
+    }
+}
+
+/// Rows whose last failure is outside the window and whose lock has ended: a new failure would
+/// start from one either way (see `count_failure`), so deleting them changes nothing.
+async fn prune(conn: &mut AnyConnection, s: &StaffSettings, now: i64) -> Result<u64> {
+    let cutoff = now.saturating_sub(window_secs(s));
+    let done = sqlx::query(
+        "DELETE FROM login_throttle WHERE last_failed_unix_secs < $1 \
+         AND (locked_until_unix_secs IS NULL OR locked_until_unix_secs <= $2)",
+    )
+    .bind(cutoff)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_the_limit_and_is_capped() {
+        let s = StaffSettings::default();
+        let got: Vec<Option<i64>> = (1..=12).map(|n| lock_secs(&s, n)).collect();
+        assert_eq!(
+            got,
+            [
+                None,
+                None,
+                None,
+                None,
+                Some(30),
+                Some(60),
+                Some(120),
+                Some(240),
+                Some(480),
+                Some(960),
+                Some(1920),
+                Some(3600)
+            ]
+        );
+        assert_eq!(lock_secs(&s, i64::MAX), Some(3600));
+        assert!(window_secs(&s) >= s.lockout_max_secs);
+    }
+}
