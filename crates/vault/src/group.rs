@@ -186,26 +186,36 @@ mod tests {
         }
     }
 
+    /// `n` callers, each submitting reveal `i` with its own committer sharing `numbering`'s log.
+    fn spawn_callers(
+        group: &Arc<RevealGroup>,
+        numbering: &Numbering,
+        n: usize,
+    ) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+        (0..n)
+            .map(|i| {
+                let group = group.clone();
+                let committer = Numbering {
+                    caller: i,
+                    ..numbering.clone()
+                };
+                tokio::spawn(async move {
+                    group
+                        .submit(&Actor::new("op"), &request(i), &committer)
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .collect()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reveals_queued_during_a_commit_share_the_next_one_up_to_the_cap() {
         let group = Arc::new(RevealGroup::default());
         let numbering = Numbering::default();
         // A commit in progress holds the leader lock while 70 reveals arrive.
         let running = group.leader.lock().await;
-        let mut callers = Vec::new();
-        for i in 0..70 {
-            let group = group.clone();
-            let committer = Numbering {
-                caller: i,
-                ..numbering.clone()
-            };
-            callers.push(tokio::spawn(async move {
-                group
-                    .submit(&Actor::new("op"), &request(i), &committer)
-                    .await
-                    .map(|_| ())
-            }));
-        }
+        let callers = spawn_callers(&group, &numbering, 70);
         wait_for_queue(&group, 70).await;
         drop(running);
         let mut answers = Vec::new();
@@ -252,20 +262,7 @@ mod tests {
         };
         let leaders = numbering.leaders.clone();
         let running = group.leader.lock().await;
-        let mut callers = Vec::new();
-        for i in 0..2 {
-            let group = group.clone();
-            let committer = Numbering {
-                caller: i,
-                ..numbering.clone()
-            };
-            callers.push(tokio::spawn(async move {
-                group
-                    .submit(&Actor::new("op"), &request(i), &committer)
-                    .await
-                    .map(|_| ())
-            }));
-        }
+        let callers = spawn_callers(&group, &numbering, 2);
         wait_for_queue(&group, 2).await;
         drop(running);
         let leader = loop {
