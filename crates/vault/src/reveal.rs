@@ -209,11 +209,18 @@ impl Vault {
     ) -> Result<Vec<Result<(Record, Vec<TotpCode>)>>> {
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
+        // Reveals from the web name their record: read all of them in one query. Nothing in a
+        // batch changes a record, and the write lock is held, so the rows stay current.
+        let ids: Vec<&str> = batch
+            .iter()
+            .filter_map(|(_, r)| r.record_id.as_deref())
+            .collect();
+        let rows = reveal_rows_by_id(&mut tx, &ids, now.day_start()).await?;
         let mut granted: HashMap<String, i64> = HashMap::new();
         let mut events = Vec::with_capacity(batch.len());
         let mut answers = Vec::with_capacity(batch.len());
         for (actor, request) in batch {
-            match self.decide(&mut tx, actor, request, &granted).await {
+            match self.decide(&mut tx, actor, request, &rows, &granted).await {
                 Ok((event, Decision::Reveal(record, codes))) => {
                     *granted.entry(record.upn.clone()).or_default() += 1;
                     events.push(event);
@@ -244,6 +251,7 @@ impl Vault {
         conn: &mut AnyConnection,
         actor: &Actor,
         request: &RevealRequest,
+        rows: &HashMap<String, RevealRow>,
         granted: &HashMap<String, i64>,
     ) -> Result<(AuditEvent, Decision)> {
         check_request(request)?;
@@ -254,8 +262,8 @@ impl Vault {
             upn => Some(crate::records::normalise_upn(upn)?),
         };
         let found = match (&request.record_id, &wanted_upn) {
-            (Some(id), _) => reveal_row(conn, Lookup::Record(id), now.day_start()).await?,
-            (None, Some(upn)) => reveal_row(conn, Lookup::User(upn), now.day_start()).await?,
+            (Some(id), _) => rows.get(id).cloned(),
+            (None, Some(upn)) => reveal_row(conn, upn, now.day_start()).await?,
             (None, None) => None,
         };
         let (record, sealed, reveals_today) = found
@@ -402,42 +410,64 @@ impl Vault {
     }
 }
 
-/// Which record a reveal is for.
-enum Lookup<'a> {
-    /// This record.
-    Record(&'a str),
-    /// The user's current record (as [`current_record`]).
-    User(&'a str),
-}
+/// What a reveal reads: the record, its sealed seed if any, and the number of reveals audited
+/// for its user today.
+type RevealRow = (Record, Option<SealedRow>, i64);
 
-/// The record with its sealed seed, if any, and the number of reveals audited for its user
-/// since `since`: everything a reveal reads, in one query.
-async fn reveal_row(
-    conn: &mut AnyConnection,
-    lookup: Lookup<'_>,
-    since: crate::clock::UnixTime,
-) -> Result<Option<(Record, Option<SealedRow>, i64)>> {
-    let (filter, key) = match lookup {
-        Lookup::Record(id) => ("id = $1", id),
-        Lookup::User(upn) => ("upn = $1", upn),
-    };
-    let sql = format!(
+/// The columns of a [`RevealRow`]; `$1` is the start of the day for the reveal count.
+fn reveal_select() -> String {
+    format!(
         "SELECT {RECORD_COLUMNS}, wrapped_dek, sealed_seed, \
          (SELECT COUNT(*) FROM audit WHERE audit.subject = records.upn \
-          AND audit.action = 'reveal' AND audit.at_unix_secs >= $2) AS reveals_today \
-         FROM records WHERE {filter} ORDER BY \
+          AND audit.action = 'reveal' AND audit.at_unix_secs >= $1) AS reveals_today \
+         FROM records"
+    )
+}
+
+/// The user's current record (as [`current_record`]) as a [`RevealRow`], in one query.
+async fn reveal_row(
+    conn: &mut AnyConnection,
+    upn: &str,
+    since: crate::clock::UnixTime,
+) -> Result<Option<RevealRow>> {
+    let sql = format!(
+        "{} WHERE upn = $2 ORDER BY \
          CASE WHEN state IN ('captured', 'burned', 'shipped') THEN 0 ELSE 1 END, \
-         created_unix_secs DESC, id DESC LIMIT 1"
+         created_unix_secs DESC, id DESC LIMIT 1",
+        reveal_select()
     );
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(key)
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(since.0)
+        .bind(upn)
         .fetch_optional(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let record = record_from_row(&row)?;
+        .await?;
+    row.as_ref().map(reveal_from_row).transpose()
+}
+
+/// The [`RevealRow`]s of these records, by id (unknown ids are simply absent).
+async fn reveal_rows_by_id(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+    since: crate::clock::UnixTime,
+) -> Result<HashMap<String, RevealRow>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let params: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!("{} WHERE id IN ({})", reveal_select(), params.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since.0);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let found = reveal_from_row(&row)?;
+            out.insert(found.0.id.clone(), found);
+        }
+    }
+    Ok(out)
+}
+
+fn reveal_from_row(row: &sqlx::any::AnyRow) -> Result<RevealRow> {
+    let record = record_from_row(row)?;
     let sealed_seed: Option<Vec<u8>> = row.try_get("sealed_seed")?;
     let wrapped_dek: Option<Vec<u8>> = row.try_get("wrapped_dek")?;
     let sealed = match (sealed_seed, wrapped_dek) {
@@ -451,5 +481,5 @@ async fn reveal_row(
         _ => None,
     };
     let reveals_today: i64 = row.try_get("reveals_today")?;
-    Ok(Some((record, sealed, reveals_today)))
+    Ok((record, sealed, reveals_today))
 }

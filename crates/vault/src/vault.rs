@@ -133,6 +133,7 @@ impl std::fmt::Debug for Vault {
 }
 
 /// A sealed seed as stored, for internal decryption.
+#[derive(Clone)]
 pub(crate) struct SealedRow {
     pub id: String,
     pub upn: String,

@@ -300,6 +300,27 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
         .await,
         1
     );
+    // Reveals naming their record are read in one query for the batch: the same record twice
+    // (b has one reveal of its quota of 2 left) and an unknown id.
+    let b = env.vault.current("b@contoso.com").await.unwrap();
+    let mut by_id = reveal_request(&env, "");
+    by_id.record_id = Some(b.id.clone());
+    let mut unknown = by_id.clone();
+    unknown.record_id = Some("no-such-record".into());
+    let answers = env
+        .vault
+        .reveal_batch(&[
+            (a.clone(), by_id.clone()),
+            (a.clone(), unknown),
+            (a.clone(), by_id),
+        ])
+        .await;
+    assert_eq!(answers[0].as_ref().unwrap().0.id, b.id);
+    assert!(matches!(answers[1], Err(VaultError::NoRecord { .. })));
+    assert!(matches!(
+        answers[2],
+        Err(VaultError::QuotaExceeded { used: 2, .. })
+    ));
     assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
 }
 
