@@ -3,9 +3,10 @@
 //! whatever else the code does. Here concurrent reveals share one transaction and so one fsync:
 //!
 //! - Every caller queues its reveal, then waits for either its answer or the leader lock.
-//! - Whoever gets the leader lock takes up to [`MAX_BATCH`] queued reveals, runs each in its own
-//!   savepoint inside one write transaction (a failing reveal rolls back to its savepoint and
-//!   leaves the others alone), commits once, and only then answers every caller of the batch.
+//! - Whoever gets the leader lock takes up to [`MAX_BATCH`] queued reveals and hands them to the
+//!   committer (`Vault::reveal_batch`): one write transaction in which every reveal is decided
+//!   before anything is written (so a failing reveal leaves no trace and the others go on), all
+//!   audit events appended at once, one commit; only then is every caller answered.
 //!
 //! So a code is still never returned before its audit entry is durable, and a reveal alone (the
 //! CLI, a quiet helpdesk) is a batch of one with no added wait: nobody sleeps to gather a batch;

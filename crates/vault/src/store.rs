@@ -74,8 +74,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Opens a write transaction (`BEGIN IMMEDIATE` on SQLite), for callers that manage
-    /// savepoints themselves (group commit of reveals).
+    /// Opens a write transaction (`BEGIN IMMEDIATE` on SQLite) for a caller that answers
+    /// several requests from one transaction (group commit of reveals): unlike
+    /// [`Store::write`], one transaction's outcome is not one `Result`.
     ///
     /// # Errors
     /// Database errors.
