@@ -123,11 +123,11 @@ async fn wrapped_key_moved_to_another_record_does_not_open(env: Env) {
 
 async fn passphrase_vault_opens_only_with_its_passphrase(env: Env) {
     // A second vault in a fresh database of the same backend, protected by a passphrase.
-    let url = if env.url.starts_with("sqlite") {
-        env.url.replace("vault.db", "pass.db")
+    let (url, _scratch) = if env.url.starts_with("sqlite") {
+        (env.url.replace("vault.db", "pass.db"), None)
     } else {
-        let (url, _, _) = crate::db::create_pg_database().await;
-        url
+        let (url, scratch) = crate::db::ScratchDb::postgres().await;
+        (url, Some(scratch))
     };
     let pass = |text: &str| Passphrase::new(Zeroizing::new(text.to_owned()));
     let params = KdfParams::with_costs(256, 1, 1).unwrap();

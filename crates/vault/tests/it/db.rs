@@ -2,10 +2,11 @@
 //! created from `TOKENDESK_TEST_PG_URL` and dropped afterwards.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use sqlx::{AnyPool, Executor};
+use sqlx::AnyPool;
 use tokendesk_vault::{Actor, FixedClock, KeySpec, MasterKey, Store, Vault};
+
+pub use crate::scratch_db::ScratchDb;
 
 /// 2026-11-28T09:00:00Z, a Saturday.
 pub const T0: i64 = 1_795_856_400;
@@ -16,35 +17,7 @@ pub struct Env {
     pub url: String,
     pub key_hex: String,
     pub raw: AnyPool,
-    _guard: Guard,
-}
-
-enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime; use a separate thread with its own runtime.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(pool) = AnyPool::connect(&admin_url).await {
-                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                        let _ = pool.execute(sqlx::AssertSqlSafe(sql)).await;
-                        pool.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
+    _scratch: ScratchDb,
 }
 
 pub fn actor() -> Actor {
@@ -55,7 +28,7 @@ pub fn key_from_hex(hex: &str) -> MasterKey {
     tokendesk_vault::parse_key_hex(hex).unwrap()
 }
 
-async fn make(url: String, guard: Guard) -> Env {
+async fn make(url: String, scratch: ScratchDb) -> Env {
     sqlx::any::install_default_drivers();
     let clock = Arc::new(FixedClock::new(T0));
     let key = MasterKey::generate().unwrap();
@@ -75,7 +48,7 @@ async fn make(url: String, guard: Guard) -> Env {
         url,
         key_hex,
         raw,
-        _guard: guard,
+        _scratch: scratch,
     }
 }
 
@@ -105,50 +78,13 @@ impl Env {
 }
 
 pub async fn sqlite() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/vault.db", dir.path().display());
-    make(url, Guard::Sqlite(dir)).await
-}
-
-pub fn pg_admin_url() -> String {
-    match std::env::var("TOKENDESK_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "TOKENDESK_TEST_PG_URL is not set: the vault tests need a PostgreSQL server. Run \
-             `scripts/test` (it starts a private cluster), or start one yourself and export \
-             TOKENDESK_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres"
-        ),
-    }
-}
-
-/// A unique database name per test: process id and a counter.
-pub fn unique_db_name() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!("td_test_{}_{}", std::process::id(), n)
-}
-
-pub async fn create_pg_database() -> (String, String, String) {
-    sqlx::any::install_default_drivers();
-    let admin_url = pg_admin_url();
-    let name = unique_db_name();
-    let admin = AnyPool::connect(&admin_url).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .await
-        .unwrap();
-    admin.close().await;
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap()
-        .to_owned();
-    (format!("{base}/{name}"), admin_url, name)
+    let (url, scratch) = ScratchDb::sqlite();
+    make(url, scratch).await
 }
 
 pub async fn postgres() -> Env {
-    let (url, admin_url, name) = create_pg_database().await;
-    make(url, Guard::Postgres { admin_url, name }).await
+    let (url, scratch) = ScratchDb::postgres().await;
+    make(url, scratch).await
 }
 
 pub const SEED: &[u8] = b"12345678901234567890";

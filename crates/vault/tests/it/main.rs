@@ -32,5 +32,7 @@ mod listing;
 mod reveal;
 mod rotation;
 mod schema;
+#[path = "../support/scratch_db.rs"]
+mod scratch_db;
 mod staff;
 mod throttle;

@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use sqlx::{AnyPool, Executor};
 use tokendesk_otp::{Secret, SeedInput, Totp, TotpParams};
 use tokendesk_vault::{
     Actor, Authorized, FixedClock, KeySpec, MasterKey, PasswordParams, Permission, Policy,
@@ -15,37 +13,12 @@ use tokendesk_vault::{
 };
 use tokendesk_web::{AppState, WebConfig, app};
 
+use crate::scratch_db::ScratchDb;
+
 /// 2026-11-28T09:00:00Z.
 pub const NOW: i64 = 1_795_856_400;
 
 pub const RFC_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-
-enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(pool) = AnyPool::connect(&admin_url).await {
-                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                        let _ = pool.execute(sqlx::AssertSqlSafe(sql)).await;
-                        pool.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
 
 /// A signed-in browser: the session cookie to send.
 #[derive(Clone, Debug)]
@@ -62,7 +35,7 @@ pub struct TestApp {
     pub key_hex: String,
     /// TOTP keys of staff enrolled through the pages, by user name.
     pub totp_keys: std::sync::Mutex<HashMap<String, String>>,
-    _guard: Guard,
+    _scratch: ScratchDb,
 }
 
 pub fn client() -> reqwest::Client {
@@ -94,23 +67,6 @@ pub fn root(p: Permission) -> Authorized {
         p,
     )
     .unwrap()
-}
-
-fn pg_admin_url() -> String {
-    match std::env::var("TOKENDESK_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "TOKENDESK_TEST_PG_URL is not set: the web tests need a PostgreSQL server. Run \
-             `scripts/test` (it starts a private cluster), or start one yourself and export \
-             TOKENDESK_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres"
-        ),
-    }
-}
-
-fn unique_db_name() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!("td_web_{}_{}", std::process::id(), n)
 }
 
 /// Serves `state` on an ephemeral loopback port for as long as the runtime lives.
@@ -145,15 +101,15 @@ pub fn state_for(vault: Arc<Vault>, clock: Arc<FixedClock>) -> AppState {
 }
 
 impl TestApp {
-    async fn make(url: String, guard: Guard) -> Self {
-        Self::make_with(url, guard, NOW, test_settings()).await
+    async fn make(url: String, scratch: ScratchDb) -> Self {
+        Self::make_with(url, scratch, NOW, test_settings()).await
     }
 
-    async fn make_at(url: String, guard: Guard, now: i64) -> Self {
-        Self::make_with(url, guard, now, test_settings()).await
+    async fn make_at(url: String, scratch: ScratchDb, now: i64) -> Self {
+        Self::make_with(url, scratch, now, test_settings()).await
     }
 
-    async fn make_with(url: String, guard: Guard, now: i64, settings: Settings) -> Self {
+    async fn make_with(url: String, scratch: ScratchDb, now: i64, settings: Settings) -> Self {
         sqlx::any::install_default_drivers();
         let clock = Arc::new(FixedClock::new(now));
         let key = MasterKey::generate().unwrap();
@@ -179,45 +135,30 @@ impl TestApp {
             url,
             key_hex,
             totp_keys: std::sync::Mutex::new(HashMap::new()),
-            _guard: guard,
+            _scratch: scratch,
         }
     }
 
     pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/vault.db", dir.path().display());
-        Self::make(url, Guard::Sqlite(dir)).await
+        let (url, scratch) = ScratchDb::sqlite();
+        Self::make(url, scratch).await
     }
 
     /// SQLite with the clock at `now`.
     pub async fn sqlite_at(now: i64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/vault.db", dir.path().display());
-        Self::make_at(url, Guard::Sqlite(dir), now).await
+        let (url, scratch) = ScratchDb::sqlite();
+        Self::make_at(url, scratch, now).await
     }
 
     /// SQLite with other vault settings (a retention, a quota).
     pub async fn sqlite_with(settings: Settings) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/vault.db", dir.path().display());
-        Self::make_with(url, Guard::Sqlite(dir), NOW, settings).await
+        let (url, scratch) = ScratchDb::sqlite();
+        Self::make_with(url, scratch, NOW, settings).await
     }
 
     pub async fn postgres() -> Self {
-        sqlx::any::install_default_drivers();
-        let admin_url = pg_admin_url();
-        let name = unique_db_name();
-        let admin = AnyPool::connect(&admin_url).await.unwrap();
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .await
-            .unwrap();
-        admin.close().await;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Self::make(url, Guard::Postgres { admin_url, name }).await
+        let (url, scratch) = ScratchDb::postgres().await;
+        Self::make(url, scratch).await
     }
 
     /// A second vault handle and server on the same database (another instance).

@@ -31,6 +31,8 @@ mod browser;
 mod matrix;
 mod pages;
 mod paging;
+#[path = "../../../vault/tests/support/scratch_db.rs"]
+mod scratch_db;
 mod toolset;
 
 pub use app::{NOW, TestApp, client};
