@@ -113,11 +113,15 @@ fn codes_at(seed: &[u8], params: &TokenParams, times: &[i64]) -> Result<Vec<Totp
         .collect()
 }
 
-/// What is checked before a reveal is queued: a valid user name and a ticket.
-fn check_request(request: &RevealRequest) -> Result<()> {
-    if request.record_id.is_none() || !request.upn.is_empty() {
-        crate::records::normalise_upn(&request.upn)?;
-    }
+/// What is checked before a reveal is queued (and again in the batch, for direct callers of
+/// `reveal_batch`): a user name unless a record is named, a ticket, the times. Returns the
+/// normalised user name, if one was given.
+fn check_request(request: &RevealRequest) -> Result<Option<String>> {
+    let upn = if request.record_id.is_none() || !request.upn.is_empty() {
+        Some(crate::records::normalise_upn(&request.upn)?)
+    } else {
+        None
+    };
     if request.ticket.trim().is_empty() {
         return Err(VaultError::Invalid(
             "a reveal needs a ticket reference".into(),
@@ -128,7 +132,7 @@ fn check_request(request: &RevealRequest) -> Result<()> {
             "a reveal names at least one time and at most 60 following steps".into(),
         ));
     }
-    Ok(())
+    Ok(upn)
 }
 
 impl Vault {
@@ -254,13 +258,9 @@ impl Vault {
         rows: &HashMap<String, RevealRow>,
         granted: &HashMap<String, i64>,
     ) -> Result<(AuditEvent, Decision)> {
-        check_request(request)?;
+        let wanted_upn = check_request(request)?;
         let now = self.now();
         let quota = self.settings.daily_reveal_quota;
-        let wanted_upn = match request.upn.as_str() {
-            "" => None,
-            upn => Some(crate::records::normalise_upn(upn)?),
-        };
         let found = match (&request.record_id, &wanted_upn) {
             (Some(id), _) => rows.get(id).cloned(),
             (None, Some(upn)) => reveal_row(conn, upn, now.day_start()).await?,
