@@ -264,32 +264,20 @@ async fn quota_needs_a_second_approver(app: TestApp) {
         .post_form(&other, &format!("/approvals/{aid}/approve"), &[])
         .await;
     assert_eq!(r.status(), 200);
+    let with_approval = [
+        ("ticket", "T-over"),
+        ("method", "second-approver"),
+        ("approval", aid.as_str()),
+        ("purpose", "read-out"),
+    ];
     let r = app
-        .post_form(
-            &desk,
-            &format!("/records/{id}/reveal"),
-            &[
-                ("ticket", "T-over"),
-                ("method", "second-approver"),
-                ("approval", &aid),
-                ("purpose", "read-out"),
-            ],
-        )
+        .post_form(&desk, &format!("/records/{id}/reveal"), &with_approval)
         .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains(&rfc_code(app.now())));
     // Used once only.
     let r = app
-        .post_form(
-            &desk,
-            &format!("/records/{id}/reveal"),
-            &[
-                ("ticket", "T-over"),
-                ("method", "second-approver"),
-                ("approval", &aid),
-                ("purpose", "read-out"),
-            ],
-        )
+        .post_form(&desk, &format!("/records/{id}/reveal"), &with_approval)
         .await;
     assert_eq!(
         r.status(),
