@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
 use tokendesk_vault::{Actor, Vault};
-use tokendesk_web::{AppState, TrustedProxies, WebConfig};
+use tokendesk_web::{AppState, SignInLimit, TrustedProxies, WebConfig};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{CliError, Outcome};
@@ -70,6 +70,13 @@ pub struct ServeArgs {
     /// Helpdesk phone number printed in the message sent to users with their token.
     #[arg(long, env = "TOKENDESK_HELPDESK_PHONE", value_name = "NUMBER")]
     helpdesk_phone: Option<String>,
+    /// Sign-in attempts a client address may make at once, before the refill rate applies
+    /// [default: 20].
+    #[arg(long, env = "TOKENDESK_SIGNIN_BURST", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    signin_burst: Option<u32>,
+    /// Sign-in attempts given back to each client address per minute [default: 30].
+    #[arg(long, env = "TOKENDESK_SIGNIN_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    signin_per_minute: Option<u32>,
 }
 
 /// Log line format.
@@ -95,6 +102,8 @@ struct FileConfig {
     log: Option<String>,
     public_url: Option<String>,
     helpdesk_phone: Option<String>,
+    signin_burst: Option<u32>,
+    signin_per_minute: Option<u32>,
 }
 
 /// Settings after merging flags, environment, file and defaults.
@@ -106,6 +115,7 @@ struct Resolved {
     log: String,
     public_url: Option<String>,
     helpdesk_phone: Option<String>,
+    signin_limit: SignInLimit,
 }
 
 fn read_file_config(path: &Path, explicit: bool) -> Result<FileConfig, CliError> {
@@ -122,6 +132,15 @@ fn read_file_config(path: &Path, explicit: bool) -> Result<FileConfig, CliError>
     };
     toml::from_str(&text)
         .map_err(|e| CliError::input(anyhow!("{}: {}", path.display(), e.message())))
+}
+
+/// A count that must be at least 1 (flags check this themselves; the file is checked here).
+fn positive(key: &str, value: Option<u32>, default: u32) -> Result<u32, CliError> {
+    match value {
+        Some(0) => Err(CliError::input(anyhow!("{key} must be at least 1"))),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
 }
 
 fn parse_proxy(text: &str) -> Result<IpNet, CliError> {
@@ -179,6 +198,18 @@ impl ServeArgs {
                 .unwrap_or_else(|| "info".into()),
             public_url: self.public_url.clone().or(file.public_url),
             helpdesk_phone: self.helpdesk_phone.clone().or(file.helpdesk_phone),
+            signin_limit: SignInLimit {
+                burst: positive(
+                    "signin_burst",
+                    self.signin_burst.or(file.signin_burst),
+                    SignInLimit::default().burst,
+                )?,
+                per_minute: positive(
+                    "signin_per_minute",
+                    self.signin_per_minute.or(file.signin_per_minute),
+                    SignInLimit::default().per_minute,
+                )?,
+            },
         })
     }
 }
@@ -260,6 +291,7 @@ async fn serve(
         tls: tls.is_some(),
         trusted_proxies: TrustedProxies::new(cfg.trusted_proxies.clone()),
         helpdesk_phone: cfg.helpdesk_phone.clone(),
+        signin_limit: cfg.signin_limit,
     };
     let state = AppState::new(
         Arc::clone(&vault),

@@ -167,7 +167,63 @@ pub fn parse(text: &str, kind: CsvKind, normalise: NormaliseUpn<'_>) -> Parsed {
     parsed
 }
 
-/// One Entra CSV line (with newline) for a SHA-1 token; commas in free text become spaces.
+/// Characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) run a cell as a
+/// formula when they open it (OWASP "CSV injection").
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Appends one CSV record (RFC 4180) to `out`, ended by `eol`. This is the one CSV writer of the
+/// project: every CSV tokendesk writes goes through it.
+///
+/// - A field holding a comma, a double quote, a CR or LF, or beginning or ending with a space is
+///   quoted (also one starting with a byte-order mark, which readers strip), with quotes
+///   doubled; any other field is written as it is.
+/// - A field a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab or
+///   CR) gets a leading apostrophe, which spreadsheets show as text. Callers that must keep such
+///   values byte for byte refuse them where they enter instead (UPNs are validated on entry).
+pub fn push_record<S: AsRef<str>>(out: &mut String, fields: &[S], eol: &str) {
+    if let [only] = fields
+        && only.as_ref().is_empty()
+    {
+        // A record of one empty field would be a blank line, which readers skip.
+        out.push_str("\"\"");
+        out.push_str(eol);
+        return;
+    }
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_field(out, field.as_ref());
+    }
+    out.push_str(eol);
+}
+
+fn push_field(out: &mut String, field: &str) {
+    let formula = field.starts_with(FORMULA_START);
+    let quote = field.contains([',', '"', '\r', '\n'])
+        || field.starts_with(' ')
+        || field.ends_with(' ')
+        || field.starts_with('\u{feff}')
+        || formula;
+    if quote {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    for c in field.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    if quote {
+        out.push('"');
+    }
+}
+
+/// One Entra CSV line (with newline) for a SHA-1 token, written by [`push_record`] (fields that
+/// need it are quoted, formula-like free text is neutralised).
 pub fn entra_line(
     upn: &str,
     serial: Option<&str>,
@@ -176,16 +232,26 @@ pub fn entra_line(
     manufacturer: Option<&str>,
     model: Option<&str>,
 ) -> zeroize::Zeroizing<String> {
-    let opt = |v: Option<&str>| v.unwrap_or_default().replace(',', " ");
-    zeroize::Zeroizing::new(format!(
-        "{},{},{},{},{},{}\n",
+    let b32 = secret.to_base32();
+    let period = period_secs.to_string();
+    let fields = [
         upn,
-        opt(serial),
-        secret.to_base32().as_str(),
-        period_secs,
-        opt(manufacturer),
-        opt(model)
-    ))
+        serial.unwrap_or_default(),
+        b32.as_str(),
+        period.as_str(),
+        manufacturer.unwrap_or_default(),
+        model.unwrap_or_default(),
+    ];
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(128));
+    push_record(&mut line, &fields, "\n");
+    line
+}
+
+/// The Entra CSV header line (with newline).
+pub fn entra_header() -> String {
+    let mut line = String::new();
+    push_record(&mut line, &ENTRA_HEADER, "\n");
+    line
 }
 
 #[cfg(test)]
@@ -200,6 +266,77 @@ mod tests {
             Err(format!(
                 "the user {t:?} is not a UPN like alice@contoso.com"
             ))
+        }
+    }
+
+    #[test]
+    fn written_fields_are_quoted_and_formulas_neutralised() {
+        let mut out = String::new();
+        push_record(
+            &mut out,
+            &[
+                "plain",
+                "a,b",
+                "say \"hi\"",
+                "=cmd()",
+                "@SUM(A1)",
+                " pad",
+                "two\nlines",
+                "",
+            ],
+            "\r\n",
+        );
+        assert_eq!(
+            out,
+            "plain,\"a,b\",\"say \"\"hi\"\"\",\"'=cmd()\",\"'@SUM(A1)\",\" pad\",\"two\nlines\",\r\n"
+        );
+    }
+
+    #[test]
+    fn entra_export_of_hostile_fields_keeps_its_columns() {
+        let secret = decode_base32("JBSWY3DPEHPK3PXP", false).unwrap();
+        let line = entra_line(
+            "a@b.c",
+            Some("1,2"),
+            &secret,
+            30,
+            Some("=HYPERLINK(\"x\")"),
+            Some("m\"x"),
+        );
+        let fields = split_csv(line.trim_end(), ',');
+        assert_eq!(
+            fields,
+            [
+                "a@b.c",
+                "1,2",
+                "JBSWY3DPEHPK3PXP",
+                "30",
+                "'=HYPERLINK(\"x\")",
+                "m\"x"
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the fields, a standard CSV reader (the `csv` crate) reads back the same
+        /// number of fields with the same text (formula fields with their apostrophe).
+        #[test]
+        fn written_records_read_back_with_a_standard_reader(
+            fields in proptest::collection::vec("(?s).{0,12}", 1..8)
+        ) {
+            let mut out = String::new();
+            push_record(&mut out, &fields, "\r\n");
+            let mut reader = ::csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(false)
+                .from_reader(out.as_bytes());
+            let record = reader.records().next().unwrap().unwrap();
+            let got: Vec<&str> = record.iter().collect();
+            let want: Vec<String> = fields
+                .iter()
+                .map(|f| if f.starts_with(FORMULA_START) { format!("'{f}") } else { f.clone() })
+                .collect();
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

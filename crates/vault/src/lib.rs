@@ -42,7 +42,9 @@ pub use login_throttle::FAILURE_WINDOW_SECS;
 pub use policy::{
     Authorized, Permission, Policy, Principal, Role, allows, permission_matrix_markdown,
 };
-pub use records::{Algorithm, NewRecord, Record, Shipment, TokenParams, normalise_upn};
+pub use records::{
+    Algorithm, NewRecord, Record, Shipment, TokenParams, normalise_upn, validate_upn,
+};
 pub use reveal::{ExportedSeed, RevealRequest};
 pub use staff::{MIN_PASSWORD_CHARS, Session, SessionStage, Staff, normalise_username};
 pub use state::{ALL_STATES, State, TransitionError};

@@ -68,42 +68,117 @@ impl Counter<'_> {
     }
 }
 
-/// Counts one failure in the caller's transaction and sets the lock it earns. Returns the
-/// consecutive failures and the lock in seconds, if any. The first statement is an update, so
-/// on PostgreSQL the row lock serialises concurrent failures and none is lost.
-pub(crate) async fn count_failure(
+/// An attempt counted as a failure *before* its password or code is checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counted {
+    /// Consecutive failures, this attempt included.
+    pub failures: i64,
+    /// The lock (seconds) this attempt set by reaching the limit, if it did.
+    pub lock: Option<i64>,
+    /// Attempts refused during the previous lock (only the first of them was audited).
+    pub refused: i64,
+}
+
+/// What reserving an attempt found.
+pub(crate) enum Reservation {
+    /// Counted: the caller may now check the secret, then settle (audit a failure, or give the
+    /// attempt back or reset the count on success).
+    Counted(Counted),
+    /// Locked: nothing may be checked.
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after_secs: i64,
+        /// The lock's first refusal, the only one audited.
+        first: bool,
+    },
+}
+
+/// Reserves one attempt in the caller's transaction, *before* anything is verified: unless the
+/// counter is locked, the attempt is counted as a failure at once and, when it reaches the
+/// limit, the lock is set in the same transaction. The conditional update takes the row lock
+/// (PostgreSQL) or runs under the write lock (SQLite), so however many attempts race, at most
+/// the limit are let through to a password or code check before the lock holds; a success
+/// settles afterwards ([`release`] or a reset).
+pub(crate) async fn reserve(
     conn: &mut AnyConnection,
     counter: &Counter<'_>,
     s: &StaffSettings,
     now: i64,
-) -> Result<(i64, Option<i64>)> {
+) -> Result<Reservation> {
     let (table, key) = counter.place();
     let cutoff = now.saturating_sub(window_secs(s));
     let bump = format!(
         "UPDATE {table} SET failed_logins = CASE WHEN last_failed_unix_secs < $1 THEN 1 \
-         ELSE failed_logins + 1 END, last_failed_unix_secs = $2 WHERE {key} = $3"
+         ELSE failed_logins + 1 END, last_failed_unix_secs = $2 \
+         WHERE {key} = $3 AND (locked_until_unix_secs IS NULL OR locked_until_unix_secs <= $2) \
+         RETURNING failed_logins, refused_while_locked"
     );
-    counter
+    let counted = counter
         .bind(
             sqlx::query(sqlx::AssertSqlSafe(bump))
                 .bind(cutoff)
                 .bind(now),
         )
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    let read = format!("SELECT failed_logins FROM {table} WHERE {key} = $1");
-    let failures: i64 = counter
-        .bind(sqlx::query(sqlx::AssertSqlSafe(read)))
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("failed_logins")?;
-    let lock = lock_secs(s, failures);
-    let set = format!("UPDATE {table} SET locked_until_unix_secs = $1 WHERE {key} = $2");
+    if let Some(row) = counted {
+        let failures: i64 = row.try_get("failed_logins")?;
+        let refused: i64 = row.try_get("refused_while_locked")?;
+        let lock = lock_secs(s, failures);
+        let set = format!(
+            "UPDATE {table} SET locked_until_unix_secs = $1, refused_while_locked = 0 \
+             WHERE {key} = $2"
+        );
+        counter
+            .bind(sqlx::query(sqlx::AssertSqlSafe(set)).bind(lock.map(|l| now.saturating_add(l))))
+            .execute(&mut *conn)
+            .await?;
+        return Ok(Reservation::Counted(Counted {
+            failures,
+            lock,
+            refused,
+        }));
+    }
+    let refuse = format!(
+        "UPDATE {table} SET refused_while_locked = refused_while_locked + 1 \
+         WHERE {key} = $1 RETURNING locked_until_unix_secs, refused_while_locked"
+    );
+    let row = counter
+        .bind(sqlx::query(sqlx::AssertSqlSafe(refuse)))
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (until, refused): (Option<i64>, i64) = match row {
+        Some(row) => (
+            row.try_get("locked_until_unix_secs")?,
+            row.try_get("refused_while_locked")?,
+        ),
+        None => (None, 2),
+    };
+    Ok(Reservation::Locked {
+        retry_after_secs: until.map_or(1, |u| u.saturating_sub(now).max(1)),
+        first: refused == 1,
+    })
+}
+
+/// Gives back an attempt [`reserve`] counted, when its secret was right but the sign-in is not
+/// complete yet (a second factor or a password rule still to pass): the count is what it was,
+/// and the lock this attempt set, if any, is lifted.
+pub(crate) async fn release(
+    conn: &mut AnyConnection,
+    counter: &Counter<'_>,
+    counted: &Counted,
+) -> Result<()> {
+    let (table, key) = counter.place();
+    let sql = format!(
+        "UPDATE {table} SET failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 \
+         ELSE 0 END, locked_until_unix_secs = CASE WHEN $1 = 1 THEN NULL \
+         ELSE locked_until_unix_secs END WHERE {key} = $2"
+    );
     counter
-        .bind(sqlx::query(sqlx::AssertSqlSafe(set)).bind(lock.map(|l| now.saturating_add(l))))
-        .execute(&mut *conn)
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(counted.lock.is_some())))
+        .execute(conn)
         .await?;
-    Ok((failures, lock))
+    Ok(())
 }
 
 /// Runs one Argon2 evaluation for a name that is no account, so the answer takes as long as
@@ -123,6 +198,20 @@ fn dummy_verify(params: PasswordParams, password: &[u8]) {
 }
 
 impl Vault {
+    /// How many sign-in secrets (passwords, including the stand-in check for names that are no
+    /// account, and second-factor codes) this instance has checked since it opened. The lockout
+    /// bounds it: whatever the concurrency, a locked name costs no check.
+    #[must_use]
+    pub fn secret_checks(&self) -> u64 {
+        self.secret_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_secret_check(&self) {
+        self.secret_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The throttle key of a typed name: trimmed and lowercased as user names are, then MAC'd.
     fn name_mac(&self, typed: &str) -> Vec<u8> {
         let name = typed.trim().to_lowercase();
@@ -132,10 +221,16 @@ impl Vault {
             .to_vec()
     }
 
-    /// A sign-in for `typed`, which is no account: refused like an account would be. While the
-    /// name is locked the answer is `LockedOut` with the time left (no Argon2, as for a locked
-    /// account); otherwise one Argon2 evaluation, the failure counted, and `LoginFailed` or,
-    /// when this failure reaches the limit, `LockedOut`. Returns the error to give the caller.
+    /// A sign-in for `typed`, which is no account: refused like an account would be. The attempt
+    /// is reserved first ([`reserve`]); while the name is locked the answer is `LockedOut` with
+    /// the time left (no Argon2, as for a locked account); otherwise one Argon2 evaluation and
+    /// `LoginFailed` or, when this attempt reached the limit, `LockedOut`.
+    ///
+    /// The audit trail gets one `login-failed` entry when a name's count starts (its first
+    /// failure in the window) and one when a lock starts, with the count and the refusals of
+    /// the previous lock; one `locked-out` entry for a lock's first refusal. Between those,
+    /// nothing is written but the counter, so unknown names cannot flood the trail. Returns the
+    /// error to give the caller.
     pub(crate) async fn unknown_name_failure(
         &self,
         typed: &str,
@@ -145,34 +240,8 @@ impl Vault {
         let s = self.staff_settings;
         let mac = self.name_mac(typed);
         let now = self.now().0;
-        let locked_until: Option<i64> =
-            sqlx::query("SELECT locked_until_unix_secs FROM login_throttle WHERE name_mac = $1")
-                .bind(mac.clone())
-                .fetch_optional(self.store.pool())
-                .await?
-                .map(|row| row.try_get("locked_until_unix_secs"))
-                .transpose()?
-                .flatten();
         let anonymous = Actor::new("anonymous");
-        if let Some(until) = locked_until.filter(|&until| until > now) {
-            self.store
-                .write(async |conn: &mut AnyConnection| {
-                    let detail = json!({
-                        "reason": "unknown user",
-                        "retry_after_secs": until - now,
-                        "source_ip": source_ip,
-                    });
-                    self.audit(conn, &anonymous, "locked-out", None, detail)
-                        .await
-                        .map(|_| ())
-                })
-                .await?;
-            return Ok(VaultError::LockedOut {
-                retry_after_secs: until - now,
-            });
-        }
-        dummy_verify(s.password_params, password.expose_bytes());
-        let lock = self
+        let reservation = self
             .store
             .write(async |conn: &mut AnyConnection| {
                 sqlx::query(
@@ -183,20 +252,49 @@ impl Vault {
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
-                let (failures, lock) = count_failure(conn, &Counter::Name(&mac), &s, now).await?;
-                prune(conn, &s, now).await?;
-                let detail = json!({
-                    "reason": "unknown user",
-                    "failures": failures,
-                    "locked_for_secs": lock,
-                    "source_ip": source_ip,
-                });
-                self.audit(conn, &anonymous, "login-failed", None, detail)
-                    .await?;
-                Ok(lock)
+                let reservation = reserve(conn, &Counter::Name(&mac), &s, now).await?;
+                if let Reservation::Locked {
+                    retry_after_secs,
+                    first: true,
+                } = reservation
+                {
+                    let detail = json!({
+                        "reason": "unknown user",
+                        "retry_after_secs": retry_after_secs,
+                        "source_ip": source_ip,
+                    });
+                    self.audit(conn, &anonymous, "locked-out", None, detail)
+                        .await?;
+                }
+                Ok(reservation)
             })
             .await?;
-        Ok(match lock {
+        let counted = match reservation {
+            Reservation::Locked {
+                retry_after_secs, ..
+            } => return Ok(VaultError::LockedOut { retry_after_secs }),
+            Reservation::Counted(counted) => counted,
+        };
+        self.count_secret_check();
+        dummy_verify(s.password_params, password.expose_bytes());
+        if counted.failures == 1 || counted.lock.is_some() {
+            self.store
+                .write(async |conn: &mut AnyConnection| {
+                    prune(conn, &s, now).await?;
+                    let detail = json!({
+                        "reason": "unknown user",
+                        "failures": counted.failures,
+                        "locked_for_secs": counted.lock,
+                        "refused_while_locked": counted.refused,
+                        "source_ip": source_ip,
+                    });
+                    self.audit(conn, &anonymous, "login-failed", None, detail)
+                        .await
+                        .map(|_| ())
+                })
+                .await?;
+        }
+        Ok(match counted.lock {
             Some(secs) => VaultError::LockedOut {
                 retry_after_secs: secs,
             },

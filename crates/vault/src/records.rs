@@ -203,6 +203,65 @@ pub fn normalise_upn(upn: &str) -> Result<String> {
     Ok(upn)
 }
 
+/// Characters Microsoft allows in the part of a UPN before the `@`, besides ASCII letters and
+/// digits ("Username policies" in Entra ID: `' . - _ ! # ^ ~`).
+const UPN_LOCAL_EXTRA: &str = "'.-_!#^~";
+
+/// Normalises a UPN given for a *new* record (capture, import) and checks it against Entra ID's
+/// username rules, so that no stored user name can break a CSV column or start a spreadsheet
+/// formula: ASCII letters, digits and `' . - _ ! # ^ ~` before exactly one `@` (1–64
+/// characters, not starting or ending with a dot), then a domain of dot-separated labels of
+/// letters, digits and hyphens (at least two labels, 1–48 characters in all). Lookups keep
+/// using the lenient [`normalise_upn`], so records stored before this rule stay reachable.
+///
+/// # Errors
+/// [`VaultError::Invalid`] naming the first character or rule that fails.
+pub fn validate_upn(upn: &str) -> Result<String> {
+    let upn = normalise_upn(upn)?;
+    let invalid = |why: String| {
+        Err(VaultError::Invalid(format!(
+            "the user {upn:?} is not a valid Entra ID user name: {why}"
+        )))
+    };
+    let Some((local, domain)) = upn.split_once('@') else {
+        return invalid("it needs an @".into());
+    };
+    if let Some(c) = local
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !UPN_LOCAL_EXTRA.contains(*c))
+    {
+        return invalid(format!(
+            "{c:?} is not allowed before the @ (letters, digits and ' . - _ ! # ^ ~ are)"
+        ));
+    }
+    if local.len() > 64 {
+        return invalid("more than 64 characters before the @".into());
+    }
+    if local.starts_with('.') || local.ends_with('.') {
+        return invalid("the part before the @ may not start or end with a dot".into());
+    }
+    if domain.len() > 48 {
+        return invalid("more than 48 characters after the @".into());
+    }
+    if let Some(c) = domain
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && *c != '-' && *c != '.')
+    {
+        return invalid(format!(
+            "{c:?} is not allowed in the domain (letters, digits, - and . are)"
+        ));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+    {
+        return invalid("the domain must look like contoso.com".into());
+    }
+    Ok(upn)
+}
+
 /// Checks digits and period.
 ///
 /// # Errors
@@ -243,6 +302,39 @@ pub(crate) fn new_record_id() -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upns_follow_entra_rules() {
+        for ok in [
+            "alice@contoso.com",
+            "A.Lice@Contoso.COM",
+            "o'brien@x.onmicrosoft.com",
+            "a-b_c!d#e^f~g@sub.contoso-eu.com",
+        ] {
+            assert!(validate_upn(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "a,b@contoso.com",
+            "\"a\"@contoso.com",
+            "=cmd@contoso.com",
+            "+a@contoso.com",
+            "a@b@contoso.com",
+            "alice@contoso",
+            "alice@contoso..com",
+            ".alice@contoso.com",
+            "alice.@contoso.com",
+            "alice@-contoso.com",
+            "alice@contoso.com,x",
+            "alice@con=toso.com",
+            "älice@contoso.com",
+        ] {
+            let err = validate_upn(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("valid Entra ID user name") || err.contains("UPN"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     macro_rules! upn_cases {
         ($($name:ident: $input:expr => $ok:expr,)*) => {$(

@@ -14,7 +14,7 @@ use tokendesk_crypto::{Passphrase, ct_eq, hash_password, verify_password};
 use tokendesk_otp::{Secret, Totp, TotpParams};
 
 use crate::error::{Result, VaultError};
-use crate::login_throttle::{Counter, count_failure};
+use crate::login_throttle::{Counted, Counter, Reservation, release, reserve};
 use crate::policy::{Authorized, Permission, Principal, Role};
 use crate::records::new_record_id;
 use crate::store::on_unique;
@@ -635,64 +635,87 @@ impl Vault {
 
     // ----- sign-in ------------------------------------------------------------------------------
 
-    /// Counts a failed password or TOTP attempt; locks the account with back-off once the limit
-    /// is reached (`login_throttle::count_failure`, shared with names that are no account).
-    /// Returns the error to give the caller (`plain`, or `LockedOut` when this failure locked
-    /// the account).
+    /// Reserves a sign-in attempt on an account before its password or code is checked
+    /// (`login_throttle::reserve`): counted as a failure in advance, so parallel attempts cannot
+    /// outrun the lockout. While the account is locked it is refused with `LockedOut`; only the
+    /// lock's first refusal is audited (`locked-out`), the others are counted and reported in
+    /// the next audited attempt.
+    async fn reserve_attempt(&self, staff: &Staff) -> Result<Counted> {
+        let s = self.staff_settings;
+        let now = self.now().0;
+        let reservation = self
+            .store
+            .write(async |conn: &mut AnyConnection| {
+                let reservation = reserve(conn, &Counter::Account(&staff.id), &s, now).await?;
+                if let Reservation::Locked {
+                    retry_after_secs,
+                    first: true,
+                } = reservation
+                {
+                    let detail =
+                        json!({ "staff": staff.username, "retry_after_secs": retry_after_secs });
+                    self.staff_event(
+                        conn,
+                        &Actor::new(staff.username.clone()),
+                        "locked-out",
+                        detail,
+                    )
+                    .await?;
+                }
+                Ok(reservation)
+            })
+            .await?;
+        match reservation {
+            Reservation::Counted(counted) => Ok(counted),
+            Reservation::Locked {
+                retry_after_secs, ..
+            } => Err(VaultError::LockedOut { retry_after_secs }),
+        }
+    }
+
+    /// Audits a failed attempt that [`Vault::reserve_attempt`] already counted. Returns the
+    /// error to give the caller (`plain`, or `LockedOut` when this attempt set the lock).
     async fn record_failure(
         &self,
         staff: &Staff,
         action: &str,
         plain: VaultError,
+        counted: Counted,
     ) -> Result<VaultError> {
-        let s = self.staff_settings;
-        let now = self.now().0;
         self.store
             .write(async |conn: &mut AnyConnection| {
-                let (failures, lock) =
-                    count_failure(conn, &Counter::Account(&staff.id), &s, now).await?;
                 let detail = json!({
                     "staff": staff.username,
-                    "failures": failures,
-                    "locked_for_secs": lock,
+                    "failures": counted.failures,
+                    "locked_for_secs": counted.lock,
+                    "refused_while_locked": counted.refused,
                     "disabled": staff.disabled,
                 });
                 self.staff_event(conn, &Actor::new(staff.username.clone()), action, detail)
-                    .await?;
-                Ok(match lock {
-                    Some(secs) => VaultError::LockedOut {
-                        retry_after_secs: secs,
-                    },
-                    None => plain,
-                })
+                    .await
+            })
+            .await?;
+        Ok(match counted.lock {
+            Some(secs) => VaultError::LockedOut {
+                retry_after_secs: secs,
+            },
+            None => plain,
+        })
+    }
+
+    /// Gives back an attempt whose secret was right while the sign-in is not complete yet.
+    async fn release_attempt(&self, staff: &Staff, counted: &Counted) -> Result<()> {
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                release(conn, &Counter::Account(&staff.id), counted).await
             })
             .await
     }
 
-    /// Refuses (and audits) an attempt on a locked account.
-    async fn refuse_if_locked(&self, staff: &Staff) -> Result<()> {
-        let now = self.now().0;
-        match staff.locked_until_unix_secs {
-            Some(until) if until > now => {
-                self.store
-                    .write(async |conn: &mut AnyConnection| {
-                        let detail =
-                            json!({ "staff": staff.username, "retry_after_secs": until - now });
-                        self.staff_event(
-                            conn,
-                            &Actor::new(staff.username.clone()),
-                            "locked-out",
-                            detail,
-                        )
-                        .await
-                    })
-                    .await?;
-                Err(VaultError::LockedOut {
-                    retry_after_secs: until - now,
-                })
-            }
-            _ => Ok(()),
-        }
+    /// Checks a password against a stored hash, counted in [`Vault::secret_checks`].
+    fn check_password(&self, password: &Passphrase, phc: &str) -> Result<bool> {
+        self.count_secret_check();
+        Ok(verify_password(password.expose_bytes(), phc)?)
     }
 
     /// Signs in with a password and returns a new session token (shown once; only its SHA-256
@@ -722,14 +745,14 @@ impl Vault {
                 .unknown_name_failure(username, password, source_ip)
                 .await?);
         };
-        self.refuse_if_locked(&acct.staff).await?;
-        let ok = verify_password(password.expose_bytes(), &acct.password_hash)?;
+        let counted = self.reserve_attempt(&acct.staff).await?;
+        let ok = self.check_password(password, &acct.password_hash)?;
         let staff = acct.staff;
         // A disabled account counts failures like any other (even with the right password), so
         // its lockout looks like everyone else's.
         if staff.disabled || !ok {
             return Err(self
-                .record_failure(&staff, "login-failed", VaultError::LoginFailed)
+                .record_failure(&staff, "login-failed", VaultError::LoginFailed, counted)
                 .await?);
         }
         let stage = if staff.must_change_password {
@@ -745,18 +768,25 @@ impl Vault {
         self.store
             .write(async |conn: &mut AnyConnection| {
                 // With a second factor still to come, the failure count stays until the TOTP
-                // code is right, so a known password does not buy fresh guesses at the code.
-                let reset = if stage == SessionStage::Totp {
-                    ""
+                // code is right (this attempt is given back), so a known password does not buy
+                // fresh guesses at the code.
+                if stage == SessionStage::Totp {
+                    release(conn, &Counter::Account(&staff.id), &counted).await?;
+                    sqlx::query("UPDATE staff SET last_login_unix_secs = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(&staff.id)
+                        .execute(&mut *conn)
+                        .await?;
                 } else {
-                    ", failed_logins = 0, locked_until_unix_secs = NULL"
-                };
-                let sql = format!("UPDATE staff SET last_login_unix_secs = $1{reset} WHERE id = $2");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    sqlx::query(
+                        "UPDATE staff SET last_login_unix_secs = $1, failed_logins = 0, \
+                         locked_until_unix_secs = NULL WHERE id = $2",
+                    )
                     .bind(now)
                     .bind(&staff.id)
                     .execute(&mut *conn)
                     .await?;
+                }
                 sqlx::query(
                     "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
                      last_seen_unix_secs, expires_unix_secs, source_ip) VALUES ($1, $2, $3, $4, $4, $5, $6)",
@@ -769,7 +799,12 @@ impl Vault {
                 .bind(source_ip.map(str::to_owned))
                 .execute(&mut *conn)
                 .await?;
-                let detail = json!({ "staff": staff.username, "stage": stage.as_str(), "source_ip": source_ip });
+                let detail = json!({
+                    "staff": staff.username,
+                    "stage": stage.as_str(),
+                    "source_ip": source_ip,
+                    "refused_while_locked": counted.refused,
+                });
                 self.staff_event(conn, &Actor::new(staff.username.clone()), "login", detail)
                     .await
             })
@@ -920,17 +955,23 @@ impl Vault {
             .await?;
         let staff = session.staff;
         check_new_password(&staff.username, new)?;
-        self.refuse_if_locked(&staff).await?;
         let acct = self
             .auth_row(&staff.username)
             .await?
             .ok_or(VaultError::SessionInvalid)?;
-        if !verify_password(old.expose_bytes(), &acct.password_hash)? {
+        let counted = self.reserve_attempt(&staff).await?;
+        if !self.check_password(old, &acct.password_hash)? {
             return Err(self
-                .record_failure(&staff, "password-change-failed", VaultError::LoginFailed)
+                .record_failure(
+                    &staff,
+                    "password-change-failed",
+                    VaultError::LoginFailed,
+                    counted,
+                )
                 .await?);
         }
         if verify_password(new.expose_bytes(), &acct.password_hash)? {
+            self.release_attempt(&staff, &counted).await?;
             return Err(VaultError::Invalid(
                 "the new password must differ from the old one".into(),
             ));
@@ -953,6 +994,7 @@ impl Vault {
                 .bind(&staff.id)
                 .execute(&mut *conn)
                 .await?;
+                release(conn, &Counter::Account(&staff.id), &counted).await?;
                 let ended = end_sessions(conn, &staff.id, Some(&hash)).await?;
                 set_stage(conn, &hash, next).await?;
                 let detail = json!({ "staff": staff.username, "other_sessions_ended": ended });
@@ -1040,16 +1082,17 @@ impl Vault {
     ) -> Result<(SecretString, Session)> {
         let (hash, session) = self.session_at(token, &[stage]).await?;
         let staff = &session.staff;
-        self.refuse_if_locked(staff).await?;
         let (sealed, last_step) = self.totp_state(staff).await?;
         let sealed = sealed.ok_or_else(|| {
             VaultError::Invalid("no authenticator is being enrolled; start enrolment again".into())
         })?;
         let totp = self.open_staff_totp(staff, &sealed)?;
+        let counted = self.reserve_attempt(staff).await?;
         let now = self.now().0;
+        self.count_secret_check();
         let Some(step) = match_totp(&totp, now, code, last_step) else {
             return Err(self
-                .record_failure(staff, "totp-failed", VaultError::WrongCode)
+                .record_failure(staff, "totp-failed", VaultError::WrongCode, counted)
                 .await?);
         };
         let (fresh, fresh_hash) = new_token(SESSION_PREFIX)?;

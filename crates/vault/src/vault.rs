@@ -17,7 +17,7 @@ use crate::group::RevealGroup;
 use crate::keyring::{KeySpec, Keyring, read_meta, record_context, resolve_new};
 use crate::records::{
     NewRecord, RECORD_COLUMNS, Record, Shipment, check_params, new_record_id, normalise_upn,
-    record_from_row,
+    record_from_row, validate_upn,
 };
 use crate::state::State;
 use crate::store::{Store, on_unique};
@@ -121,6 +121,9 @@ pub struct Vault {
     pub(crate) staff_settings: StaffSettings,
     /// Concurrent reveals waiting to share one commit.
     pub(crate) reveals: RevealGroup,
+    /// Passwords and second-factor codes this instance has checked (see
+    /// [`Vault::secret_checks`]).
+    pub(crate) secret_checks: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Vault {
@@ -204,6 +207,7 @@ impl Vault {
             settings: Settings::default(),
             staff_settings: StaffSettings::default(),
             reveals: RevealGroup::default(),
+            secret_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -226,6 +230,7 @@ impl Vault {
             settings: Settings::default(),
             staff_settings: StaffSettings::default(),
             reveals: RevealGroup::default(),
+            secret_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -397,7 +402,7 @@ impl Vault {
     /// # Errors
     /// Invalid UPN or parameters; [`VaultError::ActiveRecordExists`]; database errors.
     pub async fn capture(&self, actor: &Actor, new: NewRecord, seed: &Secret) -> Result<Record> {
-        let upn = normalise_upn(&new.upn)?;
+        let upn = validate_upn(&new.upn)?;
         check_params(&new.params)?;
         let id = self
             .store
@@ -439,7 +444,7 @@ impl Vault {
     ) -> Result<usize> {
         let mut prepared = Vec::with_capacity(items.len());
         for (n, (new, seed)) in items.iter().enumerate() {
-            let upn = normalise_upn(&new.upn)
+            let upn = validate_upn(&new.upn)
                 .and_then(|u| check_params(&new.params).map(|()| u))
                 .map_err(|e| VaultError::Invalid(format!("item {}: {e}", n + 1)))?;
             prepared.push((upn, new, seed));

@@ -425,7 +425,7 @@ pub(crate) async fn audit(
 }
 
 fn normalise(upn: &str) -> Result<String, String> {
-    tokendesk_vault::normalise_upn(upn).map_err(|e| e.to_string())
+    tokendesk_vault::validate_upn(upn).map_err(|e| e.to_string())
 }
 
 /// `POST /api/v1/import` (multipart: `file`; `format` = spreadsheet | entra | pskc; `password`
@@ -590,8 +590,7 @@ pub(crate) async fn export(
             .map_err(|e| Problem::invalid(e.to_string()))?;
         (text, "application/pskc+xml", "tokendesk-export.pskc")
     } else {
-        let mut buf = Zeroizing::new(tokendesk_formats::csv::ENTRA_HEADER.join(","));
-        buf.push('\n');
+        let mut buf = Zeroizing::new(tokendesk_formats::csv::entra_header());
         for (item, secret) in seeds.iter().zip(&secrets) {
             let r = &item.record;
             if r.params.algorithm != tokendesk_otp::Algorithm::Sha1 {

@@ -169,6 +169,21 @@ pub(crate) async fn gate(
     if access == Access::Open {
         return next.run(req).await;
     }
+    // Requests that check a sign-in secret spend the client address's budget first, before
+    // anything is read or written (a flood costs neither Argon2 nor audit rows).
+    if req.method() == axum::http::Method::POST
+        && matches!(access, Access::Public | Access::Partial | Access::Setup)
+        && let Some(client) = req.extensions().get::<Client>()
+        && let Err(wait) = state.take_signin_attempt(client.ip)
+    {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many sign-in attempts from your address; try again in {wait} s"),
+        );
+        p.retry_after = Some(i64::try_from(wait).unwrap_or(i64::MAX));
+        return problem(api, p);
+    }
     let set_up = match state.is_set_up().await {
         Ok(v) => v,
         Err(e) => return problem(api, e.into()),

@@ -17,6 +17,7 @@ mod headers;
 mod pages;
 pub mod routes;
 mod server;
+mod signin_limit;
 mod toolset;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use zeroize::Zeroizing;
 pub use auth::Access;
 pub use client::{Client, TrustedProxies};
 pub use server::{Peer, TlsError, load_tls, serve};
+pub use signin_limit::SignInLimit;
 pub use tokio_rustls::rustls::ServerConfig as RustlsConfig;
 
 /// Returns the current Unix time in seconds. Injected so tests pin time; the CLI passes the
@@ -44,6 +46,8 @@ pub struct WebConfig {
     pub trusted_proxies: TrustedProxies,
     /// The helpdesk's phone number, for the message sent to users.
     pub helpdesk_phone: Option<String>,
+    /// Sign-in attempts allowed per client address (see [`SignInLimit`]).
+    pub signin_limit: SignInLimit,
 }
 
 struct Inner {
@@ -52,6 +56,8 @@ struct Inner {
     config: WebConfig,
     /// Set once a staff account exists (it never goes back: the last admin cannot be removed).
     set_up: AtomicBool,
+    /// Sign-in attempts per client address.
+    signin_limiter: signin_limit::Limiter,
 }
 
 /// Shared, cheaply cloned state of every handler.
@@ -66,6 +72,7 @@ impl AppState {
             now,
             config,
             set_up: AtomicBool::new(false),
+            signin_limiter: signin_limit::Limiter::default(),
         }))
     }
 
@@ -83,6 +90,13 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &WebConfig {
         &self.0.config
+    }
+
+    /// Takes one sign-in attempt from `ip`'s budget; `Err(seconds)` to wait.
+    pub(crate) fn take_signin_attempt(&self, ip: std::net::IpAddr) -> Result<(), u64> {
+        self.0
+            .signin_limiter
+            .take(self.0.config.signin_limit, ip, self.now())
     }
 
     /// Whether the first administrator exists (cached once true).

@@ -314,19 +314,15 @@ fn qr(page: &mut ToolsetPage) -> Result<(), String> {
     Ok(())
 }
 
-/// One CSV field: quoted when it holds a comma, quote or line break. Fields that a spreadsheet
-/// would run as a formula are refused rather than altered.
-fn csv_field(name: &str, value: &str) -> Result<String, String> {
+/// Refuses a field a spreadsheet would run as a formula: typed into the Toolset, it is a mistake
+/// (or an attack on whoever opens the file), so it is refused rather than neutralised.
+fn check_field(name: &str, value: &str) -> Result<(), String> {
     if value.starts_with(['=', '+', '-', '@']) {
         return Err(format!(
             "{name} starts with a character spreadsheets treat as a formula; remove it"
         ));
     }
-    if value.contains([',', '"', '\n', '\r']) {
-        Ok(format!("\"{}\"", value.replace('"', "\"\"")))
-    } else {
-        Ok(value.to_owned())
-    }
+    Ok(())
 }
 
 /// Entra ID's hardware OATH token CSV (formats.md): `upn,serial number,secret key,time
@@ -360,18 +356,24 @@ fn entra(page: &mut ToolsetPage) -> Result<(), String> {
             return Err(format!("{name} is required for the Entra ID CSV"));
         }
     }
-    let fields = [
-        csv_field("the UPN", &page.upn)?,
-        csv_field("the serial number", &page.serial)?,
-        b32.to_string(),
-        page.interval.to_string(),
-        csv_field("the manufacturer", &page.manufacturer)?,
-        csv_field("the model", &page.model)?,
-    ];
-    page.entra_line = format!(
-        "upn,serial number,secret key,time interval,manufacturer,model\n{}",
-        fields.join(",")
-    );
+    let upn = tokendesk_vault::validate_upn(&page.upn).map_err(|e| e.to_string())?;
+    for (name, value) in [
+        ("the serial number", &page.serial),
+        ("the manufacturer", &page.manufacturer),
+        ("the model", &page.model),
+    ] {
+        check_field(name, value)?;
+    }
+    let mut text = zeroize::Zeroizing::new(tokendesk_formats::csv::entra_header());
+    text.push_str(&tokendesk_formats::csv::entra_line(
+        &upn,
+        Some(&page.serial),
+        &secret,
+        u32::try_from(page.interval).map_err(|_| "the time interval is out of range".to_owned())?,
+        Some(&page.manufacturer),
+        Some(&page.model),
+    ));
+    page.entra_line = text.trim_end().to_owned();
     Ok(())
 }
 
@@ -380,12 +382,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_and_formulas_refused() {
-        assert_eq!(csv_field("x", "plain").unwrap(), "plain");
-        assert_eq!(csv_field("x", "a,b").unwrap(), "\"a,b\"");
-        assert_eq!(csv_field("x", "say \"hi\"").unwrap(), "\"say \"\"hi\"\"\"");
-        assert!(csv_field("x", "=cmd()").is_err());
-        assert!(csv_field("x", "@SUM(A1)").is_err());
+    fn formula_fields_are_refused() {
+        assert!(check_field("x", "plain").is_ok());
+        assert!(check_field("x", "a,b").is_ok());
+        assert!(check_field("x", "=cmd()").is_err());
+        assert!(check_field("x", "@SUM(A1)").is_err());
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub struct ImportArgs {
 const PROGRESS_ROWS: usize = 500;
 
 fn normalise(upn: &str) -> Result<String, String> {
-    tokendesk_vault::normalise_upn(upn).map_err(|e| e.to_string())
+    tokendesk_vault::validate_upn(upn).map_err(|e| e.to_string())
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<String>, CliError> {
@@ -475,8 +475,7 @@ async fn write_export(
     let mut buf = Zeroizing::new(String::new());
     let (mut written, mut skipped) = (0, 0);
     if let ExportFormat::Entra = args.format {
-        buf.push_str(&csv::ENTRA_HEADER.join(","));
-        buf.push('\n');
+        buf.push_str(&csv::entra_header());
     }
     for item in &seeds {
         let r = &item.record;

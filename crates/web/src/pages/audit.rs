@@ -127,31 +127,40 @@ pub(crate) async fn list(
     }))
 }
 
-/// One CSV field, quoted; cells that a spreadsheet would run as a formula are prefixed with
-/// an apostrophe.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    format!("\"{}\"", text.replace('"', "\"\""))
-}
-
+/// The audit CSV, written by the one CSV writer (`tokendesk_formats::csv::push_record`: fields
+/// quoted where needed, formula-like cells neutralised).
 pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
-    let mut out = String::from("seq,time_utc,unix_secs,actor,action,subject,record_id,detail\r\n");
+    use tokendesk_formats::csv::push_record;
+    let mut out = String::new();
+    push_record(
+        &mut out,
+        &[
+            "seq",
+            "time_utc",
+            "unix_secs",
+            "actor",
+            "action",
+            "subject",
+            "record_id",
+            "detail",
+        ],
+        "\r\n",
+    );
     for e in entries {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\r\n",
-            e.seq,
-            csv_field(&fmt_time(e.at_unix_secs)),
-            e.at_unix_secs,
-            csv_field(&e.actor),
-            csv_field(&e.action),
-            csv_field(e.subject.as_deref().unwrap_or("")),
-            csv_field(e.record_id.as_deref().unwrap_or("")),
-            csv_field(&e.detail),
-        ));
+        push_record(
+            &mut out,
+            &[
+                e.seq.to_string().as_str(),
+                &fmt_time(e.at_unix_secs),
+                &e.at_unix_secs.to_string(),
+                &e.actor,
+                &e.action,
+                e.subject.as_deref().unwrap_or(""),
+                e.record_id.as_deref().unwrap_or(""),
+                &e.detail,
+            ],
+            "\r\n",
+        );
     }
     out
 }

@@ -81,8 +81,26 @@ pub async fn spawn(state: AppState) -> SocketAddr {
     addr
 }
 
-/// A web state over `vault` with the shared fixed clock.
+/// A web state over `vault` with the shared fixed clock. The per-address sign-in budget is
+/// raised far above the default here, because every test signs its staff in from 127.0.0.1 on
+/// a clock that stands still; `it::signin_security` tests the default budget itself.
 pub fn state_for(vault: Arc<Vault>, clock: Arc<FixedClock>) -> AppState {
+    state_with_config(
+        vault,
+        clock,
+        WebConfig {
+            helpdesk_phone: Some("+41 44 000 00 00".into()),
+            signin_limit: tokendesk_web::SignInLimit {
+                burst: 100_000,
+                per_minute: 100_000,
+            },
+            ..WebConfig::default()
+        },
+    )
+}
+
+/// A web state over `vault` with the shared fixed clock and the given settings.
+pub fn state_with_config(vault: Arc<Vault>, clock: Arc<FixedClock>, config: WebConfig) -> AppState {
     let now = {
         let clock = clock.clone();
         Arc::new(move || {
@@ -90,14 +108,7 @@ pub fn state_for(vault: Arc<Vault>, clock: Arc<FixedClock>) -> AppState {
             u64::try_from(clock.now().0).unwrap()
         })
     };
-    AppState::new(
-        vault,
-        now,
-        WebConfig {
-            helpdesk_phone: Some("+41 44 000 00 00".into()),
-            ..WebConfig::default()
-        },
-    )
+    AppState::new(vault, now, config)
 }
 
 impl TestApp {

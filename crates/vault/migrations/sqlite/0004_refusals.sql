@@ -1,0 +1,6 @@
+-- Sign-in attempts refused while a lock runs, SQLite flavour. Keep in step with
+-- migrations/postgres (a test compares them). Only the first refusal of a lock is audited; the
+-- rest are counted here and the count is reported in the next audited attempt, so a client
+-- hammering a locked name cannot flood the audit trail.
+ALTER TABLE staff ADD COLUMN refused_while_locked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE login_throttle ADD COLUMN refused_while_locked INTEGER NOT NULL DEFAULT 0;
