@@ -12,8 +12,10 @@ mod api;
 mod assets;
 mod auth;
 mod client;
+mod decode;
 mod error;
 mod headers;
+mod host;
 mod pages;
 pub mod routes;
 mod server;
@@ -28,7 +30,9 @@ use zeroize::Zeroizing;
 
 pub use auth::Access;
 pub use client::{Client, TrustedProxies};
-pub use server::{Peer, TlsError, load_tls, serve};
+pub use decode::QrLimits;
+pub use host::host_of_url;
+pub use server::{Peer, ServerLimits, TlsError, load_tls, serve, serve_with};
 pub use tokio_rustls::rustls::ServerConfig as RustlsConfig;
 
 /// Returns the current Unix time in seconds. Injected so tests pin time; the CLI passes the
@@ -44,12 +48,18 @@ pub struct WebConfig {
     pub trusted_proxies: TrustedProxies,
     /// The helpdesk's phone number, for the message sent to users.
     pub helpdesk_phone: Option<String>,
+    /// Limits on decoding uploaded screenshots.
+    pub qr: QrLimits,
+    /// The host name of the public URL ([`host_of_url`]). When set, requests naming another
+    /// host are refused (421), which defeats DNS rebinding; when unset, any host is served.
+    pub public_host: Option<String>,
 }
 
 struct Inner {
     vault: Arc<Vault>,
     now: NowFn,
     config: WebConfig,
+    decoder: decode::Decoder,
     /// Set once a staff account exists (it never goes back: the last admin cannot be removed).
     set_up: AtomicBool,
 }
@@ -64,6 +74,7 @@ impl AppState {
         Self(Arc::new(Inner {
             vault,
             now,
+            decoder: decode::Decoder::new(config.qr),
             config,
             set_up: AtomicBool::new(false),
         }))
@@ -83,6 +94,10 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &WebConfig {
         &self.0.config
+    }
+
+    pub(crate) fn decoder(&self) -> &decode::Decoder {
+        &self.0.decoder
     }
 
     /// Whether the first administrator exists (cached once true).
@@ -130,7 +145,12 @@ pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     routes::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host::check,
+        ))
         .layer(axum::middleware::from_fn(routes::log_request))
+        .layer(axum::middleware::from_fn(headers::hsts))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             client::resolve,
