@@ -169,6 +169,7 @@ impl LimitArgs {
                     file.qr_timeout_secs,
                     qr.time_budget,
                 )?,
+                ..qr
             },
         ))
     }
@@ -528,6 +529,7 @@ mod tests {
             QrLimits {
                 max_pixels: 12_000_000,
                 time_budget: Duration::from_secs(2),
+                ..QrLimits::default()
             }
         );
         let defaults = resolve(&[], "").unwrap();

@@ -19,6 +19,8 @@ pub struct QrLimits {
     pub max_pixels: u64,
     /// How long the search for a code may run once it has a core; it is stopped after that.
     pub time_budget: Duration,
+    /// Most decodes at once; never more than the number of cores, whatever this says.
+    pub max_parallel: usize,
 }
 
 impl Default for QrLimits {
@@ -26,6 +28,7 @@ impl Default for QrLimits {
         Self {
             max_pixels: 40_000_000,
             time_budget: Duration::from_secs(5),
+            max_parallel: usize::MAX,
         }
     }
 }
@@ -40,7 +43,7 @@ impl Decoder {
     pub(crate) fn new(limits: QrLimits) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
-            slots: Arc::new(Semaphore::new(cores)),
+            slots: Arc::new(Semaphore::new(limits.max_parallel.clamp(1, cores))),
             limits,
         }
     }
@@ -51,6 +54,7 @@ impl Decoder {
         let QrLimits {
             max_pixels,
             time_budget,
+            ..
         } = self.limits;
         let wait = time_budget.saturating_mul(2);
         let slot = match tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned()).await {

@@ -154,6 +154,46 @@ async fn issue_13_decoding_does_not_stall_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_busy_decoder_answers_503_retry() {
+    // Why: decodes queue for a free core for at most twice the time budget; beyond that the
+    // answer is 503 "busy, retry" with Retry-After, not an ever-growing queue. One slot and
+    // three uploads that each hold it for more than the budget: the last in line has waited
+    // more than two budgets, whatever the order.
+    let t = TestApp::sqlite().await;
+    let admin = t.admin().await;
+    let config = WebConfig {
+        qr: QrLimits {
+            time_budget: Duration::from_secs(1),
+            max_parallel: 1,
+            ..QrLimits::default()
+        },
+        ..WebConfig::default()
+    };
+    let addr = serve_custom(&t, config, ServerLimits::default(), None).await;
+    let image = noise_png(6000, 6000);
+    let uploads = [image.clone(), image.clone(), image].map(|image| {
+        let admin = admin.clone();
+        tokio::spawn(async move { upload(addr, &admin, image).await })
+    });
+    let mut statuses = Vec::new();
+    for u in uploads {
+        let (status, text, _) = u.await.unwrap();
+        match status {
+            503 => assert!(
+                text.contains("busy reading other screenshots; retry"),
+                "{text}"
+            ),
+            422 => assert!(text.contains("decoding took longer than 1 s"), "{text}"),
+            other => panic!("{other}: {text}"),
+        }
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses.first(), Some(&422), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_13_oversized_screenshot_gets_a_clear_answer() {
     // Why: an image over the pixel budget must be refused from its header with a message that
     // names its size and the limit, and no decoder internals.
