@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
 use tokendesk_vault::{Actor, Vault};
-use tokendesk_web::{AppState, SignInLimit, TrustedProxies, WebConfig};
+use tokendesk_web::{AppState, QrLimits, ServerLimits, SignInLimit, TrustedProxies, WebConfig};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{CliError, Outcome};
@@ -77,6 +77,109 @@ pub struct ServeArgs {
     /// Sign-in attempts given back to each client address per minute [default: 30].
     #[arg(long, env = "TOKENDESK_SIGNIN_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     signin_per_minute: Option<u32>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Limits against slow clients and costly uploads (issue 13). Every one is also a
+/// `TOKENDESK_*` variable and a TOML key of the same name.
+#[derive(Debug, Args, Default)]
+struct LimitArgs {
+    /// Seconds a client has for the TLS handshake and then for each request head, counted
+    /// from connecting or from the previous response [default: 15].
+    #[arg(long, env = "TOKENDESK_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    header_timeout_secs: Option<u64>,
+    /// Seconds a connection may sit with no byte moving and no request being handled before
+    /// it is closed [default: 60].
+    #[arg(long, env = "TOKENDESK_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a whole request body [default: 60].
+    #[arg(long, env = "TOKENDESK_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    body_timeout_secs: Option<u64>,
+    /// Most connections open at once; more wait in the kernel's queue [default: 512].
+    #[arg(long, env = "TOKENDESK_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Largest screenshot the wizard decodes, in megapixels [default: 40; at most 67].
+    #[arg(long, env = "TOKENDESK_QR_MAX_MEGAPIXELS", value_name = "MPX")]
+    qr_max_megapixels: Option<u64>,
+    /// Seconds one screenshot decode may run before it is stopped [default: 5].
+    #[arg(long, env = "TOKENDESK_QR_TIMEOUT_SECS", value_name = "SECS")]
+    qr_timeout_secs: Option<u64>,
+}
+
+impl LimitArgs {
+    /// Flags and environment over the file, over the defaults; zero is refused everywhere.
+    fn resolve(&self, file: &LimitArgs) -> Result<(ServerLimits, QrLimits), CliError> {
+        fn pick<T: Copy + PartialEq + From<u8>>(
+            name: &str,
+            flag: Option<T>,
+            file: Option<T>,
+            default: T,
+        ) -> Result<T, CliError> {
+            let value = flag.or(file).unwrap_or(default);
+            if value == T::from(0u8) {
+                return Err(CliError::input(anyhow!("{name} must be at least 1")));
+            }
+            Ok(value)
+        }
+        let (server, qr) = (ServerLimits::default(), QrLimits::default());
+        let secs = |name, flag, file, default: std::time::Duration| {
+            pick(name, flag, file, default.as_secs()).map(Duration::from_secs)
+        };
+        let megapixels = pick(
+            "qr_max_megapixels",
+            self.qr_max_megapixels,
+            file.qr_max_megapixels,
+            qr.max_pixels / 1_000_000,
+        )?;
+        let max_pixels = megapixels
+            .checked_mul(1_000_000)
+            .filter(|&pixels| pixels <= tokendesk_qr::MAX_PIXELS)
+            .ok_or_else(|| {
+                CliError::input(anyhow!(
+                    "qr_max_megapixels is at most {} (8192x8192)",
+                    tokendesk_qr::MAX_PIXELS / 1_000_000
+                ))
+            })?;
+        Ok((
+            ServerLimits {
+                header_timeout: secs(
+                    "header_timeout_secs",
+                    self.header_timeout_secs,
+                    file.header_timeout_secs,
+                    server.header_timeout,
+                )?,
+                idle_timeout: secs(
+                    "idle_timeout_secs",
+                    self.idle_timeout_secs,
+                    file.idle_timeout_secs,
+                    server.idle_timeout,
+                )?,
+                body_timeout: secs(
+                    "body_timeout_secs",
+                    self.body_timeout_secs,
+                    file.body_timeout_secs,
+                    server.body_timeout,
+                )?,
+                max_connections: pick(
+                    "max_connections",
+                    self.max_connections,
+                    file.max_connections,
+                    server.max_connections,
+                )?,
+            },
+            QrLimits {
+                max_pixels,
+                time_budget: secs(
+                    "qr_timeout_secs",
+                    self.qr_timeout_secs,
+                    file.qr_timeout_secs,
+                    qr.time_budget,
+                )?,
+                ..qr
+            },
+        ))
+    }
 }
 
 /// Log line format.
@@ -104,6 +207,26 @@ struct FileConfig {
     helpdesk_phone: Option<String>,
     signin_burst: Option<u32>,
     signin_per_minute: Option<u32>,
+    // The limits (serde cannot flatten into a struct that denies unknown keys).
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    qr_max_megapixels: Option<u64>,
+    qr_timeout_secs: Option<u64>,
+}
+
+impl FileConfig {
+    fn limits(&self) -> LimitArgs {
+        LimitArgs {
+            header_timeout_secs: self.header_timeout_secs,
+            idle_timeout_secs: self.idle_timeout_secs,
+            body_timeout_secs: self.body_timeout_secs,
+            max_connections: self.max_connections,
+            qr_max_megapixels: self.qr_max_megapixels,
+            qr_timeout_secs: self.qr_timeout_secs,
+        }
+    }
 }
 
 /// Settings after merging flags, environment, file and defaults.
@@ -114,8 +237,12 @@ struct Resolved {
     log_format: LogFormat,
     log: String,
     public_url: Option<String>,
+    /// The public URL's host: requests for other hosts are refused.
+    public_host: Option<String>,
     helpdesk_phone: Option<String>,
     signin_limit: SignInLimit,
+    limits: ServerLimits,
+    qr: QrLimits,
 }
 
 fn read_file_config(path: &Path, explicit: bool) -> Result<FileConfig, CliError> {
@@ -160,6 +287,7 @@ impl ServeArgs {
             Some(path) => read_file_config(path, true)?,
             None => read_file_config(&data.join("tokendesk.toml"), false)?,
         };
+        let (limits, qr) = self.limits.resolve(&file.limits())?;
         let tls = match (
             self.tls_cert.clone().or(file.tls_cert),
             self.tls_key.clone().or(file.tls_key),
@@ -171,6 +299,15 @@ impl ServeArgs {
                     "TLS needs both a certificate (tls_cert) and a key (tls_key)"
                 )));
             }
+        };
+        let public_url = self.public_url.clone().or(file.public_url);
+        let public_host = match &public_url {
+            Some(url) => Some(tokendesk_web::host_of_url(url).ok_or_else(|| {
+                CliError::input(anyhow!(
+                    "public_url {url:?} is not an http:// or https:// URL with a host name"
+                ))
+            })?),
+            None => None,
         };
         let proxies = if self.trusted_proxies.is_empty() {
             &file.trusted_proxies
@@ -196,7 +333,8 @@ impl ServeArgs {
                 .clone()
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
-            public_url: self.public_url.clone().or(file.public_url),
+            public_url,
+            public_host,
             helpdesk_phone: self.helpdesk_phone.clone().or(file.helpdesk_phone),
             signin_limit: SignInLimit {
                 burst: positive(
@@ -210,6 +348,8 @@ impl ServeArgs {
                     SignInLimit::default().per_minute,
                 )?,
             },
+            limits,
+            qr,
         })
     }
 }
@@ -292,6 +432,8 @@ async fn serve(
         trusted_proxies: TrustedProxies::new(cfg.trusted_proxies.clone()),
         helpdesk_phone: cfg.helpdesk_phone.clone(),
         signin_limit: cfg.signin_limit,
+        qr: cfg.qr,
+        public_host: cfg.public_host.clone(),
     };
     let state = AppState::new(
         Arc::clone(&vault),
@@ -310,8 +452,14 @@ async fn serve(
     tracing::info!(%local, tls = tls.is_some(), backend = vault.store().backend().as_str(), "listening");
 
     let purger = tokio::spawn(purge_timer(Arc::clone(&vault)));
-    let result =
-        tokendesk_web::serve(listener, tls, tokendesk_web::app(state), shutdown_signal()).await;
+    let result = tokendesk_web::serve_with(
+        listener,
+        tls,
+        tokendesk_web::app(state),
+        cfg.limits,
+        shutdown_signal(),
+    )
+    .await;
     purger.abort();
     result
         .context("the server stopped")
@@ -370,4 +518,86 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolve(args: &[&str], toml: &str) -> Result<Resolved, CliError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tokendesk.toml"), toml).unwrap();
+        let cli =
+            Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).unwrap();
+        cli.serve.resolve(dir.path())
+    }
+
+    #[test]
+    fn issue_13_limits_come_from_flags_then_file_then_defaults() {
+        // Why: the new limits must follow the same precedence as every other setting.
+        let cfg = resolve(
+            &["--max-connections", "100", "--qr-timeout-secs", "2"],
+            "max_connections = 7\nheader_timeout_secs = 9\nqr_max_megapixels = 12\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.limits,
+            ServerLimits {
+                header_timeout: Duration::from_secs(9),
+                max_connections: 100,
+                ..ServerLimits::default()
+            }
+        );
+        assert_eq!(
+            cfg.qr,
+            QrLimits {
+                max_pixels: 12_000_000,
+                time_budget: Duration::from_secs(2),
+                ..QrLimits::default()
+            }
+        );
+        let defaults = resolve(&[], "").unwrap();
+        assert_eq!(defaults.limits, ServerLimits::default());
+        assert_eq!(defaults.qr, QrLimits::default());
+        assert_eq!(defaults.limits.header_timeout, Duration::from_secs(15));
+        assert_eq!(defaults.public_host, None);
+    }
+
+    #[test]
+    fn issue_13_zero_or_oversize_limits_are_refused() {
+        // Why: a zero timeout or cap would make the server unusable; a pixel budget above the
+        // decoder's own cap would promise what it cannot do.
+        for (args, toml) in [
+            (&["--body-timeout-secs", "0"][..], ""),
+            (&[][..], "max_connections = 0\n"),
+            (&["--qr-max-megapixels", "68"][..], ""),
+            (&["--qr-max-megapixels", "18446744073709551615"][..], ""),
+            (&[][..], "idle_timeout_secs = 0\n"),
+        ] {
+            let Err(err) = resolve(args, toml) else {
+                unreachable!("{args:?} {toml:?} was accepted")
+            };
+            assert_eq!(err.exit_code, 2, "{args:?} {toml:?}");
+        }
+    }
+
+    #[test]
+    fn issue_13_public_url_sets_the_host_allow_list() {
+        // Why: the public URL is what turns the host check on; a URL without a host is an
+        // input error, not a silently open server.
+        let cfg = resolve(&["--public-url", "https://TokenDesk.example:8443/"], "").unwrap();
+        assert_eq!(cfg.public_host.as_deref(), Some("tokendesk.example"));
+        let Err(err) = resolve(&["--public-url", "tokendesk.example"], "") else {
+            unreachable!("a URL without scheme was accepted")
+        };
+        assert_eq!(err.exit_code, 2);
+    }
 }

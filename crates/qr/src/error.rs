@@ -21,6 +21,24 @@ pub enum QrError {
         /// The cap, [`crate::MAX_PIXELS`].
         max_pixels: u64,
     },
+    /// The header declares more pixels than the caller's budget ([`crate::Budget::max_pixels`]).
+    #[error(
+        "the image is too large ({width}x{height}, {} megapixels; the limit is {} megapixels); \
+         crop the screenshot to the QR code",
+        megapixels(u64::from(*.width) * u64::from(*.height)),
+        megapixels(*.max_pixels)
+    )]
+    OverBudget {
+        /// Declared width in pixels.
+        width: u32,
+        /// Declared height in pixels.
+        height: u32,
+        /// The caller's budget in pixels.
+        max_pixels: u64,
+    },
+    /// The caller's `should_stop` hook asked the search to stop before any code was found.
+    #[error("decoding was stopped before a QR code was found; crop the screenshot to the QR code")]
+    Stopped,
     /// The image is damaged or uses an unsupported variant of its format.
     #[error("the {format} image could not be decoded ({reason}); save the screenshot again as PNG")]
     Unreadable {
@@ -29,4 +47,25 @@ pub enum QrError {
         /// The decoder's explanation.
         reason: String,
     },
+}
+
+/// Pixels as megapixels with one decimal ("12.6"), for messages.
+pub(crate) fn megapixels(pixels: u64) -> String {
+    let tenths = (pixels + 50_000) / 100_000;
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn megapixels_round_to_one_decimal() {
+        for (pixels, text) in [
+            (0, "0.0"),
+            (40_000_000, "40.0"),
+            (1_249_999, "1.2"),
+            (67_108_864, "67.1"),
+        ] {
+            assert_eq!(super::megapixels(pixels), text);
+        }
+    }
 }

@@ -17,8 +17,8 @@ pub const MAX_DECODER_ALLOC: u64 = 320 * 1024 * 1024;
 
 /// Decodes PNG, JPEG, BMP, GIF (first frame) or WebP bytes to greyscale, compositing any
 /// transparency onto white (QR images with a transparent background would otherwise turn
-/// black).
-pub(crate) fn load(bytes: &[u8]) -> Result<Gray, QrError> {
+/// black). `budget` is the caller's pixel limit, checked from the header like [`MAX_PIXELS`].
+pub(crate) fn load(bytes: &[u8], budget: u64) -> Result<Gray, QrError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|_| QrError::UnknownFormat)?;
@@ -46,6 +46,13 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Gray, QrError> {
             width,
             height,
             max_pixels: MAX_PIXELS,
+        });
+    }
+    if u64::from(width) * u64::from(height) > budget {
+        return Err(QrError::OverBudget {
+            width,
+            height,
+            max_pixels: budget,
         });
     }
     let mut limits = Limits::default();

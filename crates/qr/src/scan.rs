@@ -39,6 +39,34 @@ enum Filter {
     Smooth,
 }
 
+/// The caller's stop hook, asked between steps, and whether it has answered `true`.
+pub(crate) struct Search<'a> {
+    should_stop: &'a dyn Fn() -> bool,
+    stopped: bool,
+}
+
+impl<'a> Search<'a> {
+    pub(crate) fn new(should_stop: &'a dyn Fn() -> bool) -> Self {
+        Self {
+            should_stop,
+            stopped: false,
+        }
+    }
+
+    /// True once the hook asked to stop (it is not asked again after that).
+    fn halted(&mut self) -> bool {
+        if !self.stopped && (self.should_stop)() {
+            self.stopped = true;
+        }
+        self.stopped
+    }
+
+    /// Whether the search ended early.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
+    }
+}
+
 /// Maps crop coordinates back to the source image.
 #[derive(Clone, Copy)]
 struct Placement {
@@ -49,16 +77,23 @@ struct Placement {
 
 /// Every distinct QR payload in `img`: each region proposal first (cheap, and where the
 /// small, damaged codes are), then, only if nothing was found, the whole image at a coarse
-/// scale (a code too large or too clean to look like texture in 8-px blocks).
-pub(crate) fn scan(img: &Gray) -> Vec<QrCode> {
+/// scale (a code too large or too clean to look like texture in 8-px blocks). Ends early,
+/// with what it found so far, once `search` is halted.
+pub(crate) fn scan(img: &Gray, search: &mut Search<'_>) -> Vec<QrCode> {
     let mut found: Vec<QrCode> = Vec::new();
+    if search.halted() {
+        return found;
+    }
     for rect in proposal::propose(img) {
         if found.iter().any(|c| covers(c, rect)) {
             continue;
         }
-        scan_region(img, rect, &mut found);
+        if search.halted() {
+            return found;
+        }
+        scan_region(img, rect, &mut found, search);
     }
-    if found.is_empty() {
+    if found.is_empty() && !search.halted() {
         let side = img.width().max(img.height());
         let factor = side.div_ceil(COARSE_SIDE).max(1);
         let coarse_owned;
@@ -74,6 +109,9 @@ pub(crate) fn scan(img: &Gray) -> Vec<QrCode> {
             scale: 1.0 / factor as f32,
         };
         for inverted in [false, true] {
+            if search.halted() {
+                break;
+            }
             decode_into(coarse, Threshold::Rqrr, inverted, whole, &mut found);
         }
     }
@@ -82,18 +120,31 @@ pub(crate) fn scan(img: &Gray) -> Vec<QrCode> {
 
 /// Tries the threshold/inversion variants on one normalised crop, stopping at the first
 /// that yields a code.
-fn scan_region(img: &Gray, rect: Rect, found: &mut Vec<QrCode>) {
+fn scan_region(img: &Gray, rect: Rect, found: &mut Vec<QrCode>, search: &mut Search<'_>) {
     let side = rect.width().max(rect.height()).max(1) as f32;
+    let mut tried: Vec<f32> = Vec::with_capacity(TARGET_SIDES.len());
     for target in TARGET_SIDES {
         let scale = (target / side).clamp(0.5, MAX_UPSCALE);
-        if scan_scaled(img, rect, scale, found) {
+        // A large region clamps every target to the same scale: the same crop again would
+        // only repeat the work (it was most of the cost of a huge noisy image).
+        if tried.contains(&scale) {
+            continue;
+        }
+        tried.push(scale);
+        if search.halted() || scan_scaled(img, rect, scale, found, search) {
             return;
         }
     }
 }
 
 /// One scale of [`scan_region`]; true when a code decoded.
-fn scan_scaled(img: &Gray, rect: Rect, scale: f32, found: &mut Vec<QrCode>) -> bool {
+fn scan_scaled(
+    img: &Gray,
+    rect: Rect,
+    scale: f32,
+    found: &mut Vec<QrCode>,
+    search: &mut Search<'_>,
+) -> bool {
     let crop = img.crop_scaled(rect, scale);
     let place = Placement {
         x0: rect.x0 as f32,
@@ -115,6 +166,9 @@ fn scan_scaled(img: &Gray, rect: Rect, scale: f32, found: &mut Vec<QrCode>) -> b
     let likely_inverted = border_is_dark(&crop);
     for inverted in [likely_inverted, !likely_inverted] {
         for (filter, threshold) in steps {
+            if search.halted() {
+                return false;
+            }
             let img = match filter {
                 Filter::None => &crop,
                 Filter::Sharpen => sharp.get_or_insert_with(|| {

@@ -1,8 +1,16 @@
-// Live countdowns for code windows. The page works without this script; it only keeps the
+// Live countdowns for code windows, and "Back" links. Pages work without this script; it keeps the
 // "seconds left" figures current. Time comes from the server (data-server-now) plus the time
 // elapsed in the browser, so a wrong browser clock does not matter.
 (function () {
   "use strict";
+  // "Back" links (error pages) go to the previous page; without script they lead home. The
+  // strict CSP forbids javascript: URLs, so this cannot be an inline link.
+  var backs = document.querySelectorAll("a[data-back]");
+  for (var b = 0; b < backs.length; b++) {
+    backs[b].addEventListener("click", function (event) {
+      if (window.history.length > 1) { event.preventDefault(); window.history.back(); }
+    });
+  }
   var body = document.body;
   var serverNow = Number(body.getAttribute("data-server-now"));
   if (!serverNow) { return; }

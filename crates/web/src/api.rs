@@ -118,7 +118,7 @@ pub(crate) async fn records_create(
     Extension(auth): Extension<Auth>,
     body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(Problem::from)?;
     let (secret, params, _) =
         crate::toolset::parse_seed(&body.secret, false).map_err(Problem::invalid)?;
     let new = NewRecord {
@@ -188,7 +188,7 @@ pub(crate) async fn reveal(
     Path(id): Path<String>,
     body: Result<Json<RevealBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(Problem::from)?;
     if body.ticket.trim().is_empty() {
         return Err(Problem::invalid("a reveal needs a ticket reference").into());
     }
@@ -335,7 +335,7 @@ pub(crate) async fn transition(
     Path(id): Path<String>,
     body: Result<Json<TransitionBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(Problem::from)?;
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     let form = TransitionForm {
         to: body.to.clone(),
@@ -364,7 +364,7 @@ pub(crate) async fn request_approval(
     Path(id): Path<String>,
     body: Result<Json<ApprovalBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(body) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(Problem::from)?;
     let r = state.vault().record(&id).await?;
     let approval = state
         .vault()
@@ -441,18 +441,22 @@ pub(crate) async fn import(
     let mut format = String::new();
     let mut password: Option<Zeroizing<String>> = None;
     let (mut dry_run, mut skip_invalid) = (false, false);
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| Problem::bad_request(format!("cannot read the upload: {}", e.body_text())))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(|e| {
+        Problem::body(
+            e.status(),
+            format!("cannot read the upload: {}", e.body_text()),
+        )
+    })? {
         let name = field.name().unwrap_or_default().to_owned();
         let bytes = Zeroizing::new(
             field
                 .bytes()
                 .await
                 .map_err(|e| {
-                    Problem::bad_request(format!("cannot read the upload: {}", e.body_text()))
+                    Problem::body(
+                        e.status(),
+                        format!("cannot read the upload: {}", e.body_text()),
+                    )
                 })?
                 .to_vec(),
         );

@@ -31,6 +31,16 @@ impl Problem {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// A request body its extractor refused: an oversize body stays 413 (as the body-size
+    /// layer answers), anything else is 400.
+    pub fn body(status: StatusCode, message: impl Into<String>) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(status, "too_large", message)
+        } else {
+            Self::bad_request(message)
+        }
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
     }
@@ -51,7 +61,8 @@ impl Problem {
         )
     }
 
-    fn headers(&self, resp: &mut Response) {
+    /// Adds the headers this problem implies (`Retry-After`).
+    pub(crate) fn headers(&self, resp: &mut Response) {
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
         {
@@ -102,6 +113,12 @@ impl From<VaultError> for Problem {
             }
         };
         Problem::new(status, code, err.to_string())
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for Problem {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        Self::body(e.status(), e.body_text())
     }
 }
 

@@ -12,8 +12,10 @@ mod api;
 mod assets;
 mod auth;
 mod client;
+mod decode;
 mod error;
 mod headers;
+mod host;
 mod pages;
 pub mod routes;
 mod server;
@@ -29,7 +31,9 @@ use zeroize::Zeroizing;
 
 pub use auth::Access;
 pub use client::{Client, TrustedProxies};
-pub use server::{Peer, TlsError, load_tls, serve};
+pub use decode::QrLimits;
+pub use host::host_of_url;
+pub use server::{Peer, ServerLimits, TlsError, load_tls, serve, serve_with};
 pub use signin_limit::SignInLimit;
 pub use tokio_rustls::rustls::ServerConfig as RustlsConfig;
 
@@ -48,12 +52,18 @@ pub struct WebConfig {
     pub helpdesk_phone: Option<String>,
     /// Sign-in attempts allowed per client address (see [`SignInLimit`]).
     pub signin_limit: SignInLimit,
+    /// Limits on decoding uploaded screenshots.
+    pub qr: QrLimits,
+    /// The host name of the public URL ([`host_of_url`]). When set, requests naming another
+    /// host are refused (421), which defeats DNS rebinding; when unset, any host is served.
+    pub public_host: Option<String>,
 }
 
 struct Inner {
     vault: Arc<Vault>,
     now: NowFn,
     config: WebConfig,
+    decoder: decode::Decoder,
     /// Set once a staff account exists (it never goes back: the last admin cannot be removed).
     set_up: AtomicBool,
     /// Sign-in attempts per client address.
@@ -70,6 +80,7 @@ impl AppState {
         Self(Arc::new(Inner {
             vault,
             now,
+            decoder: decode::Decoder::new(config.qr),
             config,
             set_up: AtomicBool::new(false),
             signin_limiter: signin_limit::Limiter::default(),
@@ -97,6 +108,10 @@ impl AppState {
         self.0
             .signin_limiter
             .take(self.0.config.signin_limit, ip, self.now())
+    }
+
+    pub(crate) fn decoder(&self) -> &decode::Decoder {
+        &self.0.decoder
     }
 
     /// Whether the first administrator exists (cached once true).
@@ -144,7 +159,12 @@ pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     routes::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host::check,
+        ))
         .layer(axum::middleware::from_fn(routes::log_request))
+        .layer(axum::middleware::from_fn(headers::hsts))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             client::resolve,

@@ -15,7 +15,7 @@ fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
 }
 
 /// A complete, 60-byte PNG declaring `w`×`h` RGBA8 whose pixel data is an empty zlib stream.
-fn tiny_png(w: u32, h: u32) -> Vec<u8> {
+pub fn tiny_png(w: u32, h: u32) -> Vec<u8> {
     let mut out = png_header(w, h);
     out.extend(chunk(
         b"IDAT",

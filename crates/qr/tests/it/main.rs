@@ -13,6 +13,7 @@
 #[global_allocator]
 static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, 1 << 30);
 
+mod budget;
 mod generated;
 mod limits;
 mod render;

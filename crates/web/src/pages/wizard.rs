@@ -118,14 +118,18 @@ impl Posted {
 
 async fn read_form(mut multipart: Multipart) -> Result<Posted, Problem> {
     let mut posted = Posted::default();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| Problem::bad_request(format!("cannot read the form: {}", e.body_text())))?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(|e| {
+        Problem::body(
+            e.status(),
+            format!("cannot read the form: {}", e.body_text()),
+        )
+    })? {
         let name = field.name().unwrap_or_default().to_owned();
         let bytes = field.bytes().await.map_err(|e| {
-            Problem::bad_request(format!("cannot read the form: {}", e.body_text()))
+            Problem::body(
+                e.status(),
+                format!("cannot read the form: {}", e.body_text()),
+            )
         })?;
         match name.as_str() {
             "screenshot" => {
@@ -145,13 +149,13 @@ async fn read_form(mut multipart: Multipart) -> Result<Posted, Problem> {
     Ok(posted)
 }
 
-/// The seed text from the screenshot (first otpauth seed found) or the text field.
-fn seed_text(posted: &Posted) -> Result<Zeroizing<String>, Problem> {
-    let Some(image) = &posted.screenshot else {
+/// The seed text from the screenshot (first otpauth seed found; decoded off the async runtime
+/// within the configured budgets) or the text field.
+async fn seed_text(state: &AppState, posted: &mut Posted) -> Result<Zeroizing<String>, Problem> {
+    let Some(image) = posted.screenshot.take() else {
         return Ok(posted.secret.clone());
     };
-    let codes = tokendesk_qr::decode_image(image)
-        .map_err(|e| Problem::invalid(format!("the screenshot cannot be read: {e}")))?;
+    let codes = state.decoder().decode(image).await?;
     let mut reasons = Vec::new();
     for code in &codes {
         match crate::toolset::parse_seed(code.expose_payload(), false) {
@@ -199,7 +203,7 @@ pub(crate) async fn submit(
     multipart: Multipart,
 ) -> Response {
     let mut page = WizardPage::new(&state, &auth);
-    let posted = match read_form(multipart).await {
+    let mut posted = match read_form(multipart).await {
         Ok(p) => p,
         Err(problem) => {
             page.error = Some(problem.message);
@@ -215,11 +219,14 @@ pub(crate) async fn submit(
     page.manufacturer = posted.get("manufacturer");
     page.model = posted.get("model");
     page.serial = posted.get("serial");
-    let text = match seed_text(&posted) {
+    let from_screenshot = posted.screenshot.is_some();
+    let text = match seed_text(&state, &mut posted).await {
         Ok(t) => t,
         Err(problem) => {
-            page.error = Some(problem.message);
-            return with_status(render(&page), problem.status);
+            page.error = Some(problem.message.clone());
+            let mut resp = with_status(render(&page), problem.status);
+            problem.headers(&mut resp);
+            return resp;
         }
     };
     page.secret = text.trim().to_owned();
@@ -244,7 +251,7 @@ pub(crate) async fn submit(
     );
     page.codes = codes_for(&secret, params, state.now());
     if posted.action != "save" {
-        if posted.screenshot.is_some() {
+        if from_screenshot {
             page.notice = Some("Seed read from the screenshot.".into());
         }
         return render(&page);
