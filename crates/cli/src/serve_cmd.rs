@@ -95,10 +95,15 @@ struct FileConfig {
     log: Option<String>,
     public_url: Option<String>,
     helpdesk_phone: Option<String>,
+    /// How far ahead a reveal may ask for a code (hours); `--reveal-max-future-hours` and
+    /// `TOKENDESK_REVEAL_MAX_FUTURE_HOURS` (global vault options) override it.
+    reveal_max_future_hours: Option<i64>,
 }
 
 /// Settings after merging flags, environment, file and defaults.
 struct Resolved {
+    /// Seconds; the vault refuses reveals further ahead.
+    reveal_max_future_secs: i64,
     listen: SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
     trusted_proxies: Vec<IpNet>,
@@ -136,10 +141,24 @@ fn parse_proxy(text: &str) -> Result<IpNet, CliError> {
 }
 
 impl ServeArgs {
-    fn resolve(&self, data: &Path) -> Result<Resolved, CliError> {
+    fn resolve(&self, opts: &VaultOptions) -> Result<Resolved, CliError> {
         let file = match &self.config {
             Some(path) => read_file_config(path, true)?,
-            None => read_file_config(&data.join("tokendesk.toml"), false)?,
+            None => read_file_config(&opts.data.join("tokendesk.toml"), false)?,
+        };
+        let reveal_max_future_secs = match opts
+            .reveal_max_future_hours
+            .or(file.reveal_max_future_hours)
+        {
+            Some(h) if crate::vault_cmd::MAX_FUTURE_HOURS_RANGE.contains(&h) => {
+                h.saturating_mul(3600)
+            }
+            Some(h) => {
+                return Err(CliError::input(anyhow!(
+                    "reveal_max_future_hours = {h}: give 1 to 744 hours (31 days)"
+                )));
+            }
+            None => tokendesk_vault::DEFAULT_REVEAL_MAX_FUTURE_SECS,
         };
         let tls = match (
             self.tls_cert.clone().or(file.tls_cert),
@@ -159,6 +178,7 @@ impl ServeArgs {
             &self.trusted_proxies
         };
         Ok(Resolved {
+            reveal_max_future_secs,
             listen: self
                 .listen
                 .or(file.listen)
@@ -209,7 +229,7 @@ pub fn run(
     opts: &VaultOptions,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let cfg = args.resolve(&opts.data)?;
+    let cfg = args.resolve(opts)?;
     init_logging(cfg.log_format, &cfg.log)?;
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
@@ -241,7 +261,12 @@ async fn serve(
         return Err(e);
     }
     let clock: Arc<dyn tokendesk_vault::Clock> = Arc::new(SystemClock);
-    let vault = Arc::new(ctx.open_with(clock).await?);
+    let mut vault = ctx.open_with(clock).await?;
+    vault.set_settings(tokendesk_vault::Settings {
+        reveal_max_future_secs: cfg.reveal_max_future_secs,
+        ..vault.settings()
+    });
+    let vault = Arc::new(vault);
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

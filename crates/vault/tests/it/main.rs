@@ -34,5 +34,6 @@ mod rotation;
 mod schema;
 #[path = "../support/scratch_db.rs"]
 mod scratch_db;
+mod security;
 mod staff;
 mod throttle;
