@@ -364,3 +364,53 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `serve`'s own options and the global vault options, as `tokendesk serve` parses them.
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        vault: VaultOptions,
+    }
+
+    fn resolve(file: &str, args: &[&str]) -> Result<Resolved, CliError> {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tokendesk.toml");
+        std::fs::write(&config, file).unwrap();
+        let mut argv = vec!["serve", "--config", config.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let cmd = Cmd::try_parse_from(argv).unwrap();
+        cmd.serve.resolve(&cmd.vault)
+    }
+
+    /// Issue 13: the reveal window's future bound is a setting (flag > env > file > 24 h).
+    #[test]
+    fn issue_13_reveal_max_future_hours_comes_from_flag_file_or_default() {
+        assert_eq!(resolve("", &[]).unwrap().reveal_max_future_secs, 24 * 3600);
+        let file = "reveal_max_future_hours = 48\n";
+        assert_eq!(
+            resolve(file, &[]).unwrap().reveal_max_future_secs,
+            48 * 3600
+        );
+        let flag = ["--reveal-max-future-hours", "2"];
+        assert_eq!(
+            resolve(file, &flag).unwrap().reveal_max_future_secs,
+            2 * 3600
+        );
+        let err = resolve("reveal_max_future_hours = 0\n", &[]).err().unwrap();
+        assert_eq!(err.exit_code, 2);
+        assert!(
+            err.error
+                .to_string()
+                .contains("reveal_max_future_hours = 0"),
+            "{err:?}"
+        );
+    }
+}
