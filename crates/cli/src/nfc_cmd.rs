@@ -339,8 +339,9 @@ fn burn_from_vault(
             model: burned.model,
             manufacturer: Some("Token2".into()),
         };
+        // Exactly the record whose seed was burned, even if another appeared meanwhile.
         let r = vault
-            .mark_burned(&ctx.actor, upn, token)
+            .mark_burned(&ctx.actor, &(&exported.record).into(), token)
             .await
             .map_err(vault_error)?;
         writeln!(out, "recorded: {} is now {}", r.upn, r.state.as_str())?;

@@ -214,6 +214,9 @@ struct FileConfig {
     max_connections: Option<usize>,
     qr_max_megapixels: Option<u64>,
     qr_timeout_secs: Option<u64>,
+    /// How far ahead a reveal may ask for a code (hours); `--reveal-max-future-hours` and
+    /// `TOKENDESK_REVEAL_MAX_FUTURE_HOURS` (global vault options) override it.
+    reveal_max_future_hours: Option<i64>,
 }
 
 impl FileConfig {
@@ -231,6 +234,8 @@ impl FileConfig {
 
 /// Settings after merging flags, environment, file and defaults.
 struct Resolved {
+    /// Seconds; the vault refuses reveals further ahead.
+    reveal_max_future_secs: i64,
     listen: SocketAddr,
     tls: Option<(PathBuf, PathBuf)>,
     trusted_proxies: Vec<IpNet>,
@@ -282,10 +287,24 @@ fn parse_proxy(text: &str) -> Result<IpNet, CliError> {
 }
 
 impl ServeArgs {
-    fn resolve(&self, data: &Path) -> Result<Resolved, CliError> {
+    fn resolve(&self, opts: &VaultOptions) -> Result<Resolved, CliError> {
         let file = match &self.config {
             Some(path) => read_file_config(path, true)?,
-            None => read_file_config(&data.join("tokendesk.toml"), false)?,
+            None => read_file_config(&opts.data.join("tokendesk.toml"), false)?,
+        };
+        let reveal_max_future_secs = match opts
+            .reveal_max_future_hours
+            .or(file.reveal_max_future_hours)
+        {
+            Some(h) if crate::vault_cmd::MAX_FUTURE_HOURS_RANGE.contains(&h) => {
+                h.saturating_mul(3600)
+            }
+            Some(h) => {
+                return Err(CliError::input(anyhow!(
+                    "reveal_max_future_hours = {h}: give 1 to 744 hours (31 days)"
+                )));
+            }
+            None => tokendesk_vault::DEFAULT_REVEAL_MAX_FUTURE_SECS,
         };
         let (limits, qr) = self.limits.resolve(&file.limits())?;
         let tls = match (
@@ -315,6 +334,7 @@ impl ServeArgs {
             &self.trusted_proxies
         };
         Ok(Resolved {
+            reveal_max_future_secs,
             listen: self
                 .listen
                 .or(file.listen)
@@ -380,7 +400,7 @@ pub fn run(
     opts: &VaultOptions,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let cfg = args.resolve(&opts.data)?;
+    let cfg = args.resolve(opts)?;
     init_logging(cfg.log_format, &cfg.log)?;
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
@@ -412,7 +432,12 @@ async fn serve(
         return Err(e);
     }
     let clock: Arc<dyn tokendesk_vault::Clock> = Arc::new(SystemClock);
-    let vault = Arc::new(ctx.open_with(clock).await?);
+    let mut vault = ctx.open_with(clock).await?;
+    vault.set_settings(tokendesk_vault::Settings {
+        reveal_max_future_secs: cfg.reveal_max_future_secs,
+        ..vault.settings()
+    });
+    let vault = Arc::new(vault);
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -526,18 +551,28 @@ mod tests {
 
     use super::*;
 
+    /// `serve`'s own options and the global vault options, as `tokendesk serve` parses them.
     #[derive(Parser)]
-    struct Cli {
+    struct Cmd {
         #[command(flatten)]
         serve: ServeArgs,
+        #[command(flatten)]
+        vault: VaultOptions,
+    }
+
+    /// Resolves `args` with `toml` as the configuration file.
+    fn resolve_file(toml: &str, args: &[&str]) -> Result<Resolved, CliError> {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tokendesk.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut argv = vec!["serve", "--config", config.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let cmd = Cmd::try_parse_from(argv).unwrap();
+        cmd.serve.resolve(&cmd.vault)
     }
 
     fn resolve(args: &[&str], toml: &str) -> Result<Resolved, CliError> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tokendesk.toml"), toml).unwrap();
-        let cli =
-            Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).unwrap();
-        cli.serve.resolve(dir.path())
+        resolve_file(toml, args)
     }
 
     #[test]
@@ -599,5 +634,34 @@ mod tests {
             unreachable!("a URL without scheme was accepted")
         };
         assert_eq!(err.exit_code, 2);
+    }
+
+    /// Issue 13: the reveal window's future bound is a setting (flag > env > file > 24 h).
+    #[test]
+    fn issue_13_reveal_max_future_hours_comes_from_flag_file_or_default() {
+        assert_eq!(
+            resolve_file("", &[]).unwrap().reveal_max_future_secs,
+            24 * 3600
+        );
+        let file = "reveal_max_future_hours = 48\n";
+        assert_eq!(
+            resolve_file(file, &[]).unwrap().reveal_max_future_secs,
+            48 * 3600
+        );
+        let flag = ["--reveal-max-future-hours", "2"];
+        assert_eq!(
+            resolve_file(file, &flag).unwrap().reveal_max_future_secs,
+            2 * 3600
+        );
+        let err = resolve_file("reveal_max_future_hours = 0\n", &[])
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code, 2);
+        assert!(
+            err.error
+                .to_string()
+                .contains("reveal_max_future_hours = 0"),
+            "{err:?}"
+        );
     }
 }

@@ -31,11 +31,15 @@ pub struct ApiKey {
     pub revoked_unix_secs: Option<i64>,
 }
 
+/// Prefix of the actor name of requests made with an API key (`apikey:NAME`). Staff user
+/// names cannot contain `:`, so the two never collide.
+pub(crate) const API_KEY_ACTOR_PREFIX: &str = "apikey:";
+
 impl ApiKey {
     /// The principal requests with this key act as; the audit trail names it `apikey:NAME`.
     pub fn principal(&self) -> Principal {
         Principal {
-            actor: Actor::new(format!("apikey:{}", self.name)),
+            actor: Actor::new(format!("{API_KEY_ACTOR_PREFIX}{}", self.name)),
             role: self.role,
         }
     }

@@ -298,8 +298,10 @@ impl Vault {
         Ok(ApprovalId(id))
     }
 
-    /// Approves another operator's request. The approval is then usable for one reveal, by
-    /// someone other than the approver, for the approval lifetime (default 1 h).
+    /// Approves another person's request. The approval is then usable for one reveal, by
+    /// someone other than the approver, for the approval lifetime (default 1 h). "Person"
+    /// looks through API keys: a key acts for the admin who created it (see [`person_of`]), so
+    /// nobody approves their own request by switching between their session and a key.
     ///
     /// # Errors
     /// [`VaultError::Forbidden`] without `ApproveReveal`; [`VaultError::ApprovalInvalid`] for
@@ -315,12 +317,17 @@ impl Vault {
                 let Some(approval) = approval_in(conn, id).await? else {
                     return Ok(Outcome::Refused(invalid(id, "no such approval request")));
                 };
+                let same_person = person_of(conn, &approval.requested_by).await?
+                    == person_of(conn, &actor.name).await?;
                 let refusal = if approval.approved_by.is_some() {
                     Some("it has been approved already")
                 } else if approval.expires_unix_secs <= now {
                     Some("the request has expired; ask for a new approval")
-                } else if approval.requested_by == actor.name {
-                    Some("nobody can approve their own request; another operator must approve it")
+                } else if same_person {
+                    Some(
+                        "nobody can approve their own request, also not with an API key they \
+                         created; another person must approve it",
+                    )
                 } else {
                     None
                 };
@@ -421,9 +428,27 @@ async fn passphrase_state(
     ))
 }
 
-/// Uses an approval for a reveal over quota, inside the reveal's transaction: it must exist, be
-/// approved by someone other than `actor`, unused, unexpired and for this user's current record.
-/// Returns why not, if it cannot be used.
+/// The person behind an audit actor name: a staff member's own name, or for an API key
+/// (`apikey:NAME`) the name of the admin who created it. Four-eyes checks compare persons, so a
+/// key cannot stand in as a second person for its creator. A key unknown here (never the case
+/// for a live key) stands for itself.
+pub(crate) async fn person_of(conn: &mut AnyConnection, actor_name: &str) -> Result<String> {
+    let Some(key) = actor_name.strip_prefix(crate::apikeys::API_KEY_ACTOR_PREFIX) else {
+        return Ok(actor_name.to_owned());
+    };
+    let row = sqlx::query("SELECT created_by FROM api_keys WHERE name = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        Some(row) => Ok(row.try_get("created_by")?),
+        None => Ok(actor_name.to_owned()),
+    }
+}
+
+/// Uses an approval for a reveal, inside the reveal's transaction: it must exist, be approved
+/// by another person than `actor` (see [`person_of`]), be unused, unexpired and for this
+/// user's record. Returns why not, if it cannot be used.
 pub(crate) async fn consume_approval(
     conn: &mut AnyConnection,
     id: &ApprovalId,
@@ -435,9 +460,14 @@ pub(crate) async fn consume_approval(
     let Some(a) = approval_in(conn, id).await? else {
         return Ok(Err("no such approval request"));
     };
-    let why = match &a.approved_by {
+    let revealer = person_of(conn, &actor.name).await?;
+    let approver = match &a.approved_by {
+        Some(by) => Some(person_of(conn, by).await?),
+        None => None,
+    };
+    let why = match &approver {
         None => Some("it has not been approved yet"),
-        Some(by) if *by == actor.name => {
+        Some(by) if *by == revealer => {
             Some("the approver cannot use their own approval; the requester reveals")
         }
         Some(_) if a.used_unix_secs.is_some() => Some("it has been used already"),

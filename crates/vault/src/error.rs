@@ -105,6 +105,10 @@ pub enum VaultError {
         /// The quota.
         quota: i64,
     },
+    /// A reveal asked for a code further from now than the vault allows (a few steps back,
+    /// [`crate::Settings::reveal_max_future_secs`] ahead).
+    #[error("{0}")]
+    OutsideRevealWindow(String),
     /// The code read from a delivered token does not match the stored seed.
     #[error(
         "the code does not match {upn}'s token within {window_steps} steps of now; check the token and read the current code again"

@@ -43,15 +43,17 @@ pub use policy::{
     Authorized, Permission, Policy, Principal, Role, allows, permission_matrix_markdown,
 };
 pub use records::{
-    Algorithm, NewRecord, Record, Shipment, TokenParams, normalise_upn, validate_upn,
+    Algorithm, NewRecord, Record, RecordId, Shipment, TokenParams, normalise_upn, validate_upn,
 };
-pub use reveal::{ExportedSeed, RevealRequest};
+pub use reveal::{ExportedSeed, REVEAL_PAST_STEPS, RevealRequest};
 pub use staff::{MIN_PASSWORD_CHARS, Session, SessionStage, Staff, normalise_username};
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::{Snapshot, Store};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
 pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};
-pub use vault::{Actor, ListFilter, Settings, StaffSettings, TokenUpdate, Vault};
+pub use vault::{
+    Actor, DEFAULT_REVEAL_MAX_FUTURE_SECS, ListFilter, Settings, StaffSettings, TokenUpdate, Vault,
+};
 
 impl Vault {
     /// Verifies the audit chain end to end.

@@ -69,8 +69,12 @@ pub enum Permission {
     ViewRecords,
     /// Capture seeds (provisioning), set caller passphrases.
     Capture,
-    /// Lifecycle moves (burned, shipped, delivered, cancelled, lost).
+    /// Lifecycle moves (burned, shipped, delivered, lost); cancelling needs [`Permission::Cancel`]
+    /// as well, and purging [`Permission::Purge`].
     Transition,
+    /// Cancel a record before it ships (captured or burned → cancelled; the seed is destroyed).
+    /// Not the helpdesk's: the README's role table gives it deliveries and losses only.
+    Cancel,
     /// Reveal codes after verifying the caller; check passphrases; ask for approval.
     Reveal,
     /// Approve another operator's reveal over quota (four-eyes).
@@ -93,10 +97,11 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in table order.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ViewRecords,
         Permission::Capture,
         Permission::Transition,
+        Permission::Cancel,
         Permission::Reveal,
         Permission::ApproveReveal,
         Permission::Purge,
@@ -114,6 +119,7 @@ impl Permission {
             Permission::ViewRecords => "view-records",
             Permission::Capture => "capture",
             Permission::Transition => "transition",
+            Permission::Cancel => "cancel",
             Permission::Reveal => "reveal",
             Permission::ApproveReveal => "approve-reveal",
             Permission::Purge => "purge",
@@ -140,7 +146,7 @@ pub fn allows(role: Role, p: Permission) -> bool {
         Role::Admin => true,
         Role::Provisioner => matches!(
             p,
-            P::ViewRecords | P::Capture | P::Transition | P::Reveal | P::Toolset
+            P::ViewRecords | P::Capture | P::Transition | P::Cancel | P::Reveal | P::Toolset
         ),
         Role::Helpdesk => matches!(
             p,
@@ -267,6 +273,7 @@ mod tests {
                     P::ViewRecords,
                     P::Capture,
                     P::Transition,
+                    P::Cancel,
                     P::Reveal,
                     P::Toolset,
                 ],
@@ -303,6 +310,17 @@ mod tests {
             }
         }
         println!("{}", permission_matrix_markdown());
+    }
+
+    /// The README's role table gives the helpdesk "deliveries and losses", not cancelling (which
+    /// destroys the seed of a token not yet sent): only admins and provisioners cancel.
+    #[test]
+    fn helpdesk_may_not_cancel_a_record() {
+        assert!(!allows(Role::Helpdesk, Permission::Cancel));
+        assert!(allows(Role::Helpdesk, Permission::Transition));
+        assert!(allows(Role::Provisioner, Permission::Cancel));
+        assert!(allows(Role::Admin, Permission::Cancel));
+        assert!(!allows(Role::Auditor, Permission::Cancel));
     }
 
     #[test]

@@ -81,6 +81,23 @@ pub struct Shipment {
     pub expected_unix_secs: Option<i64>,
 }
 
+/// The id of one record. Lifecycle moves take it, so they act on exactly the record named and
+/// never on a newer record of the same user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordId(pub String);
+
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&Record> for RecordId {
+    fn from(r: &Record) -> Self {
+        Self(r.id.clone())
+    }
+}
+
 /// A stored record as shown to staff. Holds no seed or key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

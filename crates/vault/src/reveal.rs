@@ -37,8 +37,10 @@ pub struct RevealRequest {
     /// Also disclose the codes of this many steps after the last of `at_unix_secs` (a read-out
     /// gives the current and the next code), in the token's own time step. At most 60.
     pub following_steps: u32,
-    /// A four-eyes approval, used (and consumed in the same transaction) only when the daily
-    /// quota is exhausted.
+    /// A four-eyes approval. Whenever one is named, under the daily quota or over it, it must
+    /// exist, be approved by another person than the one revealing, be unused and unexpired and
+    /// belong to this user's record; it is then consumed in the reveal's transaction.
+    /// Otherwise the reveal is refused (and the refusal audited).
     pub approval: Option<ApprovalId>,
     /// The record the operator is looking at. When set, that record is revealed (or the reveal
     /// refused and audited, if it is no longer active), never another record of the user, so an
@@ -113,6 +115,45 @@ fn codes_at(seed: &[u8], params: &TokenParams, times: &[i64]) -> Result<Vec<Totp
         .collect()
 }
 
+/// How many of the token's steps before now a reveal may reach back (a code just read out
+/// that the user did not manage to type). Further back is refused.
+pub const REVEAL_PAST_STEPS: i64 = 3;
+
+/// Seconds as the limit reads best in a message: whole hours as hours.
+fn describe_secs(secs: i64) -> String {
+    if secs >= 3600 && secs % 3600 == 0 {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// Refuses any time outside the reveal window: at most [`REVEAL_PAST_STEPS`] steps of the
+/// token before `now`, at most `max_future_secs` after it. The message names the limit.
+fn check_window(times: &[i64], now: i64, period: i64, max_future_secs: i64) -> Result<()> {
+    let back = REVEAL_PAST_STEPS.saturating_mul(period);
+    let (earliest, latest) = (
+        now.saturating_sub(back),
+        now.saturating_add(max_future_secs),
+    );
+    if let Some(&t) = times.iter().find(|t| **t > latest) {
+        return Err(VaultError::OutsideRevealWindow(format!(
+            "a code {} ahead was asked for; codes can be revealed at most {} ahead \
+             (setting reveal_max_future_hours)",
+            describe_secs(t.saturating_sub(now)),
+            describe_secs(max_future_secs)
+        )));
+    }
+    if let Some(&t) = times.iter().find(|t| **t < earliest) {
+        return Err(VaultError::OutsideRevealWindow(format!(
+            "a code {} in the past was asked for; codes can be revealed at most \
+             {REVEAL_PAST_STEPS} steps ({back} s) back",
+            describe_secs(now.saturating_sub(t))
+        )));
+    }
+    Ok(())
+}
+
 /// What is checked before a reveal is queued (and again in the batch, for direct callers of
 /// `reveal_batch`): a user name unless a record is named, a ticket, the times. Returns the
 /// normalised user name, if one was given.
@@ -132,12 +173,16 @@ fn check_request(request: &RevealRequest) -> Result<Option<String>> {
             "a reveal names at least one time and at most 60 following steps".into(),
         ));
     }
+    if request.at_unix_secs.iter().any(|t| *t < 0) {
+        return Err(VaultError::Invalid("a time before 1970".into()));
+    }
     Ok(upn)
 }
 
 impl Vault {
     /// Reveals the codes for `request.at_unix_secs`: checks the record's state and the daily
-    /// quota (consuming a four-eyes approval when the quota is spent), appends the `reveal` audit
+    /// quota (consuming the four-eyes approval named, which is needed once the quota is spent),
+    /// checks every time asked for against the reveal window, appends the `reveal` audit
     /// event and derives the codes from the seed in one transaction, and returns the codes only
     /// after that transaction committed; a refused reveal is audited as `reveal.refused`. The
     /// seed itself never leaves the vault. Concurrent reveals share one transaction and one
@@ -280,7 +325,10 @@ impl Vault {
         let mut times = request.at_unix_secs.clone();
         if let Some(&last) = request.at_unix_secs.last() {
             let step_start = last - last.rem_euclid(period);
-            times.extend((1..=i64::from(request.following_steps)).map(|k| step_start + k * period));
+            times.extend(
+                (1..=i64::from(request.following_steps))
+                    .map(|k| step_start.saturating_add(k.saturating_mul(period))),
+            );
         }
         let steps: Vec<i64> = times.iter().map(|t| t.div_euclid(period)).collect();
         let event = |approval: Option<&str>, refusal: Option<&VaultError>| AuditEvent {
@@ -304,6 +352,12 @@ impl Vault {
             }),
         };
         let refuse = |err: VaultError| Ok((event(None, Some(&err)), Decision::Refuse(err)));
+        // Every code of the reveal, following steps included, lies inside the window: no
+        // banking codes for later, when the seed may be shredded.
+        if let Err(err) = check_window(&times, now.0, period, self.settings.reveal_max_future_secs)
+        {
+            return refuse(err);
+        }
         if !record.state.is_revealable() {
             return refuse(VaultError::NotRevealable {
                 upn: upn.clone(),
@@ -321,8 +375,10 @@ impl Vault {
         let seed = self.open_sealed(&sealed)?;
         let codes = codes_at(&seed, &record.params, &times)?;
         drop(seed);
+        // An approval named is always checked and consumed, under the quota too: a reveal is
+        // never audited with an approval that does not exist or is not usable.
         let mut approval_used = None;
-        if let (Some(id), true) = (&request.approval, used >= quota) {
+        if let Some(id) = &request.approval {
             match consume_approval(conn, id, &upn, &record.id, actor, now.0).await? {
                 Ok(()) => approval_used = Some(id.0.clone()),
                 Err(reason) => {

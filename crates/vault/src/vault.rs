@@ -16,8 +16,8 @@ use crate::error::{Result, VaultError};
 use crate::group::RevealGroup;
 use crate::keyring::{KeySpec, Keyring, read_meta, record_context, resolve_new};
 use crate::records::{
-    NewRecord, RECORD_COLUMNS, Record, Shipment, check_params, new_record_id, normalise_upn,
-    record_from_row, validate_upn,
+    NewRecord, RECORD_COLUMNS, Record, RecordId, Shipment, check_params, new_record_id,
+    normalise_upn, record_from_row, validate_upn,
 };
 use crate::state::State;
 use crate::store::{Store, on_unique};
@@ -43,13 +43,21 @@ pub struct Settings {
     pub daily_reveal_quota: i64,
     /// Seconds a delivered record keeps its seed before `purge --due` destroys it (0 = at once).
     pub retention_secs: i64,
+    /// How far ahead of now a reveal may ask for a code (seconds; default 24 h, enough for a
+    /// code sent by e-mail). Bounds every code of a reveal, following steps included, so codes
+    /// cannot be banked to outlive the seed's purge.
+    pub reveal_max_future_secs: i64,
 }
+
+/// Default of [`Settings::reveal_max_future_secs`]: 24 hours.
+pub const DEFAULT_REVEAL_MAX_FUTURE_SECS: i64 = 24 * 3600;
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             daily_reveal_quota: 5,
             retention_secs: 0,
+            reveal_max_future_secs: DEFAULT_REVEAL_MAX_FUTURE_SECS,
         }
     }
 }
@@ -544,29 +552,37 @@ impl Vault {
         rows.iter().map(record_from_row).collect()
     }
 
-    /// Moves the user's current record to `to` after the transition table allows it, applies
-    /// `extra` column changes, and writes the audit event, all in one transaction.
+    /// Moves exactly the record `id` to `to` after the transition table allows it, applies
+    /// `extra` column changes, and writes the audit event, all in one transaction. A stale id
+    /// (the record moved on since the caller looked) is refused with the record's current
+    /// state, never applied to another record of the user.
     pub(crate) async fn change_state(
         &self,
         actor: &Actor,
-        upn: &str,
+        id: &RecordId,
         to: State,
         detail: serde_json::Value,
         extra: Extra,
     ) -> Result<Record> {
-        let upn = normalise_upn(upn)?;
-        let id = self
-            .store
+        self.store
             .write(async |conn: &mut AnyConnection| {
-                let record = current_record(conn, &upn)
-                    .await?
-                    .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+                let record = record_in(conn, id).await?;
                 self.apply_change(conn, actor, &record, to, detail, extra)
                     .await?;
-                Ok(record.id)
+                Ok(())
             })
             .await?;
-        self.record_by_id(&id).await
+        self.record_by_id(&id.0).await
+    }
+
+    /// The id of the user's current record (the active one if any, else the newest), for
+    /// callers that name a user rather than a record (the CLI). Resolve it once, then move
+    /// that record by id.
+    ///
+    /// # Errors
+    /// [`VaultError::NoRecord`]; database errors.
+    pub async fn current_record_id(&self, upn: &str) -> Result<RecordId> {
+        self.current(upn).await.map(|r| RecordId::from(&r))
     }
 
     pub(crate) async fn apply_change(
@@ -626,11 +642,11 @@ impl Vault {
     pub async fn mark_burned(
         &self,
         actor: &Actor,
-        upn: &str,
+        id: &RecordId,
         token: TokenUpdate,
     ) -> Result<Record> {
         let detail = json!({ "serial": token.serial, "model": token.model });
-        self.change_state(actor, upn, State::Burned, detail, Extra::Token(token))
+        self.change_state(actor, id, State::Burned, detail, Extra::Token(token))
             .await
     }
 
@@ -638,13 +654,13 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn ship(&self, actor: &Actor, upn: &str, shipment: Shipment) -> Result<Record> {
+    pub async fn ship(&self, actor: &Actor, id: &RecordId, shipment: Shipment) -> Result<Record> {
         let detail = json!({
             "carrier": shipment.carrier,
             "tracking": shipment.tracking,
             "expected_unix_secs": shipment.expected_unix_secs,
         });
-        self.change_state(actor, upn, State::Shipped, detail, Extra::Ship(shipment))
+        self.change_state(actor, id, State::Shipped, detail, Extra::Ship(shipment))
             .await
     }
 
@@ -652,9 +668,9 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn cancel(&self, actor: &Actor, upn: &str, reason: &str) -> Result<Record> {
+    pub async fn cancel(&self, actor: &Actor, id: &RecordId, reason: &str) -> Result<Record> {
         let detail = json!({ "reason": reason });
-        self.change_state(actor, upn, State::Cancelled, detail, Extra::None)
+        self.change_state(actor, id, State::Cancelled, detail, Extra::None)
             .await
     }
 
@@ -662,9 +678,9 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn lose(&self, actor: &Actor, upn: &str, reason: &str) -> Result<Record> {
+    pub async fn lose(&self, actor: &Actor, id: &RecordId, reason: &str) -> Result<Record> {
         let detail = json!({ "reason": reason });
-        self.change_state(actor, upn, State::Lost, detail, Extra::None)
+        self.change_state(actor, id, State::Lost, detail, Extra::None)
             .await
     }
 
@@ -678,19 +694,16 @@ impl Vault {
     pub async fn deliver(
         &self,
         actor: &Actor,
-        upn: &str,
+        id: &RecordId,
         code: &str,
         window_steps: u64,
     ) -> Result<Record> {
-        let upn = normalise_upn(upn)?;
         let retention = self.settings.retention_secs;
         let now = self.now();
-        let id = self
-            .store
+        self.store
             .write(async |conn: &mut AnyConnection| {
-                let record = current_record(conn, &upn)
-                    .await?
-                    .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+                let record = record_in(conn, id).await?;
+                let upn = record.upn.clone();
                 record.state.transition(State::Delivered)?;
                 let sealed = sealed_row(conn, &record.id)
                     .await?
@@ -719,10 +732,10 @@ impl Vault {
                     self.apply_change(conn, actor, &delivered, State::Purged, detail, Extra::None)
                         .await?;
                 }
-                Ok(record.id)
+                Ok(())
             })
             .await?;
-        self.record_by_id(&id).await
+        self.record_by_id(&id.0).await
     }
 
     /// delivered → purged: crypto-shreds the seed (wrapped data key and ciphertext deleted);
@@ -730,9 +743,9 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn purge(&self, actor: &Actor, upn: &str) -> Result<Record> {
+    pub async fn purge(&self, actor: &Actor, id: &RecordId) -> Result<Record> {
         let detail = json!({ "reason": "purge" });
-        self.change_state(actor, upn, State::Purged, detail, Extra::None)
+        self.change_state(actor, id, State::Purged, detail, Extra::None)
             .await
     }
 
@@ -882,6 +895,21 @@ async fn shred(conn: &mut AnyConnection, id: &str) -> Result<()> {
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Exactly the record `id`, or [`VaultError::NoRecord`] naming it.
+pub(crate) async fn record_in(conn: &mut AnyConnection, id: &RecordId) -> Result<Record> {
+    let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&id.0)
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        Some(row) => record_from_row(&row),
+        None => Err(VaultError::NoRecord {
+            upn: format!("record {id}"),
+        }),
+    }
 }
 
 /// The active record of a user, else the newest.

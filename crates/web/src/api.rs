@@ -524,7 +524,8 @@ pub(crate) async fn import(
 }
 
 #[derive(Deserialize)]
-pub(crate) struct ExportQuery {
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportBody {
     /// `entra` (CSV for Entra ID's hardware-token upload) or `pskc` (encrypted with the
     /// password in the `X-Export-Password` header).
     format: String,
@@ -532,16 +533,18 @@ pub(crate) struct ExportQuery {
     user: Option<String>,
 }
 
-/// `GET /api/v1/export?format=entra|pskc[&state=S][&user=UPN]` (audited per record; refused
-/// for purged records). A PSKC export is encrypted with the password sent in the
+/// `POST /api/v1/export` with `{"format": "entra"|"pskc", "state": S?, "user": UPN?}` (audited
+/// per record; refused for purged records). A POST, never a GET: it discloses seeds and writes
+/// the audit trail. A PSKC export is encrypted with the password sent in the
 /// `X-Export-Password` header (at least 12 characters); it is never written in plain text here.
 pub(crate) async fn export(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     headers: axum::http::HeaderMap,
-    Query(q): Query<ExportQuery>,
+    body: Result<Json<ExportBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let authz = auth.authorize(tokendesk_vault::Permission::Export)?;
+    let Json(q) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
     let filter_state = q
         .state
         .as_deref()

@@ -82,6 +82,9 @@ impl From<VaultError> for Problem {
             VaultError::NotRevealable { .. } => (S::CONFLICT, "not_revealable"),
             VaultError::Purged { .. } => (S::CONFLICT, "purged"),
             VaultError::QuotaExceeded { .. } => (S::TOO_MANY_REQUESTS, "quota_exceeded"),
+            VaultError::OutsideRevealWindow(_) => {
+                (S::UNPROCESSABLE_ENTITY, "outside_reveal_window")
+            }
             VaultError::CodeMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "code_mismatch"),
             VaultError::LoginFailed => (S::UNAUTHORIZED, "login_failed"),
             VaultError::LockedOut { retry_after_secs } => {

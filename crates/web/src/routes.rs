@@ -229,7 +229,9 @@ fn build(state: AppState) -> Builder {
             Needs(P::Import),
             upload(post(api::import)),
         )
-        .get("/api/v1/export", Needs(P::Export), get(api::export))
+        // A POST: an export discloses seeds and writes audit entries, so a cross-site image
+        // or link cannot trigger it, and cookie sessions pass the cross-origin check.
+        .post("/api/v1/export", Needs(P::Export), post(api::export))
 }
 
 /// The router with every route of [`table`] and its guard.

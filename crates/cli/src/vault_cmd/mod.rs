@@ -70,10 +70,23 @@ pub struct VaultOptions {
         default_value_t = 0
     )]
     pub retention_days: i64,
+    /// How far ahead a reveal may ask for a code, in hours (1 to 744) [default: 24]. Also the
+    /// `reveal_max_future_hours` key of `tokendesk serve`'s configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "TOKENDESK_REVEAL_MAX_FUTURE_HOURS",
+        value_name = "HOURS",
+        value_parser = clap::value_parser!(i64).range(MAX_FUTURE_HOURS_RANGE)
+    )]
+    pub reveal_max_future_hours: Option<i64>,
     /// Staff name recorded in the audit trail [default: $USER].
     #[arg(long, global = true, env = "TOKENDESK_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
 }
+
+/// Allowed values of `--reveal-max-future-hours` (one hour to 31 days).
+pub(crate) const MAX_FUTURE_HOURS_RANGE: std::ops::RangeInclusive<i64> = 1..=744;
 
 /// Vault subcommands, flattened into the top-level `Command`.
 #[derive(Debug, Subcommand)]
@@ -219,6 +232,12 @@ impl<'a> Ctx<'a> {
         Settings {
             daily_reveal_quota: self.opts.reveal_quota,
             retention_secs: self.opts.retention_days.saturating_mul(86_400),
+            reveal_max_future_secs: self
+                .opts
+                .reveal_max_future_hours
+                .map_or(tokendesk_vault::DEFAULT_REVEAL_MAX_FUTURE_SECS, |h| {
+                    h.saturating_mul(3600)
+                }),
         }
     }
 
@@ -297,6 +316,7 @@ pub(crate) fn vault_error(err: VaultError) -> CliError {
         | VaultError::NoRecord { .. }
         | VaultError::NotRevealable { .. }
         | VaultError::QuotaExceeded { .. }
+        | VaultError::OutsideRevealWindow(_)
         | VaultError::Purged { .. }
         | VaultError::CodeMismatch { .. }
         | VaultError::AlreadyInitialised { .. }

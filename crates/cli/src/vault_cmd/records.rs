@@ -266,7 +266,8 @@ pub struct CodeArgs {
     /// How the code will be passed on.
     #[arg(long, default_value = "read-out", value_parser = ["read-out", "email", "chat"])]
     purpose: String,
-    /// Reveal the code for this time (Unix seconds or RFC 3339) instead of now.
+    /// Reveal the code for this time (Unix seconds or RFC 3339) instead of now: at most 3 steps
+    /// back and --reveal-max-future-hours (default 24) ahead.
     #[arg(long, value_name = "TIME", conflicts_with = "future")]
     at: Option<String>,
     /// Also reveal the next N codes (for e-mail or chat).
@@ -375,8 +376,12 @@ pub(crate) async fn burned(
         model: args.model.clone(),
         manufacturer: args.manufacturer.clone(),
     };
+    let id = vault
+        .current_record_id(&args.user)
+        .await
+        .map_err(vault_error)?;
     let r = vault
-        .mark_burned(&ctx.actor, &args.user, token)
+        .mark_burned(&ctx.actor, &id, token)
         .await
         .map_err(vault_error)?;
     done(out, &r)
@@ -418,8 +423,12 @@ pub(crate) async fn ship(
         tracking: args.tracking.clone(),
         expected_unix_secs: expected,
     };
+    let id = vault
+        .current_record_id(&args.user)
+        .await
+        .map_err(vault_error)?;
     let r = vault
-        .ship(&ctx.actor, &args.user, shipment)
+        .ship(&ctx.actor, &id, shipment)
         .await
         .map_err(vault_error)?;
     done(out, &r)
@@ -444,8 +453,12 @@ pub(crate) async fn deliver(
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let vault = ctx.open().await?;
+    let id = vault
+        .current_record_id(&args.user)
+        .await
+        .map_err(vault_error)?;
     let r = vault
-        .deliver(&ctx.actor, &args.user, args.code.expose(), args.window)
+        .deliver(&ctx.actor, &id, args.code.expose(), args.window)
         .await
         .map_err(vault_error)?;
     writeln!(
@@ -473,10 +486,14 @@ pub(crate) async fn cancel(
     lost: bool,
 ) -> Result<Outcome, CliError> {
     let vault = ctx.open().await?;
+    let id = vault
+        .current_record_id(&args.user)
+        .await
+        .map_err(vault_error)?;
     let r = if lost {
-        vault.lose(&ctx.actor, &args.user, &args.reason).await
+        vault.lose(&ctx.actor, &id, &args.reason).await
     } else {
-        vault.cancel(&ctx.actor, &args.user, &args.reason).await
+        vault.cancel(&ctx.actor, &id, &args.reason).await
     }
     .map_err(vault_error)?;
     done(out, &r)
@@ -501,7 +518,8 @@ pub(crate) async fn purge(
     let vault = ctx.open().await?;
     match &args.user {
         Some(user) => {
-            let r = vault.purge(&ctx.actor, user).await.map_err(vault_error)?;
+            let id = vault.current_record_id(user).await.map_err(vault_error)?;
+            let r = vault.purge(&ctx.actor, &id).await.map_err(vault_error)?;
             done(out, &r)
         }
         None => {

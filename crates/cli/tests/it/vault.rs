@@ -207,7 +207,14 @@ fn current_code(td: &Td, secret: &str) -> String {
         .to_owned()
 }
 
+/// The start of the current time step, as the binary sees the clock (`otp --json`).
+fn step_start_now(td: &Td) -> i64 {
+    let out: serde_json::Value = serde_json::from_str(&td.ok(&["otp", "--json", SECRET])).unwrap();
+    out["codes"][0]["valid_from"].as_i64().unwrap()
+}
+
 both_backends!(
+    issue_13_code_at_is_bounded_in_the_cli,
     workflow_from_capture_to_purge,
     illegal_transition_exits_2_and_names_the_state,
     wrong_key_and_open_key_file_are_refused,
@@ -229,8 +236,10 @@ fn workflow_from_capture_to_purge(td: Td) {
     let list: serde_json::Value = serde_json::from_str(&td.ok(&["list", "--json"])).unwrap();
     assert_eq!(list[0]["upn"], "alice@contoso.com");
     assert_eq!(list[0]["state"], "captured");
-    // A reveal at a fixed time equals `tokendesk otp` at that time.
-    let at = "1795850000";
+    // A reveal at a given time (an hour ahead: inside the reveal window) equals `tokendesk otp`
+    // at that time.
+    let at = (step_start_now(&td) + 3600).to_string();
+    let at = at.as_str();
     let code: serde_json::Value = serde_json::from_str(&td.ok(&[
         "code",
         "alice@contoso.com",
@@ -504,6 +513,52 @@ fn rotation_replaces_the_key_file_and_recovers_a_staged_key(td: Td) {
     td.ok(&["list"]);
     assert_eq!(std::fs::read_to_string(&key).unwrap(), new);
     assert!(td.ok(&["audit", "verify"]).contains("intact"));
+}
+
+fn issue_13_code_at_is_bounded_in_the_cli(td: Td) {
+    // `code --at` could reveal codes for any time, outliving the seed's purge.
+    td.init_with_alice();
+    let start = step_start_now(&td);
+    let code = |at: i64, extra: &[&str]| {
+        let at = at.to_string();
+        let mut args = vec![
+            "code",
+            "alice@contoso.com",
+            "--ticket",
+            "T",
+            "--verified",
+            "call-back",
+            "--at",
+            at.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        td.run(&args, None)
+    };
+    let ok = code(start + 23 * 3600, &[]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    for (at, extra) in [
+        (start + 25 * 3600, &[][..]),
+        (4_102_444_800, &[][..]),
+        (start + 24 * 3600 + 30, &["--json"][..]),
+    ] {
+        let o = code(at, extra);
+        assert_eq!(o.status.code(), Some(2), "{at} {extra:?}");
+        assert!(stderr(&o).contains("at most 24 h ahead"), "{}", stderr(&o));
+    }
+    let o = code(start - 3600, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("3 steps (90 s) back"), "{}", stderr(&o));
+    // The limit is a setting (flag or TOKENDESK_REVEAL_MAX_FUTURE_HOURS).
+    let o = code(start + 25 * 3600, &["--reveal-max-future-hours", "48"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = code(start + 3 * 3600, &["--reveal-max-future-hours", "2"]);
+    assert!(stderr(&o).contains("at most 2 h ahead"), "{}", stderr(&o));
+    let o = code(start, &["--reveal-max-future-hours", "0"]);
+    assert_eq!(o.status.code(), Some(2), "0 hours is refused by the parser");
+    let refused = td.ok(&["audit", "list", "--action", "reveal.refused", "--json"]);
+    let refused: serde_json::Value = serde_json::from_str(&refused).unwrap();
+    assert_eq!(refused.as_array().unwrap().len(), 5);
+    td.assert_no_leak();
 }
 
 fn quota_limits_reveals(td: Td) {

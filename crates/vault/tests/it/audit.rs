@@ -19,16 +19,30 @@ async fn populate(env: &Env) {
     v.capture(&a, new_record("a@contoso.com"), &seed())
         .await
         .unwrap();
-    v.mark_burned(&a, "a@contoso.com", TokenUpdate::default())
-        .await
-        .unwrap();
-    v.ship(&a, "a@contoso.com", Shipment::default())
-        .await
-        .unwrap();
+    v.mark_burned(
+        &a,
+        &v.current_record_id("a@contoso.com").await.unwrap(),
+        TokenUpdate::default(),
+    )
+    .await
+    .unwrap();
+    v.ship(
+        &a,
+        &v.current_record_id("a@contoso.com").await.unwrap(),
+        Shipment::default(),
+    )
+    .await
+    .unwrap();
     v.capture(&a, new_record("b@contoso.com"), &seed())
         .await
         .unwrap();
-    v.cancel(&a, "b@contoso.com", "duplicate").await.unwrap();
+    v.cancel(
+        &a,
+        &v.current_record_id("b@contoso.com").await.unwrap(),
+        "duplicate",
+    )
+    .await
+    .unwrap();
 }
 
 async fn intact_chain_verifies(env: Env) {

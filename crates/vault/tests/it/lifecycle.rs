@@ -52,7 +52,7 @@ async fn full_lifecycle_shreds_seed_and_keeps_fingerprint(mut env: Env) {
     let r = v
         .mark_burned(
             &a,
-            "bob@contoso.com",
+            &v.current_record_id("bob@contoso.com").await.unwrap(),
             TokenUpdate {
                 serial: Some("S-9".into()),
                 ..Default::default()
@@ -64,7 +64,7 @@ async fn full_lifecycle_shreds_seed_and_keeps_fingerprint(mut env: Env) {
     let r = v
         .ship(
             &a,
-            "bob@contoso.com",
+            &v.current_record_id("bob@contoso.com").await.unwrap(),
             Shipment {
                 carrier: Some("DHL".into()),
                 tracking: Some("JD0001".into()),
@@ -76,7 +76,12 @@ async fn full_lifecycle_shreds_seed_and_keeps_fingerprint(mut env: Env) {
     assert_eq!(r.state, State::Shipped);
     assert_eq!(r.shipment.carrier.as_deref(), Some("DHL"));
     let r = v
-        .deliver(&a, "bob@contoso.com", &code_now(&env), 2)
+        .deliver(
+            &a,
+            &v.current_record_id("bob@contoso.com").await.unwrap(),
+            &code_now(&env),
+            2,
+        )
         .await
         .unwrap();
     assert_eq!(r.state, State::Purged);
@@ -128,10 +133,27 @@ async fn illegal_transitions_name_the_current_state_and_change_nothing(env: Env)
     // From captured: ship, deliver, lose, purge are illegal.
     let before = env.count("SELECT COUNT(*) FROM audit").await;
     let attempts = [
-        v.ship(&a, upn, Shipment::default()).await.map(|_| ()),
-        v.deliver(&a, upn, &code_now(&env), 2).await.map(|_| ()),
-        v.lose(&a, upn, "x").await.map(|_| ()),
-        v.purge(&a, upn).await.map(|_| ()),
+        v.ship(
+            &a,
+            &v.current_record_id(upn).await.unwrap(),
+            Shipment::default(),
+        )
+        .await
+        .map(|_| ()),
+        v.deliver(
+            &a,
+            &v.current_record_id(upn).await.unwrap(),
+            &code_now(&env),
+            2,
+        )
+        .await
+        .map(|_| ()),
+        v.lose(&a, &v.current_record_id(upn).await.unwrap(), "x")
+            .await
+            .map(|_| ()),
+        v.purge(&a, &v.current_record_id(upn).await.unwrap())
+            .await
+            .map(|_| ()),
     ];
     for result in attempts {
         match result {
@@ -145,9 +167,15 @@ async fn illegal_transitions_name_the_current_state_and_change_nothing(env: Env)
     assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, before);
     assert_eq!(v.current(upn).await.unwrap().state, State::Captured);
     // Terminal state: nothing is legal, message says so.
-    v.cancel(&a, upn, "user left").await.unwrap();
+    v.cancel(&a, &v.current_record_id(upn).await.unwrap(), "user left")
+        .await
+        .unwrap();
     let err = v
-        .mark_burned(&a, upn, TokenUpdate::default())
+        .mark_burned(
+            &a,
+            &v.current_record_id(upn).await.unwrap(),
+            TokenUpdate::default(),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("from cancelled"), "{err}");
@@ -174,7 +202,14 @@ async fn one_active_record_per_user(env: Env) {
         ),
         "{err:?}"
     );
-    let cancelled = v.cancel(&a, "dave@contoso.com", "typo").await.unwrap();
+    let cancelled = v
+        .cancel(
+            &a,
+            &v.current_record_id("dave@contoso.com").await.unwrap(),
+            "typo",
+        )
+        .await
+        .unwrap();
     assert!(!cancelled.has_seed, "cancel destroys the seed");
     env.clock.advance(1);
     v.capture(&a, new_record("dave@contoso.com"), &seed())
@@ -196,13 +231,28 @@ async fn purge_due_respects_retention(mut env: Env) {
     let v = &env.vault;
     for upn in ["e1@contoso.com", "e2@contoso.com"] {
         v.capture(&a, new_record(upn), &seed()).await.unwrap();
-        v.mark_burned(&a, upn, TokenUpdate::default())
-            .await
-            .unwrap();
-        v.ship(&a, upn, Shipment::default()).await.unwrap();
+        v.mark_burned(
+            &a,
+            &v.current_record_id(upn).await.unwrap(),
+            TokenUpdate::default(),
+        )
+        .await
+        .unwrap();
+        v.ship(
+            &a,
+            &v.current_record_id(upn).await.unwrap(),
+            Shipment::default(),
+        )
+        .await
+        .unwrap();
     }
     let r = v
-        .deliver(&a, "e1@contoso.com", &code_now(&env), 2)
+        .deliver(
+            &a,
+            &v.current_record_id("e1@contoso.com").await.unwrap(),
+            &code_now(&env),
+            2,
+        )
         .await
         .unwrap();
     assert_eq!(r.state, State::Delivered);
@@ -225,17 +275,29 @@ async fn overdue_shipments_are_listed(env: Env) {
     let v = &env.vault;
     for upn in ["f1@contoso.com", "f2@contoso.com"] {
         v.capture(&a, new_record(upn), &seed()).await.unwrap();
-        v.mark_burned(&a, upn, TokenUpdate::default())
-            .await
-            .unwrap();
+        v.mark_burned(
+            &a,
+            &v.current_record_id(upn).await.unwrap(),
+            TokenUpdate::default(),
+        )
+        .await
+        .unwrap();
     }
-    v.ship(&a, "f1@contoso.com", Shipment::default())
-        .await
-        .unwrap();
+    v.ship(
+        &a,
+        &v.current_record_id("f1@contoso.com").await.unwrap(),
+        Shipment::default(),
+    )
+    .await
+    .unwrap();
     env.clock.advance(10 * 86_400);
-    v.ship(&a, "f2@contoso.com", Shipment::default())
-        .await
-        .unwrap();
+    v.ship(
+        &a,
+        &v.current_record_id("f2@contoso.com").await.unwrap(),
+        Shipment::default(),
+    )
+    .await
+    .unwrap();
     let overdue = v
         .list(&tokendesk_vault::ListFilter {
             overdue_days: Some(5),
@@ -294,21 +356,37 @@ async fn deliver_checks_the_code_and_measures_drift(mut env: Env) {
     let v = &env.vault;
     let upn = "drift@contoso.com";
     v.capture(&a, new_record(upn), &seed()).await.unwrap();
-    v.mark_burned(&a, upn, TokenUpdate::default())
-        .await
-        .unwrap();
-    v.ship(&a, upn, Shipment::default()).await.unwrap();
+    v.mark_burned(
+        &a,
+        &v.current_record_id(upn).await.unwrap(),
+        TokenUpdate::default(),
+    )
+    .await
+    .unwrap();
+    v.ship(
+        &a,
+        &v.current_record_id(upn).await.unwrap(),
+        Shipment::default(),
+    )
+    .await
+    .unwrap();
     let audit_before = env.count("SELECT COUNT(*) FROM audit").await;
     // A code from 10 steps away is outside a window of 2: refused, nothing changes.
     use tokendesk_vault::Clock;
     let far = crate::db::expected_code(SEED, env.clock.now().0 + 300);
-    let err = v.deliver(&a, upn, &far, 2).await.unwrap_err();
+    let err = v
+        .deliver(&a, &v.current_record_id(upn).await.unwrap(), &far, 2)
+        .await
+        .unwrap_err();
     assert!(matches!(err, VaultError::CodeMismatch { .. }), "{err:?}");
     assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, audit_before);
     assert_eq!(v.current(upn).await.unwrap().state, State::Shipped);
     // The token runs one step ahead.
     let ahead = crate::db::expected_code(SEED, env.clock.now().0 + 30);
-    let r = v.deliver(&a, upn, &ahead, 2).await.unwrap();
+    let r = v
+        .deliver(&a, &v.current_record_id(upn).await.unwrap(), &ahead, 2)
+        .await
+        .unwrap();
     assert_eq!((r.state, r.drift_steps), (State::Delivered, 1));
     assert!(r.has_seed, "retention keeps the seed until purge --due");
 }

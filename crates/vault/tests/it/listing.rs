@@ -61,9 +61,13 @@ async fn pages_hold_every_record_once_in_a_stable_order(env: Env) {
         v.capture(&actor(), new_record("dup@example.com"), &seed())
             .await
             .unwrap();
-        v.cancel(&actor(), "dup@example.com", "again")
-            .await
-            .unwrap();
+        v.cancel(
+            &actor(),
+            &v.current_record_id("dup@example.com").await.unwrap(),
+            "again",
+        )
+        .await
+        .unwrap();
     }
     v.capture(&actor(), new_record("dup@example.com"), &seed())
         .await
@@ -71,7 +75,9 @@ async fn pages_hold_every_record_once_in_a_stable_order(env: Env) {
     for i in (0..230).step_by(3) {
         v.mark_burned(
             &actor(),
-            &format!("u{i:03}@example.com"),
+            &v.current_record_id(&format!("u{i:03}@example.com"))
+                .await
+                .unwrap(),
             TokenUpdate::default(),
         )
         .await

@@ -34,6 +34,7 @@ mod rotation;
 mod schema;
 #[path = "../support/scratch_db.rs"]
 mod scratch_db;
+mod security;
 mod signin_security;
 mod staff;
 mod throttle;

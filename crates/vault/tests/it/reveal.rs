@@ -112,19 +112,37 @@ async fn reveals_only_in_captured_burned_shipped(mut env: Env) {
     env.vault.set_settings(Settings {
         daily_reveal_quota: 100,
         retention_secs: 86_400,
+        ..Settings::default()
     });
     let a = actor();
     let v = &env.vault;
     let upn = "s@contoso.com";
     v.capture(&a, new_record(upn), &seed()).await.unwrap();
     assert!(reveal_code(&env, v, upn).await.is_ok());
-    v.mark_burned(&a, upn, TokenUpdate::default())
-        .await
-        .unwrap();
+    v.mark_burned(
+        &a,
+        &v.current_record_id(upn).await.unwrap(),
+        TokenUpdate::default(),
+    )
+    .await
+    .unwrap();
     assert!(reveal_code(&env, v, upn).await.is_ok());
-    v.ship(&a, upn, Shipment::default()).await.unwrap();
+    v.ship(
+        &a,
+        &v.current_record_id(upn).await.unwrap(),
+        Shipment::default(),
+    )
+    .await
+    .unwrap();
     assert!(reveal_code(&env, v, upn).await.is_ok());
-    v.deliver(&a, upn, &code_now(&env), 2).await.unwrap();
+    v.deliver(
+        &a,
+        &v.current_record_id(upn).await.unwrap(),
+        &code_now(&env),
+        2,
+    )
+    .await
+    .unwrap();
     let err = reveal_code(&env, v, upn).await.unwrap_err();
     assert!(
         matches!(
@@ -137,7 +155,9 @@ async fn reveals_only_in_captured_burned_shipped(mut env: Env) {
         "{err:?}"
     );
     assert!(err.to_string().contains("delivered"));
-    v.purge(&a, upn).await.unwrap();
+    v.purge(&a, &v.current_record_id(upn).await.unwrap())
+        .await
+        .unwrap();
     let err = reveal_code(&env, v, upn).await.unwrap_err();
     assert!(
         matches!(
@@ -160,7 +180,13 @@ async fn export_is_audited_and_refused_for_purged(env: Env) {
     v.capture(&a, new_record("x2@contoso.com"), &seed())
         .await
         .unwrap();
-    v.cancel(&a, "x2@contoso.com", "gone").await.unwrap();
+    v.cancel(
+        &a,
+        &v.current_record_id("x2@contoso.com").await.unwrap(),
+        "gone",
+    )
+    .await
+    .unwrap();
     let out = v.export_seeds(&a, None, None, "entra").await.unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].seed.as_slice(), SEED);
@@ -234,6 +260,7 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
     env.vault.set_settings(Settings {
         daily_reveal_quota: 2,
         retention_secs: 86_400,
+        ..Settings::default()
     });
     let a = actor();
     for upn in ["a@contoso.com", "b@contoso.com", "d@contoso.com"] {
@@ -244,11 +271,30 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
     }
     let d = "d@contoso.com";
     env.vault
-        .mark_burned(&a, d, TokenUpdate::default())
+        .mark_burned(
+            &a,
+            &env.vault.current_record_id(d).await.unwrap(),
+            TokenUpdate::default(),
+        )
         .await
         .unwrap();
-    env.vault.ship(&a, d, Shipment::default()).await.unwrap();
-    env.vault.deliver(&a, d, &code_now(&env), 2).await.unwrap();
+    env.vault
+        .ship(
+            &a,
+            &env.vault.current_record_id(d).await.unwrap(),
+            Shipment::default(),
+        )
+        .await
+        .unwrap();
+    env.vault
+        .deliver(
+            &a,
+            &env.vault.current_record_id(d).await.unwrap(),
+            &code_now(&env),
+            2,
+        )
+        .await
+        .unwrap();
     let before = env.count("SELECT COUNT(*) FROM audit").await;
     let mut before_1970 = reveal_request(&env, "b@contoso.com");
     before_1970.at_unix_secs = vec![-60];
@@ -334,7 +380,14 @@ async fn an_old_record_never_reveals_the_new_tokens_codes(env: Env) {
         .capture(&a, new_record(upn), &seed())
         .await
         .unwrap();
-    env.vault.cancel(&a, upn, "wrong token").await.unwrap();
+    env.vault
+        .cancel(
+            &a,
+            &env.vault.current_record_id(upn).await.unwrap(),
+            "wrong token",
+        )
+        .await
+        .unwrap();
     let new = env
         .vault
         .capture(&a, new_record(upn), &crate::db::secret(&[9; 20]))

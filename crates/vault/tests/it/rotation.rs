@@ -15,7 +15,14 @@ async fn rotation_rewraps_everything_and_retires_the_old_key(mut env: Env) {
             .await
             .unwrap();
     }
-    env.vault.cancel(&a, "k4@contoso.com", "x").await.unwrap();
+    env.vault
+        .cancel(
+            &a,
+            &env.vault.current_record_id("k4@contoso.com").await.unwrap(),
+            "x",
+        )
+        .await
+        .unwrap();
     let new = MasterKey::generate().unwrap();
     let new_hex: String = new
         .expose_bytes()

@@ -180,10 +180,13 @@ pub(crate) async fn verify(
     passphrase: &str,
     approval: &str,
 ) -> Result<Verified, Problem> {
+    // An approval named with any method goes to the vault, which checks it (exists, approved
+    // by another person, unused, this record) and refuses the reveal otherwise.
+    let named = Some(approval.trim().to_owned()).filter(|a| !a.is_empty());
     match method {
         "call-back" => Ok(Verified {
             method: method.into(),
-            approval: None,
+            approval: named,
         }),
         "passphrase" => {
             if passphrase.is_empty() {
@@ -200,7 +203,7 @@ pub(crate) async fn verify(
             {
                 Ok(Verified {
                     method: method.into(),
-                    approval: None,
+                    approval: named,
                 })
             } else {
                 Err(Problem::new(

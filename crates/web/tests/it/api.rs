@@ -340,7 +340,8 @@ async fn import_and_export_over_the_api(app: TestApp) {
 
     // Entra CSV export: the explicit, audited way a seed leaves.
     let r = client()
-        .get(app.at("/api/v1/export?format=entra"))
+        .post(app.at("/api/v1/export"))
+        .json(&serde_json::json!({ "format": "entra" }))
         .header("authorization", &admin_key)
         .send()
         .await
@@ -351,14 +352,16 @@ async fn import_and_export_over_the_api(app: TestApp) {
     assert!(csv.contains("ann@example.com") && csv.contains(RFC_SEED));
     // PSKC needs a password and is encrypted with it.
     let r = client()
-        .get(app.at("/api/v1/export?format=pskc"))
+        .post(app.at("/api/v1/export"))
+        .json(&serde_json::json!({ "format": "pskc" }))
         .header("authorization", &admin_key)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
     let r = client()
-        .get(app.at("/api/v1/export?format=pskc"))
+        .post(app.at("/api/v1/export"))
+        .json(&serde_json::json!({ "format": "pskc" }))
         .header("authorization", &admin_key)
         .header("x-export-password", "a long export password")
         .send()
@@ -380,7 +383,8 @@ async fn import_and_export_over_the_api(app: TestApp) {
     // The helpdesk cannot export.
     let desk = key(&app, "desk-x", Role::Helpdesk).await;
     let r = client()
-        .get(app.at("/api/v1/export?format=entra"))
+        .post(app.at("/api/v1/export"))
+        .json(&serde_json::json!({ "format": "entra" }))
         .header("authorization", &desk)
         .send()
         .await

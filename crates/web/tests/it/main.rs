@@ -33,6 +33,7 @@ mod pages;
 mod paging;
 #[path = "../../../vault/tests/support/scratch_db.rs"]
 mod scratch_db;
+mod security_records;
 mod security_web;
 mod signin_security;
 mod toolset;
