@@ -174,11 +174,26 @@ async fn entra_csv_line() {
     assert!(body.contains(
         "upn,serial number,secret key,time interval,manufacturer,model\nhelga@contoso.com,1234567,2SK2TSMKJP7KDBCK,30,Token2,C302-i"
     ), "{body}");
+    // Issue 13: a UPN that is no Entra user name is refused; a formula in free text is
+    // refused; a comma in free text is quoted, so the columns stay where they are.
     let mut bad = form;
     bad[2] = ("upn", "=HYPERLINK(\"x\")");
     let (status, _, body) = post(&bad).await;
     assert_eq!(status, 422);
+    assert!(body.contains("UPN"), "{body}");
+    let mut bad = form;
+    bad[4] = ("manufacturer", "=cmd()");
+    let (status, _, body) = post(&bad).await;
+    assert_eq!(status, 422);
     assert!(body.contains("formula"), "{body}");
+    let mut comma = form;
+    comma[4] = ("manufacturer", "Token2, Inc");
+    let (status, _, body) = post(&comma).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("helga@contoso.com,1234567,2SK2TSMKJP7KDBCK,30,&#34;Token2, Inc&#34;,C302-i"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
