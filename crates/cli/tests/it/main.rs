@@ -14,6 +14,7 @@ mod errors;
 mod nfc;
 mod oathtool;
 mod otp;
+mod owner_only;
 mod scan;
 mod scan_live;
 mod scan_wayland;
