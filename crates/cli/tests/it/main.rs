@@ -22,6 +22,7 @@ mod seed;
 mod seed_qr;
 mod t2otp;
 mod vault;
+mod windows;
 
 use std::process::Output;
 
