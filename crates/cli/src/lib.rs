@@ -26,7 +26,7 @@ pub use vault_cmd::{VaultCommand, VaultOptions};
 
 /// tokendesk: an encrypted seed vault and helpdesk tool for programmable TOTP hardware tokens.
 #[derive(Debug, Parser)]
-#[command(name = "tokendesk", version, about, long_about = None)]
+#[command(name = "tokendesk", bin_name = "tokendesk", version, about, long_about = None)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -137,14 +137,17 @@ fn png(code: &QrCode) -> Result<Zeroizing<Vec<u8>>, CliError> {
 
 /// Creates (or truncates) `path` readable by the owner only: the image holds the seed.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let ctx = |e: std::io::Error| {
         CliError::env(anyhow::Error::new(e).context(format!("could not write {}", path.display())))
     };
-    let mut f = opts.open(path).map_err(ctx)?;
+    let mut f = tokendesk_vault::owner_only::open(
+        path,
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+    )
+    .map_err(ctx)?;
     f.write_all(bytes).map_err(ctx)?;
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! Every backend-specific string: URL schemes, the migrator, the write-transaction `BEGIN` and
 //! SQLite pragmas. The rest of the crate writes portable SQL with `$n` placeholders.
 
+use std::path::PathBuf;
+use std::str::FromStr;
+
 use sqlx::migrate::Migrator;
 
 use crate::error::{Result, VaultError};
@@ -85,6 +88,24 @@ impl Backend {
             _ => url.to_owned(),
         }
     }
+
+    /// The file a normalised SQLite URL lets SQLite create (`mode=rwc`, not in memory), so the
+    /// store can create it owner-only first.
+    pub(crate) fn sqlite_file_to_create(self, url: &str) -> Option<PathBuf> {
+        if self != Backend::Sqlite {
+            return None;
+        }
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+        let creates = params.split('&').any(|p| p == "mode=rwc");
+        if !creates || database.is_empty() || database == ":memory:" {
+            return None;
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+        Some(options.get_filename().to_path_buf())
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +138,26 @@ mod tests {
         assert_eq!(
             Backend::Sqlite.normalise_url("sqlite:///a.db?mode=ro"),
             "sqlite:///a.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn only_creatable_sqlite_files_are_created_ahead() {
+        let file = |url: &str| Backend::Sqlite.sqlite_file_to_create(url);
+        assert_eq!(
+            file("sqlite:///d/v%3Fx.db?mode=rwc"),
+            Some(PathBuf::from("/d/v?x.db"))
+        );
+        assert_eq!(
+            file("sqlite:rel.db?mode=rwc&cache=shared"),
+            Some(PathBuf::from("rel.db"))
+        );
+        assert_eq!(file("sqlite:///d/v.db?mode=rw"), None);
+        assert_eq!(file("sqlite::memory:?mode=rwc"), None);
+        assert_eq!(file("sqlite://?mode=memory"), None);
+        assert_eq!(
+            Backend::Postgres.sqlite_file_to_create("postgres://h/db?mode=rwc"),
+            None
         );
     }
 }

@@ -1,11 +1,10 @@
-//! The master key on disk: a 0600 file holding 64 hex digits. Files readable by group or others
-//! are refused. Rotation stages the new key beside the old one (`<file>.new`) and renames it into
+//! The master key on disk: an owner-only file (0600; on Windows an ACL for the current user)
+//! holding 64 hex digits. Files readable by group or others are refused (Unix). Rotation stages the new key beside the old one (`<file>.new`) and renames it into
 //! place only after the database commit, so an interruption at any point leaves a key that opens
 //! the vault.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use data_encoding::HEXLOWER_PERMISSIVE;
@@ -13,6 +12,7 @@ use tokendesk_crypto::{KEY_LEN, MasterKey};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, VaultError};
+use crate::owner_only;
 
 fn key_error(path: &Path, reason: impl Into<String>) -> VaultError {
     VaultError::KeyFile {
@@ -52,11 +52,7 @@ fn key_hex(key: &MasterKey) -> Zeroizing<String> {
 }
 
 fn write_new_file(path: &Path, key: &MasterKey) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
+    let mut file = owner_only::open(path, OpenOptions::new().write(true).create_new(true))
         .map_err(|e| key_error(path, format!("cannot create it: {e}")))?;
     file.write_all(key_hex(key).as_bytes())
         .and_then(|()| file.sync_all())
@@ -84,8 +80,7 @@ pub fn read_key_file(path: &Path) -> Result<MasterKey> {
             format!("cannot read it ({e}); run `tokendesk init` or set TOKENDESK_MASTER_KEY_FILE"),
         )
     })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    if let Some(mode) = owner_only::is_open_to_others(&meta) {
         return Err(key_error(
             path,
             format!(
@@ -136,7 +131,10 @@ pub fn promote_staged_key(path: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

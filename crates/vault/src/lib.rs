@@ -17,6 +17,7 @@ mod keyring;
 mod listing;
 mod login_throttle;
 mod lookup;
+pub mod owner_only;
 mod policy;
 mod records;
 mod reveal;

@@ -28,6 +28,16 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let setup = backend.connection_setup();
+        let url = backend.normalise_url(url);
+        if let Some(path) = backend.sqlite_file_to_create(&url) {
+            // Owner-only before SQLite would create it 0644; -wal and -shm copy its mode.
+            crate::owner_only::create_empty_if_missing(&path).map_err(|e| {
+                sqlx::Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", path.display()),
+                ))
+            })?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
@@ -40,7 +50,7 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(&backend.normalise_url(url))
+            .connect(&url)
             .await?;
         if let Some(sql) = backend.open_setup() {
             pool.execute(sql).await?;
@@ -772,16 +782,14 @@ impl Snapshot {
     /// [`VaultError::Invalid`] when the file exists or cannot be written.
     pub fn write(&self, path: &std::path::Path) -> Result<()> {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let io = |e: std::io::Error| {
             VaultError::Invalid(format!("cannot write the backup {}: {e}", path.display()))
         };
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
+        let mut file = crate::owner_only::open(
+            path,
+            std::fs::OpenOptions::new().write(true).create_new(true),
+        )
+        .map_err(io)?;
         let written = file
             .write_all(&self.to_bytes())
             .and_then(|()| file.sync_all());

@@ -8,7 +8,7 @@ use tokendesk_cli::{Cli, Command, SystemClock, finish, run};
 
 /// Print the current TOTP code for a secret, like Token2's t2otp.
 #[derive(Parser)]
-#[command(name = "t2otp", version, about)]
+#[command(name = "t2otp", bin_name = "t2otp", version)]
 struct Args {
     /// Base32 secret (spaces and lowercase are fine), otpauth:// link, or `-` for standard input
     #[arg(value_name = "SECRET")]

@@ -1,7 +1,6 @@
 //! Administration: `init`, `audit verify|list` and `key rotate`.
 
 use std::io::{BufRead, Write};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use anyhow::anyhow;
@@ -58,15 +57,11 @@ pub(crate) async fn init(
     args: &InitArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&ctx.opts.data)
-        .map_err(|e| {
-            CliError::env(
-                anyhow::Error::new(e).context(format!("cannot create {}", ctx.opts.data.display())),
-            )
-        })?;
+    tokendesk_vault::owner_only::create_dir_all(&ctx.opts.data).map_err(|e| {
+        CliError::env(
+            anyhow::Error::new(e).context(format!("cannot create {}", ctx.opts.data.display())),
+        )
+    })?;
     let store = tokendesk_vault::Store::open(&ctx.database_url())
         .await
         .map_err(vault_error)?;

@@ -5,7 +5,6 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
@@ -13,7 +12,7 @@ use clap::{Args, ValueEnum};
 use tokendesk_formats::csv::{self, CsvKind};
 use tokendesk_formats::{Parsed, pskc};
 use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period, Secret};
-use tokendesk_vault::{NewRecord, State};
+use tokendesk_vault::{NewRecord, State, owner_only};
 use zeroize::Zeroizing;
 
 use super::{Ctx, vault_error};
@@ -395,11 +394,7 @@ pub(crate) async fn export(
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let password = export_password(args)?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&args.out)
+    let mut file = owner_only::open(&args.out, OpenOptions::new().write(true).create_new(true))
         .map_err(|e| {
             CliError::env(
                 anyhow::Error::new(e).context(format!("cannot create {}", args.out.display())),

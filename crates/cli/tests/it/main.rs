@@ -14,6 +14,7 @@ mod errors;
 mod nfc;
 mod oathtool;
 mod otp;
+mod owner_only;
 mod scan;
 mod scan_live;
 mod scan_wayland;
@@ -21,6 +22,7 @@ mod seed;
 mod seed_qr;
 mod t2otp;
 mod vault;
+mod windows;
 
 use std::process::Output;
 

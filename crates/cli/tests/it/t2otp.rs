@@ -79,3 +79,17 @@ fn short_secrets_need_allow_short() {
     assert!(o.status.success());
     assert_eq!(stdout(&o).trim().len(), 6);
 }
+
+#[test]
+fn issue_20_help_describes_t2otp_not_the_crate() {
+    // `t2otp --help` opened with the crate's description ("The tokendesk and t2otp ...").
+    let o = t2otp().arg("--help").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let help = stdout(&o);
+    assert_eq!(
+        help.lines().next(),
+        Some("Print the current TOTP code for a secret, like Token2's t2otp"),
+        "{help}"
+    );
+    assert!(help.contains("Usage: t2otp [OPTIONS] <SECRET>"), "{help}");
+}

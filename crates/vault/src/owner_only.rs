@@ -1,0 +1,181 @@
+//! Files and folders only their owner can open: the data folder, the database, key files,
+//! backups and exports. On Unix they are created 0700 (folders) and 0600 (files), whatever the
+//! umask. On Windows the new file or folder gets a protected ACL (inheritance removed) with one
+//! entry, full control for the current user, set through `icacls` (see ARCHITECTURE.md for why
+//! not a crate); a folder's entry is inherited by what is created inside it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// Creates `path` and its missing parents, each new one owner-only. An existing folder keeps its
+/// permissions.
+///
+/// # Errors
+/// The underlying I/O error.
+pub fn create_dir_all(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+    }
+    #[cfg(windows)]
+    {
+        if path.is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(path)?;
+        windows::restrict(path, true)
+    }
+}
+
+/// Opens `path` with `options`; a file the call creates is owner-only from the start on Unix
+/// (mode 0600) and restricted before this returns, so before anything is written, on Windows.
+///
+/// # Errors
+/// The underlying I/O error; on Windows also a failure to set the ACL (the new file is removed).
+pub fn open(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).open(path)
+    }
+    #[cfg(windows)]
+    {
+        let existed = path.exists();
+        let file = options.open(path)?;
+        if let Err(e) = windows::restrict(path, false) {
+            drop(file);
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+        Ok(file)
+    }
+}
+
+/// Creates an empty owner-only file at `path` unless something is there already, so a program
+/// that would create it with default permissions (SQLite: 0644) finds it instead. SQLite gives
+/// its `-wal` and `-shm` files the database file's permissions.
+///
+/// # Errors
+/// The underlying I/O error.
+pub fn create_empty_if_missing(path: &Path) -> io::Result<()> {
+    match open(path, OpenOptions::new().write(true).create_new(true)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether group or others may open the file (Unix permission bits), with the mode for the
+/// message. Windows ACLs are not inspected: there the protection is set at creation only.
+pub fn is_open_to_others(meta: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(windows)]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+#[cfg(windows)]
+mod windows {
+    //! The owner-only ACL through the system's `icacls` and `whoami`, called by absolute path.
+
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::sync::OnceLock;
+
+    fn system32(exe: &str) -> PathBuf {
+        let root = std::env::var_os("SystemRoot").unwrap_or_else(|| "C:\\Windows".into());
+        PathBuf::from(root).join("System32").join(exe)
+    }
+
+    /// The current user's SID (`S-1-5-21-…`), from `whoami /user /fo csv /nh`, which prints
+    /// `"machine\user","S-1-5-21-…"`.
+    fn current_user_sid() -> io::Result<String> {
+        static SID: OnceLock<Option<String>> = OnceLock::new();
+        let sid = SID.get_or_init(|| {
+            let out = Command::new(system32("whoami.exe"))
+                .args(["/user", "/fo", "csv", "/nh"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let sid = text.trim().rsplit(',').next()?.trim().trim_matches('"');
+            (out.status.success() && sid.starts_with("S-1-")).then(|| sid.to_owned())
+        });
+        sid.clone()
+            .ok_or_else(|| io::Error::other("cannot find the current user's SID with whoami /user"))
+    }
+
+    /// Replaces the ACL of `path` with full control for the current user only (inherited by
+    /// children when `dir`).
+    pub(super) fn restrict(path: &Path, dir: bool) -> io::Result<()> {
+        let sid = current_user_sid()?;
+        let grant = if dir {
+            format!("*{sid}:(OI)(CI)F")
+        } else {
+            format!("*{sid}:F")
+        };
+        let status = Command::new(system32("icacls.exe"))
+            .arg(path)
+            .args(["/inheritance:r", "/grant:r"])
+            .arg(grant)
+            .arg("/q")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "icacls could not make {} private to the current user ({status})",
+                path.display()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+#[cfg(unix)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_folders_and_files_are_owner_only_and_existing_files_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        create_dir_all(&nested).unwrap();
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(&nested), 0o700);
+        let file = nested.join("f");
+        create_empty_if_missing(&file).unwrap();
+        assert_eq!(mode(&file), 0o600);
+        std::fs::write(&file, b"kept").unwrap();
+        create_empty_if_missing(&file).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"kept");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(is_open_to_others(&meta), Some(0o640));
+    }
+}
