@@ -1,7 +1,7 @@
 //! Issue 20: the Windows builds (`x86_64-pc-windows-gnu`) run under Wine and print byte for byte
 //! what the Linux builds print (after removing `\r`), with the same exit codes and messages.
 //!
-//! `scripts/test` cross-builds the debug `t2otp.exe` and `tokendesk.exe` and the test-only
+//! `scripts/test` cross-builds the test builds (profile `wintest`) of `t2otp.exe` and `tokendesk.exe` and the test-only
 //! `bcryptprimitives.dll` shim (`scripts/windows-build --test`) and sets
 //! `TOKENDESK_TEST_WINDOWS_BIN` (folder of the .exe files) and `TOKENDESK_TEST_WINE_SHIM` (the
 //! DLL). Missing either is a failure with instructions, never a skip.
