@@ -147,16 +147,17 @@ pub(crate) async fn reserve(
         .bind(sqlx::query(sqlx::AssertSqlSafe(refuse)))
         .fetch_optional(&mut *conn)
         .await?;
-    let (until, refused): (Option<i64>, i64) = match row {
+    // No row at all (an account deleted meanwhile) is refused too, and not audited.
+    let (until, first) = match row {
         Some(row) => (
-            row.try_get("locked_until_unix_secs")?,
-            row.try_get("refused_while_locked")?,
+            row.try_get::<Option<i64>, _>("locked_until_unix_secs")?,
+            row.try_get::<i64, _>("refused_while_locked")? == 1,
         ),
-        None => (None, 2),
+        None => (None, false),
     };
     Ok(Reservation::Locked {
         retry_after_secs: until.map_or(1, |u| u.saturating_sub(now).max(1)),
-        first: refused == 1,
+        first,
     })
 }
 
@@ -317,7 +318,7 @@ impl Vault {
 }
 
 /// Rows whose last failure is outside the window and whose lock has ended: a new failure would
-/// start from one either way (see `count_failure`), so deleting them changes nothing.
+/// start from one either way (see `reserve`), so deleting them changes nothing.
 async fn prune(conn: &mut AnyConnection, s: &StaffSettings, now: i64) -> Result<u64> {
     let cutoff = now.saturating_sub(window_secs(s));
     let done = sqlx::query(

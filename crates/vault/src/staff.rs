@@ -770,23 +770,18 @@ impl Vault {
                 // With a second factor still to come, the failure count stays until the TOTP
                 // code is right (this attempt is given back), so a known password does not buy
                 // fresh guesses at the code.
-                if stage == SessionStage::Totp {
+                let reset = if stage == SessionStage::Totp {
                     release(conn, &Counter::Account(&staff.id), &counted).await?;
-                    sqlx::query("UPDATE staff SET last_login_unix_secs = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(&staff.id)
-                        .execute(&mut *conn)
-                        .await?;
+                    ""
                 } else {
-                    sqlx::query(
-                        "UPDATE staff SET last_login_unix_secs = $1, failed_logins = 0, \
-                         locked_until_unix_secs = NULL WHERE id = $2",
-                    )
+                    ", failed_logins = 0, locked_until_unix_secs = NULL"
+                };
+                let sql = format!("UPDATE staff SET last_login_unix_secs = $1{reset} WHERE id = $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(&staff.id)
                     .execute(&mut *conn)
                     .await?;
-                }
                 sqlx::query(
                     "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
                      last_seen_unix_secs, expires_unix_secs, source_ip) VALUES ($1, $2, $3, $4, $4, $5, $6)",

@@ -441,23 +441,17 @@ pub(crate) async fn import(
     let mut format = String::new();
     let mut password: Option<Zeroizing<String>> = None;
     let (mut dry_run, mut skip_invalid) = (false, false);
-    while let Some(field) = multipart.next_field().await.map_err(|e| {
-        Problem::body(
-            e.status(),
-            format!("cannot read the upload: {}", e.body_text()),
-        )
-    })? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| Problem::multipart("the upload", &e))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         let bytes = Zeroizing::new(
             field
                 .bytes()
                 .await
-                .map_err(|e| {
-                    Problem::body(
-                        e.status(),
-                        format!("cannot read the upload: {}", e.body_text()),
-                    )
-                })?
+                .map_err(|e| Problem::multipart("the upload", &e))?
                 .to_vec(),
         );
         let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
@@ -544,7 +538,7 @@ pub(crate) async fn export(
     body: Result<Json<ExportBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let authz = auth.authorize(tokendesk_vault::Permission::Export)?;
-    let Json(q) = body.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let Json(q) = body.map_err(Problem::from)?;
     let filter_state = q
         .state
         .as_deref()

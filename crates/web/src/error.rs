@@ -119,6 +119,14 @@ impl From<VaultError> for Problem {
     }
 }
 
+impl Problem {
+    /// A multipart upload that could not be read, `what` naming it ("the upload", "the
+    /// form"): 413 when too large, else 400.
+    pub fn multipart(what: &str, e: &axum::extract::multipart::MultipartError) -> Self {
+        Self::body(e.status(), format!("cannot read {what}: {}", e.body_text()))
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for Problem {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         Self::body(e.status(), e.body_text())

@@ -118,19 +118,16 @@ impl Posted {
 
 async fn read_form(mut multipart: Multipart) -> Result<Posted, Problem> {
     let mut posted = Posted::default();
-    while let Some(field) = multipart.next_field().await.map_err(|e| {
-        Problem::body(
-            e.status(),
-            format!("cannot read the form: {}", e.body_text()),
-        )
-    })? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| Problem::multipart("the form", &e))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field.bytes().await.map_err(|e| {
-            Problem::body(
-                e.status(),
-                format!("cannot read the form: {}", e.body_text()),
-            )
-        })?;
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| Problem::multipart("the form", &e))?;
         match name.as_str() {
             "screenshot" => {
                 if !bytes.is_empty() {
