@@ -3,25 +3,16 @@
 //! database (stateless: a session made on one is valid on the other).
 
 use serde_json::{Value, json};
-use tokendesk_vault::{Permission, Role};
+use tokendesk_vault::Role;
 
 use crate::TestApp;
-use crate::app::{RFC_SEED, client, rfc_code, root};
+use crate::app::{RFC_SEED, client, rfc_code};
 
 both_backends!(
     api_round_trip,
     api_errors_are_json_with_codes,
     two_instances_share_sessions
 );
-
-async fn key(app: &TestApp, name: &str, role: Role) -> String {
-    let (_, token) = app
-        .vault
-        .apikey_create(&root(Permission::ManageApiKeys), name, role)
-        .await
-        .unwrap();
-    format!("Bearer {}", token.expose())
-}
 
 async fn post(app: &TestApp, auth: &str, path: &str, body: Value) -> (u16, Value) {
     let r = client()
@@ -48,9 +39,9 @@ pub(crate) async fn get(app: &TestApp, auth: &str, path: &str) -> (u16, Value) {
 
 async fn api_round_trip(app: TestApp) {
     let _admin = app.admin().await;
-    let prov = key(&app, "prov", Role::Provisioner).await;
-    let desk = key(&app, "desk", Role::Helpdesk).await;
-    let auditor = key(&app, "aud", Role::Auditor).await;
+    let prov = app.api_key("prov", Role::Provisioner).await;
+    let desk = app.api_key("desk", Role::Helpdesk).await;
+    let auditor = app.api_key("aud", Role::Auditor).await;
 
     let (status, created) = post(&app, &prov, "/api/v1/records", json!({
         "upn": "api@example.com",
@@ -157,8 +148,8 @@ async fn api_round_trip(app: TestApp) {
 
 async fn api_errors_are_json_with_codes(app: TestApp) {
     let _admin = app.admin().await;
-    let desk = key(&app, "desk", Role::Helpdesk).await;
-    let prov = key(&app, "prov", Role::Provisioner).await;
+    let desk = app.api_key("desk", Role::Helpdesk).await;
+    let prov = app.api_key("prov", Role::Provisioner).await;
     let id = app.capture("err@example.com").await;
     let cases: Vec<(u16, &str, (u16, Value))> = vec![
         (
@@ -258,7 +249,7 @@ async fn two_instances_share_sessions(app: TestApp) {
         .unwrap();
     assert_eq!(r.status(), 200);
     // A record captured through instance 2 is visible on instance 1.
-    let desk = key(&app, "desk", Role::Provisioner).await;
+    let desk = app.api_key("desk", Role::Provisioner).await;
     let r = client()
         .post(format!("http://{addr2}/api/v1/records"))
         .header("authorization", &desk)
@@ -284,7 +275,7 @@ both_backends!(import_and_export_over_the_api);
 
 async fn import_and_export_over_the_api(app: TestApp) {
     let _admin = app.admin().await;
-    let admin_key = key(&app, "ops", Role::Admin).await;
+    let admin_key = app.api_key("ops", Role::Admin).await;
     let upload = |csv: &'static str, extra: &[(&'static str, &'static str)]| {
         let mut form = reqwest::multipart::Form::new()
             .text("format", "spreadsheet")
@@ -381,7 +372,7 @@ async fn import_and_export_over_the_api(app: TestApp) {
         .unwrap();
     assert_eq!(exports.len(), 2, "each export audited per record");
     // The helpdesk cannot export.
-    let desk = key(&app, "desk-x", Role::Helpdesk).await;
+    let desk = app.api_key("desk-x", Role::Helpdesk).await;
     let r = client()
         .post(app.at("/api/v1/export"))
         .json(&serde_json::json!({ "format": "entra" }))

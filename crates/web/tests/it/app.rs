@@ -195,6 +195,28 @@ impl TestApp {
         u64::try_from(self.clock.now().0).unwrap()
     }
 
+    /// A new API key with `role`, created by the vault's admin, as an `Authorization` value.
+    pub async fn api_key(&self, name: &str, role: Role) -> String {
+        let (_, token) = self
+            .vault
+            .apikey_create(&root(Permission::ManageApiKeys), name, role)
+            .await
+            .unwrap();
+        format!("Bearer {}", token.expose())
+    }
+
+    /// The served OpenAPI document.
+    pub async fn openapi(&self) -> serde_json::Value {
+        client()
+            .get(self.at("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Creates the first admin through the setup link and signs them in fully.
     pub async fn admin(&self) -> Browser {
         let token = self.vault.create_setup_token(900).await.unwrap();

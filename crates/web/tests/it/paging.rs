@@ -4,11 +4,10 @@
 use std::collections::HashSet;
 
 use serde_json::Value;
-use tokendesk_vault::{Actor, NewRecord, Permission, Role};
+use tokendesk_vault::{Actor, NewRecord, Role};
 
 use crate::TestApp;
 use crate::api::get;
-use crate::app::{client, root};
 
 both_backends!(records_pages_list_every_record_once);
 
@@ -101,12 +100,7 @@ async fn records_pages_list_every_record_once(app: TestApp) {
     assert!(!html.contains("next-page") && !html.contains("prev-page"));
 
     // The API: follow `next_after`, each record once; `previous_before` leads back.
-    let (_, token) = app
-        .vault
-        .apikey_create(&root(Permission::ManageApiKeys), "pager", Role::Auditor)
-        .await
-        .unwrap();
-    let auth = format!("Bearer {}", token.expose());
+    let auth = app.api_key("pager", Role::Auditor).await;
     let mut seen = Vec::new();
     let mut path = "/api/v1/records?limit=120".to_owned();
     let mut offsets = Vec::new();
@@ -180,14 +174,7 @@ async fn records_pages_list_every_record_once(app: TestApp) {
     assert_eq!(status, 422, "{body}");
     assert!(body["message"].as_str().unwrap().contains("first page"));
     // The OpenAPI document describes the paging parameters and fields.
-    let doc: Value = client()
-        .get(app.at("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.openapi().await;
     let list = &doc["paths"]["/records"]["get"];
     let params: Vec<&str> = list["parameters"]
         .as_array()

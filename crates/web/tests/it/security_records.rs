@@ -2,11 +2,11 @@
 //! named after the finding, on SQLite and PostgreSQL.
 
 use serde_json::{Value, json};
-use tokendesk_vault::{Actor, Permission, RecordId, Role};
+use tokendesk_vault::{Actor, RecordId, Role};
 use tokendesk_web::routes::table;
 
 use crate::TestApp;
-use crate::app::{Browser, client, rfc_code, root};
+use crate::app::{Browser, client, rfc_code};
 
 both_backends!(
     issue_13_reveal_time_is_bounded_in_the_api_and_the_pages,
@@ -20,15 +20,6 @@ both_backends!(
 
 /// Who calls: `("authorization", "Bearer …")` or `("cookie", "tokendesk=…")`.
 type Cred<'a> = (&'a str, &'a str);
-
-async fn key(app: &TestApp, name: &str, role: Role) -> String {
-    let (_, token) = app
-        .vault
-        .apikey_create(&root(Permission::ManageApiKeys), name, role)
-        .await
-        .unwrap();
-    format!("Bearer {}", token.expose())
-}
 
 fn bearer(k: &str) -> Cred<'_> {
     ("authorization", k)
@@ -82,7 +73,7 @@ fn reveal_body(extra: Value) -> Value {
 async fn issue_13_reveal_time_is_bounded_in_the_api_and_the_pages(app: TestApp) {
     // Codes could be banked for any future time (year 2100), outliving the purge of the seed.
     let _admin = app.admin().await;
-    let desk_key = key(&app, "desk", Role::Helpdesk).await;
+    let desk_key = app.api_key("desk", Role::Helpdesk).await;
     let desk = app.staff("desk", Role::Helpdesk).await;
     let id = app.capture("bound@example.com").await;
     let path = format!("/api/v1/records/{id}/reveal");
@@ -141,7 +132,7 @@ async fn issue_13_reveal_time_is_bounded_in_the_api_and_the_pages(app: TestApp) 
 async fn issue_13_an_api_key_cannot_approve_its_owners_request(app: TestApp) {
     // The second approver must be another person than the requester, whatever the credential.
     let admin = app.admin().await; // "root", who also creates the keys below
-    let root_key = key(&app, "root-tool", Role::Admin).await;
+    let root_key = app.api_key("root-tool", Role::Admin).await;
     let id = app.capture("four@example.com").await;
     // root asks in the browser session (JSON API with the cookie)...
     let (status, body) = post(
@@ -204,7 +195,7 @@ async fn issue_13_an_api_key_cannot_approve_its_owners_request(app: TestApp) {
 async fn issue_13_a_missing_approval_is_refused_under_quota(app: TestApp) {
     // A reveal naming an approval that does not exist was accepted and audited as approved.
     let _admin = app.admin().await;
-    let desk_key = key(&app, "desk", Role::Helpdesk).await;
+    let desk_key = app.api_key("desk", Role::Helpdesk).await;
     let desk = app.staff("desk", Role::Helpdesk).await;
     let id = app.capture("ghost@example.com").await;
     let path = format!("/api/v1/records/{id}/reveal");
@@ -249,7 +240,7 @@ async fn issue_13_a_missing_approval_is_refused_under_quota(app: TestApp) {
 async fn issue_13_a_stale_record_id_gets_409_with_the_state_now(app: TestApp) {
     // Lifecycle moves took a record id but acted on the user's newest record.
     let _admin = app.admin().await;
-    let prov_key = key(&app, "prov", Role::Provisioner).await;
+    let prov_key = app.api_key("prov", Role::Provisioner).await;
     let prov = app.staff("prov", Role::Provisioner).await;
     let old = app.capture("stale@example.com").await;
     app.vault
@@ -302,7 +293,7 @@ async fn issue_13_a_stale_record_id_gets_409_with_the_state_now(app: TestApp) {
 async fn issue_13_export_is_a_post_with_csrf(app: TestApp) {
     // `GET /api/v1/export` wrote audit entries, so an image tag could trigger an export.
     let admin = app.admin().await;
-    let admin_key = key(&app, "exporter", Role::Admin).await;
+    let admin_key = app.api_key("exporter", Role::Admin).await;
     app.capture("exp@example.com").await;
     let before = count_action(&app, "export").await;
     for cred in [cookie(&admin), bearer(&admin_key)] {
@@ -341,14 +332,7 @@ async fn issue_13_export_is_a_post_with_csrf(app: TestApp) {
     }
     assert_eq!(count_action(&app, "export").await, before + 2);
     // The OpenAPI document says POST.
-    let doc: Value = client()
-        .get(app.at("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.openapi().await;
     assert!(doc["paths"]["/export"]["post"].is_object());
     assert!(doc["paths"]["/export"]["get"].is_null());
 }
@@ -356,7 +340,7 @@ async fn issue_13_export_is_a_post_with_csrf(app: TestApp) {
 async fn issue_13_get_routes_write_no_audit_entries(app: TestApp) {
     // State-changing requests are never GETs: no GET route appends to the audit trail.
     let admin = app.admin().await;
-    let admin_key = key(&app, "reader", Role::Admin).await;
+    let admin_key = app.api_key("reader", Role::Admin).await;
     let record = app.capture("get@example.com").await;
     let routes = table(app.state.clone());
     let gets: Vec<_> = routes.iter().filter(|r| r.method == "GET").collect();
@@ -398,9 +382,9 @@ async fn issue_13_helpdesk_may_not_cancel_a_record(app: TestApp) {
     // README: the helpdesk records deliveries and losses; cancelling (seed destroyed) is not
     // theirs.
     let _admin = app.admin().await;
-    let desk_key = key(&app, "desk", Role::Helpdesk).await;
+    let desk_key = app.api_key("desk", Role::Helpdesk).await;
     let desk = app.staff("desk", Role::Helpdesk).await;
-    let prov_key = key(&app, "prov", Role::Provisioner).await;
+    let prov_key = app.api_key("prov", Role::Provisioner).await;
     let id = app.capture("keep@example.com").await;
     let (status, body) = post(
         &app,

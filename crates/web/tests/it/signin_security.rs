@@ -3,7 +3,7 @@
 //! CSV column or start a spreadsheet formula never enter the vault.
 
 use serde_json::{Value, json};
-use tokendesk_vault::{Permission, Role};
+use tokendesk_vault::Role;
 
 use crate::{TestApp, client};
 
@@ -82,16 +82,7 @@ async fn signin_flood_is_rate_limited_per_address(app: TestApp) {
 /// and the Toolset's Entra line quotes what it must.
 async fn user_names_that_would_break_a_csv_are_refused(app: TestApp) {
     let _admin = app.admin().await;
-    let (_, token) = app
-        .vault
-        .apikey_create(
-            &crate::app::root(Permission::ManageApiKeys),
-            "ops",
-            Role::Admin,
-        )
-        .await
-        .unwrap();
-    let key = format!("Bearer {}", token.expose());
+    let key = app.api_key("ops", Role::Admin).await;
     for upn in [
         "a,b@contoso.com",
         "\"x\"@contoso.com",
