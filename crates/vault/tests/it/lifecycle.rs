@@ -1,6 +1,14 @@
-use tokendesk_vault::{Shipment, State, TokenUpdate, VaultError};
+use tokendesk_vault::{Actor, RecordId, Shipment, State, TokenUpdate, Vault, VaultError};
 
 use crate::db::{Env, SEED, actor, code_now, new_record, secret, seed};
+
+/// Captures a record for `upn` and moves it to burned and shipped, by its id; returns the id.
+pub async fn shipped(v: &Vault, a: &Actor, upn: &str) -> RecordId {
+    let id = RecordId::from(&v.capture(a, new_record(upn), &seed()).await.unwrap());
+    v.mark_burned(a, &id, TokenUpdate::default()).await.unwrap();
+    v.ship(a, &id, Shipment::default()).await.unwrap();
+    id
+}
 
 both_backends!(
     batch_failing_halfway_leaves_nothing_behind,
@@ -230,21 +238,7 @@ async fn purge_due_respects_retention(mut env: Env) {
     let a = actor();
     let v = &env.vault;
     for upn in ["e1@contoso.com", "e2@contoso.com"] {
-        v.capture(&a, new_record(upn), &seed()).await.unwrap();
-        v.mark_burned(
-            &a,
-            &v.current_record_id(upn).await.unwrap(),
-            TokenUpdate::default(),
-        )
-        .await
-        .unwrap();
-        v.ship(
-            &a,
-            &v.current_record_id(upn).await.unwrap(),
-            Shipment::default(),
-        )
-        .await
-        .unwrap();
+        crate::lifecycle::shipped(v, &a, upn).await;
     }
     let r = v
         .deliver(
@@ -355,21 +349,7 @@ async fn deliver_checks_the_code_and_measures_drift(mut env: Env) {
     let a = actor();
     let v = &env.vault;
     let upn = "drift@contoso.com";
-    v.capture(&a, new_record(upn), &seed()).await.unwrap();
-    v.mark_burned(
-        &a,
-        &v.current_record_id(upn).await.unwrap(),
-        TokenUpdate::default(),
-    )
-    .await
-    .unwrap();
-    v.ship(
-        &a,
-        &v.current_record_id(upn).await.unwrap(),
-        Shipment::default(),
-    )
-    .await
-    .unwrap();
+    crate::lifecycle::shipped(v, &a, upn).await;
     let audit_before = env.count("SELECT COUNT(*) FROM audit").await;
     // A code from 10 steps away is outside a window of 2: refused, nothing changes.
     use tokendesk_vault::Clock;
