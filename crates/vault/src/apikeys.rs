@@ -6,11 +6,13 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::error::{Result, VaultError};
+use crate::error::{StaffError, StoreError};
+use crate::policy::Actor;
 use crate::policy::{Authorized, Permission, Principal, Role};
 use crate::records::new_record_id;
 use crate::store::on_unique;
 use crate::tokens::{API_KEY_PREFIX, SecretString, new_token, token_hash};
-use crate::vault::{Actor, Vault};
+use crate::vault::Vault;
 
 /// An API key as listed (never its token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,9 +55,9 @@ fn api_key_from_row(row: &AnyRow) -> Result<ApiKey> {
     Ok(ApiKey {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        role: role
-            .parse()
-            .map_err(|_| VaultError::Corrupt(format!("unknown role {role:?}")))?,
+        role: role.parse().map_err(|_| {
+            VaultError::Store(StoreError::Corrupt(format!("unknown role {role:?}")))
+        })?,
         created_by: row.try_get("created_by")?,
         created_unix_secs: row.try_get("created_unix_secs")?,
         last_used_unix_secs: row.try_get("last_used_unix_secs")?,
@@ -78,7 +80,7 @@ impl Vault {
     /// Creates a key; the token is returned once and only its hash is stored.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `ManageApiKeys`; [`VaultError::ApiKeyExists`];
+    /// [`VaultError::Forbidden`] without `ManageApiKeys`; [`VaultError::Staff(StaffError::ApiKeyExists)`];
     /// [`VaultError::Invalid`] for a bad name; database errors.
     pub async fn apikey_create(
         &self,
@@ -105,7 +107,7 @@ impl Vault {
                 .bind(now)
                 .execute(&mut *conn)
                 .await
-                .map_err(|e| on_unique(e, || VaultError::ApiKeyExists { name: name.clone() }))?;
+                .map_err(|e| on_unique(e, || VaultError::Staff(StaffError::ApiKeyExists { name: name.clone() })))?;
                 let detail = json!({ "api_key": name, "role": role.as_str() });
                 self.audit(conn, actor, "apikey.create", None, detail).await?;
                 Ok(())
@@ -116,7 +118,7 @@ impl Vault {
             .await?
             .into_iter()
             .find(|k| k.id == id)
-            .ok_or_else(|| VaultError::ApiKeyNotFound { name: name.clone() })?;
+            .ok_or_else(|| VaultError::Staff(StaffError::ApiKeyNotFound { name: name.clone() }))?;
         Ok((key, token))
     }
 
@@ -135,7 +137,7 @@ impl Vault {
     /// Revokes a key at once; its token stops working on the next request.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::ApiKeyNotFound`] (also for a key revoked
+    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::ApiKeyNotFound)`] (also for a key revoked
     /// already); database errors.
     pub async fn apikey_revoke(&self, auth: &Authorized, name: &str) -> Result<()> {
         let actor = auth.require(Permission::ManageApiKeys)?;
@@ -152,7 +154,9 @@ impl Vault {
                 .execute(&mut *conn)
                 .await?;
                 if done.rows_affected() != 1 {
-                    return Err(VaultError::ApiKeyNotFound { name: name.clone() });
+                    return Err(VaultError::Staff(StaffError::ApiKeyNotFound {
+                        name: name.clone(),
+                    }));
                 }
                 self.audit(
                     conn,

@@ -11,10 +11,12 @@ use sqlx::{AnyConnection, Row};
 use tokendesk_crypto::{Passphrase, hash_password, verify_password};
 use zeroize::Zeroizing;
 
+use crate::error::{RecordError, RevealError};
 use crate::error::{Result, VaultError};
+use crate::policy::Actor;
 use crate::policy::{Authorized, Permission};
 use crate::records::{new_record_id, normalise_upn};
-use crate::vault::{Actor, Vault, current_record};
+use crate::vault::{Vault, current_record};
 
 /// Id of a four-eyes approval.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,7 +109,7 @@ impl Vault {
     /// record; replaces an earlier one and clears its failure count). Audited without the value.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `Capture`; [`VaultError::NoRecord`];
+    /// [`VaultError::Forbidden`] without `Capture`; [`VaultError::Record(RecordError::NoRecord)`];
     /// [`VaultError::Invalid`] for a record that is not active or a passphrase under 6
     /// characters; database errors.
     pub async fn set_passphrase(
@@ -127,9 +129,9 @@ impl Vault {
         let phc = hash_password(self.staff_settings.password_params, text.as_bytes())?;
         self.store
             .write(async |conn: &mut AnyConnection| {
-                let record = current_record(conn, &upn)
-                    .await?
-                    .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+                let record = current_record(conn, &upn).await?.ok_or_else(|| {
+                    VaultError::Record(RecordError::NoRecord { upn: upn.clone() })
+                })?;
                 if !record.state.is_active() {
                     return Err(VaultError::Invalid(format!(
                         "{upn}'s record is {}; a passphrase can only be set on an active record",
@@ -162,8 +164,8 @@ impl Vault {
     /// (default 5 per record per UTC day) every attempt is refused until the next day.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::NoRecord`];
-    /// [`VaultError::Invalid`] when no passphrase was set; [`VaultError::TooManyAttempts`];
+    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::Record(RecordError::NoRecord)`];
+    /// [`VaultError::Invalid`] when no passphrase was set; [`VaultError::Reveal(RevealError::TooManyAttempts)`];
     /// database errors.
     pub async fn check_passphrase(
         &self,
@@ -179,7 +181,7 @@ impl Vault {
         let mut conn = self.store.pool().acquire().await?;
         let record = current_record(&mut conn, &upn)
             .await?
-            .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+            .ok_or_else(|| VaultError::Record(RecordError::NoRecord { upn: upn.clone() }))?;
         let (phc, _) = passphrase_state(&mut conn, &record.id, today).await?;
         drop(conn);
         let phc = phc.ok_or_else(|| {
@@ -205,10 +207,12 @@ impl Vault {
                     let detail = json!({ "result": "refused", "failures_today": failures });
                     self.audit(conn, actor, "verify-passphrase", key, detail)
                         .await?;
-                    return Ok(Outcome::Refused(VaultError::TooManyAttempts {
-                        upn: upn.clone(),
-                        limit,
-                    }));
+                    return Ok(Outcome::Refused(VaultError::Reveal(
+                        RevealError::TooManyAttempts {
+                            upn: upn.clone(),
+                            limit,
+                        },
+                    )));
                 }
                 let failures = if matches { failures } else { failures + 1 };
                 if !matches {
@@ -237,8 +241,8 @@ impl Vault {
     /// Asks for a second approver for one reveal of `upn` beyond the quota.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::NoRecord`];
-    /// [`VaultError::NotRevealable`]; [`VaultError::Invalid`] without ticket or reason;
+    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::Record(RecordError::NoRecord)`];
+    /// [`VaultError::Reveal(RevealError::NotRevealable)`]; [`VaultError::Invalid`] without ticket or reason;
     /// database errors.
     pub async fn request_approval(
         &self,
@@ -260,14 +264,14 @@ impl Vault {
         let expires = now.saturating_add(self.staff_settings.approval_ttl_secs);
         self.store
             .write(async |conn: &mut AnyConnection| {
-                let record = current_record(conn, &upn)
-                    .await?
-                    .ok_or_else(|| VaultError::NoRecord { upn: upn.clone() })?;
+                let record = current_record(conn, &upn).await?.ok_or_else(|| {
+                    VaultError::Record(RecordError::NoRecord { upn: upn.clone() })
+                })?;
                 if !record.state.is_revealable() {
-                    return Err(VaultError::NotRevealable {
+                    return Err(VaultError::Reveal(RevealError::NotRevealable {
                         upn: upn.clone(),
                         state: record.state,
-                    });
+                    }));
                 }
                 sqlx::query(
                     "INSERT INTO approvals (id, upn, record_id, requested_by, ticket, reason, \
@@ -304,7 +308,7 @@ impl Vault {
     /// nobody approves their own request by switching between their session and a key.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `ApproveReveal`; [`VaultError::ApprovalInvalid`] for
+    /// [`VaultError::Forbidden`] without `ApproveReveal`; [`VaultError::Reveal(RevealError::ApprovalInvalid)`] for
     /// an unknown, expired or already approved request, or one's own request (all refusals
     /// are audited); database errors.
     pub async fn approve(&self, auth: &Authorized, id: &ApprovalId) -> Result<Approval> {
@@ -367,7 +371,7 @@ impl Vault {
     /// One approval.
     ///
     /// # Errors
-    /// [`VaultError::ApprovalInvalid`] for an unknown id; database errors.
+    /// [`VaultError::Reveal(RevealError::ApprovalInvalid)`] for an unknown id; database errors.
     pub async fn approval(&self, id: &ApprovalId) -> Result<Approval> {
         let mut conn = self.store.pool().acquire().await?;
         approval_in(&mut conn, id)
@@ -393,10 +397,10 @@ impl Vault {
 }
 
 fn invalid(id: &ApprovalId, reason: &'static str) -> VaultError {
-    VaultError::ApprovalInvalid {
+    VaultError::Reveal(RevealError::ApprovalInvalid {
         id: id.0.clone(),
         reason,
-    }
+    })
 }
 
 async fn approval_in(conn: &mut AnyConnection, id: &ApprovalId) -> Result<Option<Approval>> {

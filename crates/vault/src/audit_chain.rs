@@ -14,6 +14,7 @@ use sqlx::{AnyPool, Row};
 use tokendesk_crypto::MacKey;
 
 use crate::clock::UnixTime;
+use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 
 /// Hash of "nothing before": the genesis `prev_hash`.
@@ -122,7 +123,9 @@ pub(crate) async fn append_many(
             .bind(count)
             .fetch_optional(&mut *conn)
             .await?
-            .ok_or_else(|| VaultError::Corrupt("the audit_head row is missing".into()))?;
+            .ok_or_else(|| {
+                VaultError::Store(StoreError::Corrupt("the audit_head row is missing".into()))
+            })?;
     let last: i64 = head.try_get("seq")?;
     let mut prev: Vec<u8> = head.try_get("head_hash")?;
     let mut rows = Vec::with_capacity(events.len());

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use sqlx::migrate::Migrator;
 
+use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -24,15 +25,15 @@ impl Backend {
     /// Picks the backend from the URL scheme.
     ///
     /// # Errors
-    /// [`VaultError::UnsupportedUrl`] for other schemes.
+    /// [`VaultError::Store(StoreError::UnsupportedUrl)`] for other schemes.
     pub fn from_url(url: &str) -> Result<Self> {
         let scheme = url.split(':').next().unwrap_or_default();
         match scheme {
             "sqlite" => Ok(Backend::Sqlite),
             "postgres" | "postgresql" => Ok(Backend::Postgres),
-            other => Err(VaultError::UnsupportedUrl {
+            other => Err(VaultError::Store(StoreError::UnsupportedUrl {
                 scheme: other.to_owned(),
-            }),
+            })),
         }
     }
 

@@ -1,22 +1,53 @@
-//! The vault's error type. Messages name states, positions and key ids, never secrets.
+//! The vault's errors, one enum per area ([`StoreError`], [`StaffError`], [`RecordError`],
+//! [`RevealError`]) composed into [`VaultError`]. Messages name states, positions and key ids,
+//! never secrets.
 
-use crate::policy::{Permission, Role};
+use crate::policy::{Forbidden, Permission, Role};
 use crate::state::{State, TransitionError};
 
 /// Why a vault operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultError {
+    /// Storage, keys or integrity.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Staff identity.
+    #[error(transparent)]
+    Staff(#[from] StaffError),
+    /// Records and their lifecycle.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// Reveals.
+    #[error(transparent)]
+    Reveal(#[from] RevealError),
+    /// The role does not carry the permission.
+    #[error("the {role} role may not {permission}")]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// What was asked.
+        permission: Permission,
+    },
+    /// Input that cannot be stored (bad UPN, digits, period...).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+/// Storage, keys and integrity: the database, migrations, the master key, sealed data and the audit chain.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
     /// The database could not be reached or a query failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// The shared transaction of a batch of reveals failed; none of them was committed or
     /// disclosed.
     #[error("database error, nothing was revealed: {0}")]
     BatchFailed(String),
     /// Migrations failed.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// The URL names no supported backend.
     #[error("unsupported database URL scheme {scheme:?}; use sqlite://PATH or postgres://...")]
     UnsupportedUrl {
@@ -68,63 +99,21 @@ pub enum VaultError {
         /// What is wrong and what to do.
         reason: String,
     },
-    /// A lifecycle move that the transition table forbids.
+    /// The audit chain does not verify.
+    #[error("audit chain broken: {0}")]
+    AuditBroken(String),
+    /// A cryptographic primitive failed (random generator, parameters).
     #[error(transparent)]
-    Transition(#[from] TransitionError),
-    /// The user already has a record in an active state.
-    #[error("{upn} already has an active record (state {state}); cancel, lose or deliver it first")]
-    ActiveRecordExists {
-        /// The user.
-        upn: String,
-        /// State of the active record.
-        state: State,
-    },
-    /// No record for this user.
-    #[error("no record for {upn}")]
-    NoRecord {
-        /// The user.
-        upn: String,
-    },
-    /// Reveals are allowed only in captured, burned and shipped.
-    #[error("codes cannot be revealed for {upn}: the record is {state}")]
-    NotRevealable {
-        /// The user.
-        upn: String,
-        /// The record's state.
-        state: State,
-    },
-    /// The per-user daily reveal quota is used up.
-    #[error(
-        "{upn} has had {used} reveals today, the daily quota is {quota}; ask a second approver"
-    )]
-    QuotaExceeded {
-        /// The user.
-        upn: String,
-        /// Reveals already made today.
-        used: i64,
-        /// The quota.
-        quota: i64,
-    },
-    /// A reveal asked for a code further from now than the vault allows (a few steps back,
-    /// [`crate::Settings::reveal_max_future_secs`] ahead).
-    #[error("{0}")]
-    OutsideRevealWindow(String),
-    /// The code read from a delivered token does not match the stored seed.
-    #[error(
-        "the code does not match {upn}'s token within {window_steps} steps of now; check the token and read the current code again"
-    )]
-    CodeMismatch {
-        /// The user.
-        upn: String,
-        /// Steps searched either side of now.
-        window_steps: u64,
-    },
-    /// The seed of a purged record is gone.
-    #[error("the seed of {upn} has been purged; nothing to export or reveal")]
-    Purged {
-        /// The user.
-        upn: String,
-    },
+    Crypto(tokendesk_crypto::CryptoError),
+    /// A stored value is not what the schema allows (hand-edited database).
+    #[error("corrupt database row: {0}")]
+    Corrupt(String),
+}
+
+/// Staff identity: setup, accounts, sign-in and lockout, sessions, second factor, API keys.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StaffError {
     /// Unknown user, disabled account or wrong password: deliberately one answer.
     #[error("sign-in failed: unknown user name or wrong password")]
     LoginFailed,
@@ -148,14 +137,6 @@ pub enum VaultError {
         "the code is wrong, expired or already used; wait for the next code in your authenticator app"
     )]
     WrongCode,
-    /// The role does not carry the permission.
-    #[error("the {role} role may not {permission}")]
-    Forbidden {
-        /// The caller's role.
-        role: Role,
-        /// What was asked.
-        permission: Permission,
-    },
     /// The first-admin setup link is wrong, expired or already used.
     #[error(
         "the setup link is invalid, expired or already used; restart `tokendesk serve` with an empty staff table for a new one"
@@ -191,6 +172,75 @@ pub enum VaultError {
         /// The name.
         name: String,
     },
+}
+
+/// Records and their lifecycle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A lifecycle move that the transition table forbids.
+    #[error(transparent)]
+    Transition(TransitionError),
+    /// The user already has a record in an active state.
+    #[error("{upn} already has an active record (state {state}); cancel, lose or deliver it first")]
+    ActiveRecordExists {
+        /// The user.
+        upn: String,
+        /// State of the active record.
+        state: State,
+    },
+    /// No record for this user.
+    #[error("no record for {upn}")]
+    NoRecord {
+        /// The user.
+        upn: String,
+    },
+    /// The code read from a delivered token does not match the stored seed.
+    #[error(
+        "the code does not match {upn}'s token within {window_steps} steps of now; check the token and read the current code again"
+    )]
+    CodeMismatch {
+        /// The user.
+        upn: String,
+        /// Steps searched either side of now.
+        window_steps: u64,
+    },
+    /// The seed of a purged record is gone.
+    #[error("the seed of {upn} has been purged; nothing to export or reveal")]
+    Purged {
+        /// The user.
+        upn: String,
+    },
+}
+
+/// Reveals: state, quota, window, caller passphrase and four-eyes approvals.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevealError {
+    /// Reveals are allowed only in captured, burned and shipped.
+    #[error("codes cannot be revealed for {upn}: the record is {state}")]
+    NotRevealable {
+        /// The user.
+        upn: String,
+        /// The record's state.
+        state: State,
+    },
+    /// The per-user daily reveal quota is used up.
+    #[error(
+        "{upn} has had {used} reveals today, the daily quota is {quota}; ask a second approver"
+    )]
+    QuotaExceeded {
+        /// The user.
+        upn: String,
+        /// Reveals already made today.
+        used: i64,
+        /// The quota.
+        quota: i64,
+    },
+    /// A reveal asked for a code further from now than the vault allows (a few steps back,
+    /// [`crate::Settings::reveal_max_future_secs`] ahead).
+    #[error("{0}")]
+    OutsideRevealWindow(String),
     /// Too many failed caller-passphrase attempts today.
     #[error(
         "{upn} has had {limit} failed passphrase attempts today; verify the caller another way (call-back)"
@@ -209,18 +259,39 @@ pub enum VaultError {
         /// Why, in plain words.
         reason: &'static str,
     },
-    /// Input that cannot be stored (bad UPN, digits, period...).
-    #[error("invalid input: {0}")]
-    Invalid(String),
-    /// The audit chain does not verify.
-    #[error("audit chain broken: {0}")]
-    AuditBroken(String),
-    /// A cryptographic primitive failed (random generator, parameters).
-    #[error(transparent)]
-    Crypto(#[from] tokendesk_crypto::CryptoError),
-    /// A stored value is not what the schema allows (hand-edited database).
-    #[error("corrupt database row: {0}")]
-    Corrupt(String),
+}
+
+impl From<Forbidden> for VaultError {
+    fn from(f: Forbidden) -> Self {
+        VaultError::Forbidden {
+            role: f.role,
+            permission: f.permission,
+        }
+    }
+}
+
+impl From<sqlx::Error> for VaultError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e).into()
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for VaultError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e).into()
+    }
+}
+
+impl From<tokendesk_crypto::CryptoError> for VaultError {
+    fn from(e: tokendesk_crypto::CryptoError) -> Self {
+        StoreError::Crypto(e).into()
+    }
+}
+
+impl From<TransitionError> for VaultError {
+    fn from(e: TransitionError) -> Self {
+        RecordError::Transition(e).into()
+    }
 }
 
 /// Result alias for the vault.

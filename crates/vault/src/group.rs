@@ -26,9 +26,9 @@ use tokio::sync::oneshot;
 use tokendesk_otp::TotpCode;
 
 use crate::error::Result;
+use crate::policy::Actor;
 use crate::records::Record;
 use crate::reveal::RevealRequest;
-use crate::vault::Actor;
 
 /// The most reveals one transaction carries. Enough to absorb every connection of a busy
 /// helpdesk between two fsyncs, small enough that one transaction never holds the write lock

@@ -6,6 +6,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use tokendesk_crypto::{DataKey, KdfParams, MacKey, MasterKey, Passphrase};
 
+use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 
 /// How the caller supplies the master key.
@@ -55,8 +56,10 @@ pub(crate) async fn read_meta(conn: &mut AnyConnection) -> Result<Option<Meta>> 
     let salt: Option<Vec<u8>> = row.try_get("kdf_salt")?;
     let kdf = match (m, t, p, salt) {
         (Some(m), Some(t), Some(p), Some(salt)) => {
-            let to_u32 =
-                |v: i64| u32::try_from(v).map_err(|_| VaultError::Corrupt("kdf cost".into()));
+            let to_u32 = |v: i64| {
+                u32::try_from(v)
+                    .map_err(|_| VaultError::Store(StoreError::Corrupt("kdf cost".into())))
+            };
             Some(KdfParams {
                 m_kib: to_u32(m)?,
                 t_cost: to_u32(t)?,
@@ -146,14 +149,14 @@ impl Keyring {
     pub(crate) fn open(meta: &Meta, spec: KeySpec) -> Result<Self> {
         let got_source = spec.source_name();
         if got_source != meta.key_source {
-            return Err(VaultError::KeySourceMismatch {
+            return Err(VaultError::Store(StoreError::KeySourceMismatch {
                 expected: if meta.key_source == "passphrase" {
                     "passphrase"
                 } else {
                     "key"
                 },
                 got: got_source,
-            });
+            }));
         }
         let kek = match spec {
             KeySpec::Key(kek) => kek,
@@ -161,23 +164,27 @@ impl Keyring {
                 .kdf
                 .as_ref()
                 .ok_or_else(|| {
-                    VaultError::Corrupt("passphrase vault without kdf parameters".into())
+                    VaultError::Store(StoreError::Corrupt(
+                        "passphrase vault without kdf parameters".into(),
+                    ))
                 })?
                 .derive(&passphrase)?,
         };
         if kek.key_id() != meta.key_id {
-            return Err(VaultError::WrongKey {
+            return Err(VaultError::Store(StoreError::WrongKey {
                 expected: meta.key_id.clone(),
                 got: kek.key_id(),
-            });
+            }));
         }
         let secret = kek
             .unwrap(
                 &meta.wrapped_vault_secret,
                 &secret_context(meta.key_version),
             )
-            .map_err(|_| VaultError::Tampered {
-                record: "vault_meta".into(),
+            .map_err(|_| {
+                VaultError::Store(StoreError::Tampered {
+                    record: "vault_meta".into(),
+                })
             })?;
         Ok(Self::from_secret(kek, meta.key_version, &secret))
     }
@@ -194,8 +201,10 @@ impl Keyring {
         let secret = self
             .kek
             .unwrap(wrapped, &secret_context(self.version))
-            .map_err(|_| VaultError::Tampered {
-                record: "vault_meta".into(),
+            .map_err(|_| {
+                VaultError::Store(StoreError::Tampered {
+                    record: "vault_meta".into(),
+                })
             })?;
         Ok(new_kek.wrap(&secret, &secret_context(self.version + 1))?.0)
     }
@@ -205,8 +214,10 @@ impl Keyring {
         let version = self.version + 1;
         let secret = new_kek
             .unwrap(wrapped, &secret_context(version))
-            .map_err(|_| VaultError::Tampered {
-                record: "vault_meta".into(),
+            .map_err(|_| {
+                VaultError::Store(StoreError::Tampered {
+                    record: "vault_meta".into(),
+                })
             })?;
         Ok(Self::from_secret(new_kek, version, &secret))
     }

@@ -33,7 +33,7 @@ pub use approvals::{Approval, ApprovalId, MIN_CALLER_PASSPHRASE_CHARS};
 pub use audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};
 pub use backend::Backend;
 pub use clock::{Clock, FixedClock, UnixTime};
-pub use error::{Result, VaultError};
+pub use error::{RecordError, Result, RevealError, StaffError, StoreError, VaultError};
 pub use keyfile::{
     create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
 };
@@ -41,7 +41,8 @@ pub use keyring::KeySpec;
 pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};
 pub use login_throttle::FAILURE_WINDOW_SECS;
 pub use policy::{
-    Authorized, Permission, Policy, Principal, Role, allows, permission_matrix_markdown,
+    Actor, Authorized, Forbidden, Permission, Policy, Principal, Role, UnknownRole, allows,
+    permission_matrix_markdown,
 };
 pub use records::{
     Algorithm, NewRecord, Record, RecordId, Shipment, TokenParams, normalise_upn, validate_upn,
@@ -53,7 +54,7 @@ pub use store::{Snapshot, Store};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
 pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};
 pub use vault::{
-    Actor, DEFAULT_REVEAL_MAX_FUTURE_SECS, ListFilter, Settings, StaffSettings, TokenUpdate, Vault,
+    DEFAULT_REVEAL_MAX_FUTURE_SECS, ListFilter, Settings, StaffSettings, TokenUpdate, Vault,
 };
 
 impl Vault {

@@ -19,8 +19,10 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 use tokendesk_crypto::{Passphrase, PasswordParams, hash_password, verify_password};
 
+use crate::error::StaffError;
 use crate::error::{Result, VaultError};
-use crate::vault::{Actor, StaffSettings, Vault};
+use crate::policy::Actor;
+use crate::vault::{StaffSettings, Vault};
 
 /// A failure counter with no failure for this long starts again from zero (seconds; at least
 /// the longest lock).
@@ -273,7 +275,11 @@ impl Vault {
         let counted = match reservation {
             Reservation::Locked {
                 retry_after_secs, ..
-            } => return Ok(VaultError::LockedOut { retry_after_secs }),
+            } => {
+                return Ok(VaultError::Staff(StaffError::LockedOut {
+                    retry_after_secs,
+                }));
+            }
             Reservation::Counted(counted) => counted,
         };
         self.count_secret_check();
@@ -296,10 +302,10 @@ impl Vault {
                 .await?;
         }
         Ok(match counted.lock {
-            Some(secs) => VaultError::LockedOut {
+            Some(secs) => VaultError::Staff(StaffError::LockedOut {
                 retry_after_secs: secs,
-            },
-            None => VaultError::LoginFailed,
+            }),
+            None => VaultError::Staff(StaffError::LoginFailed),
         })
     }
 

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use crate::error::{RecordError, StoreError};
 use crate::error::{Result, VaultError};
 use crate::records::{RECORD_COLUMNS, Record, record_from_row};
 use crate::state::State;
@@ -11,7 +12,7 @@ impl Vault {
     /// The record with this id.
     ///
     /// # Errors
-    /// [`VaultError::NoRecord`] when there is none; database errors.
+    /// [`VaultError::Record(RecordError::NoRecord)`] when there is none; database errors.
     pub async fn record(&self, id: &str) -> Result<Record> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -20,9 +21,9 @@ impl Vault {
             .await?;
         match row {
             Some(row) => record_from_row(&row),
-            None => Err(VaultError::NoRecord {
+            None => Err(VaultError::Record(RecordError::NoRecord {
                 upn: format!("record {id}"),
-            }),
+            })),
         }
     }
 
@@ -38,7 +39,7 @@ impl Vault {
         for row in rows {
             let state: String = row.try_get("state")?;
             let n: i64 = row.try_get("n")?;
-            out.push((state.parse().map_err(VaultError::Corrupt)?, n));
+            out.push((state.parse().map_err(StoreError::Corrupt)?, n));
         }
         out.sort_by_key(|(s, _)| crate::state::ALL_STATES.iter().position(|a| a == s));
         Ok(out)
@@ -50,7 +51,7 @@ impl Vault {
     /// is produced). `method` is the verification method; `ticket` the operator's reference.
     ///
     /// # Errors
-    /// [`VaultError::NoRecord`]; database errors.
+    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
     pub async fn record_failed_verification(
         &self,
         actor: &crate::Actor,

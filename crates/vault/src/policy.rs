@@ -5,8 +5,35 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Result, VaultError};
-use crate::vault::Actor;
+/// Who performs an operation; recorded in every audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Staff login name (or `system` for timers).
+    pub name: String,
+}
+
+impl Actor {
+    /// An actor with this name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+/// A role or permission check refused: the role does not carry the permission, or the proof was
+/// made for another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the {role} role may not {permission}")]
+pub struct Forbidden {
+    /// The caller's role.
+    pub role: Role,
+    /// What was asked.
+    pub permission: Permission,
+}
+
+/// A role name that is none of [`Role::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}; use admin, provisioner, helpdesk or auditor")]
+pub struct UnknownRole(pub String);
 
 /// A staff role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,17 +75,13 @@ impl fmt::Display for Role {
 }
 
 impl FromStr for Role {
-    type Err = VaultError;
+    type Err = UnknownRole;
 
-    fn from_str(s: &str) -> Result<Self> {
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "unknown role {s:?}; use admin, provisioner, helpdesk or auditor"
-                ))
-            })
+            .ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -192,11 +215,11 @@ impl Authorized {
 
     /// Refuses a proof made for another permission (an operation needing `ManageStaff` given a
     /// proof for `Reveal`).
-    pub(crate) fn require(&self, p: Permission) -> Result<&Actor> {
+    pub(crate) fn require(&self, p: Permission) -> Result<&Actor, Forbidden> {
         if self.permission == p && allows(self.role, p) {
             Ok(&self.actor)
         } else {
-            Err(VaultError::Forbidden {
+            Err(Forbidden {
                 role: self.role,
                 permission: p,
             })
@@ -212,8 +235,8 @@ impl Policy {
     /// Checks `p` for `principal` against the table.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] naming the role and the permission.
-    pub fn authorize(principal: &Principal, p: Permission) -> Result<Authorized> {
+    /// [`Forbidden`] naming the role and the permission.
+    pub fn authorize(principal: &Principal, p: Permission) -> Result<Authorized, Forbidden> {
         if allows(principal.role, p) {
             Ok(Authorized {
                 actor: principal.actor.clone(),
@@ -221,7 +244,7 @@ impl Policy {
                 permission: p,
             })
         } else {
-            Err(VaultError::Forbidden {
+            Err(Forbidden {
                 role: principal.role,
                 permission: p,
             })
@@ -304,7 +327,7 @@ mod tests {
                         assert!(a.require(p).is_ok());
                     }
                     Err(e) => assert!(
-                        matches!(e, VaultError::Forbidden { role: r, permission } if r == *role && permission == p)
+                        matches!(e, Forbidden { role: r, permission } if r == *role && permission == p)
                     ),
                 }
             }
@@ -339,7 +362,7 @@ mod tests {
         let proof = Policy::authorize(&principal(Role::Admin), Permission::Reveal).unwrap();
         assert!(matches!(
             proof.require(Permission::ManageStaff),
-            Err(VaultError::Forbidden { .. })
+            Err(Forbidden { .. })
         ));
     }
 

@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 use crate::state::State;
 pub use tokendesk_otp::Algorithm;
@@ -152,7 +153,8 @@ pub(crate) const RECORD_COLUMNS: &str = "id, upn, display_name, phone, notes, se
     CAST(CASE WHEN passphrase_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS passphrase_present";
 
 fn to_u32(v: i64, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| VaultError::Corrupt(format!("{what} out of range")))
+    u32::try_from(v)
+        .map_err(|_| VaultError::Store(StoreError::Corrupt(format!("{what} out of range"))))
 }
 
 pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
@@ -169,14 +171,16 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
         model: row.try_get("model")?,
         manufacturer: row.try_get("manufacturer")?,
         params: TokenParams {
-            algorithm: algorithm
-                .parse()
-                .map_err(|_| VaultError::Corrupt(format!("unknown algorithm {algorithm:?}")))?,
+            algorithm: algorithm.parse().map_err(|_| {
+                VaultError::Store(StoreError::Corrupt(format!(
+                    "unknown algorithm {algorithm:?}"
+                )))
+            })?,
             digits: to_u32(row.try_get("digits")?, "digits")?,
             period_secs: to_u32(row.try_get("period_secs")?, "period")?,
         },
         drift_steps: row.try_get("drift_steps")?,
-        state: state.parse().map_err(VaultError::Corrupt)?,
+        state: state.parse().map_err(StoreError::Corrupt)?,
         shipment: Shipment {
             carrier: row.try_get("carrier")?,
             tracking: row.try_get("tracking")?,

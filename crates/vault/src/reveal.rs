@@ -13,11 +13,13 @@ use tokendesk_otp::{Digits, Period, Secret, Totp, TotpCode, TotpParams};
 
 use crate::approvals::{ApprovalId, consume_approval};
 use crate::audit_chain::AuditEvent;
+use crate::error::{RecordError, RevealError, StoreError};
 use crate::error::{Result, VaultError};
 use crate::group::{Commit, Job};
+use crate::policy::Actor;
 use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row};
 use crate::state::State;
-use crate::vault::{Actor, SealedRow, Vault, current_record, sealed_row};
+use crate::vault::{SealedRow, Vault, current_record, sealed_row};
 
 /// What the operator states before a reveal. Stored in the audit trail; never the code.
 #[derive(Debug, Clone)]
@@ -137,18 +139,22 @@ fn check_window(times: &[i64], now: i64, period: i64, max_future_secs: i64) -> R
         now.saturating_add(max_future_secs),
     );
     if let Some(&t) = times.iter().find(|t| **t > latest) {
-        return Err(VaultError::OutsideRevealWindow(format!(
-            "a code {} ahead was asked for; codes can be revealed at most {} ahead \
+        return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
+            format!(
+                "a code {} ahead was asked for; codes can be revealed at most {} ahead \
              (setting reveal_max_future_hours)",
-            describe_secs(t.saturating_sub(now)),
-            describe_secs(max_future_secs)
+                describe_secs(t.saturating_sub(now)),
+                describe_secs(max_future_secs)
+            ),
         )));
     }
     if let Some(&t) = times.iter().find(|t| **t < earliest) {
-        return Err(VaultError::OutsideRevealWindow(format!(
-            "a code {} in the past was asked for; codes can be revealed at most \
+        return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
+            format!(
+                "a code {} in the past was asked for; codes can be revealed at most \
              {REVEAL_PAST_STEPS} steps ({back} s) back",
-            describe_secs(now.saturating_sub(t))
+                describe_secs(now.saturating_sub(t))
+            ),
         )));
     }
     Ok(())
@@ -189,7 +195,7 @@ impl Vault {
     /// commit (see `group.rs`).
     ///
     /// # Errors
-    /// [`VaultError::NotRevealable`], [`VaultError::QuotaExceeded`], [`VaultError::Tampered`],
+    /// [`VaultError::Reveal(RevealError::NotRevealable)`], [`VaultError::Reveal(RevealError::QuotaExceeded)`], [`VaultError::Store(StoreError::Tampered)`],
     /// a time before 1970; database errors.
     pub async fn reveal(
         &self,
@@ -246,7 +252,7 @@ impl Vault {
                 let message = err.to_string();
                 batch
                     .iter()
-                    .map(|_| Err(VaultError::BatchFailed(message.clone())))
+                    .map(|_| Err(VaultError::Store(StoreError::BatchFailed(message.clone()))))
                     .collect()
             }
         }
@@ -279,7 +285,10 @@ impl Vault {
                     events.push(event);
                     answers.push(Err(err));
                 }
-                Err(err @ (VaultError::Database(_) | VaultError::BatchFailed(_))) => {
+                Err(
+                    err @ (VaultError::Store(StoreError::Database(_))
+                    | VaultError::Store(StoreError::BatchFailed(_))),
+                ) => {
                     return Err(err);
                 }
                 Err(err) => answers.push(Err(err)),
@@ -313,11 +322,13 @@ impl Vault {
         };
         let (record, sealed, reveals_today) = found
             .filter(|(r, _, _)| wanted_upn.as_ref().is_none_or(|u| *u == r.upn))
-            .ok_or_else(|| VaultError::NoRecord {
-                upn: match &request.record_id {
-                    Some(id) => format!("record {id}"),
-                    None => request.upn.clone(),
-                },
+            .ok_or_else(|| {
+                VaultError::Record(RecordError::NoRecord {
+                    upn: match &request.record_id {
+                        Some(id) => format!("record {id}"),
+                        None => request.upn.clone(),
+                    },
+                })
             })?;
         let upn = record.upn.clone();
         let used = reveals_today + granted.get(&upn).copied().unwrap_or(0);
@@ -359,19 +370,20 @@ impl Vault {
             return refuse(err);
         }
         if !record.state.is_revealable() {
-            return refuse(VaultError::NotRevealable {
+            return refuse(VaultError::Reveal(RevealError::NotRevealable {
                 upn: upn.clone(),
                 state: record.state,
-            });
+            }));
         }
         if used >= quota && request.approval.is_none() {
-            return refuse(VaultError::QuotaExceeded {
+            return refuse(VaultError::Reveal(RevealError::QuotaExceeded {
                 upn: upn.clone(),
                 used,
                 quota,
-            });
+            }));
         }
-        let sealed = sealed.ok_or_else(|| VaultError::Purged { upn: upn.clone() })?;
+        let sealed =
+            sealed.ok_or_else(|| VaultError::Record(RecordError::Purged { upn: upn.clone() }))?;
         let seed = self.open_sealed(&sealed)?;
         let codes = codes_at(&seed, &record.params, &times)?;
         drop(seed);
@@ -382,10 +394,10 @@ impl Vault {
             match consume_approval(conn, id, &upn, &record.id, actor, now.0).await? {
                 Ok(()) => approval_used = Some(id.0.clone()),
                 Err(reason) => {
-                    return refuse(VaultError::ApprovalInvalid {
+                    return refuse(VaultError::Reveal(RevealError::ApprovalInvalid {
                         id: id.0.clone(),
                         reason,
-                    });
+                    }));
                 }
             }
         }
@@ -399,8 +411,8 @@ impl Vault {
     /// transaction. Asking for purged, cancelled or lost records is refused.
     ///
     /// # Errors
-    /// [`VaultError::Purged`] when a requested state has no seeds or a named user's seed is
-    /// gone; [`VaultError::Tampered`]; database errors.
+    /// [`VaultError::Record(RecordError::Purged)`] when a requested state has no seeds or a named user's seed is
+    /// gone; [`VaultError::Store(StoreError::Tampered)`]; database errors.
     pub async fn export_seeds(
         &self,
         actor: &Actor,
@@ -418,11 +430,11 @@ impl Vault {
             .write(async |conn: &mut AnyConnection| {
                 let records = match &upn {
                     Some(u) => {
-                        let r = current_record(conn, u)
-                            .await?
-                            .ok_or_else(|| VaultError::NoRecord { upn: u.clone() })?;
+                        let r = current_record(conn, u).await?.ok_or_else(|| {
+                            VaultError::Record(RecordError::NoRecord { upn: u.clone() })
+                        })?;
                         if !r.has_seed {
-                            return Err(VaultError::Purged { upn: u.clone() });
+                            return Err(VaultError::Record(RecordError::Purged { upn: u.clone() }));
                         }
                         vec![r]
                     }
@@ -451,12 +463,11 @@ impl Vault {
                         detail,
                     )
                     .await?;
-                    let sealed =
-                        sealed_row(conn, &record.id)
-                            .await?
-                            .ok_or_else(|| VaultError::Purged {
-                                upn: record.upn.clone(),
-                            })?;
+                    let sealed = sealed_row(conn, &record.id).await?.ok_or_else(|| {
+                        VaultError::Record(RecordError::Purged {
+                            upn: record.upn.clone(),
+                        })
+                    })?;
                     let seed = self.open_sealed(&sealed)?;
                     out.push(ExportedSeed { record, seed });
                 }

@@ -6,9 +6,11 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use tokendesk_crypto::MasterKey;
 
+use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 use crate::keyring::{KeySpec, read_meta, record_context, resolve_new};
-use crate::vault::{Actor, SealedRow, Vault, sealed_from_row};
+use crate::policy::Actor;
+use crate::vault::{SealedRow, Vault, sealed_from_row};
 
 impl Vault {
     fn reseal(
@@ -27,7 +29,7 @@ impl Vault {
     /// Rotates the master key. Returns the number of seeds re-sealed.
     ///
     /// # Errors
-    /// [`VaultError::Tampered`] if any record fails to open (nothing changes then); a vault
+    /// [`VaultError::Store(StoreError::Tampered)`] if any record fails to open (nothing changes then); a vault
     /// rotated meanwhile by another process; database errors.
     pub async fn rotate(&mut self, actor: &Actor, new: KeySpec) -> Result<usize> {
         let new = resolve_new(new)?;
@@ -42,7 +44,9 @@ impl Vault {
                 sqlx::query("UPDATE vault_meta SET key_version = key_version WHERE id = 1")
                     .execute(&mut *conn)
                     .await?;
-                let meta = read_meta(conn).await?.ok_or(VaultError::NotInitialised)?;
+                let meta = read_meta(conn)
+                    .await?
+                    .ok_or(VaultError::Store(StoreError::NotInitialised))?;
                 if meta.key_version != old_version {
                     return Err(VaultError::Invalid(format!(
                         "the vault was rotated meanwhile (now key version {}); reopen it",

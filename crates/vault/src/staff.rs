@@ -14,14 +14,16 @@ use tokendesk_crypto::{Passphrase, ct_eq, hash_password, verify_password};
 use tokendesk_otp::{Secret, Totp, TotpParams};
 
 use crate::error::{Result, VaultError};
+use crate::error::{StaffError, StoreError};
 use crate::login_throttle::{Counted, Counter, Reservation, release, reserve};
+use crate::policy::Actor;
 use crate::policy::{Authorized, Permission, Principal, Role};
 use crate::records::new_record_id;
 use crate::store::on_unique;
 use crate::tokens::{
     SESSION_PREFIX, SETUP_PREFIX, SecretString, new_token, one_time_password, token_hash,
 };
-use crate::vault::{Actor, Vault};
+use crate::vault::Vault;
 
 /// How far a session has got through sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +65,9 @@ impl FromStr for SessionStage {
             "totp-enrol" => Ok(SessionStage::TotpEnrol),
             "totp" => Ok(SessionStage::Totp),
             "full" => Ok(SessionStage::Full),
-            other => Err(VaultError::Corrupt(format!(
+            other => Err(VaultError::Store(StoreError::Corrupt(format!(
                 "unknown session stage {other:?}"
-            ))),
+            )))),
         }
     }
 }
@@ -146,9 +148,9 @@ fn staff_from_row(row: &AnyRow) -> Result<Staff> {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
-        role: role
-            .parse()
-            .map_err(|_| VaultError::Corrupt(format!("unknown role {role:?}")))?,
+        role: role.parse().map_err(|_| {
+            VaultError::Store(StoreError::Corrupt(format!("unknown role {role:?}")))
+        })?,
         must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
         totp_enrolled: row.try_get::<i64, _>("totp_enrolled")? != 0,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
@@ -283,8 +285,10 @@ impl Vault {
         row.as_ref()
             .map(staff_from_row)
             .transpose()?
-            .ok_or_else(|| VaultError::StaffNotFound {
-                username: username.to_owned(),
+            .ok_or_else(|| {
+                VaultError::Staff(StaffError::StaffNotFound {
+                    username: username.to_owned(),
+                })
             })
     }
 
@@ -365,7 +369,7 @@ impl Vault {
     /// against every unused, unexpired one and is used up.
     ///
     /// # Errors
-    /// [`VaultError::SetupTokenInvalid`] (wrong, expired, used, or staff exist already);
+    /// [`VaultError::Staff(StaffError::SetupTokenInvalid)`] (wrong, expired, used, or staff exist already);
     /// [`VaultError::Invalid`] for a bad user name, display name or password; database errors.
     pub async fn complete_setup(
         &self,
@@ -388,7 +392,7 @@ impl Vault {
                     .await?
                     .try_get("n")?;
                 if n > 0 {
-                    return Err(VaultError::SetupTokenInvalid);
+                    return Err(VaultError::Staff(StaffError::SetupTokenInvalid));
                 }
                 let rows = sqlx::query(
                     "SELECT token_hash FROM setup_tokens WHERE used_unix_secs IS NULL \
@@ -404,7 +408,7 @@ impl Vault {
                         matched = Some(stored);
                     }
                 }
-                let matched = matched.ok_or(VaultError::SetupTokenInvalid)?;
+                let matched = matched.ok_or(VaultError::Staff(StaffError::SetupTokenInvalid))?;
                 let done = sqlx::query(
                     "UPDATE setup_tokens SET used_unix_secs = $1 WHERE token_hash = $2 \
                      AND used_unix_secs IS NULL",
@@ -415,7 +419,7 @@ impl Vault {
                 .await?;
                 if done.rows_affected() != 1 {
                     // Used by a concurrent request between the read and this update.
-                    return Err(VaultError::SetupTokenInvalid);
+                    return Err(VaultError::Staff(StaffError::SetupTokenInvalid));
                 }
                 insert_staff(
                     conn,
@@ -447,7 +451,7 @@ impl Vault {
     /// Adds an account with a one-time password (shown once; must be changed at first sign-in).
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `ManageStaff`; [`VaultError::StaffExists`];
+    /// [`VaultError::Forbidden`] without `ManageStaff`; [`VaultError::Staff(StaffError::StaffExists)`];
     /// [`VaultError::Invalid`] for bad names; database errors.
     pub async fn staff_add(
         &self,
@@ -502,7 +506,7 @@ impl Vault {
     /// One account.
     ///
     /// # Errors
-    /// [`VaultError::StaffNotFound`]; database errors.
+    /// [`VaultError::Staff(StaffError::StaffNotFound)`]; database errors.
     pub async fn staff_get(&self, username: &str) -> Result<Staff> {
         let username = normalise_username(username)?;
         let mut conn = self.store.pool().acquire().await?;
@@ -512,7 +516,7 @@ impl Vault {
     /// Disables an account and ends its sessions. The last enabled admin cannot be disabled.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::StaffNotFound`]; [`VaultError::LastAdmin`];
+    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; [`VaultError::Staff(StaffError::LastAdmin)`];
     /// database errors.
     pub async fn staff_disable(&self, auth: &Authorized, username: &str) -> Result<Staff> {
         let actor = auth.require(Permission::ManageStaff)?;
@@ -540,7 +544,7 @@ impl Vault {
     /// Enables an account again (and clears its lockout).
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::StaffNotFound`]; database errors.
+    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; database errors.
     pub async fn staff_enable(&self, auth: &Authorized, username: &str) -> Result<Staff> {
         let actor = auth.require(Permission::ManageStaff)?;
         let username = normalise_username(username)?;
@@ -566,7 +570,7 @@ impl Vault {
     /// Changes an account's role. The last enabled admin cannot be demoted.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::StaffNotFound`]; [`VaultError::LastAdmin`];
+    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; [`VaultError::Staff(StaffError::LastAdmin)`];
     /// database errors.
     pub async fn staff_set_role(
         &self,
@@ -601,7 +605,7 @@ impl Vault {
     /// account's sessions.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::StaffNotFound`]; database errors.
+    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; database errors.
     pub async fn staff_reset(&self, auth: &Authorized, username: &str) -> Result<SecretString> {
         let actor = auth.require(Permission::ManageStaff)?;
         let username = normalise_username(username)?;
@@ -669,7 +673,9 @@ impl Vault {
             Reservation::Counted(counted) => Ok(counted),
             Reservation::Locked {
                 retry_after_secs, ..
-            } => Err(VaultError::LockedOut { retry_after_secs }),
+            } => Err(VaultError::Staff(StaffError::LockedOut {
+                retry_after_secs,
+            })),
         }
     }
 
@@ -696,9 +702,9 @@ impl Vault {
             })
             .await?;
         Ok(match counted.lock {
-            Some(secs) => VaultError::LockedOut {
+            Some(secs) => VaultError::Staff(StaffError::LockedOut {
                 retry_after_secs: secs,
-            },
+            }),
             None => plain,
         })
     }
@@ -729,7 +735,7 @@ impl Vault {
     /// `login_throttle` (see that module), so the lockout does not reveal which names exist.
     ///
     /// # Errors
-    /// [`VaultError::LoginFailed`]; [`VaultError::LockedOut`]; database errors.
+    /// [`VaultError::Staff(StaffError::LoginFailed)`]; [`VaultError::Staff(StaffError::LockedOut)`]; database errors.
     pub async fn login(
         &self,
         username: &str,
@@ -752,7 +758,12 @@ impl Vault {
         // its lockout looks like everyone else's.
         if staff.disabled || !ok {
             return Err(self
-                .record_failure(&staff, "login-failed", VaultError::LoginFailed, counted)
+                .record_failure(
+                    &staff,
+                    "login-failed",
+                    VaultError::Staff(StaffError::LoginFailed),
+                    counted,
+                )
                 .await?);
         }
         let stage = if staff.must_change_password {
@@ -807,7 +818,7 @@ impl Vault {
         let session = self
             .session_by_hash(&hash)
             .await?
-            .ok_or(VaultError::SessionInvalid)?;
+            .ok_or(VaultError::Staff(StaffError::SessionInvalid))?;
         Ok((token, session))
     }
 
@@ -866,11 +877,11 @@ impl Vault {
         let session = self
             .session(token)
             .await?
-            .ok_or(VaultError::SessionInvalid)?;
+            .ok_or(VaultError::Staff(StaffError::SessionInvalid))?;
         if !stages.contains(&session.stage) {
-            return Err(VaultError::WrongStage {
+            return Err(VaultError::Staff(StaffError::WrongStage {
                 stage: session.stage.as_str(),
-            });
+            }));
         }
         Ok((token_hash(token), session))
     }
@@ -937,8 +948,8 @@ impl Vault {
     /// `totp`). A wrong old password counts toward the lockout.
     ///
     /// # Errors
-    /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`], [`VaultError::LoginFailed`],
-    /// [`VaultError::LockedOut`], [`VaultError::Invalid`]; database errors.
+    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`], [`VaultError::Staff(StaffError::LoginFailed)`],
+    /// [`VaultError::Staff(StaffError::LockedOut)`], [`VaultError::Invalid`]; database errors.
     pub async fn change_password(
         &self,
         token: &str,
@@ -953,14 +964,14 @@ impl Vault {
         let acct = self
             .auth_row(&staff.username)
             .await?
-            .ok_or(VaultError::SessionInvalid)?;
+            .ok_or(VaultError::Staff(StaffError::SessionInvalid))?;
         let counted = self.reserve_attempt(&staff).await?;
         if !self.check_password(old, &acct.password_hash)? {
             return Err(self
                 .record_failure(
                     &staff,
                     "password-change-failed",
-                    VaultError::LoginFailed,
+                    VaultError::Staff(StaffError::LoginFailed),
                     counted,
                 )
                 .await?);
@@ -1004,14 +1015,14 @@ impl Vault {
             .await?;
         self.session_by_hash(&hash)
             .await?
-            .ok_or(VaultError::SessionInvalid)
+            .ok_or(VaultError::Staff(StaffError::SessionInvalid))
     }
 
     /// Starts TOTP enrolment: a new random 160-bit seed, stored sealed and pending until
     /// [`Vault::finish_totp_enrolment`] sees a right code. Show it once (QR/base32) and drop it.
     ///
     /// # Errors
-    /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`]; database errors.
+    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`]; database errors.
     pub async fn begin_totp_enrolment(&self, token: &str) -> Result<Secret> {
         let (_, session) = self.session_at(token, &[SessionStage::TotpEnrol]).await?;
         let staff = session.staff;
@@ -1057,8 +1068,10 @@ impl Vault {
             .keys
             .staff_totp
             .open(sealed, &totp_aad(&staff.id))
-            .map_err(|_| VaultError::Tampered {
-                record: format!("staff {}", staff.username),
+            .map_err(|_| {
+                VaultError::Store(StoreError::Tampered {
+                    record: format!("staff {}", staff.username),
+                })
             })?;
         Ok(staff_totp(&seed))
     }
@@ -1087,7 +1100,12 @@ impl Vault {
         self.count_secret_check();
         let Some(step) = match_totp(&totp, now, code, last_step) else {
             return Err(self
-                .record_failure(staff, "totp-failed", VaultError::WrongCode, counted)
+                .record_failure(
+                    staff,
+                    "totp-failed",
+                    VaultError::Staff(StaffError::WrongCode),
+                    counted,
+                )
                 .await?);
         };
         let (fresh, fresh_hash) = new_token(SESSION_PREFIX)?;
@@ -1104,7 +1122,7 @@ impl Vault {
                 .execute(&mut *conn)
                 .await?;
                 if done.rows_affected() != 1 {
-                    return Err(VaultError::WrongCode);
+                    return Err(VaultError::Staff(StaffError::WrongCode));
                 }
                 rotate_session(conn, &hash, &fresh_hash, &session, now).await?;
                 self.staff_event(
@@ -1119,7 +1137,7 @@ impl Vault {
         let full = self
             .session_by_hash(&fresh_hash)
             .await?
-            .ok_or(VaultError::SessionInvalid)?;
+            .ok_or(VaultError::Staff(StaffError::SessionInvalid))?;
         Ok((fresh, full))
     }
 
@@ -1127,8 +1145,8 @@ impl Vault {
     /// (the one passed in stops working) and the session, now `full`.
     ///
     /// # Errors
-    /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`], [`VaultError::WrongCode`],
-    /// [`VaultError::LockedOut`]; database errors.
+    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`], [`VaultError::Staff(StaffError::WrongCode)`],
+    /// [`VaultError::Staff(StaffError::LockedOut)`]; database errors.
     pub async fn finish_totp_enrolment(
         &self,
         token: &str,
@@ -1143,8 +1161,8 @@ impl Vault {
     /// session token (the pre-TOTP one stops working) and the session, now `full`.
     ///
     /// # Errors
-    /// [`VaultError::SessionInvalid`], [`VaultError::WrongStage`], [`VaultError::WrongCode`],
-    /// [`VaultError::LockedOut`]; database errors.
+    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`], [`VaultError::Staff(StaffError::WrongCode)`],
+    /// [`VaultError::Staff(StaffError::LockedOut)`]; database errors.
     pub async fn verify_totp(&self, token: &str, code: &str) -> Result<(SecretString, Session)> {
         self.accept_totp(token, code, SessionStage::Totp, "login.totp")
             .await
@@ -1167,7 +1185,7 @@ async fn rotate_session(
         .await?
         .rows_affected();
     if gone != 1 {
-        return Err(VaultError::SessionInvalid);
+        return Err(VaultError::Staff(StaffError::SessionInvalid));
     }
     sqlx::query(
         "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
@@ -1213,8 +1231,10 @@ async fn insert_staff(
     .execute(conn)
     .await
     .map_err(|e| {
-        on_unique(e, || VaultError::StaffExists {
-            username: username.to_owned(),
+        on_unique(e, || {
+            VaultError::Staff(StaffError::StaffExists {
+                username: username.to_owned(),
+            })
         })
     })?;
     Ok(())
@@ -1239,9 +1259,9 @@ async fn ensure_other_admin(conn: &mut AnyConnection, staff: &Staff) -> Result<(
     .await?
     .try_get("n")?;
     if n == 0 {
-        return Err(VaultError::LastAdmin {
+        return Err(VaultError::Staff(StaffError::LastAdmin {
             username: staff.username.clone(),
-        });
+        }));
     }
     Ok(())
 }

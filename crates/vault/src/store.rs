@@ -10,6 +10,7 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::backend::Backend;
 use sha2::Digest;
 
+use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 
 /// A migrated database.
@@ -817,7 +818,7 @@ impl Snapshot {
 pub(crate) fn on_unique(err: sqlx::Error, map: impl FnOnce() -> VaultError) -> VaultError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => map(),
-        _ => VaultError::Database(err),
+        _ => VaultError::Store(StoreError::Database(err)),
     }
 }
 

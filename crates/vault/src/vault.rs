@@ -12,29 +12,17 @@ use zeroize::Zeroizing;
 
 use crate::audit_chain::{self, AuditEvent};
 use crate::clock::{Clock, UnixTime};
+use crate::error::{RecordError, StoreError};
 use crate::error::{Result, VaultError};
 use crate::group::RevealGroup;
 use crate::keyring::{KeySpec, Keyring, read_meta, record_context, resolve_new};
+use crate::policy::Actor;
 use crate::records::{
     NewRecord, RECORD_COLUMNS, Record, RecordId, Shipment, check_params, new_record_id,
     normalise_upn, record_from_row, validate_upn,
 };
 use crate::state::State;
 use crate::store::{Store, on_unique};
-
-/// Who performs an operation; recorded in every audit event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// Staff login name (or `system` for timers).
-    pub name: String,
-}
-
-impl Actor {
-    /// An actor with this name.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
-    }
-}
 
 /// Deployment policy knobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +145,7 @@ impl Vault {
     /// Creates the vault in an empty, migrated database.
     ///
     /// # Errors
-    /// [`VaultError::AlreadyInitialised`] if a vault exists; database errors.
+    /// [`VaultError::Store(StoreError::AlreadyInitialised)`] if a vault exists; database errors.
     pub async fn init(
         store: Store,
         spec: KeySpec,
@@ -172,9 +160,9 @@ impl Vault {
         store
             .write(async |conn: &mut AnyConnection| {
                 if let Some(meta) = read_meta(conn).await? {
-                    return Err(VaultError::AlreadyInitialised {
+                    return Err(VaultError::Store(StoreError::AlreadyInitialised {
                         key_id: meta.key_id,
-                    });
+                    }));
                 }
                 sqlx::query(
                     "INSERT INTO vault_meta (id, key_version, key_id, key_source, kdf_m_kib, \
@@ -192,8 +180,10 @@ impl Vault {
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| {
-                    on_unique(e, || VaultError::AlreadyInitialised {
-                        key_id: key_id.clone(),
+                    on_unique(e, || {
+                        VaultError::Store(StoreError::AlreadyInitialised {
+                            key_id: key_id.clone(),
+                        })
                     })
                 })?;
                 audit_chain::create_head(conn, &keys.audit).await?;
@@ -222,13 +212,13 @@ impl Vault {
     /// Opens an existing vault, checking the master key before anything else happens.
     ///
     /// # Errors
-    /// [`VaultError::NotInitialised`], [`VaultError::WrongKey`],
-    /// [`VaultError::KeySourceMismatch`]; database errors.
+    /// [`VaultError::Store(StoreError::NotInitialised)`], [`VaultError::Store(StoreError::WrongKey)`],
+    /// [`VaultError::Store(StoreError::KeySourceMismatch)`]; database errors.
     pub async fn open(store: Store, spec: KeySpec, clock: Arc<dyn Clock>) -> Result<Self> {
         let mut conn = store.pool().acquire().await?;
         let meta = read_meta(&mut conn)
             .await?
-            .ok_or(VaultError::NotInitialised)?;
+            .ok_or(VaultError::Store(StoreError::NotInitialised))?;
         drop(conn);
         let keys = Keyring::open(&meta, spec)?;
         Ok(Self {
@@ -319,8 +309,10 @@ impl Vault {
 
     /// Opens a stored seed; any authentication failure is reported as tampering of that record.
     pub(crate) fn open_sealed(&self, row: &SealedRow) -> Result<Zeroizing<Vec<u8>>> {
-        let tampered = || VaultError::Tampered {
-            record: row.id.clone(),
+        let tampered = || {
+            VaultError::Store(StoreError::Tampered {
+                record: row.id.clone(),
+            })
         };
         let dek = self
             .keys
@@ -391,10 +383,10 @@ impl Vault {
             }
             query.execute(&mut *conn).await.map_err(|e| {
                 on_unique(e, || match chunk {
-                    [(upn, _, _)] => VaultError::ActiveRecordExists {
+                    [(upn, _, _)] => VaultError::Record(RecordError::ActiveRecordExists {
                         upn: upn.clone(),
                         state: State::Captured,
-                    },
+                    }),
                     _ => VaultError::Invalid(
                         "a user in this batch already has an active record".into(),
                     ),
@@ -408,7 +400,7 @@ impl Vault {
     /// sealed at once and never returned by any read path.
     ///
     /// # Errors
-    /// Invalid UPN or parameters; [`VaultError::ActiveRecordExists`]; database errors.
+    /// Invalid UPN or parameters; [`VaultError::Record(RecordError::ActiveRecordExists)`]; database errors.
     pub async fn capture(&self, actor: &Actor, new: NewRecord, seed: &Secret) -> Result<Record> {
         let upn = validate_upn(&new.upn)?;
         check_params(&new.params)?;
@@ -418,10 +410,10 @@ impl Vault {
                 if let Some(active) = current_record(conn, &upn).await?
                     && active.state.is_active()
                 {
-                    return Err(VaultError::ActiveRecordExists {
+                    return Err(VaultError::Record(RecordError::ActiveRecordExists {
                         upn: upn.clone(),
                         state: active.state,
-                    });
+                    }));
                 }
                 let id = self
                     .insert_records_bulk(conn, actor, &[(upn.clone(), &new, seed)])
@@ -442,7 +434,7 @@ impl Vault {
     /// active record) rolls back the whole batch.
     ///
     /// # Errors
-    /// Invalid UPN or parameters (with the 1-based item number); [`VaultError::ActiveRecordExists`];
+    /// Invalid UPN or parameters (with the 1-based item number); [`VaultError::Record(RecordError::ActiveRecordExists)`];
     /// database errors.
     pub async fn capture_batch(
         &self,
@@ -496,19 +488,19 @@ impl Vault {
     /// The user's current record: the active one if any, else the newest.
     ///
     /// # Errors
-    /// [`VaultError::NoRecord`]; database errors.
+    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
     pub async fn current(&self, upn: &str) -> Result<Record> {
         let upn = normalise_upn(upn)?;
         let mut conn = self.store.pool().acquire().await?;
         current_record(&mut conn, &upn)
             .await?
-            .ok_or(VaultError::NoRecord { upn })
+            .ok_or(VaultError::Record(RecordError::NoRecord { upn }))
     }
 
     /// All records of a user, newest first.
     ///
     /// # Errors
-    /// [`VaultError::NoRecord`] if there are none; database errors.
+    /// [`VaultError::Record(RecordError::NoRecord)`] if there are none; database errors.
     pub async fn history(&self, upn: &str) -> Result<Vec<Record>> {
         let upn = normalise_upn(upn)?;
         let sql = format!(
@@ -520,7 +512,7 @@ impl Vault {
             .fetch_all(self.store.pool())
             .await?;
         if rows.is_empty() {
-            return Err(VaultError::NoRecord { upn });
+            return Err(VaultError::Record(RecordError::NoRecord { upn }));
         }
         rows.iter().map(record_from_row).collect()
     }
@@ -580,7 +572,7 @@ impl Vault {
     /// that record by id.
     ///
     /// # Errors
-    /// [`VaultError::NoRecord`]; database errors.
+    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
     pub async fn current_record_id(&self, upn: &str) -> Result<RecordId> {
         self.current(upn).await.map(|r| RecordId::from(&r))
     }
@@ -690,7 +682,7 @@ impl Vault {
     /// destroys it later. A code that does not match changes nothing.
     ///
     /// # Errors
-    /// Illegal transition; [`VaultError::CodeMismatch`]; no record; database errors.
+    /// Illegal transition; [`VaultError::Record(RecordError::CodeMismatch)`]; no record; database errors.
     pub async fn deliver(
         &self,
         actor: &Actor,
@@ -707,14 +699,14 @@ impl Vault {
                 record.state.transition(State::Delivered)?;
                 let sealed = sealed_row(conn, &record.id)
                     .await?
-                    .ok_or_else(|| VaultError::Purged { upn: upn.clone() })?;
+                    .ok_or_else(|| VaultError::Record(RecordError::Purged { upn: upn.clone() }))?;
                 let seed = self.open_sealed(&sealed)?;
                 let totp = crate::reveal::totp_for(&seed, &record.params)?;
                 let when = u64::try_from(now.0).unwrap_or_default();
                 let drift_steps = match tokendesk_otp::drift_search(&totp, when, code.trim(), None, window_steps) {
                     tokendesk_otp::Drift::Found { offset_steps, .. } => offset_steps,
                     tokendesk_otp::Drift::NotFound => {
-                        return Err(VaultError::CodeMismatch { upn: upn.clone(), window_steps });
+                        return Err(VaultError::Record(RecordError::CodeMismatch { upn: upn.clone(), window_steps }));
                     }
                     tokendesk_otp::Drift::Ambiguous { .. } => {
                         return Err(VaultError::Invalid(
@@ -783,7 +775,7 @@ impl Vault {
     /// the keyed fingerprint, so it works after purge too.
     ///
     /// # Errors
-    /// [`VaultError::NoRecord`]; database errors.
+    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
     pub async fn fingerprint_matches(&self, upn: &str, seed: &Secret) -> Result<bool> {
         let upn = normalise_upn(upn)?;
         let rows = sqlx::query("SELECT seed_fingerprint FROM records WHERE upn = $1")
@@ -791,7 +783,7 @@ impl Vault {
             .fetch_all(self.store.pool())
             .await?;
         if rows.is_empty() {
-            return Err(VaultError::NoRecord { upn });
+            return Err(VaultError::Record(RecordError::NoRecord { upn }));
         }
         let mut found = false;
         for row in &rows {
@@ -824,10 +816,10 @@ async fn check_no_active(
         }
         if let Some(row) = query.fetch_optional(&mut *conn).await? {
             let state: String = row.try_get("state")?;
-            return Err(VaultError::ActiveRecordExists {
+            return Err(VaultError::Record(RecordError::ActiveRecordExists {
                 upn: row.try_get("upn")?,
-                state: state.parse().map_err(VaultError::Corrupt)?,
-            });
+                state: state.parse().map_err(StoreError::Corrupt)?,
+            }));
         }
     }
     Ok(())
@@ -897,7 +889,7 @@ async fn shred(conn: &mut AnyConnection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Exactly the record `id`, or [`VaultError::NoRecord`] naming it.
+/// Exactly the record `id`, or [`VaultError::Record(RecordError::NoRecord)`] naming it.
 pub(crate) async fn record_in(conn: &mut AnyConnection, id: &RecordId) -> Result<Record> {
     let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -906,9 +898,9 @@ pub(crate) async fn record_in(conn: &mut AnyConnection, id: &RecordId) -> Result
         .await?;
     match row {
         Some(row) => record_from_row(&row),
-        None => Err(VaultError::NoRecord {
+        None => Err(VaultError::Record(RecordError::NoRecord {
             upn: format!("record {id}"),
-        }),
+        })),
     }
 }
 

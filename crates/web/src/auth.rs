@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use tokendesk_vault::{
-    Actor, Authorized, Permission, Policy, Principal, Role, Session, SessionStage, allows,
+    Actor, Authorized, Permission, Policy, Principal, Role, Session, SessionStage, VaultError,
+    allows,
 };
 use zeroize::Zeroizing;
 
@@ -61,7 +62,7 @@ impl Auth {
             },
             p,
         )
-        .map_err(Problem::from)
+        .map_err(|f| Problem::from(VaultError::from(f)))
     }
 }
 

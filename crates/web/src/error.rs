@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use tokendesk_vault::VaultError;
+use tokendesk_vault::{RecordError, RevealError, StaffError};
 
 /// A client-facing failure.
 #[derive(Debug)]
@@ -76,36 +77,48 @@ impl From<VaultError> for Problem {
         use StatusCode as S;
         let (status, code) = match &err {
             VaultError::Invalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid"),
-            VaultError::Transition(_) => (S::CONFLICT, "illegal_transition"),
-            VaultError::ActiveRecordExists { .. } => (S::CONFLICT, "active_record_exists"),
-            VaultError::NoRecord { .. } => (S::NOT_FOUND, "not_found"),
-            VaultError::NotRevealable { .. } => (S::CONFLICT, "not_revealable"),
-            VaultError::Purged { .. } => (S::CONFLICT, "purged"),
-            VaultError::QuotaExceeded { .. } => (S::TOO_MANY_REQUESTS, "quota_exceeded"),
-            VaultError::OutsideRevealWindow(_) => {
+            VaultError::Record(RecordError::Transition(_)) => (S::CONFLICT, "illegal_transition"),
+            VaultError::Record(RecordError::ActiveRecordExists { .. }) => {
+                (S::CONFLICT, "active_record_exists")
+            }
+            VaultError::Record(RecordError::NoRecord { .. }) => (S::NOT_FOUND, "not_found"),
+            VaultError::Reveal(RevealError::NotRevealable { .. }) => {
+                (S::CONFLICT, "not_revealable")
+            }
+            VaultError::Record(RecordError::Purged { .. }) => (S::CONFLICT, "purged"),
+            VaultError::Reveal(RevealError::QuotaExceeded { .. }) => {
+                (S::TOO_MANY_REQUESTS, "quota_exceeded")
+            }
+            VaultError::Reveal(RevealError::OutsideRevealWindow(_)) => {
                 (S::UNPROCESSABLE_ENTITY, "outside_reveal_window")
             }
-            VaultError::CodeMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "code_mismatch"),
-            VaultError::LoginFailed => (S::UNAUTHORIZED, "login_failed"),
-            VaultError::LockedOut { retry_after_secs } => {
+            VaultError::Record(RecordError::CodeMismatch { .. }) => {
+                (S::UNPROCESSABLE_ENTITY, "code_mismatch")
+            }
+            VaultError::Staff(StaffError::LoginFailed) => (S::UNAUTHORIZED, "login_failed"),
+            VaultError::Staff(StaffError::LockedOut { retry_after_secs }) => {
                 let mut p = Problem::new(S::TOO_MANY_REQUESTS, "locked_out", err.to_string());
                 p.retry_after = Some(*retry_after_secs);
                 return p;
             }
-            VaultError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
+            VaultError::Reveal(RevealError::TooManyAttempts { .. }) => {
+                (S::TOO_MANY_REQUESTS, "too_many_attempts")
+            }
             VaultError::Forbidden { .. } => (S::FORBIDDEN, "forbidden"),
-            VaultError::SessionInvalid => (S::UNAUTHORIZED, "unauthenticated"),
-            VaultError::WrongStage { .. } => (S::CONFLICT, "wrong_stage"),
-            VaultError::WrongCode => (S::UNPROCESSABLE_ENTITY, "wrong_code"),
-            VaultError::SetupTokenInvalid => (S::UNPROCESSABLE_ENTITY, "setup_token_invalid"),
-            VaultError::StaffNotFound { .. } | VaultError::ApiKeyNotFound { .. } => {
-                (S::NOT_FOUND, "not_found")
+            VaultError::Staff(StaffError::SessionInvalid) => (S::UNAUTHORIZED, "unauthenticated"),
+            VaultError::Staff(StaffError::WrongStage { .. }) => (S::CONFLICT, "wrong_stage"),
+            VaultError::Staff(StaffError::WrongCode) => (S::UNPROCESSABLE_ENTITY, "wrong_code"),
+            VaultError::Staff(StaffError::SetupTokenInvalid) => {
+                (S::UNPROCESSABLE_ENTITY, "setup_token_invalid")
             }
-            VaultError::StaffExists { .. } | VaultError::ApiKeyExists { .. } => {
-                (S::CONFLICT, "exists")
+            VaultError::Staff(StaffError::StaffNotFound { .. })
+            | VaultError::Staff(StaffError::ApiKeyNotFound { .. }) => (S::NOT_FOUND, "not_found"),
+            VaultError::Staff(StaffError::StaffExists { .. })
+            | VaultError::Staff(StaffError::ApiKeyExists { .. }) => (S::CONFLICT, "exists"),
+            VaultError::Staff(StaffError::LastAdmin { .. }) => (S::CONFLICT, "last_admin"),
+            VaultError::Reveal(RevealError::ApprovalInvalid { .. }) => {
+                (S::UNPROCESSABLE_ENTITY, "approval_invalid")
             }
-            VaultError::LastAdmin { .. } => (S::CONFLICT, "last_admin"),
-            VaultError::ApprovalInvalid { .. } => (S::UNPROCESSABLE_ENTITY, "approval_invalid"),
             _ => {
                 tracing::error!(error = %err, "internal error");
                 return Problem::new(

@@ -66,9 +66,9 @@ pub(crate) async fn init(
         .await
         .map_err(vault_error)?;
     if let Some(key_id) = Vault::expected_key_id(&store).await.map_err(vault_error)? {
-        return Err(vault_error(
-            tokendesk_vault::VaultError::AlreadyInitialised { key_id },
-        ));
+        return Err(vault_error(tokendesk_vault::VaultError::Store(
+            tokendesk_vault::StoreError::AlreadyInitialised { key_id },
+        )));
     }
     let mut created_file = None;
     let spec = match env_key_spec()? {

@@ -18,6 +18,7 @@ use clap::{Args, Subcommand};
 use tokendesk_vault::{
     Actor, FixedClock, KeySpec, Passphrase, Settings, Store, Vault, VaultError, read_key_file,
 };
+use tokendesk_vault::{RecordError, RevealError, StoreError};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
@@ -311,16 +312,16 @@ async fn recover_staged_key(store: &Store, path: &Path) -> Result<(), CliError> 
 pub(crate) fn vault_error(err: VaultError) -> CliError {
     match err {
         VaultError::Invalid(_)
-        | VaultError::Transition(_)
-        | VaultError::ActiveRecordExists { .. }
-        | VaultError::NoRecord { .. }
-        | VaultError::NotRevealable { .. }
-        | VaultError::QuotaExceeded { .. }
-        | VaultError::OutsideRevealWindow(_)
-        | VaultError::Purged { .. }
-        | VaultError::CodeMismatch { .. }
-        | VaultError::AlreadyInitialised { .. }
-        | VaultError::UnsupportedUrl { .. } => CliError::input(err),
+        | VaultError::Record(RecordError::Transition(_))
+        | VaultError::Record(RecordError::ActiveRecordExists { .. })
+        | VaultError::Record(RecordError::NoRecord { .. })
+        | VaultError::Reveal(RevealError::NotRevealable { .. })
+        | VaultError::Reveal(RevealError::QuotaExceeded { .. })
+        | VaultError::Reveal(RevealError::OutsideRevealWindow(_))
+        | VaultError::Record(RecordError::Purged { .. })
+        | VaultError::Record(RecordError::CodeMismatch { .. })
+        | VaultError::Store(StoreError::AlreadyInitialised { .. })
+        | VaultError::Store(StoreError::UnsupportedUrl { .. }) => CliError::input(err),
         _ => CliError::env(err),
     }
 }

@@ -11,8 +11,7 @@ use super::{Ctx, vault_error, write_json};
 use crate::error::{CliError, Outcome};
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    text.parse::<Role>()
-        .map_err(|_| format!("unknown role {text:?}; use admin, provisioner, helpdesk or auditor"))
+    text.parse::<Role>().map_err(|e| e.to_string())
 }
 
 /// `tokendesk staff ...`.
@@ -97,7 +96,7 @@ fn admin(ctx: &Ctx<'_>, p: Permission) -> Result<Authorized, CliError> {
         },
         p,
     )
-    .map_err(vault_error)
+    .map_err(|f| vault_error(f.into()))
 }
 
 pub(crate) async fn staff(

@@ -1,6 +1,7 @@
 //! Caller passphrase and four-eyes approvals.
 
 use tokendesk_vault::{ApprovalId, Permission, Role, Settings, VaultError};
+use tokendesk_vault::{RecordError, RevealError};
 
 use crate::db::{Env, actor, new_record, reveal_code, reveal_request, seed};
 use crate::staff::{auth, cheap, pw};
@@ -21,7 +22,7 @@ async fn passphrase_attempts_are_limited_per_day(mut env: Env) {
         env.vault
             .set_passphrase(&prov, upn, &pw("blue harbour"))
             .await,
-        Err(VaultError::NoRecord { .. })
+        Err(VaultError::Record(RecordError::NoRecord { .. }))
     ));
     env.vault
         .capture(&actor(), new_record(upn), &seed())
@@ -72,7 +73,10 @@ async fn passphrase_attempts_are_limited_per_day(mut env: Env) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, VaultError::TooManyAttempts { limit: 5, .. }),
+        matches!(
+            err,
+            VaultError::Reveal(RevealError::TooManyAttempts { limit: 5, .. })
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("call-back"), "{err}");
@@ -129,7 +133,10 @@ async fn self_approval_is_refused(mut env: Env) {
     );
     let ann_approves = auth("ann", Role::Helpdesk, Permission::ApproveReveal);
     let err = env.vault.approve(&ann_approves, &id).await.unwrap_err();
-    assert!(matches!(err, VaultError::ApprovalInvalid { .. }), "{err}");
+    assert!(
+        matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("own request"), "{err}");
     // A provisioner may not approve at all.
     assert!(matches!(
@@ -140,7 +147,7 @@ async fn self_approval_is_refused(mut env: Env) {
             },
             Permission::ApproveReveal
         ),
-        Err(VaultError::Forbidden { .. })
+        Err(tokendesk_vault::Forbidden { .. })
     ));
     let bob = auth("bob", Role::Helpdesk, Permission::ApproveReveal);
     let approved = env.vault.approve(&bob, &id).await.unwrap();
@@ -148,11 +155,11 @@ async fn self_approval_is_refused(mut env: Env) {
     assert!(env.vault.pending_approvals().await.unwrap().is_empty());
     assert!(matches!(
         env.vault.approve(&bob, &id).await,
-        Err(VaultError::ApprovalInvalid { .. })
+        Err(VaultError::Reveal(RevealError::ApprovalInvalid { .. }))
     ));
     assert!(matches!(
         env.vault.approve(&bob, &ApprovalId("nope".into())).await,
-        Err(VaultError::ApprovalInvalid { .. })
+        Err(VaultError::Reveal(RevealError::ApprovalInvalid { .. }))
     ));
     // Unapproved requests expire after an hour.
     let id2 = env
@@ -164,7 +171,7 @@ async fn self_approval_is_refused(mut env: Env) {
     assert!(env.vault.pending_approvals().await.unwrap().is_empty());
     assert!(matches!(
         env.vault.approve(&bob, &id2).await,
-        Err(VaultError::ApprovalInvalid { .. })
+        Err(VaultError::Reveal(RevealError::ApprovalInvalid { .. }))
     ));
     let actions: Vec<String> = env
         .vault
@@ -197,7 +204,7 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
     reveal_code(&env, &env.vault, upn).await.unwrap();
     assert!(matches!(
         reveal_code(&env, &env.vault, upn).await,
-        Err(VaultError::QuotaExceeded { .. })
+        Err(VaultError::Reveal(RevealError::QuotaExceeded { .. }))
     ));
     // "tester" (the revealing actor in db.rs) asks; bob approves.
     let tester = auth("tester", Role::Helpdesk, Permission::Reveal);
@@ -211,7 +218,7 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
     // Not approved yet.
     let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
     assert!(
-        matches!(err, VaultError::ApprovalInvalid { reason, .. } if reason.contains("not been approved")),
+        matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason.contains("not been approved")),
         "{err}"
     );
     env.vault
@@ -226,13 +233,13 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
     other.approval = Some(id.clone());
     assert!(matches!(
         env.vault.reveal(&actor(), &other).await,
-        Err(VaultError::ApprovalInvalid { .. })
+        Err(VaultError::Reveal(RevealError::ApprovalInvalid { .. }))
     ));
     assert!(matches!(
         env.vault
             .reveal(&tokendesk_vault::Actor::new("bob"), &request)
             .await,
-        Err(VaultError::ApprovalInvalid { .. })
+        Err(VaultError::Reveal(RevealError::ApprovalInvalid { .. }))
     ));
     // Used once, in the reveal's transaction.
     let (_, codes) = env.vault.reveal(&actor(), &request).await.unwrap();
@@ -241,7 +248,7 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
     assert!(used.used_unix_secs.is_some());
     let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
     assert!(
-        matches!(err, VaultError::ApprovalInvalid { reason, .. } if reason.contains("used already")),
+        matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason.contains("used already")),
         "{err}"
     );
     // Expired approvals are refused.
@@ -312,7 +319,10 @@ async fn concurrent_reveals_consume_an_approval_once(mut env: Env) {
     assert_eq!(ok, 1);
     for r in [a, b, c] {
         if let Err(e) = r {
-            assert!(matches!(e, VaultError::ApprovalInvalid { .. }), "{e}");
+            assert!(
+                matches!(e, VaultError::Reveal(RevealError::ApprovalInvalid { .. })),
+                "{e}"
+            );
         }
     }
 }

@@ -1,3 +1,4 @@
+use tokendesk_vault::StoreError;
 use tokendesk_vault::{KdfParams, KeySpec, MasterKey, Passphrase, Store, Vault, VaultError};
 use zeroize::Zeroizing;
 
@@ -15,7 +16,9 @@ async fn wrong_key_is_refused_with_expected_key_id(env: Env) {
     let other = MasterKey::generate().unwrap();
     let err = env.reopen(KeySpec::Key(other)).await.unwrap_err();
     match &err {
-        VaultError::WrongKey { expected, .. } => assert_eq!(*expected, env.vault.key_id()),
+        VaultError::Store(StoreError::WrongKey { expected, .. }) => {
+            assert_eq!(*expected, env.vault.key_id())
+        }
         other => panic!("expected WrongKey, got {other:?}"),
     }
     assert!(err.to_string().contains("does not open this vault"));
@@ -27,7 +30,7 @@ async fn wrong_key_is_refused_with_expected_key_id(env: Env) {
     };
     assert!(matches!(
         env.reopen(pass).await.unwrap_err(),
-        VaultError::KeySourceMismatch { .. }
+        VaultError::Store(StoreError::KeySourceMismatch { .. })
     ));
     // The right key still works and nothing changed.
     let v = env.reopen(KeySpec::Key(env.key())).await.unwrap();
@@ -60,7 +63,7 @@ async fn tampered_ciphertext_is_reported_not_a_crash(env: Env) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, VaultError::Tampered { record } if *record == rec.id),
+        matches!(&err, VaultError::Store(StoreError::Tampered { record }) if *record == rec.id),
         "{err:?}"
     );
     // The reveal rolled back: no audit entry claims a disclosure that did not happen.
@@ -91,7 +94,10 @@ async fn ciphertext_moved_to_another_record_does_not_open(env: Env) {
     let err = reveal_code(&env, &env.vault, "m2@contoso.com")
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::Tampered { .. }), "{err:?}");
+    assert!(
+        matches!(err, VaultError::Store(StoreError::Tampered { .. })),
+        "{err:?}"
+    );
     assert_eq!(
         reveal_code(&env, &env.vault, "m1@contoso.com")
             .await
@@ -118,7 +124,10 @@ async fn wrapped_key_moved_to_another_record_does_not_open(env: Env) {
     let err = reveal_code(&env, &env.vault, "w2@contoso.com")
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::Tampered { .. }), "{err:?}");
+    assert!(
+        matches!(err, VaultError::Store(StoreError::Tampered { .. })),
+        "{err:?}"
+    );
 }
 
 async fn passphrase_vault_opens_only_with_its_passphrase(env: Env) {
@@ -164,7 +173,7 @@ async fn passphrase_vault_opens_only_with_its_passphrase(env: Env) {
     };
     assert!(matches!(
         reopen("wrong horse").await.unwrap_err(),
-        VaultError::WrongKey { .. }
+        VaultError::Store(StoreError::WrongKey { .. })
     ));
     let v2 = reopen("correct horse").await.unwrap();
     assert_eq!(

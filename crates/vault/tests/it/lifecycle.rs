@@ -1,3 +1,4 @@
+use tokendesk_vault::RecordError;
 use tokendesk_vault::{Actor, RecordId, Shipment, State, TokenUpdate, Vault, VaultError};
 
 use crate::db::{Env, SEED, actor, code_now, new_record, secret, seed};
@@ -165,7 +166,7 @@ async fn illegal_transitions_name_the_current_state_and_change_nothing(env: Env)
     ];
     for result in attempts {
         match result {
-            Err(VaultError::Transition(e)) => {
+            Err(VaultError::Record(RecordError::Transition(e))) => {
                 assert_eq!(e.from, State::Captured);
                 assert!(e.to_string().contains("from captured"), "{e}");
             }
@@ -203,10 +204,10 @@ async fn one_active_record_per_user(env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::ActiveRecordExists {
+            VaultError::Record(RecordError::ActiveRecordExists {
                 state: State::Captured,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -358,7 +359,10 @@ async fn deliver_checks_the_code_and_measures_drift(mut env: Env) {
         .deliver(&a, &v.current_record_id(upn).await.unwrap(), &far, 2)
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::CodeMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, VaultError::Record(RecordError::CodeMismatch { .. })),
+        "{err:?}"
+    );
     assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, audit_before);
     assert_eq!(v.current(upn).await.unwrap().state, State::Shipped);
     // The token runs one step ahead.
@@ -389,7 +393,10 @@ async fn batch_failing_halfway_leaves_nothing_behind(env: Env) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, VaultError::ActiveRecordExists { .. }),
+        matches!(
+            err,
+            VaultError::Record(RecordError::ActiveRecordExists { .. })
+        ),
         "{err:?}"
     );
     assert_eq!(env.count("SELECT COUNT(*) FROM records").await, 1);

@@ -1,3 +1,4 @@
+use tokendesk_vault::{RecordError, RevealError};
 use tokendesk_vault::{Settings, Shipment, State, TokenUpdate, VaultError};
 
 use crate::db::{
@@ -87,11 +88,11 @@ async fn daily_quota_refuses_and_audits_the_refusal(mut env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::QuotaExceeded {
+            VaultError::Reveal(RevealError::QuotaExceeded {
                 used: 2,
                 quota: 2,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -147,10 +148,10 @@ async fn reveals_only_in_captured_burned_shipped(mut env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::NotRevealable {
+            VaultError::Reveal(RevealError::NotRevealable {
                 state: State::Delivered,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -162,10 +163,10 @@ async fn reveals_only_in_captured_burned_shipped(mut env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::NotRevealable {
+            VaultError::Reveal(RevealError::NotRevealable {
                 state: State::Purged,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -200,7 +201,10 @@ async fn export_is_audited_and_refused_for_purged(env: Env) {
         .export_seeds(&a, None, Some("x2@contoso.com"), "entra")
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::Purged { .. }), "{err:?}");
+    assert!(
+        matches!(err, VaultError::Record(RecordError::Purged { .. })),
+        "{err:?}"
+    );
     assert!(
         v.export_seeds(&a, Some(State::Purged), None, "entra")
             .await
@@ -315,22 +319,25 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
         Err(e) => panic!("answer {i}: {e:?}"),
     };
     assert!(ok(0) && ok(3) && ok(6));
-    assert!(matches!(answers[1], Err(VaultError::NoRecord { .. })));
+    assert!(matches!(
+        answers[1],
+        Err(VaultError::Record(RecordError::NoRecord { .. }))
+    ));
     assert!(matches!(answers[2], Err(VaultError::Invalid(_))));
     assert!(matches!(
         answers[4],
-        Err(VaultError::NotRevealable {
+        Err(VaultError::Reveal(RevealError::NotRevealable {
             state: State::Delivered,
             ..
-        })
+        }))
     ));
     assert!(matches!(
         answers[5],
-        Err(VaultError::QuotaExceeded {
+        Err(VaultError::Reveal(RevealError::QuotaExceeded {
             used: 2,
             quota: 2,
             ..
-        })
+        }))
     ));
     // Three reveals and two audited refusals committed; the two failures left nothing.
     assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, before + 5);
@@ -362,10 +369,16 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
         ])
         .await;
     assert_eq!(answers[0].as_ref().unwrap().0.id, b.id);
-    assert!(matches!(answers[1], Err(VaultError::NoRecord { .. })));
+    assert!(matches!(
+        answers[1],
+        Err(VaultError::Record(RecordError::NoRecord { .. }))
+    ));
     assert!(matches!(
         answers[2],
-        Err(VaultError::QuotaExceeded { used: 2, .. })
+        Err(VaultError::Reveal(RevealError::QuotaExceeded {
+            used: 2,
+            ..
+        }))
     ));
     assert_eq!(env.vault.audit_verify().await.unwrap().problem, None);
 }
@@ -399,10 +412,10 @@ async fn an_old_record_never_reveals_the_new_tokens_codes(env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::NotRevealable {
+            VaultError::Reveal(RevealError::NotRevealable {
                 state: State::Cancelled,
                 ..
-            }
+            })
         ),
         "{err:?}"
     );
@@ -418,6 +431,6 @@ async fn an_old_record_never_reveals_the_new_tokens_codes(env: Env) {
     request.record_id = Some("no-such-record".into());
     assert!(matches!(
         env.vault.reveal(&a, &request).await,
-        Err(VaultError::NoRecord { .. })
+        Err(VaultError::Record(RecordError::NoRecord { .. }))
     ));
 }

@@ -1,3 +1,4 @@
+use tokendesk_vault::StoreError;
 use tokendesk_vault::{KeySpec, MasterKey, VaultError};
 
 use crate::db::{Env, actor, code_now, new_record, reveal_code, seed};
@@ -41,7 +42,7 @@ async fn rotation_rewraps_everything_and_retires_the_old_key(mut env: Env) {
     // Old key: refused. New key: opens, seeds intact, fingerprints and audit chain still verify.
     assert!(matches!(
         env.reopen(KeySpec::Key(env.key())).await.unwrap_err(),
-        VaultError::WrongKey { .. }
+        VaultError::Store(StoreError::WrongKey { .. })
     ));
     let v = env
         .reopen(KeySpec::Key(crate::db::key_from_hex(&new_hex)))
@@ -85,7 +86,10 @@ async fn rotation_interrupted_by_a_bad_record_changes_nothing(mut env: Env) {
         .rotate(&a, KeySpec::Key(MasterKey::generate().unwrap()))
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::Tampered { .. }), "{err:?}");
+    assert!(
+        matches!(err, VaultError::Store(StoreError::Tampered { .. })),
+        "{err:?}"
+    );
     assert_eq!(env.vault.key_version(), 1);
     assert_eq!(
         env.count("SELECT COUNT(*) FROM records WHERE key_version = 2")

@@ -3,6 +3,7 @@
 use tokendesk_vault::{
     ApprovalId, Permission, Policy, Role, Settings, State, TokenUpdate, VaultError,
 };
+use tokendesk_vault::{RecordError, RevealError};
 
 use crate::db::{Env, SEED, T0, actor, expected_code, new_record, reveal_request, seed};
 use crate::staff::{auth, cheap};
@@ -45,7 +46,10 @@ async fn issue_13_reveal_at_is_bounded_in_the_future(mut env: Env) {
     ] {
         request.at_unix_secs = vec![at];
         let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
-        assert!(matches!(err, VaultError::OutsideRevealWindow(_)), "{err:?}");
+        assert!(
+            matches!(err, VaultError::Reveal(RevealError::OutsideRevealWindow(_))),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("at most 24 h ahead"), "{err}");
     }
     // Each refusal is audited, none as a reveal.
@@ -77,7 +81,10 @@ async fn issue_13_reveal_at_is_bounded_in_the_past(env: Env) {
     for at in [T0 - 91, T0 - 86_400, 0] {
         request.at_unix_secs = vec![at];
         let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
-        assert!(matches!(err, VaultError::OutsideRevealWindow(_)), "{err:?}");
+        assert!(
+            matches!(err, VaultError::Reveal(RevealError::OutsideRevealWindow(_))),
+            "{err:?}"
+        );
         assert!(
             err.to_string().contains("at most 3 steps (90 s) back"),
             "{err}"
@@ -118,7 +125,7 @@ async fn issue_13_following_steps_cannot_pass_the_future_bound(mut env: Env) {
     request.following_steps = 60;
     assert!(matches!(
         env.vault.reveal(&actor(), &request).await,
-        Err(VaultError::OutsideRevealWindow(_))
+        Err(VaultError::Reveal(RevealError::OutsideRevealWindow(_)))
     ));
 }
 
@@ -209,7 +216,7 @@ async fn issue_13_an_api_key_cannot_approve_its_owners_request(mut env: Env) {
     ] {
         let err = env.vault.reveal(&bob, &request).await.unwrap_err();
         assert!(
-            matches!(err, VaultError::ApprovalInvalid { reason, .. } if reason.contains("approver")),
+            matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason.contains("approver")),
             "{err}"
         );
     }
@@ -243,7 +250,7 @@ async fn issue_13_a_missing_approval_is_refused_under_quota(mut env: Env) {
     request.approval = Some(ApprovalId("does-not-exist".into()));
     let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
     assert!(
-        matches!(&err, VaultError::ApprovalInvalid { reason, .. } if reason.contains("no such")),
+        matches!(&err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason.contains("no such")),
         "{err}"
     );
     // Not yet approved.
@@ -330,7 +337,10 @@ async fn issue_13_lifecycle_moves_act_on_the_record_named_not_the_newest(mut env
     ];
     for result in stale {
         let err = result.unwrap_err();
-        assert!(matches!(err, VaultError::Transition(_)), "{err:?}");
+        assert!(
+            matches!(err, VaultError::Record(RecordError::Transition(_))),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("from cancelled"), "{err}");
     }
     assert_eq!(env.count("SELECT COUNT(*) FROM audit").await, before);
@@ -357,6 +367,6 @@ async fn issue_13_lifecycle_moves_act_on_the_record_named_not_the_newest(mut env
     let unknown = tokendesk_vault::RecordId("no-such-record".into());
     assert!(matches!(
         env.vault.lose(&actor(), &unknown, "x").await,
-        Err(VaultError::NoRecord { .. })
+        Err(VaultError::Record(RecordError::NoRecord { .. }))
     ));
 }

@@ -3,6 +3,7 @@
 //! the audit trail.
 
 use futures_util::future::join_all;
+use tokendesk_vault::StaffError;
 use tokendesk_vault::{Role, VaultError};
 
 use crate::db::Env;
@@ -34,16 +35,16 @@ async fn lockout_cannot_be_outrun_by_parallel_attempts(mut env: Env) {
     assert_eq!(checked, 5, "the limit's worth of guesses is still checked");
     let locked = results
         .iter()
-        .filter(|r| matches!(r, Err(VaultError::LockedOut { .. })))
+        .filter(|r| matches!(r, Err(VaultError::Staff(StaffError::LockedOut { .. }))))
         .count();
     let failed = results
         .iter()
-        .filter(|r| matches!(r, Err(VaultError::LoginFailed)))
+        .filter(|r| matches!(r, Err(VaultError::Staff(StaffError::LoginFailed))))
         .count();
     assert_eq!((failed, locked), (4, 46), "4 plain failures, then locked");
     assert!(matches!(
         v.login("ola", &pw(PASSWORD), None).await,
-        Err(VaultError::LockedOut { .. })
+        Err(VaultError::Staff(StaffError::LockedOut { .. }))
     ));
     assert_eq!(
         v.secret_checks() - before,
@@ -64,7 +65,7 @@ async fn unknown_name_lockout_cannot_be_outrun_either(mut env: Env) {
     assert_eq!(
         results
             .iter()
-            .filter(|r| matches!(r, Err(VaultError::LockedOut { .. })))
+            .filter(|r| matches!(r, Err(VaultError::Staff(StaffError::LockedOut { .. }))))
             .count(),
         46
     );
@@ -117,7 +118,7 @@ async fn locked_refusals_are_audited_once_and_counted(mut env: Env) {
     for _ in 0..30 {
         assert!(matches!(
             v.login("kim", &pw("wrong password!!"), None).await,
-            Err(VaultError::LockedOut { .. })
+            Err(VaultError::Staff(StaffError::LockedOut { .. }))
         ));
     }
     assert_eq!(audit_rows().await - before, 1, "one locked-out entry");

@@ -6,6 +6,7 @@ use tokendesk_vault::{
     Actor, Authorized, Clock, KeySpec, MasterKey, Passphrase, PasswordParams, Permission, Policy,
     Principal, Role, SessionStage, StaffSettings, VaultError,
 };
+use tokendesk_vault::{StaffError, StoreError};
 use zeroize::Zeroizing;
 
 use crate::db::Env;
@@ -120,14 +121,20 @@ async fn setup_token_is_one_time_and_expires(mut env: Env) {
         .complete_setup(first.expose(), "boss", "The Boss", &pw(PASSWORD))
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::SetupTokenInvalid), "{err}");
+    assert!(
+        matches!(err, VaultError::Staff(StaffError::SetupTokenInvalid)),
+        "{err}"
+    );
     // Expired.
     env.clock.advance(901);
     let err = v
         .complete_setup(second.expose(), "boss", "The Boss", &pw(PASSWORD))
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::SetupTokenInvalid), "{err}");
+    assert!(
+        matches!(err, VaultError::Staff(StaffError::SetupTokenInvalid)),
+        "{err}"
+    );
     assert!(err.to_string().contains("setup link"), "{err}");
     // Bad input is refused before the token is spent.
     let third = v.create_setup_token(900).await.unwrap();
@@ -147,7 +154,10 @@ async fn setup_token_is_one_time_and_expires(mut env: Env) {
         .complete_setup(third.expose(), "boss2", "Other", &pw(PASSWORD))
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::SetupTokenInvalid), "{err}");
+    assert!(
+        matches!(err, VaultError::Staff(StaffError::SetupTokenInvalid)),
+        "{err}"
+    );
     assert!(matches!(
         v.create_setup_token(900).await,
         Err(VaultError::Invalid(_))
@@ -171,7 +181,10 @@ async fn lockout_backs_off_and_success_resets(mut env: Env) {
     let wrong = || pw("wrong password!!");
     for _ in 0..4 {
         let err = v.login("ann", &wrong(), None).await.unwrap_err();
-        assert!(matches!(err, VaultError::LoginFailed), "{err}");
+        assert!(
+            matches!(err, VaultError::Staff(StaffError::LoginFailed)),
+            "{err}"
+        );
     }
     assert_eq!(v.staff_get("ann").await.unwrap().failed_logins, 4);
     // The right password alone does not clear the count while the TOTP step is due...
@@ -190,16 +203,16 @@ async fn lockout_backs_off_and_success_resets(mut env: Env) {
     for _ in 0..4 {
         assert!(matches!(
             v.login("ann", &wrong(), None).await,
-            Err(VaultError::LoginFailed)
+            Err(VaultError::Staff(StaffError::LoginFailed))
         ));
     }
     let err = v.login("ann", &wrong(), None).await.unwrap_err();
     assert!(
         matches!(
             err,
-            VaultError::LockedOut {
+            VaultError::Staff(StaffError::LockedOut {
                 retry_after_secs: 30
-            }
+            })
         ),
         "{err}"
     );
@@ -210,9 +223,9 @@ async fn lockout_backs_off_and_success_resets(mut env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::LockedOut {
+            VaultError::Staff(StaffError::LockedOut {
                 retry_after_secs: 20
-            }
+            })
         ),
         "{err}"
     );
@@ -222,9 +235,9 @@ async fn lockout_backs_off_and_success_resets(mut env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::LockedOut {
+            VaultError::Staff(StaffError::LockedOut {
                 retry_after_secs: 60
-            }
+            })
         ),
         "{err}"
     );
@@ -233,9 +246,9 @@ async fn lockout_backs_off_and_success_resets(mut env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::LockedOut {
+            VaultError::Staff(StaffError::LockedOut {
                 retry_after_secs: 120
-            }
+            })
         ),
         "{err}"
     );
@@ -243,7 +256,7 @@ async fn lockout_backs_off_and_success_resets(mut env: Env) {
         env.clock.advance(3600);
         assert!(matches!(
             v.login("ann", &wrong(), None).await,
-            Err(VaultError::LockedOut { .. })
+            Err(VaultError::Staff(StaffError::LockedOut { .. }))
         ));
     }
     let ann = v.staff_get("ann").await.unwrap();
@@ -289,7 +302,10 @@ async fn unknown_disabled_and_wrong_password_look_the_same(mut env: Env) {
         .await
         .unwrap_err();
     for err in [&unknown, &wrong, &disabled, &invalid_name] {
-        assert!(matches!(err, VaultError::LoginFailed), "{err}");
+        assert!(
+            matches!(err, VaultError::Staff(StaffError::LoginFailed)),
+            "{err}"
+        );
         assert_eq!(err.to_string(), unknown.to_string());
     }
 }
@@ -365,13 +381,13 @@ async fn first_login_walks_every_stage(mut env: Env) {
     // Out-of-order steps are refused.
     assert!(matches!(
         v.begin_totp_enrolment(t).await,
-        Err(VaultError::WrongStage {
+        Err(VaultError::Staff(StaffError::WrongStage {
             stage: "password-change"
-        })
+        }))
     ));
     assert!(matches!(
         v.verify_totp(t, "123456").await,
-        Err(VaultError::WrongStage { .. })
+        Err(VaultError::Staff(StaffError::WrongStage { .. }))
     ));
     // Password rules.
     for (new, why) in [
@@ -398,14 +414,14 @@ async fn first_login_walks_every_stage(mut env: Env) {
     // The one-time password no longer works.
     assert!(matches!(
         v.login("eve", &pw(otp.expose()), None).await,
-        Err(VaultError::LoginFailed)
+        Err(VaultError::Staff(StaffError::LoginFailed))
     ));
     let seed = v.begin_totp_enrolment(t).await.unwrap();
     assert_eq!(seed.len(), 20);
     let now = env.clock.now().0;
     assert!(matches!(
         v.finish_totp_enrolment(t, &code_at(&seed, now - 60)).await,
-        Err(VaultError::WrongCode)
+        Err(VaultError::Staff(StaffError::WrongCode))
     ));
     let (full, s) = v
         .finish_totp_enrolment(t, &code_at(&seed, now))
@@ -455,7 +471,7 @@ async fn totp_replay_is_refused(mut env: Env) {
     let now = env.clock.now().0;
     assert!(matches!(
         v.verify_totp(t.expose(), &code_at(&seed, now)).await,
-        Err(VaultError::WrongCode)
+        Err(VaultError::Staff(StaffError::WrongCode))
     ));
     // The next step's code (within +1) works once...
     v.verify_totp(t.expose(), &code_at(&seed, now + 30))
@@ -464,14 +480,14 @@ async fn totp_replay_is_refused(mut env: Env) {
     let (t2, _) = v.login("fay", &pw(PASSWORD), None).await.unwrap();
     assert!(matches!(
         v.verify_totp(t2.expose(), &code_at(&seed, now + 30)).await,
-        Err(VaultError::WrongCode)
+        Err(VaultError::Staff(StaffError::WrongCode))
     ));
     // ...and an older code is refused even inside the window.
     env.clock.advance(60);
     let now = env.clock.now().0;
     assert!(matches!(
         v.verify_totp(t2.expose(), &code_at(&seed, now - 60)).await,
-        Err(VaultError::WrongCode)
+        Err(VaultError::Staff(StaffError::WrongCode))
     ));
     v.verify_totp(t2.expose(), &code_at(&seed, now - 30))
         .await
@@ -490,7 +506,7 @@ async fn totp_failures_count_toward_lockout(mut env: Env) {
     for _ in 0..4 {
         assert!(matches!(
             v.verify_totp(t.expose(), "000000").await,
-            Err(VaultError::WrongCode)
+            Err(VaultError::Staff(StaffError::WrongCode))
         ));
     }
     // Signing in again with the right password does not reset the count.
@@ -499,9 +515,9 @@ async fn totp_failures_count_toward_lockout(mut env: Env) {
     assert!(
         matches!(
             err,
-            VaultError::LockedOut {
+            VaultError::Staff(StaffError::LockedOut {
                 retry_after_secs: 30
-            }
+            })
         ),
         "{err}"
     );
@@ -525,7 +541,10 @@ async fn last_admin_is_protected(mut env: Env) {
             .await
             .unwrap_err(),
     ] {
-        assert!(matches!(err, VaultError::LastAdmin { .. }), "{err}");
+        assert!(
+            matches!(err, VaultError::Staff(StaffError::LastAdmin { .. })),
+            "{err}"
+        );
         assert!(
             err.to_string().contains("make another admin first"),
             "{err}"
@@ -536,7 +555,7 @@ async fn last_admin_is_protected(mut env: Env) {
     v.staff_disable(&ms, "hal").await.unwrap();
     assert!(matches!(
         v.staff_set_role(&ms, "ida", Role::Auditor).await,
-        Err(VaultError::LastAdmin { .. })
+        Err(VaultError::Staff(StaffError::LastAdmin { .. }))
     ));
     // A disabled admin may be demoted; enabling brings it back.
     v.staff_set_role(&ms, "hal", Role::Auditor).await.unwrap();
@@ -552,11 +571,11 @@ async fn last_admin_is_protected(mut env: Env) {
     );
     assert!(matches!(
         v.staff_add(&ms, "IDA", "dup", Role::Auditor).await,
-        Err(VaultError::StaffExists { .. })
+        Err(VaultError::Staff(StaffError::StaffExists { .. }))
     ));
     assert!(matches!(
         v.staff_get("zed").await,
-        Err(VaultError::StaffNotFound { .. })
+        Err(VaultError::Staff(StaffError::StaffNotFound { .. }))
     ));
 }
 
@@ -586,7 +605,7 @@ async fn reset_ends_sessions_and_enrolment(mut env: Env) {
     assert_eq!((jan.failed_logins, jan.locked_until_unix_secs), (0, None));
     assert!(matches!(
         v.login("jan", &pw(PASSWORD), None).await,
-        Err(VaultError::LoginFailed)
+        Err(VaultError::Staff(StaffError::LoginFailed))
     ));
     let (_, s) = v.login("jan", &pw(otp.expose()), None).await.unwrap();
     assert_eq!(s.stage, SessionStage::PasswordChange);
@@ -607,7 +626,10 @@ async fn password_change_ends_other_sessions(mut env: Env) {
         .change_password(&t, &pw("not my password"), &pw("a brand new password"))
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::LoginFailed), "{err}");
+    assert!(
+        matches!(err, VaultError::Staff(StaffError::LoginFailed)),
+        "{err}"
+    );
     assert_eq!(v.staff_get("kim").await.unwrap().failed_logins, 1);
     let s = v
         .change_password(&t, &pw(PASSWORD), &pw("a brand new password"))
@@ -618,7 +640,7 @@ async fn password_change_ends_other_sessions(mut env: Env) {
     assert!(v.session(other.expose()).await.unwrap().is_none());
     assert!(matches!(
         v.login("kim", &pw(PASSWORD), None).await,
-        Err(VaultError::LoginFailed)
+        Err(VaultError::Staff(StaffError::LoginFailed))
     ));
     let (t2, _) = v
         .login("kim", &pw("a brand new password"), None)
@@ -649,7 +671,7 @@ async fn revoked_api_key_stops_working(env: Env) {
     );
     assert!(matches!(
         v.apikey_create(&mk, "nightly-export", Role::Admin).await,
-        Err(VaultError::ApiKeyExists { .. })
+        Err(VaultError::Staff(StaffError::ApiKeyExists { .. }))
     ));
     assert!(v.apikey("tdk_not-a-key").await.unwrap().is_none());
     assert!(v.apikey("tds_wrong-prefix").await.unwrap().is_none());
@@ -657,7 +679,7 @@ async fn revoked_api_key_stops_working(env: Env) {
     assert!(v.apikey(token.expose()).await.unwrap().is_none());
     assert!(matches!(
         v.apikey_revoke(&mk, "nightly-export").await,
-        Err(VaultError::ApiKeyNotFound { .. })
+        Err(VaultError::Staff(StaffError::ApiKeyNotFound { .. }))
     ));
     let list = v.apikey_list().await.unwrap();
     assert!(list[0].revoked_unix_secs.is_some());
@@ -692,7 +714,7 @@ async fn proof_for_another_permission_is_refused(mut env: Env) {
             },
             Permission::ManageStaff
         ),
-        Err(VaultError::Forbidden {
+        Err(tokendesk_vault::Forbidden {
             role: Role::Auditor,
             ..
         })
@@ -865,7 +887,10 @@ async fn totp_seed_sealed_at_rest_and_survives_rotation(mut env: Env) {
         .verify_totp(t.expose(), "000000")
         .await
         .unwrap_err();
-    assert!(matches!(err, VaultError::Tampered { .. }), "{err}");
+    assert!(
+        matches!(err, VaultError::Store(StoreError::Tampered { .. })),
+        "{err}"
+    );
 }
 
 async fn concurrent_failures_are_all_counted(mut env: Env) {
@@ -880,7 +905,7 @@ async fn concurrent_failures_are_all_counted(mut env: Env) {
         v.login("ola", &wrong, None),
     );
     for r in [a, b, c, d] {
-        assert!(matches!(r, Err(VaultError::LoginFailed)));
+        assert!(matches!(r, Err(VaultError::Staff(StaffError::LoginFailed))));
     }
     assert_eq!(v.staff_get("ola").await.unwrap().failed_logins, 4);
 }
@@ -923,7 +948,7 @@ async fn totp_step_replaces_the_session_token(mut env: Env) {
     assert!(matches!(
         v.verify_totp(old.expose(), &code_at(&seed, env.clock.now().0))
             .await,
-        Err(VaultError::SessionInvalid)
+        Err(VaultError::Staff(StaffError::SessionInvalid))
     ));
     // A session ended before its TOTP step is not revived by a right code.
     let (ended, _) = v.login("pia", &pw(PASSWORD), None).await.unwrap();
@@ -931,7 +956,7 @@ async fn totp_step_replaces_the_session_token(mut env: Env) {
     assert!(matches!(
         v.verify_totp(ended.expose(), &code_at(&seed, env.clock.now().0))
             .await,
-        Err(VaultError::SessionInvalid)
+        Err(VaultError::Staff(StaffError::SessionInvalid))
     ));
 
     // Enrolment (first sign-in) rotates too.
@@ -958,7 +983,7 @@ async fn totp_step_replaces_the_session_token(mut env: Env) {
     assert!(v.session(t.expose()).await.unwrap().is_none());
     assert!(matches!(
         v.begin_totp_enrolment(t.expose()).await,
-        Err(VaultError::SessionInvalid)
+        Err(VaultError::Staff(StaffError::SessionInvalid))
     ));
     let s = v.session(enrolled_token.expose()).await.unwrap().unwrap();
     assert_eq!(s.principal().unwrap().role, Role::Auditor);

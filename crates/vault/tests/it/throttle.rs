@@ -3,6 +3,7 @@
 //! in the database under a MAC of the name.
 
 use sqlx::Row;
+use tokendesk_vault::StaffError;
 use tokendesk_vault::{FAILURE_WINDOW_SECS, Role, SecretString, Session, Vault, VaultError};
 
 use crate::db::Env;
@@ -30,14 +31,14 @@ async fn same(v: &Vault, real: (&str, &str), ghost: (&str, &str)) -> String {
 }
 
 fn locked(secs: i64) -> String {
-    let e = VaultError::LockedOut {
+    let e = VaultError::Staff(StaffError::LockedOut {
         retry_after_secs: secs,
-    };
+    });
     format!("{e:?} / {e}")
 }
 
 fn failed() -> String {
-    let e = VaultError::LoginFailed;
+    let e = VaultError::Staff(StaffError::LoginFailed);
     format!("{e:?} / {e}")
 }
 
@@ -140,20 +141,20 @@ async fn name_counters_are_shared_by_instances_and_pruned(mut env: Env) {
     for v in [&env.vault, &other, &env.vault, &other] {
         assert!(matches!(
             v.login("ghost", &wrong, None).await,
-            Err(VaultError::LoginFailed)
+            Err(VaultError::Staff(StaffError::LoginFailed))
         ));
     }
     assert!(matches!(
         other.login("ghost", &wrong, None).await,
-        Err(VaultError::LockedOut {
+        Err(VaultError::Staff(StaffError::LockedOut {
             retry_after_secs: 30
-        })
+        }))
     ));
     assert!(matches!(
         env.vault.login("ghost", &wrong, None).await,
-        Err(VaultError::LockedOut {
+        Err(VaultError::Staff(StaffError::LockedOut {
             retry_after_secs: 30
-        })
+        }))
     ));
     let rows = || env.count("SELECT COUNT(*) FROM login_throttle");
     assert_eq!(rows().await, 1);
@@ -169,7 +170,7 @@ async fn name_counters_are_shared_by_instances_and_pruned(mut env: Env) {
     for _ in 0..4 {
         assert!(matches!(
             env.vault.login("ghost", &wrong, None).await,
-            Err(VaultError::LoginFailed)
+            Err(VaultError::Staff(StaffError::LoginFailed))
         ));
     }
     // A lock lasting longer than the window is never pruned while it runs.
@@ -179,12 +180,12 @@ async fn name_counters_are_shared_by_instances_and_pruned(mut env: Env) {
     env.vault.set_staff_settings(long);
     assert!(matches!(
         env.vault.login("ghost", &wrong, None).await,
-        Err(VaultError::LockedOut { .. })
+        Err(VaultError::Staff(StaffError::LockedOut { .. }))
     ));
     env.clock.advance(2 * FAILURE_WINDOW_SECS);
     assert_eq!(env.vault.prune_login_throttle().await.unwrap(), 0);
     assert!(matches!(
         env.vault.login("ghost", &wrong, None).await,
-        Err(VaultError::LockedOut { .. })
+        Err(VaultError::Staff(StaffError::LockedOut { .. }))
     ));
 }

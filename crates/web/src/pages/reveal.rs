@@ -57,10 +57,12 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
     let vault = state.vault();
     let r = vault.record(id).await?;
     if !r.state.is_revealable() {
-        return Err(Problem::from(tokendesk_vault::VaultError::NotRevealable {
-            upn: r.upn,
-            state: r.state,
-        }));
+        return Err(Problem::from(tokendesk_vault::VaultError::Reveal(
+            tokendesk_vault::RevealError::NotRevealable {
+                upn: r.upn,
+                state: r.state,
+            },
+        )));
     }
     let day_start = state.now_i64() - state.now_i64().rem_euclid(86_400);
     let used_today = i64::try_from(

@@ -121,11 +121,8 @@ pub(crate) async fn list(
 }
 
 fn role(text: &str) -> Result<Role, Problem> {
-    text.parse::<Role>().map_err(|_| {
-        Problem::invalid(format!(
-            "unknown role {text:?}; use admin, provisioner, helpdesk or auditor"
-        ))
-    })
+    text.parse::<Role>()
+        .map_err(|e| Problem::invalid(e.to_string()))
 }
 
 #[derive(Deserialize)]
