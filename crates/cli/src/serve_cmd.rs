@@ -517,7 +517,7 @@ async fn purge_timer(vault: Arc<Vault>) {
             Ok(n) => tracing::info!(purged = n, "purged seeds whose retention ended"),
             Err(e) => tracing::warn!(error = %e, "scheduled purge failed"),
         }
-        if let Err(e) = vault.sweep_sessions().await {
+        if let Err(e) = vault.staff().sweep_sessions().await {
             tracing::warn!(error = %e, "session sweep failed");
         }
     }

@@ -437,7 +437,7 @@ async fn passphrase_state(
 /// key cannot stand in as a second person for its creator. A key unknown here (never the case
 /// for a live key) stands for itself.
 pub(crate) async fn person_of(conn: &mut AnyConnection, actor_name: &str) -> Result<String> {
-    let Some(key) = actor_name.strip_prefix(crate::apikeys::API_KEY_ACTOR_PREFIX) else {
+    let Some(key) = actor_name.strip_prefix(crate::identity::API_KEY_ACTOR_PREFIX) else {
         return Ok(actor_name.to_owned());
     };
     let row = sqlx::query("SELECT created_by FROM api_keys WHERE name = $1")

@@ -5,41 +5,41 @@
 //! injected); every change and its audit event share one transaction; a seed leaves the vault
 //! only inside an audited reveal or export.
 
-mod apikeys;
 mod approvals;
 mod audit_chain;
 mod backend;
 mod clock;
 mod error;
 mod group;
+mod identity;
 mod keyfile;
 mod keyring;
 mod listing;
-mod login_throttle;
 mod lookup;
 pub mod owner_only;
 mod policy;
 mod records;
 mod reveal;
 mod rotation;
-mod staff;
 mod state;
 mod store;
 mod tokens;
 mod vault;
 
-pub use apikeys::ApiKey;
 pub use approvals::{Approval, ApprovalId, MIN_CALLER_PASSPHRASE_CHARS};
 pub use audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};
 pub use backend::Backend;
 pub use clock::{Clock, FixedClock, UnixTime};
 pub use error::{RecordError, Result, RevealError, StaffError, StoreError, VaultError};
+pub use identity::{
+    ApiKey, FAILURE_WINDOW_SECS, Identity, MIN_PASSWORD_CHARS, Session, SessionStage, Staff,
+    normalise_username,
+};
 pub use keyfile::{
     create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
 };
 pub use keyring::KeySpec;
 pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};
-pub use login_throttle::FAILURE_WINDOW_SECS;
 pub use policy::{
     Actor, Authorized, Forbidden, Permission, Policy, Principal, Role, UnknownRole, allows,
     permission_matrix_markdown,
@@ -48,7 +48,6 @@ pub use records::{
     Algorithm, NewRecord, Record, RecordId, Shipment, TokenParams, normalise_upn, validate_upn,
 };
 pub use reveal::{ExportedSeed, REVEAL_PAST_STEPS, RevealRequest};
-pub use staff::{MIN_PASSWORD_CHARS, Session, SessionStage, Staff, normalise_username};
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::{Snapshot, Store};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};

@@ -118,7 +118,7 @@ pub struct Vault {
     /// Concurrent reveals waiting to share one commit.
     pub(crate) reveals: RevealGroup,
     /// Passwords and second-factor codes this instance has checked (see
-    /// [`Vault::secret_checks`]).
+    /// [`crate::Identity::secret_checks`]).
     pub(crate) secret_checks: std::sync::atomic::AtomicU64,
 }
 

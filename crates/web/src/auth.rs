@@ -218,7 +218,7 @@ pub(crate) async fn gate(
     let client = req.extensions().get::<Client>().copied();
     // A bearer API key (automation) is always fully authenticated.
     if let Some(token) = bearer(req.headers()) {
-        let key = match state.vault().apikey(&token).await {
+        let key = match state.vault().staff().apikey(&token).await {
             Ok(Some(key)) => key,
             Ok(None) => return problem(api, Problem::unauthenticated()),
             Err(e) => return problem(api, e.into()),
@@ -241,7 +241,7 @@ pub(crate) async fn gate(
     let Some(token) = session_token(req.headers(), client.as_ref()) else {
         return login_required(api);
     };
-    let session = match state.vault().session(&token).await {
+    let session = match state.vault().staff().session(&token).await {
         Ok(Some(s)) => s,
         Ok(None) => return login_required(api),
         Err(e) => return problem(api, e.into()),

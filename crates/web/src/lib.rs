@@ -119,7 +119,7 @@ impl AppState {
         if self.0.set_up.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        let done = self.vault().staff_count().await? > 0;
+        let done = self.vault().staff().count().await? > 0;
         if done {
             self.0.set_up.store(true, Ordering::Relaxed);
         }
@@ -138,7 +138,11 @@ impl AppState {
         if self.is_set_up().await? {
             return Ok(None);
         }
-        let token = self.vault().create_setup_token(SETUP_LINK_TTL_SECS).await?;
+        let token = self
+            .vault()
+            .staff()
+            .create_setup_token(SETUP_LINK_TTL_SECS)
+            .await?;
         Ok(Some(Zeroizing::new(format!(
             "{}/setup?token={}",
             base.trim_end_matches('/'),

@@ -114,7 +114,8 @@ pub(crate) async fn staff(
         } => {
             let display = display_name.as_deref().unwrap_or(name);
             let (staff, password) = vault
-                .staff_add(&authz, name, display, *role)
+                .staff()
+                .add(&authz, name, display, *role)
                 .await
                 .map_err(vault_error)?;
             writeln!(
@@ -126,7 +127,7 @@ pub(crate) async fn staff(
             )?;
         }
         StaffCommand::List { json } => {
-            let list = vault.staff_list().await.map_err(vault_error)?;
+            let list = vault.staff().list().await.map_err(vault_error)?;
             if *json {
                 let rows: Vec<_> = list
                     .iter()
@@ -161,20 +162,26 @@ pub(crate) async fn staff(
         }
         StaffCommand::Disable { name } => {
             vault
-                .staff_disable(&authz, name)
+                .staff()
+                .disable(&authz, name)
                 .await
                 .map_err(vault_error)?;
             writeln!(out, "staff {name} disabled")?;
         }
         StaffCommand::Enable { name } => {
             vault
-                .staff_enable(&authz, name)
+                .staff()
+                .enable(&authz, name)
                 .await
                 .map_err(vault_error)?;
             writeln!(out, "staff {name} enabled")?;
         }
         StaffCommand::Reset { name } => {
-            let password = vault.staff_reset(&authz, name).await.map_err(vault_error)?;
+            let password = vault
+                .staff()
+                .reset(&authz, name)
+                .await
+                .map_err(vault_error)?;
             writeln!(
                 out,
                 "staff {name} reset; sessions ended. One-time password (shown once):\n{}",
@@ -183,7 +190,8 @@ pub(crate) async fn staff(
         }
         StaffCommand::Role { name, role } => {
             vault
-                .staff_set_role(&authz, name, *role)
+                .staff()
+                .set_role(&authz, name, *role)
                 .await
                 .map_err(vault_error)?;
             writeln!(out, "staff {name} is now {}", role.as_str())?;
@@ -202,6 +210,7 @@ pub(crate) async fn apikey(
     match cmd {
         ApiKeyCommand::Create { name, role } => {
             let (key, token) = vault
+                .staff()
                 .apikey_create(&authz, name, *role)
                 .await
                 .map_err(vault_error)?;
@@ -214,7 +223,7 @@ pub(crate) async fn apikey(
             )?;
         }
         ApiKeyCommand::List { json } => {
-            let keys = vault.apikey_list().await.map_err(vault_error)?;
+            let keys = vault.staff().apikey_list().await.map_err(vault_error)?;
             if *json {
                 let rows: Vec<_> = keys
                     .iter()
@@ -247,6 +256,7 @@ pub(crate) async fn apikey(
         }
         ApiKeyCommand::Revoke { name } => {
             vault
+                .staff()
                 .apikey_revoke(&authz, name)
                 .await
                 .map_err(vault_error)?;

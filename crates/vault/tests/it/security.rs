@@ -144,17 +144,20 @@ async fn issue_13_an_api_key_cannot_approve_its_owners_request(mut env: Env) {
     let manage = auth("ann", Role::Admin, Permission::ManageApiKeys);
     let (ann_key, _) = env
         .vault
+        .staff()
         .apikey_create(&manage, "ann-tool", Role::Admin)
         .await
         .unwrap();
     let (ann_key2, _) = env
         .vault
+        .staff()
         .apikey_create(&manage, "ann-other", Role::Helpdesk)
         .await
         .unwrap();
     let bob_manage = auth("bob", Role::Admin, Permission::ManageApiKeys);
     let (bob_key, _) = env
         .vault
+        .staff()
         .apikey_create(&bob_manage, "bob-tool", Role::Helpdesk)
         .await
         .unwrap();

@@ -25,9 +25,9 @@ async fn lockout_cannot_be_outrun_by_parallel_attempts(mut env: Env) {
     let v = &env.vault;
     let limit = v.staff_settings().max_failed_logins;
     let wrong = pw("wrong password!!");
-    let before = v.secret_checks();
-    let results = join_all((0..50).map(|_| v.login("ola", &wrong, None))).await;
-    let checked = v.secret_checks() - before;
+    let before = v.staff().secret_checks();
+    let results = join_all((0..50).map(|_| v.staff().login("ola", &wrong, None))).await;
+    let checked = v.staff().secret_checks() - before;
     assert!(
         checked <= u64::try_from(limit).unwrap(),
         "{checked} passwords were checked; the limit is {limit}"
@@ -43,11 +43,11 @@ async fn lockout_cannot_be_outrun_by_parallel_attempts(mut env: Env) {
         .count();
     assert_eq!((failed, locked), (4, 46), "4 plain failures, then locked");
     assert!(matches!(
-        v.login("ola", &pw(PASSWORD), None).await,
+        v.staff().login("ola", &pw(PASSWORD), None).await,
         Err(VaultError::Staff(StaffError::LockedOut { .. }))
     ));
     assert_eq!(
-        v.secret_checks() - before,
+        v.staff().secret_checks() - before,
         5,
         "a locked account costs no check"
     );
@@ -59,9 +59,9 @@ async fn unknown_name_lockout_cannot_be_outrun_either(mut env: Env) {
     cheap(&mut env);
     let v = &env.vault;
     let wrong = pw("wrong password!!");
-    let before = v.secret_checks();
-    let results = join_all((0..50).map(|_| v.login("nobody-here", &wrong, None))).await;
-    assert_eq!(v.secret_checks() - before, 5);
+    let before = v.staff().secret_checks();
+    let results = join_all((0..50).map(|_| v.staff().login("nobody-here", &wrong, None))).await;
+    assert_eq!(v.staff().secret_checks() - before, 5);
     assert_eq!(
         results
             .iter()
@@ -79,7 +79,10 @@ async fn unknown_name_failures_are_audited_once_per_lockout_window(mut env: Env)
     let audit_rows = || env.count("SELECT COUNT(*) FROM audit");
     let before = audit_rows().await;
     for _ in 0..20 {
-        let _ = v.login("ghost", &pw("wrong password!!"), None).await;
+        let _ = v
+            .staff()
+            .login("ghost", &pw("wrong password!!"), None)
+            .await;
     }
     assert_eq!(audit_rows().await - before, 3);
     let entries = v.audit_list(&Default::default()).await.unwrap();
@@ -90,7 +93,10 @@ async fn unknown_name_failures_are_audited_once_per_lockout_window(mut env: Env)
     assert!(lock.detail.contains("\"failures\":5"), "{}", lock.detail);
     // After the lock, the next failure starts a new lock and reports the refusals in between.
     env.clock.advance(31);
-    let _ = v.login("ghost", &pw("wrong password!!"), None).await;
+    let _ = v
+        .staff()
+        .login("ghost", &pw("wrong password!!"), None)
+        .await;
     let entries = v.audit_list(&Default::default()).await.unwrap();
     let relock = entries
         .iter()
@@ -111,19 +117,19 @@ async fn locked_refusals_are_audited_once_and_counted(mut env: Env) {
     enrolled(&env, "kim", Role::Helpdesk).await;
     let v = &env.vault;
     for _ in 0..5 {
-        let _ = v.login("kim", &pw("wrong password!!"), None).await;
+        let _ = v.staff().login("kim", &pw("wrong password!!"), None).await;
     }
     let audit_rows = || env.count("SELECT COUNT(*) FROM audit");
     let before = audit_rows().await;
     for _ in 0..30 {
         assert!(matches!(
-            v.login("kim", &pw("wrong password!!"), None).await,
+            v.staff().login("kim", &pw("wrong password!!"), None).await,
             Err(VaultError::Staff(StaffError::LockedOut { .. }))
         ));
     }
     assert_eq!(audit_rows().await - before, 1, "one locked-out entry");
     env.clock.advance(31);
-    v.login("kim", &pw(PASSWORD), None).await.unwrap();
+    v.staff().login("kim", &pw(PASSWORD), None).await.unwrap();
     let entries = v.audit_list(&Default::default()).await.unwrap();
     let login = entries.iter().rev().find(|e| e.action == "login").unwrap();
     let last = entries.iter().max_by_key(|e| e.seq).unwrap();

@@ -24,8 +24,16 @@ fn seen(r: tokendesk_vault::Result<(SecretString, Session)>) -> String {
 
 /// One attempt on the account `real` and one on the name `ghost`; both must look the same.
 async fn same(v: &Vault, real: (&str, &str), ghost: (&str, &str)) -> String {
-    let a = seen(v.login(real.0, &pw(real.1), Some("192.0.2.1")).await);
-    let b = seen(v.login(ghost.0, &pw(ghost.1), Some("192.0.2.1")).await);
+    let a = seen(
+        v.staff()
+            .login(real.0, &pw(real.1), Some("192.0.2.1"))
+            .await,
+    );
+    let b = seen(
+        v.staff()
+            .login(ghost.0, &pw(ghost.1), Some("192.0.2.1"))
+            .await,
+    );
     assert_eq!(a, b, "{real:?} and {ghost:?} answered differently");
     a
 }
@@ -79,16 +87,17 @@ async fn unknown_names_lock_like_real_ones(mut env: Env) {
     // A day without failures: both counts start again.
     env.clock.advance(FAILURE_WINDOW_SECS + 1);
     assert_eq!(same(v, ("ann", wrong), ("ghost", wrong)).await, failed());
-    assert_eq!(v.staff_get("ann").await.unwrap().failed_logins, 1);
+    assert_eq!(v.staff().get("ann").await.unwrap().failed_logins, 1);
 
     // A name that is not even a valid user name, and a disabled account, lock the same way.
     enrolled(&env, "carl", Role::Provisioner).await;
-    v.staff_disable(
-        &crate::staff::admin(tokendesk_vault::Permission::ManageStaff),
-        "carl",
-    )
-    .await
-    .unwrap();
+    v.staff()
+        .disable(
+            &crate::staff::admin(tokendesk_vault::Permission::ManageStaff),
+            "carl",
+        )
+        .await
+        .unwrap();
     for _ in 0..4 {
         assert_eq!(
             same(v, ("carl", PASSWORD), ("no such name!", wrong)).await,
@@ -140,18 +149,18 @@ async fn name_counters_are_shared_by_instances_and_pruned(mut env: Env) {
     // Failures on two instances add up to one lockout.
     for v in [&env.vault, &other, &env.vault, &other] {
         assert!(matches!(
-            v.login("ghost", &wrong, None).await,
+            v.staff().login("ghost", &wrong, None).await,
             Err(VaultError::Staff(StaffError::LoginFailed))
         ));
     }
     assert!(matches!(
-        other.login("ghost", &wrong, None).await,
+        other.staff().login("ghost", &wrong, None).await,
         Err(VaultError::Staff(StaffError::LockedOut {
             retry_after_secs: 30
         }))
     ));
     assert!(matches!(
-        env.vault.login("ghost", &wrong, None).await,
+        env.vault.staff().login("ghost", &wrong, None).await,
         Err(VaultError::Staff(StaffError::LockedOut {
             retry_after_secs: 30
         }))
@@ -160,16 +169,16 @@ async fn name_counters_are_shared_by_instances_and_pruned(mut env: Env) {
     assert_eq!(rows().await, 1);
     // Rows that no longer change any answer go: on the next failure of any name...
     env.clock.advance(FAILURE_WINDOW_SECS + 1);
-    assert!(other.login("another", &wrong, None).await.is_err());
+    assert!(other.staff().login("another", &wrong, None).await.is_err());
     assert_eq!(rows().await, 1, "the old row was pruned, the new one kept");
     // ...and in the housekeeping sweep.
     env.clock.advance(FAILURE_WINDOW_SECS + 1);
-    env.vault.sweep_sessions().await.unwrap();
+    env.vault.staff().sweep_sessions().await.unwrap();
     assert_eq!(rows().await, 0);
     // A pruned name starts again from one failure.
     for _ in 0..4 {
         assert!(matches!(
-            env.vault.login("ghost", &wrong, None).await,
+            env.vault.staff().login("ghost", &wrong, None).await,
             Err(VaultError::Staff(StaffError::LoginFailed))
         ));
     }
@@ -179,13 +188,13 @@ async fn name_counters_are_shared_by_instances_and_pruned(mut env: Env) {
     long.lockout_max_secs = 3 * FAILURE_WINDOW_SECS;
     env.vault.set_staff_settings(long);
     assert!(matches!(
-        env.vault.login("ghost", &wrong, None).await,
+        env.vault.staff().login("ghost", &wrong, None).await,
         Err(VaultError::Staff(StaffError::LockedOut { .. }))
     ));
     env.clock.advance(2 * FAILURE_WINDOW_SECS);
-    assert_eq!(env.vault.prune_login_throttle().await.unwrap(), 0);
+    assert_eq!(env.vault.staff().prune_login_throttle().await.unwrap(), 0);
     assert!(matches!(
-        env.vault.login("ghost", &wrong, None).await,
+        env.vault.staff().login("ghost", &wrong, None).await,
         Err(VaultError::Staff(StaffError::LockedOut { .. }))
     ));
 }

@@ -91,6 +91,7 @@ pub(crate) async fn setup_submit(
     };
     match state
         .vault()
+        .staff()
         .complete_setup(
             &form.token,
             form.username.trim(),
@@ -143,6 +144,7 @@ pub(crate) async fn login_submit(
     let ip = client.ip.to_string();
     match state
         .vault()
+        .staff()
         .login(form.username.trim(), &passphrase(&form.password), Some(&ip))
         .await
     {
@@ -206,7 +208,12 @@ pub(crate) async fn totp_submit(
     Form(form): Form<CodeForm>,
 ) -> Response {
     let token = token_of(&headers, &client);
-    match state.vault().verify_totp(&token, form.code.trim()).await {
+    match state
+        .vault()
+        .staff()
+        .verify_totp(&token, form.code.trim())
+        .await
+    {
         Ok((fresh, session)) => full_session(&client, &fresh, session.stage),
         Err(e) => {
             let p = Problem::from(e);
@@ -286,6 +293,7 @@ pub(crate) async fn password_submit(
     let token = token_of(&headers, &client);
     match state
         .vault()
+        .staff()
         .change_password(&token, &passphrase(&form.old), &passphrase(&form.new))
         .await
     {
@@ -319,7 +327,7 @@ async fn enrol_page(
     username: &str,
     error: Option<String>,
 ) -> Response {
-    let secret: Secret = match state.vault().begin_totp_enrolment(token).await {
+    let secret: Secret = match state.vault().staff().begin_totp_enrolment(token).await {
         Ok(s) => s,
         Err(e) => return crate::error::PageError(e.into()).into_response(),
     };
@@ -378,6 +386,7 @@ pub(crate) async fn enrol_submit(
     let token = token_of(&headers, &client);
     match state
         .vault()
+        .staff()
         .finish_totp_enrolment(&token, form.code.trim())
         .await
     {
@@ -398,7 +407,7 @@ pub(crate) async fn logout(
     headers: axum::http::HeaderMap,
 ) -> Response {
     let token = token_of(&headers, &client);
-    if let Err(e) = state.vault().logout(&token).await {
+    if let Err(e) = state.vault().staff().logout(&token).await {
         tracing::warn!(error = %e, "logout failed");
     }
     let mut resp = (

@@ -128,7 +128,7 @@ pub(crate) async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers (a load balancer stops sending traffic otherwise).
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    match state.vault().staff_count().await {
+    match state.vault().staff().count().await {
         Ok(_) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

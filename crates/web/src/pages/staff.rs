@@ -60,7 +60,8 @@ async fn page(
 ) -> PageResult {
     let vault = state.vault();
     let rows = vault
-        .staff_list()
+        .staff()
+        .list()
         .await?
         .into_iter()
         .map(|s| StaffRow {
@@ -79,6 +80,7 @@ async fn page(
         })
         .collect();
     let keys = vault
+        .staff()
         .apikey_list()
         .await?
         .into_iter()
@@ -147,7 +149,8 @@ pub(crate) async fn add(
         };
         let (staff, password) = state
             .vault()
-            .staff_add(
+            .staff()
+            .add(
                 &auth.authorize(Permission::ManageStaff)?,
                 form.username.trim(),
                 display,
@@ -184,21 +187,22 @@ pub(crate) async fn action(
         let authz = auth.authorize(Permission::ManageStaff)?;
         let shown = match form.action.as_str() {
             "disable" => {
-                vault.staff_disable(&authz, &username).await?;
+                vault.staff().disable(&authz, &username).await?;
                 None
             }
             "enable" => {
-                vault.staff_enable(&authz, &username).await?;
+                vault.staff().enable(&authz, &username).await?;
                 None
             }
             "role" => {
                 vault
-                    .staff_set_role(&authz, &username, role(&form.role)?)
+                    .staff()
+                    .set_role(&authz, &username, role(&form.role)?)
                     .await?;
                 None
             }
             "reset" => {
-                let password = vault.staff_reset(&authz, &username).await?;
+                let password = vault.staff().reset(&authz, &username).await?;
                 Some((format!("New one-time password for {username}"), password))
             }
             other => return Err(Problem::invalid(format!("unknown action {other:?}"))),
@@ -227,6 +231,7 @@ pub(crate) async fn apikey_create(
         let role = role(&form.role)?;
         let (key, token) = state
             .vault()
+            .staff()
             .apikey_create(
                 &auth.authorize(Permission::ManageApiKeys)?,
                 form.name.trim(),
@@ -254,7 +259,7 @@ pub(crate) async fn apikey_revoke(
         Ok(a) => a,
         Err(p) => return page(&state, &auth, Some(p.message), None).await,
     };
-    match state.vault().apikey_revoke(&authz, &name).await {
+    match state.vault().staff().apikey_revoke(&authz, &name).await {
         Ok(_) => page(&state, &auth, None, None).await,
         Err(e) => page(&state, &auth, Some(Problem::from(e).message), None).await,
     }

@@ -199,6 +199,7 @@ impl TestApp {
     pub async fn api_key(&self, name: &str, role: Role) -> String {
         let (_, token) = self
             .vault
+            .staff()
             .apikey_create(&root(Permission::ManageApiKeys), name, role)
             .await
             .unwrap();
@@ -219,7 +220,7 @@ impl TestApp {
 
     /// Creates the first admin through the setup link and signs them in fully.
     pub async fn admin(&self) -> Browser {
-        let token = self.vault.create_setup_token(900).await.unwrap();
+        let token = self.vault.staff().create_setup_token(900).await.unwrap();
         let r = client()
             .post(self.at("/setup"))
             .form(&[
@@ -240,7 +241,8 @@ impl TestApp {
     pub async fn staff(&self, username: &str, role: Role) -> Browser {
         let (_, otp) = self
             .vault
-            .staff_add(&root(Permission::ManageStaff), username, username, role)
+            .staff()
+            .add(&root(Permission::ManageStaff), username, username, role)
             .await
             .unwrap();
         let fresh = format!("{username} long password 1");

@@ -40,7 +40,7 @@ async fn nothing_but_setup_before_the_first_admin(app: TestApp) {
 }
 
 async fn setup_link_works_once(app: TestApp) {
-    let token = app.vault.create_setup_token(900).await.unwrap();
+    let token = app.vault.staff().create_setup_token(900).await.unwrap();
     let form = [
         ("token", token.expose()),
         ("username", "first"),
@@ -196,7 +196,8 @@ async fn sessions_expire_and_end(app: TestApp) {
     let other = app.staff("soon-gone", Role::Provisioner).await;
     assert_eq!(app.get(&other, "/records").await.status(), 200);
     app.vault
-        .staff_disable(&root(Permission::ManageStaff), "soon-gone")
+        .staff()
+        .disable(&root(Permission::ManageStaff), "soon-gone")
         .await
         .unwrap();
     assert_eq!(app.get(&other, "/records").await.status(), 401);
@@ -235,7 +236,8 @@ async fn totp_step_issues_a_new_session_cookie(app: TestApp) {
     let _admin = app.admin().await;
     let (_, otp) = app
         .vault
-        .staff_add(&root(Permission::ManageStaff), "fix", "Fix", Role::Helpdesk)
+        .staff()
+        .add(&root(Permission::ManageStaff), "fix", "Fix", Role::Helpdesk)
         .await
         .unwrap();
     let new_password = "fix's long new password";

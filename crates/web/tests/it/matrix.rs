@@ -41,7 +41,8 @@ async fn every_route_times_every_role(app: TestApp) {
     let admin = app.admin().await;
     let record = app.capture("matrix@example.com").await;
     app.vault
-        .staff_add(
+        .staff()
+        .add(
             &root(Permission::ManageStaff),
             "someone",
             "Someone",
@@ -50,6 +51,7 @@ async fn every_route_times_every_role(app: TestApp) {
         .await
         .unwrap();
     app.vault
+        .staff()
         .apikey_create(
             &root(Permission::ManageApiKeys),
             "victim-key",
@@ -62,6 +64,7 @@ async fn every_route_times_every_role(app: TestApp) {
     for role in Role::ALL {
         let (_, token) = app
             .vault
+            .staff()
             .apikey_create(
                 &root(Permission::ManageApiKeys),
                 &format!("key-{}", role.as_str()),

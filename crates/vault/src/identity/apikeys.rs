@@ -5,6 +5,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::Identity;
 use crate::error::{Result, VaultError};
 use crate::error::{StaffError, StoreError};
 use crate::policy::Actor;
@@ -12,7 +13,6 @@ use crate::policy::{Authorized, Permission, Principal, Role};
 use crate::records::new_record_id;
 use crate::store::on_unique;
 use crate::tokens::{API_KEY_PREFIX, SecretString, new_token, token_hash};
-use crate::vault::Vault;
 
 /// An API key as listed (never its token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,14 +76,14 @@ fn check_key_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-impl Vault {
+impl Identity<'_> {
     /// Creates a key; the token is returned once and only its hash is stored.
     ///
     /// # Errors
     /// [`VaultError::Forbidden`] without `ManageApiKeys`; [`VaultError::Staff(StaffError::ApiKeyExists)`];
     /// [`VaultError::Invalid`] for a bad name; database errors.
     pub async fn apikey_create(
-        &self,
+        self,
         auth: &Authorized,
         name: &str,
         role: Role,
@@ -92,8 +92,8 @@ impl Vault {
         let name = check_key_name(name)?;
         let (token, hash) = new_token(API_KEY_PREFIX)?;
         let id = new_record_id()?;
-        let now = self.now().0;
-        self.store
+        let now = self.vault.now().0;
+        self.vault.store
             .write(async |conn: &mut AnyConnection| {
                 sqlx::query(
                     "INSERT INTO api_keys (id, name, role, token_hash, created_by, created_unix_secs) \
@@ -109,7 +109,7 @@ impl Vault {
                 .await
                 .map_err(|e| on_unique(e, || VaultError::Staff(StaffError::ApiKeyExists { name: name.clone() })))?;
                 let detail = json!({ "api_key": name, "role": role.as_str() });
-                self.audit(conn, actor, "apikey.create", None, detail).await?;
+                self.vault.audit(conn, actor, "apikey.create", None, detail).await?;
                 Ok(())
             })
             .await?;
@@ -126,10 +126,10 @@ impl Vault {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn apikey_list(&self) -> Result<Vec<ApiKey>> {
+    pub async fn apikey_list(self) -> Result<Vec<ApiKey>> {
         let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(self.store.pool())
+            .fetch_all(self.vault.store.pool())
             .await?;
         rows.iter().map(api_key_from_row).collect()
     }
@@ -139,11 +139,12 @@ impl Vault {
     /// # Errors
     /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::ApiKeyNotFound)`] (also for a key revoked
     /// already); database errors.
-    pub async fn apikey_revoke(&self, auth: &Authorized, name: &str) -> Result<()> {
+    pub async fn apikey_revoke(self, auth: &Authorized, name: &str) -> Result<()> {
         let actor = auth.require(Permission::ManageApiKeys)?;
         let name = check_key_name(name)?;
-        let now = self.now().0;
-        self.store
+        let now = self.vault.now().0;
+        self.vault
+            .store
             .write(async |conn: &mut AnyConnection| {
                 let done = sqlx::query(
                     "UPDATE api_keys SET revoked_unix_secs = $1 WHERE name = $2 \
@@ -158,14 +159,15 @@ impl Vault {
                         name: name.clone(),
                     }));
                 }
-                self.audit(
-                    conn,
-                    actor,
-                    "apikey.revoke",
-                    None,
-                    json!({ "api_key": name }),
-                )
-                .await?;
+                self.vault
+                    .audit(
+                        conn,
+                        actor,
+                        "apikey.revoke",
+                        None,
+                        json!({ "api_key": name }),
+                    )
+                    .await?;
                 Ok(())
             })
             .await
@@ -175,7 +177,7 @@ impl Vault {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn apikey(&self, token: &str) -> Result<Option<ApiKey>> {
+    pub async fn apikey(self, token: &str) -> Result<Option<ApiKey>> {
         if !token.starts_with(API_KEY_PREFIX) || token.len() > 128 {
             return Ok(None);
         }
@@ -186,12 +188,12 @@ impl Vault {
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash.clone())
-            .fetch_optional(self.store.pool())
+            .fetch_optional(self.vault.store.pool())
             .await?;
         let Some(mut key) = row.as_ref().map(api_key_from_row).transpose()? else {
             return Ok(None);
         };
-        let now = self.now().0;
+        let now = self.vault.now().0;
         if key
             .last_used_unix_secs
             .is_none_or(|t| now.saturating_sub(t) >= 60)
@@ -199,7 +201,7 @@ impl Vault {
             sqlx::query("UPDATE api_keys SET last_used_unix_secs = $1 WHERE token_hash = $2")
                 .bind(now)
                 .bind(hash)
-                .execute(self.store.pool())
+                .execute(self.vault.store.pool())
                 .await?;
             key.last_used_unix_secs = Some(now);
         }

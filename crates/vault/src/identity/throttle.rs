@@ -19,10 +19,11 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 use tokendesk_crypto::{Passphrase, PasswordParams, hash_password, verify_password};
 
+use super::Identity;
 use crate::error::StaffError;
 use crate::error::{Result, VaultError};
 use crate::policy::Actor;
-use crate::vault::{StaffSettings, Vault};
+use crate::vault::StaffSettings;
 
 /// A failure counter with no failure for this long starts again from zero (seconds; at least
 /// the longest lock).
@@ -200,25 +201,28 @@ fn dummy_verify(params: PasswordParams, password: &[u8]) {
     }
 }
 
-impl Vault {
+impl Identity<'_> {
     /// How many sign-in secrets (passwords, including the stand-in check for names that are no
     /// account, and second-factor codes) this instance has checked since it opened. The lockout
     /// bounds it: whatever the concurrency, a locked name costs no check.
     #[must_use]
-    pub fn secret_checks(&self) -> u64 {
-        self.secret_checks
+    pub fn secret_checks(self) -> u64 {
+        self.vault
+            .secret_checks
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub(crate) fn count_secret_check(&self) {
-        self.secret_checks
+    pub(crate) fn count_secret_check(self) {
+        self.vault
+            .secret_checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The throttle key of a typed name: trimmed and lowercased as user names are, then MAC'd.
-    fn name_mac(&self, typed: &str) -> Vec<u8> {
+    pub(super) fn name_mac(self, typed: &str) -> Vec<u8> {
         let name = typed.trim().to_lowercase();
-        self.keys
+        self.vault
+            .keys
             .login_throttle
             .mac(&[b"login name", name.as_bytes()])
             .to_vec()
@@ -235,16 +239,17 @@ impl Vault {
     /// nothing is written but the counter, so unknown names cannot flood the trail. Returns the
     /// error to give the caller.
     pub(crate) async fn unknown_name_failure(
-        &self,
+        self,
         typed: &str,
         password: &Passphrase,
         source_ip: Option<&str>,
     ) -> Result<VaultError> {
-        let s = self.staff_settings;
+        let s = self.vault.staff_settings;
         let mac = self.name_mac(typed);
-        let now = self.now().0;
+        let now = self.vault.now().0;
         let anonymous = Actor::new("anonymous");
         let reservation = self
+            .vault
             .store
             .write(async |conn: &mut AnyConnection| {
                 sqlx::query(
@@ -266,7 +271,8 @@ impl Vault {
                         "retry_after_secs": retry_after_secs,
                         "source_ip": source_ip,
                     });
-                    self.audit(conn, &anonymous, "locked-out", None, detail)
+                    self.vault
+                        .audit(conn, &anonymous, "locked-out", None, detail)
                         .await?;
                 }
                 Ok(reservation)
@@ -285,7 +291,8 @@ impl Vault {
         self.count_secret_check();
         dummy_verify(s.password_params, password.expose_bytes());
         if counted.failures == 1 || counted.lock.is_some() {
-            self.store
+            self.vault
+                .store
                 .write(async |conn: &mut AnyConnection| {
                     prune(conn, &s, now).await?;
                     let detail = json!({
@@ -295,7 +302,8 @@ impl Vault {
                         "refused_while_locked": counted.refused,
                         "source_ip": source_ip,
                     });
-                    self.audit(conn, &anonymous, "login-failed", None, detail)
+                    self.vault
+                        .audit(conn, &anonymous, "login-failed", None, detail)
                         .await
                         .map(|_| ())
                 })
@@ -314,10 +322,11 @@ impl Vault {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn prune_login_throttle(&self) -> Result<u64> {
-        let s = self.staff_settings;
-        let now = self.now().0;
-        self.store
+    pub async fn prune_login_throttle(self) -> Result<u64> {
+        let s = self.vault.staff_settings;
+        let now = self.vault.now().0;
+        self.vault
+            .store
             .write(async |conn: &mut AnyConnection| prune(conn, &s, now).await)
             .await
     }
