@@ -15,8 +15,9 @@ use crate::error::{RecordError, RevealError};
 use crate::error::{Result, VaultError};
 use crate::policy::Actor;
 use crate::policy::{Authorized, Permission};
+use crate::records::current_record;
 use crate::records::{new_record_id, normalise_upn};
-use crate::vault::{Vault, current_record};
+use crate::vault::Vault;
 
 /// Id of a four-eyes approval.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -6,17 +6,9 @@
 //! only inside an audited reveal or export.
 
 mod approvals;
-mod audit_chain;
-mod backend;
-mod clock;
 mod error;
 mod group;
 mod identity;
-mod keyfile;
-mod keyring;
-mod listing;
-mod lookup;
-pub mod owner_only;
 mod policy;
 mod records;
 mod reveal;
@@ -27,34 +19,33 @@ mod tokens;
 mod vault;
 
 pub use approvals::{Approval, ApprovalId, MIN_CALLER_PASSPHRASE_CHARS};
-pub use audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};
-pub use backend::Backend;
-pub use clock::{Clock, FixedClock, UnixTime};
 pub use error::{RecordError, Result, RevealError, StaffError, StoreError, VaultError};
 pub use identity::{
     ApiKey, FAILURE_WINDOW_SECS, Identity, MIN_PASSWORD_CHARS, Session, SessionStage, Staff,
     normalise_username,
 };
-pub use keyfile::{
-    create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
-};
-pub use keyring::KeySpec;
-pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};
+
 pub use policy::{
     Actor, Authorized, Forbidden, Permission, Policy, Principal, Role, UnknownRole, allows,
     permission_matrix_markdown,
 };
 pub use records::{
-    Algorithm, NewRecord, Record, RecordId, Shipment, TokenParams, normalise_upn, validate_upn,
+    Algorithm, ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Record, RecordId,
+    RecordPage, Shipment, TokenParams, TokenUpdate, normalise_upn, validate_upn,
 };
 pub use reveal::{ExportedSeed, REVEAL_PAST_STEPS, RevealRequest};
 pub use state::{ALL_STATES, State, TransitionError};
-pub use store::{Snapshot, Store};
+pub use store::audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};
+pub use store::backend::Backend;
+pub use store::clock::{Clock, FixedClock, UnixTime};
+pub use store::keyfile::{
+    create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
+};
+pub use store::keyring::KeySpec;
+pub use store::{Snapshot, Store, owner_only};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
 pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};
-pub use vault::{
-    DEFAULT_REVEAL_MAX_FUTURE_SECS, ListFilter, Settings, StaffSettings, TokenUpdate, Vault,
-};
+pub use vault::{DEFAULT_REVEAL_MAX_FUTURE_SECS, Settings, StaffSettings, Vault};
 
 impl Vault {
     /// Verifies the audit chain end to end.
@@ -62,7 +53,7 @@ impl Vault {
     /// # Errors
     /// Database errors; a broken chain is reported in the [`AuditReport`].
     pub async fn audit_verify(&self) -> Result<AuditReport> {
-        audit_chain::verify(self.store.pool(), &self.keys.audit).await
+        store::audit_chain::verify(self.store.pool(), &self.keys.audit).await
     }
 
     /// Lists audit entries, oldest first.
@@ -70,6 +61,6 @@ impl Vault {
     /// # Errors
     /// Database errors.
     pub async fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        audit_chain::list(self.store.pool(), filter).await
+        store::audit_chain::list(self.store.pool(), filter).await
     }
 }

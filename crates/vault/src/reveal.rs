@@ -9,17 +9,18 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use zeroize::Zeroizing;
 
-use tokendesk_otp::{Digits, Period, Secret, Totp, TotpCode, TotpParams};
+use tokendesk_otp::{Secret, TotpCode};
 
 use crate::approvals::{ApprovalId, consume_approval};
-use crate::audit_chain::AuditEvent;
 use crate::error::{RecordError, RevealError, StoreError};
 use crate::error::{Result, VaultError};
 use crate::group::{Commit, Job};
 use crate::policy::Actor;
-use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row};
+use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row, totp_for};
+use crate::records::{SealedRow, current_record, sealed_row};
 use crate::state::State;
-use crate::vault::{SealedRow, Vault, current_record, sealed_row};
+use crate::store::audit_chain::AuditEvent;
+use crate::vault::Vault;
 
 /// What the operator states before a reveal. Stored in the audit trail; never the code.
 #[derive(Debug, Clone)]
@@ -90,18 +91,6 @@ impl fmt::Debug for ExportedSeed {
             .field("seed", &"<redacted>")
             .finish()
     }
-}
-
-/// A TOTP generator for a stored seed and its token parameters (T0 = 0).
-pub(crate) fn totp_for(seed: &[u8], params: &TokenParams) -> Result<Totp> {
-    let otp_params = TotpParams {
-        algorithm: params.algorithm,
-        digits: Digits::new(params.digits).map_err(|e| VaultError::Invalid(e.to_string()))?,
-        period: Period::new(u64::from(params.period_secs))
-            .map_err(|e| VaultError::Invalid(e.to_string()))?,
-        t0_unix_secs: 0,
-    };
-    Ok(Totp::new(&Secret::from_bytes(seed.to_vec()), otp_params))
 }
 
 /// The codes of `seed` at each of `times`.
@@ -295,7 +284,7 @@ impl Vault {
             }
         }
         if !events.is_empty() {
-            crate::audit_chain::append_many(&mut tx, &self.keys.audit, now, events).await?;
+            crate::store::audit_chain::append_many(&mut tx, &self.keys.audit, now, events).await?;
         }
         tx.commit().await?;
         Ok(answers)
@@ -495,7 +484,7 @@ fn reveal_select() -> String {
 async fn reveal_row(
     conn: &mut AnyConnection,
     upn: &str,
-    since: crate::clock::UnixTime,
+    since: crate::store::clock::UnixTime,
 ) -> Result<Option<RevealRow>> {
     let sql = format!(
         "{} WHERE upn = $2 ORDER BY \
@@ -515,7 +504,7 @@ async fn reveal_row(
 async fn reveal_rows_by_id(
     conn: &mut AnyConnection,
     ids: &[&str],
-    since: crate::clock::UnixTime,
+    since: crate::store::clock::UnixTime,
 ) -> Result<HashMap<String, RevealRow>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {

@@ -8,9 +8,10 @@ use tokendesk_crypto::MasterKey;
 
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
-use crate::keyring::{KeySpec, read_meta, record_context, resolve_new};
 use crate::policy::Actor;
-use crate::vault::{SealedRow, Vault, sealed_from_row};
+use crate::records::{SealedRow, sealed_from_row};
+use crate::store::keyring::{KeySpec, read_meta, record_context, resolve_new};
+use crate::vault::Vault;
 
 impl Vault {
     fn reseal(

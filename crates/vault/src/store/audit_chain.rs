@@ -13,9 +13,9 @@ use sqlx::AnyConnection;
 use sqlx::{AnyPool, Row};
 use tokendesk_crypto::MacKey;
 
-use crate::clock::UnixTime;
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
+use crate::store::clock::UnixTime;
 
 /// Hash of "nothing before": the genesis `prev_hash`.
 pub(crate) const GENESIS: [u8; 32] = [0u8; 32];

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
-use crate::owner_only;
+use crate::store::owner_only;
 
 fn key_error(path: &Path, reason: impl Into<String>) -> VaultError {
     VaultError::Store(StoreError::KeyFile {

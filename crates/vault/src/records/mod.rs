@@ -7,6 +7,18 @@ use sqlx::any::AnyRow;
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 use crate::state::State;
+mod capture;
+mod lifecycle;
+mod listing;
+mod lookup;
+mod sealed;
+
+pub use lifecycle::TokenUpdate;
+pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};
+pub use lookup::ListFilter;
+pub(crate) use lookup::{current_record, record_in};
+pub(crate) use sealed::{SealedRow, sealed_from_row, sealed_row, totp_for};
+
 pub use tokendesk_otp::Algorithm;
 
 /// Token parameters stored with a record.

@@ -8,10 +8,11 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::ListFilter;
 use crate::error::{Result, VaultError};
 use crate::records::{RECORD_COLUMNS, Record, record_from_row};
 use crate::state::State;
-use crate::vault::{ListFilter, Vault};
+use crate::vault::Vault;
 
 /// Most records on one page.
 pub const MAX_PAGE_SIZE: i64 = 200;
