@@ -5,9 +5,7 @@
 //! injected); every change and its audit event share one transaction; a seed leaves the vault
 //! only inside an audited reveal or export.
 
-mod approvals;
 mod error;
-mod group;
 mod identity;
 mod policy;
 mod records;
@@ -18,7 +16,6 @@ mod store;
 mod tokens;
 mod vault;
 
-pub use approvals::{Approval, ApprovalId, MIN_CALLER_PASSPHRASE_CHARS};
 pub use error::{RecordError, Result, RevealError, StaffError, StoreError, VaultError};
 pub use identity::{
     ApiKey, FAILURE_WINDOW_SECS, Identity, MIN_PASSWORD_CHARS, Session, SessionStage, Staff,
@@ -33,7 +30,10 @@ pub use records::{
     Algorithm, ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Record, RecordId,
     RecordPage, Shipment, TokenParams, TokenUpdate, normalise_upn, validate_upn,
 };
-pub use reveal::{ExportedSeed, REVEAL_PAST_STEPS, RevealRequest};
+pub use reveal::{
+    Approval, ApprovalId, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS, Purpose, REVEAL_PAST_STEPS,
+    RevealRequest, Ticket, Verification,
+};
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};
 pub use store::backend::Backend;

@@ -30,7 +30,7 @@ impl Vault {
     /// Rotates the master key. Returns the number of seeds re-sealed.
     ///
     /// # Errors
-    /// [`VaultError::Store(StoreError::Tampered)`] if any record fails to open (nothing changes then); a vault
+    /// [`StoreError::Tampered`] if any record fails to open (nothing changes then); a vault
     /// rotated meanwhile by another process; database errors.
     pub async fn rotate(&mut self, actor: &Actor, new: KeySpec) -> Result<usize> {
         let new = resolve_new(new)?;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
-use crate::group::RevealGroup;
 use crate::policy::Actor;
+use crate::reveal::group::RevealGroup;
 use crate::store::audit_chain::{self, AuditEvent};
 use crate::store::clock::{Clock, UnixTime};
 use crate::store::keyring::{KeySpec, Keyring, read_meta, resolve_new};
@@ -106,7 +106,7 @@ impl Vault {
     /// Creates the vault in an empty, migrated database.
     ///
     /// # Errors
-    /// [`VaultError::Store(StoreError::AlreadyInitialised)`] if a vault exists; database errors.
+    /// [`StoreError::AlreadyInitialised`] if a vault exists; database errors.
     pub async fn init(
         store: Store,
         spec: KeySpec,
@@ -173,8 +173,8 @@ impl Vault {
     /// Opens an existing vault, checking the master key before anything else happens.
     ///
     /// # Errors
-    /// [`VaultError::Store(StoreError::NotInitialised)`], [`VaultError::Store(StoreError::WrongKey)`],
-    /// [`VaultError::Store(StoreError::KeySourceMismatch)`]; database errors.
+    /// [`StoreError::NotInitialised`], [`StoreError::WrongKey`],
+    /// [`StoreError::KeySourceMismatch`]; database errors.
     pub async fn open(store: Store, spec: KeySpec, clock: Arc<dyn Clock>) -> Result<Self> {
         let mut conn = store.pool().acquire().await?;
         let meta = read_meta(&mut conn)

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokendesk_vault::{NewRecord, PageCursor, Record, State as RecordState, TokenParams};
+use tokendesk_vault::{NewRecord, PageCursor, Purpose, Record, State as RecordState, TokenParams};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::AppState;
@@ -17,7 +17,8 @@ use crate::error::{ApiResult, Problem};
 use crate::pages::audit::Filters;
 use crate::pages::records::ListQuery;
 use crate::pages::records::{TransitionForm, apply_transition};
-use crate::pages::reveal::{ENTRA_WINDOW_SECS, parse_datetime, reveal_codes, verify};
+use crate::reveal::{self, Ask};
+use crate::timefmt::parse_datetime;
 
 const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -189,21 +190,10 @@ pub(crate) async fn reveal(
     body: Result<Json<RevealBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body.map_err(Problem::from)?;
-    if body.ticket.trim().is_empty() {
-        return Err(Problem::invalid("a reveal needs a ticket reference").into());
-    }
     match body.outcome.as_str() {
         "passed" => {}
         "failed" => {
-            state
-                .vault()
-                .record_failed_verification(
-                    &auth.actor,
-                    &id,
-                    &body.verification,
-                    body.ticket.trim(),
-                )
-                .await?;
+            reveal::record_failure(&state, &auth, &id, &body.verification, &body.ticket).await?;
             return Err(Problem::new(
                 axum::http::StatusCode::FORBIDDEN,
                 "verification_failed",
@@ -218,68 +208,9 @@ pub(crate) async fn reveal(
             .into());
         }
     }
-    let passphrase = Zeroizing::new(body.passphrase.clone().unwrap_or_default());
-    // Only a passphrase check needs the user before the reveal (the reveal finds the record by
-    // its id, so the common call-back path reads it once, inside the reveal's transaction).
-    let upn = if body.verification == "passphrase" {
-        state.vault().record(&id).await?.upn
-    } else {
-        String::new()
-    };
-    let verified = verify(
-        &state,
-        &auth,
-        &id,
-        &upn,
-        &body.verification,
-        &passphrase,
-        body.approval.as_deref().unwrap_or(""),
-    )
-    .await?;
-    let now = state.now_i64();
-    let at = match (&body.at, body.future) {
-        (Some(Value::Number(n)), None) => Some(
-            n.as_i64()
-                .ok_or_else(|| Problem::invalid("`at` must be a Unix time in seconds"))?,
-        ),
-        (Some(Value::String(s)), None) => Some(parse_datetime(s)?),
-        (None, Some(minutes)) if (0..=60 * 24 * 31).contains(&minutes) => Some(now + minutes * 60),
-        (None, Some(_)) => {
-            return Err(Problem::invalid("`future` is minutes from now, 0 to 44640").into());
-        }
-        (None, None) => None,
-        _ => {
-            return Err(
-                Problem::invalid("give `at` or `future`, not both, as a number or a time").into(),
-            );
-        }
-    };
-    let purpose = body.purpose.clone().unwrap_or_else(|| {
-        if at.is_some() {
-            "email".into()
-        } else {
-            "read-out".into()
-        }
-    });
-    if purpose != "read-out" && purpose != "email" {
-        return Err(Problem::invalid("purpose is \"read-out\" or \"email\"").into());
-    }
-    if let Some(t) = at
-        && t < now
-    {
-        return Err(Problem::invalid("the time asked for is in the past").into());
-    }
-    let times = vec![at.unwrap_or(now)];
-    let shown = reveal_codes(
-        &state,
-        &auth,
-        &id,
-        body.ticket.trim(),
-        &verified,
-        &purpose,
-        times,
-    )
-    .await?;
+    let ask = body.ask(state.now_i64())?;
+    let shown = reveal::run(&state, &auth, &id, &ask).await?;
+    let now = state.now();
     let codes: Vec<Value> = shown
         .rows
         .iter()
@@ -288,15 +219,15 @@ pub(crate) async fn reveal(
                 "code": c.code,
                 "valid_from": c.valid_from,
                 "valid_until": c.valid_until,
-                "secs_left": c.valid_until.saturating_sub(state.now().max(c.valid_from)),
+                "secs_left": c.valid_until.saturating_sub(now.max(c.valid_from)),
             })
         })
         .collect();
     let mut resp = Json(json!({
         "upn": shown.upn,
-        "purpose": purpose,
+        "purpose": shown.purpose.as_str(),
         "codes": codes,
-        "entra_window_secs": ENTRA_WINDOW_SECS,
+        "entra_window_secs": reveal::ENTRA_WINDOW_SECS,
     }))
     .into_response();
     resp.headers_mut().insert(
@@ -304,6 +235,49 @@ pub(crate) async fn reveal(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
+}
+
+impl RevealBody {
+    /// The body as a reveal: `at` (a Unix time or a date-time) or `future` (minutes from now),
+    /// not both; without either, now. The purpose defaults to `email` for a later code.
+    fn ask(&self, now: i64) -> Result<Ask, Problem> {
+        let at = match (&self.at, self.future) {
+            (Some(Value::Number(n)), None) => Some(
+                n.as_i64()
+                    .ok_or_else(|| Problem::invalid("`at` must be a Unix time in seconds"))?,
+            ),
+            (Some(Value::String(s)), None) => Some(parse_datetime(s)?),
+            (None, Some(minutes)) if (0..=60 * 24 * 31).contains(&minutes) => {
+                Some(now + minutes * 60)
+            }
+            (None, Some(_)) => {
+                return Err(Problem::invalid("`future` is minutes from now, 0 to 44640"));
+            }
+            (None, None) => None,
+            _ => {
+                return Err(Problem::invalid(
+                    "give `at` or `future`, not both, as a number or a time",
+                ));
+            }
+        };
+        let purpose = match self.purpose.as_deref() {
+            None if at.is_some() => Purpose::Email,
+            None | Some("read-out") => Purpose::ReadOut,
+            Some("email") => Purpose::Email,
+            Some(_) => return Err(Problem::invalid("purpose is \"read-out\" or \"email\"")),
+        };
+        if at.is_some_and(|t| t < now) {
+            return Err(Problem::invalid("the time asked for is in the past"));
+        }
+        Ask::parse(
+            &self.ticket,
+            &self.verification,
+            self.passphrase.as_deref().unwrap_or(""),
+            self.approval.as_deref().unwrap_or(""),
+            purpose,
+            at.unwrap_or(now),
+        )
+    }
 }
 
 /// `POST /api/v1/records/{id}/transition`.

@@ -142,7 +142,7 @@ fn login_required(api: bool) -> Response {
     } else {
         let mut resp = (
             StatusCode::UNAUTHORIZED,
-            Html(crate::pages::login_page(None, None)),
+            Html(crate::html::login_page(None, None)),
         )
             .into_response();
         resp.headers_mut()
@@ -255,7 +255,7 @@ pub(crate) async fn gate(
         if api {
             return problem(api, Problem::unauthenticated());
         }
-        return crate::pages::redirect(crate::pages::stage_path(session.stage));
+        return crate::html::redirect(crate::html::stage_path(session.stage));
     }
     if let Access::Needs(p) = access
         && !allows(session.staff.role, p)

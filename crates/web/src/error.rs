@@ -182,7 +182,7 @@ impl<E: Into<Problem>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let p = self.0;
-        let body = crate::pages::error_page(p.status, &p.message);
+        let body = crate::html::error_page(p.status, &p.message);
         let mut resp = (p.status, Html(body)).into_response();
         p.headers(&mut resp);
         resp

@@ -16,10 +16,13 @@ mod decode;
 mod error;
 mod headers;
 mod host;
+mod html;
 mod pages;
+mod reveal;
 pub mod routes;
 mod server;
 mod signin_limit;
+mod timefmt;
 mod toolset;
 
 use std::sync::Arc;

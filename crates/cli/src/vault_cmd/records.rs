@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 use tokendesk_otp::OtpKind;
 use tokendesk_vault::{
-    ListFilter, NewRecord, Record, RevealRequest, Shipment, State, TokenParams, TokenUpdate,
+    ListFilter, NewRecord, Record, RevealRequest, Shipment, State, Ticket, TokenParams, TokenUpdate,
 };
 
 use super::{Ctx, vault_error, write_json};
@@ -294,10 +294,9 @@ pub(crate) async fn code(
     let vault = ctx.open().await?;
     let request = RevealRequest {
         upn: args.user.clone(),
-        ticket: args.ticket.clone(),
-        method: args.verified.clone(),
-        outcome: "passed".into(),
-        purpose: args.purpose.clone(),
+        ticket: Ticket::new(&args.ticket).map_err(vault_error)?,
+        method: args.verified.parse().map_err(vault_error)?,
+        purpose: args.purpose.parse().map_err(vault_error)?,
         at_unix_secs: vec![at],
         following_steps: args.future,
         approval: None,

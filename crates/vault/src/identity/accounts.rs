@@ -20,7 +20,7 @@ impl Identity<'_> {
     /// Adds an account with a one-time password (shown once; must be changed at first sign-in).
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `ManageStaff`; [`VaultError::Staff(StaffError::StaffExists)`];
+    /// [`VaultError::Forbidden`] without `ManageStaff`; [`StaffError::StaffExists`];
     /// [`VaultError::Invalid`] for bad names; database errors.
     pub async fn add(
         self,
@@ -76,7 +76,7 @@ impl Identity<'_> {
     /// One account.
     ///
     /// # Errors
-    /// [`VaultError::Staff(StaffError::StaffNotFound)`]; database errors.
+    /// [`StaffError::StaffNotFound`]; database errors.
     pub async fn get(self, username: &str) -> Result<Staff> {
         let username = normalise_username(username)?;
         let mut conn = self.vault.store.pool().acquire().await?;
@@ -86,7 +86,7 @@ impl Identity<'_> {
     /// Disables an account and ends its sessions. The last enabled admin cannot be disabled.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; [`VaultError::Staff(StaffError::LastAdmin)`];
+    /// [`VaultError::Forbidden`]; [`StaffError::StaffNotFound`]; [`StaffError::LastAdmin`];
     /// database errors.
     pub async fn disable(self, auth: &Authorized, username: &str) -> Result<Staff> {
         let actor = auth.require(Permission::ManageStaff)?;
@@ -115,7 +115,7 @@ impl Identity<'_> {
     /// Enables an account again (and clears its lockout).
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; database errors.
+    /// [`VaultError::Forbidden`]; [`StaffError::StaffNotFound`]; database errors.
     pub async fn enable(self, auth: &Authorized, username: &str) -> Result<Staff> {
         let actor = auth.require(Permission::ManageStaff)?;
         let username = normalise_username(username)?;
@@ -142,7 +142,7 @@ impl Identity<'_> {
     /// Changes an account's role. The last enabled admin cannot be demoted.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; [`VaultError::Staff(StaffError::LastAdmin)`];
+    /// [`VaultError::Forbidden`]; [`StaffError::StaffNotFound`]; [`StaffError::LastAdmin`];
     /// database errors.
     pub async fn set_role(self, auth: &Authorized, username: &str, role: Role) -> Result<Staff> {
         let actor = auth.require(Permission::ManageStaff)?;
@@ -173,7 +173,7 @@ impl Identity<'_> {
     /// account's sessions.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::StaffNotFound)`]; database errors.
+    /// [`VaultError::Forbidden`]; [`StaffError::StaffNotFound`]; database errors.
     pub async fn reset(self, auth: &Authorized, username: &str) -> Result<SecretString> {
         let actor = auth.require(Permission::ManageStaff)?;
         let username = normalise_username(username)?;

@@ -80,7 +80,7 @@ impl Identity<'_> {
     /// Creates a key; the token is returned once and only its hash is stored.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `ManageApiKeys`; [`VaultError::Staff(StaffError::ApiKeyExists)`];
+    /// [`VaultError::Forbidden`] without `ManageApiKeys`; [`StaffError::ApiKeyExists`];
     /// [`VaultError::Invalid`] for a bad name; database errors.
     pub async fn apikey_create(
         self,
@@ -137,7 +137,7 @@ impl Identity<'_> {
     /// Revokes a key at once; its token stops working on the next request.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`]; [`VaultError::Staff(StaffError::ApiKeyNotFound)`] (also for a key revoked
+    /// [`VaultError::Forbidden`]; [`StaffError::ApiKeyNotFound`] (also for a key revoked
     /// already); database errors.
     pub async fn apikey_revoke(self, auth: &Authorized, name: &str) -> Result<()> {
         let actor = auth.require(Permission::ManageApiKeys)?;

@@ -78,7 +78,7 @@ impl Identity<'_> {
     /// against every unused, unexpired one and is used up.
     ///
     /// # Errors
-    /// [`VaultError::Staff(StaffError::SetupTokenInvalid)`] (wrong, expired, used, or staff exist already);
+    /// [`StaffError::SetupTokenInvalid`] (wrong, expired, used, or staff exist already);
     /// [`VaultError::Invalid`] for a bad user name, display name or password; database errors.
     pub async fn complete_setup(
         self,

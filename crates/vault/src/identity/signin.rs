@@ -113,7 +113,7 @@ impl Identity<'_> {
     /// `login_throttle` (see that module), so the lockout does not reveal which names exist.
     ///
     /// # Errors
-    /// [`VaultError::Staff(StaffError::LoginFailed)`]; [`VaultError::Staff(StaffError::LockedOut)`]; database errors.
+    /// [`StaffError::LoginFailed`]; [`StaffError::LockedOut`]; database errors.
     pub async fn login(
         self,
         username: &str,
@@ -205,8 +205,8 @@ impl Identity<'_> {
     /// `totp`). A wrong old password counts toward the lockout.
     ///
     /// # Errors
-    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`], [`VaultError::Staff(StaffError::LoginFailed)`],
-    /// [`VaultError::Staff(StaffError::LockedOut)`], [`VaultError::Invalid`]; database errors.
+    /// [`StaffError::SessionInvalid`], [`StaffError::WrongStage`], [`StaffError::LoginFailed`],
+    /// [`StaffError::LockedOut`], [`VaultError::Invalid`]; database errors.
     pub async fn change_password(
         self,
         token: &str,

@@ -43,7 +43,7 @@ impl Identity<'_> {
     /// [`Identity::finish_totp_enrolment`] sees a right code. Show it once (QR/base32) and drop it.
     ///
     /// # Errors
-    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`]; database errors.
+    /// [`StaffError::SessionInvalid`], [`StaffError::WrongStage`]; database errors.
     pub async fn begin_totp_enrolment(self, token: &str) -> Result<Secret> {
         let (_, session) = self.session_at(token, &[SessionStage::TotpEnrol]).await?;
         let staff = session.staff;
@@ -170,8 +170,8 @@ impl Identity<'_> {
     /// (the one passed in stops working) and the session, now `full`.
     ///
     /// # Errors
-    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`], [`VaultError::Staff(StaffError::WrongCode)`],
-    /// [`VaultError::Staff(StaffError::LockedOut)`]; database errors.
+    /// [`StaffError::SessionInvalid`], [`StaffError::WrongStage`], [`StaffError::WrongCode`],
+    /// [`StaffError::LockedOut`]; database errors.
     pub async fn finish_totp_enrolment(
         self,
         token: &str,
@@ -186,8 +186,8 @@ impl Identity<'_> {
     /// session token (the pre-TOTP one stops working) and the session, now `full`.
     ///
     /// # Errors
-    /// [`VaultError::Staff(StaffError::SessionInvalid)`], [`VaultError::Staff(StaffError::WrongStage)`], [`VaultError::Staff(StaffError::WrongCode)`],
-    /// [`VaultError::Staff(StaffError::LockedOut)`]; database errors.
+    /// [`StaffError::SessionInvalid`], [`StaffError::WrongStage`], [`StaffError::WrongCode`],
+    /// [`StaffError::LockedOut`]; database errors.
     pub async fn verify_totp(self, token: &str, code: &str) -> Result<(SecretString, Session)> {
         self.accept_totp(token, code, SessionStage::Totp, "login.totp")
             .await

@@ -91,7 +91,7 @@ impl Vault {
     /// sealed at once and never returned by any read path.
     ///
     /// # Errors
-    /// Invalid UPN or parameters; [`VaultError::Record(RecordError::ActiveRecordExists)`]; database errors.
+    /// Invalid UPN or parameters; [`RecordError::ActiveRecordExists`]; database errors.
     pub async fn capture(&self, actor: &Actor, new: NewRecord, seed: &Secret) -> Result<Record> {
         let upn = validate_upn(&new.upn)?;
         check_params(&new.params)?;
@@ -125,7 +125,7 @@ impl Vault {
     /// active record) rolls back the whole batch.
     ///
     /// # Errors
-    /// Invalid UPN or parameters (with the 1-based item number); [`VaultError::Record(RecordError::ActiveRecordExists)`];
+    /// Invalid UPN or parameters (with the 1-based item number); [`RecordError::ActiveRecordExists`];
     /// database errors.
     pub async fn capture_batch(
         &self,

@@ -154,7 +154,7 @@ impl Vault {
     /// destroys it later. A code that does not match changes nothing.
     ///
     /// # Errors
-    /// Illegal transition; [`VaultError::Record(RecordError::CodeMismatch)`]; no record; database errors.
+    /// Illegal transition; [`RecordError::CodeMismatch`]; no record; database errors.
     pub async fn deliver(
         &self,
         actor: &Actor,
@@ -247,7 +247,7 @@ impl Vault {
     /// the keyed fingerprint, so it works after purge too.
     ///
     /// # Errors
-    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
+    /// [`RecordError::NoRecord`]; database errors.
     pub async fn fingerprint_matches(&self, upn: &str, seed: &Secret) -> Result<bool> {
         let upn = normalise_upn(upn)?;
         let rows = sqlx::query("SELECT seed_fingerprint FROM records WHERE upn = $1")

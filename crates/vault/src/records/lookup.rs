@@ -31,7 +31,7 @@ impl Vault {
     /// The user's current record: the active one if any, else the newest.
     ///
     /// # Errors
-    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
+    /// [`RecordError::NoRecord`]; database errors.
     pub async fn current(&self, upn: &str) -> Result<Record> {
         let upn = normalise_upn(upn)?;
         let mut conn = self.store.pool().acquire().await?;
@@ -43,7 +43,7 @@ impl Vault {
     /// All records of a user, newest first.
     ///
     /// # Errors
-    /// [`VaultError::Record(RecordError::NoRecord)`] if there are none; database errors.
+    /// [`RecordError::NoRecord`] if there are none; database errors.
     pub async fn history(&self, upn: &str) -> Result<Vec<Record>> {
         let upn = normalise_upn(upn)?;
         let sql = format!(
@@ -92,7 +92,7 @@ impl Vault {
     /// that record by id.
     ///
     /// # Errors
-    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
+    /// [`RecordError::NoRecord`]; database errors.
     pub async fn current_record_id(&self, upn: &str) -> Result<RecordId> {
         self.current(upn).await.map(|r| RecordId::from(&r))
     }
@@ -102,7 +102,7 @@ impl Vault {
     /// The record with this id.
     ///
     /// # Errors
-    /// [`VaultError::Record(RecordError::NoRecord)`] when there is none; database errors.
+    /// [`RecordError::NoRecord`] when there is none; database errors.
     pub async fn record(&self, id: &str) -> Result<Record> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -136,74 +136,7 @@ impl Vault {
     }
 }
 
-impl Vault {
-    /// Records in the audit trail that a caller failed verification before a reveal (no code
-    /// is produced). `method` is the verification method; `ticket` the operator's reference.
-    ///
-    /// # Errors
-    /// [`VaultError::Record(RecordError::NoRecord)`]; database errors.
-    pub async fn record_failed_verification(
-        &self,
-        actor: &crate::Actor,
-        record_id: &str,
-        method: &str,
-        ticket: &str,
-    ) -> Result<()> {
-        let record = self.record(record_id).await?;
-        let detail = serde_json::json!({ "method": method, "ticket": ticket, "outcome": "failed" });
-        self.store
-            .write(async |conn: &mut sqlx::AnyConnection| {
-                self.audit(
-                    conn,
-                    actor,
-                    "verify.failed",
-                    Some((&record.id, &record.upn)),
-                    detail,
-                )
-                .await?;
-                Ok(())
-            })
-            .await
-    }
-}
-
-impl Vault {
-    /// Approvals `requester` can use now for a reveal of `upn`: approved by someone else,
-    /// unused and unexpired.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn usable_approvals(
-        &self,
-        upn: &str,
-        requester: &crate::Actor,
-    ) -> Result<Vec<crate::Approval>> {
-        let upn = crate::normalise_upn(upn)?;
-        let rows = sqlx::query(
-            "SELECT id FROM approvals WHERE upn = $1 AND requested_by = $2 \
-             AND approved_by IS NOT NULL AND used_unix_secs IS NULL AND expires_unix_secs > $3 \
-             ORDER BY created_unix_secs",
-        )
-        .bind(&upn)
-        .bind(&requester.name)
-        .bind(self.now().0)
-        .fetch_all(self.store.pool())
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            out.push(self.approval(&crate::ApprovalId(id)).await?);
-        }
-        Ok(out)
-    }
-
-    /// The deployment policy knobs in force.
-    pub fn settings(&self) -> crate::Settings {
-        self.settings
-    }
-}
-
-/// Exactly the record `id`, or [`VaultError::Record(RecordError::NoRecord)`] naming it.
+/// Exactly the record `id`, or [`RecordError::NoRecord`] naming it.
 pub(crate) async fn record_in(conn: &mut AnyConnection, id: &RecordId) -> Result<Record> {
     let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))

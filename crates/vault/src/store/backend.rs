@@ -25,7 +25,7 @@ impl Backend {
     /// Picks the backend from the URL scheme.
     ///
     /// # Errors
-    /// [`VaultError::Store(StoreError::UnsupportedUrl)`] for other schemes.
+    /// [`StoreError::UnsupportedUrl`] for other schemes.
     pub fn from_url(url: &str) -> Result<Self> {
         let scheme = url.split(':').next().unwrap_or_default();
         match scheme {

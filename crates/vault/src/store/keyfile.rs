@@ -63,7 +63,7 @@ fn write_new_file(path: &Path, key: &MasterKey) -> Result<()> {
 /// Creates a new key file with mode 0600 and returns the key. Never overwrites.
 ///
 /// # Errors
-/// [`VaultError::Store(StoreError::KeyFile)`] if the file exists or cannot be written.
+/// [`StoreError::KeyFile`] if the file exists or cannot be written.
 pub fn create_key_file(path: &Path) -> Result<MasterKey> {
     let key = MasterKey::generate()?;
     write_new_file(path, &key)?;
@@ -73,7 +73,7 @@ pub fn create_key_file(path: &Path) -> Result<MasterKey> {
 /// Reads a key file, refusing one that group or others can read or write.
 ///
 /// # Errors
-/// [`VaultError::Store(StoreError::KeyFile)`] for a missing, unreadable, too-open or malformed file.
+/// [`StoreError::KeyFile`] for a missing, unreadable, too-open or malformed file.
 pub fn read_key_file(path: &Path) -> Result<MasterKey> {
     let meta = fs::metadata(path).map_err(|e| {
         key_error(
@@ -107,7 +107,7 @@ pub fn staged_path(path: &Path) -> PathBuf {
 /// interrupted rotation.
 ///
 /// # Errors
-/// [`VaultError::Store(StoreError::KeyFile)`] if it cannot be written.
+/// [`StoreError::KeyFile`] if it cannot be written.
 pub fn stage_key_file(path: &Path, key: &MasterKey) -> Result<PathBuf> {
     let staged = staged_path(path);
     if staged.exists() {
@@ -120,7 +120,7 @@ pub fn stage_key_file(path: &Path, key: &MasterKey) -> Result<PathBuf> {
 /// Moves the staged key into place (atomic rename on one file system).
 ///
 /// # Errors
-/// [`VaultError::Store(StoreError::KeyFile)`] if the rename fails.
+/// [`StoreError::KeyFile`] if the rename fails.
 pub fn promote_staged_key(path: &Path) -> Result<()> {
     let staged = staged_path(path);
     fs::rename(&staged, path).map_err(|e| key_error(&staged, format!("cannot rename: {e}")))?;

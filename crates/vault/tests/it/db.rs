@@ -104,10 +104,9 @@ pub fn reveal_request(env: &Env, upn: &str) -> tokendesk_vault::RevealRequest {
     use tokendesk_vault::Clock;
     tokendesk_vault::RevealRequest {
         upn: upn.to_owned(),
-        ticket: "INC-1".into(),
-        method: "call-back".into(),
-        outcome: "passed".into(),
-        purpose: "read-out".into(),
+        ticket: tokendesk_vault::Ticket::new("INC-1").unwrap(),
+        method: tokendesk_vault::Verification::CallBack,
+        purpose: tokendesk_vault::Purpose::ReadOut,
         at_unix_secs: vec![env.clock.now().0],
         approval: None,
         record_id: None,

@@ -249,7 +249,7 @@ async fn issue_13_a_missing_approval_is_refused_under_quota(mut env: Env) {
         .await
         .unwrap();
     let mut request = reveal_request(&env, upn);
-    request.method = "second-approver".into();
+    request.method = tokendesk_vault::Verification::SecondApprover;
     request.approval = Some(ApprovalId("does-not-exist".into()));
     let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
     assert!(

@@ -10,11 +10,12 @@ use serde::Deserialize;
 use tokendesk_otp::Secret;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Nav, redirect, render, stage_path};
+use super::{Nav, redirect, render};
 use crate::AppState;
 use crate::auth::{PartialAuth, clear_cookie, passphrase, session_cookie, session_token};
 use crate::client::Client;
 use crate::error::Problem;
+use crate::html::stage_path;
 
 #[derive(Deserialize)]
 pub(crate) struct SetupQuery {
@@ -104,7 +105,7 @@ pub(crate) async fn setup_submit(
             tracing::info!("first administrator created");
             let mut resp = (
                 StatusCode::OK,
-                Html(super::login_page(
+                Html(crate::html::login_page(
                     None,
                     Some("Administrator created. Sign in, then set up your second factor."),
                 )),
@@ -121,7 +122,7 @@ pub(crate) async fn setup_submit(
 }
 
 pub(crate) async fn login_form() -> Response {
-    Html(super::login_page(None, None)).into_response()
+    Html(crate::html::login_page(None, None)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -157,8 +158,11 @@ pub(crate) async fn login_submit(
         }
         Err(e) => {
             let p = Problem::from(e);
-            let mut resp =
-                (p.status, Html(super::login_page(Some(&p.message), None))).into_response();
+            let mut resp = (
+                p.status,
+                Html(crate::html::login_page(Some(&p.message), None)),
+            )
+                .into_response();
             if let Some(secs) = p.retry_after
                 && let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string())
             {
@@ -412,7 +416,7 @@ pub(crate) async fn logout(
     }
     let mut resp = (
         StatusCode::OK,
-        Html(super::login_page(None, Some("Signed out."))),
+        Html(crate::html::login_page(None, Some("Signed out."))),
     )
         .into_response();
     resp.headers_mut()

@@ -392,7 +392,7 @@ pub(crate) async fn apply_transition(
         }
         RecordState::Shipped => {
             let expected = match opt(&form.expected) {
-                Some(d) => Some(parse_date(&d).map_err(|e| e.0)?),
+                Some(d) => Some(parse_date(&d)?),
                 None => None,
             };
             vault

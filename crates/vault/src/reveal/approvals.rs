@@ -3,14 +3,13 @@
 //! reveal exceed the daily quota. Every attempt, request, grant and refusal is audited in the
 //! transaction that records it; the passphrase itself is never stored or audited.
 
-use std::fmt;
-
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tokendesk_crypto::{Passphrase, hash_password, verify_password};
 use zeroize::Zeroizing;
 
+use super::request::ApprovalId;
 use crate::error::{RecordError, RevealError};
 use crate::error::{Result, VaultError};
 use crate::policy::Actor;
@@ -18,16 +17,6 @@ use crate::policy::{Authorized, Permission};
 use crate::records::current_record;
 use crate::records::{new_record_id, normalise_upn};
 use crate::vault::Vault;
-
-/// Id of a four-eyes approval.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ApprovalId(pub String);
-
-impl fmt::Display for ApprovalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A request for a second approver, and its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +99,7 @@ impl Vault {
     /// record; replaces an earlier one and clears its failure count). Audited without the value.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `Capture`; [`VaultError::Record(RecordError::NoRecord)`];
+    /// [`VaultError::Forbidden`] without `Capture`; [`RecordError::NoRecord`];
     /// [`VaultError::Invalid`] for a record that is not active or a passphrase under 6
     /// characters; database errors.
     pub async fn set_passphrase(
@@ -165,8 +154,8 @@ impl Vault {
     /// (default 5 per record per UTC day) every attempt is refused until the next day.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::Record(RecordError::NoRecord)`];
-    /// [`VaultError::Invalid`] when no passphrase was set; [`VaultError::Reveal(RevealError::TooManyAttempts)`];
+    /// [`VaultError::Forbidden`] without `Reveal`; [`RecordError::NoRecord`];
+    /// [`VaultError::Invalid`] when no passphrase was set; [`RevealError::TooManyAttempts`];
     /// database errors.
     pub async fn check_passphrase(
         &self,
@@ -242,8 +231,8 @@ impl Vault {
     /// Asks for a second approver for one reveal of `upn` beyond the quota.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `Reveal`; [`VaultError::Record(RecordError::NoRecord)`];
-    /// [`VaultError::Reveal(RevealError::NotRevealable)`]; [`VaultError::Invalid`] without ticket or reason;
+    /// [`VaultError::Forbidden`] without `Reveal`; [`RecordError::NoRecord`];
+    /// [`RevealError::NotRevealable`]; [`VaultError::Invalid`] without ticket or reason;
     /// database errors.
     pub async fn request_approval(
         &self,
@@ -309,7 +298,7 @@ impl Vault {
     /// nobody approves their own request by switching between their session and a key.
     ///
     /// # Errors
-    /// [`VaultError::Forbidden`] without `ApproveReveal`; [`VaultError::Reveal(RevealError::ApprovalInvalid)`] for
+    /// [`VaultError::Forbidden`] without `ApproveReveal`; [`RevealError::ApprovalInvalid`] for
     /// an unknown, expired or already approved request, or one's own request (all refusals
     /// are audited); database errors.
     pub async fn approve(&self, auth: &Authorized, id: &ApprovalId) -> Result<Approval> {
@@ -372,7 +361,7 @@ impl Vault {
     /// One approval.
     ///
     /// # Errors
-    /// [`VaultError::Reveal(RevealError::ApprovalInvalid)`] for an unknown id; database errors.
+    /// [`RevealError::ApprovalInvalid`] for an unknown id; database errors.
     pub async fn approval(&self, id: &ApprovalId) -> Result<Approval> {
         let mut conn = self.store.pool().acquire().await?;
         approval_in(&mut conn, id)
@@ -497,6 +486,42 @@ pub(crate) async fn consume_approval(
     } else {
         Err("it has been used already")
     })
+}
+
+impl Vault {
+    /// Approvals `requester` can use now for a reveal of `upn`: approved by someone else,
+    /// unused and unexpired.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn usable_approvals(
+        &self,
+        upn: &str,
+        requester: &crate::Actor,
+    ) -> Result<Vec<crate::Approval>> {
+        let upn = crate::normalise_upn(upn)?;
+        let rows = sqlx::query(
+            "SELECT id FROM approvals WHERE upn = $1 AND requested_by = $2 \
+             AND approved_by IS NOT NULL AND used_unix_secs IS NULL AND expires_unix_secs > $3 \
+             ORDER BY created_unix_secs",
+        )
+        .bind(&upn)
+        .bind(&requester.name)
+        .bind(self.now().0)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            out.push(self.approval(&crate::ApprovalId(id)).await?);
+        }
+        Ok(out)
+    }
+
+    /// The deployment policy knobs in force.
+    pub fn settings(&self) -> crate::Settings {
+        self.settings
+    }
 }
 
 #[cfg(test)]

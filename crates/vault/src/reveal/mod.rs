@@ -3,95 +3,29 @@
 //! are refused once the seed is gone.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use serde_json::json;
-use sqlx::{AnyConnection, Row};
-use zeroize::Zeroizing;
-
-use tokendesk_otp::{Secret, TotpCode};
-
-use crate::approvals::{ApprovalId, consume_approval};
 use crate::error::{RecordError, RevealError, StoreError};
 use crate::error::{Result, VaultError};
-use crate::group::{Commit, Job};
 use crate::policy::Actor;
+use crate::records::SealedRow;
 use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row, totp_for};
-use crate::records::{SealedRow, current_record, sealed_row};
-use crate::state::State;
 use crate::store::audit_chain::AuditEvent;
 use crate::vault::Vault;
+use approvals::consume_approval;
+use group::{Commit, Job};
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+use tokendesk_otp::TotpCode;
 
-/// What the operator states before a reveal. Stored in the audit trail; never the code.
-#[derive(Debug, Clone)]
-pub struct RevealRequest {
-    /// Subject user. May be left empty when `record_id` is given.
-    pub upn: String,
-    /// Ticket or incident reference.
-    pub ticket: String,
-    /// Verification method (`call-back`, `passphrase`, `second-approver`).
-    pub method: String,
-    /// Outcome of verification (`passed`).
-    pub outcome: String,
-    /// Purpose (`read-out`, `email`).
-    pub purpose: String,
-    /// Unix times whose codes are disclosed (one per step).
-    pub at_unix_secs: Vec<i64>,
-    /// Also disclose the codes of this many steps after the last of `at_unix_secs` (a read-out
-    /// gives the current and the next code), in the token's own time step. At most 60.
-    pub following_steps: u32,
-    /// A four-eyes approval. Whenever one is named, under the daily quota or over it, it must
-    /// exist, be approved by another person than the one revealing, be unused and unexpired and
-    /// belong to this user's record; it is then consumed in the reveal's transaction.
-    /// Otherwise the reveal is refused (and the refusal audited).
-    pub approval: Option<ApprovalId>,
-    /// The record the operator is looking at. When set, that record is revealed (or the reveal
-    /// refused and audited, if it is no longer active), never another record of the user, so an
-    /// old record's page cannot reveal a newer token's codes. A non-empty `upn` must match it.
-    pub record_id: Option<String>,
-}
+mod approvals;
+mod export;
+pub(crate) mod group;
+mod request;
 
-/// A seed handed to an export writer together with its record. Redacted in Debug.
-pub struct ExportedSeed {
-    /// The record (no secret fields).
-    pub record: Record,
-    /// The seed bytes; write them to the export file only.
-    pub seed: Zeroizing<Vec<u8>>,
-}
-
-impl ExportedSeed {
-    /// The seed as an OTP secret (zeroized on drop), for an export writer.
-    pub fn secret(&self) -> Secret {
-        Secret::from_bytes(self.seed.to_vec())
-    }
-
-    /// The record as a PSKC key (RFC 6030), issuer `tokendesk`, with `secret` from
-    /// [`ExportedSeed::secret`]: the one mapping used by the CLI and the JSON API exports.
-    pub fn pskc_key<'a>(&'a self, secret: &'a Secret) -> tokendesk_formats::pskc::ExportKey<'a> {
-        let r = &self.record;
-        tokendesk_formats::pskc::ExportKey {
-            id: &r.id,
-            upn: &r.upn,
-            issuer: "tokendesk",
-            serial: r.serial.as_deref(),
-            manufacturer: r.manufacturer.as_deref(),
-            model: r.model.as_deref(),
-            algorithm: r.params.algorithm,
-            digits: r.params.digits,
-            period_secs: r.params.period_secs,
-            secret,
-        }
-    }
-}
-
-impl fmt::Debug for ExportedSeed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExportedSeed")
-            .field("record", &self.record.id)
-            .field("seed", &"<redacted>")
-            .finish()
-    }
-}
+pub use approvals::{Approval, MIN_CALLER_PASSPHRASE_CHARS};
+pub use export::ExportedSeed;
+pub use request::{ApprovalId, Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification};
+use request::{check_request, check_window};
 
 /// The codes of `seed` at each of `times`.
 fn codes_at(seed: &[u8], params: &TokenParams, times: &[i64]) -> Result<Vec<TotpCode>> {
@@ -106,74 +40,6 @@ fn codes_at(seed: &[u8], params: &TokenParams, times: &[i64]) -> Result<Vec<Totp
         .collect()
 }
 
-/// How many of the token's steps before now a reveal may reach back (a code just read out
-/// that the user did not manage to type). Further back is refused.
-pub const REVEAL_PAST_STEPS: i64 = 3;
-
-/// Seconds as the limit reads best in a message: whole hours as hours.
-fn describe_secs(secs: i64) -> String {
-    if secs >= 3600 && secs % 3600 == 0 {
-        format!("{} h", secs / 3600)
-    } else {
-        format!("{secs} s")
-    }
-}
-
-/// Refuses any time outside the reveal window: at most [`REVEAL_PAST_STEPS`] steps of the
-/// token before `now`, at most `max_future_secs` after it. The message names the limit.
-fn check_window(times: &[i64], now: i64, period: i64, max_future_secs: i64) -> Result<()> {
-    let back = REVEAL_PAST_STEPS.saturating_mul(period);
-    let (earliest, latest) = (
-        now.saturating_sub(back),
-        now.saturating_add(max_future_secs),
-    );
-    if let Some(&t) = times.iter().find(|t| **t > latest) {
-        return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
-            format!(
-                "a code {} ahead was asked for; codes can be revealed at most {} ahead \
-             (setting reveal_max_future_hours)",
-                describe_secs(t.saturating_sub(now)),
-                describe_secs(max_future_secs)
-            ),
-        )));
-    }
-    if let Some(&t) = times.iter().find(|t| **t < earliest) {
-        return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
-            format!(
-                "a code {} in the past was asked for; codes can be revealed at most \
-             {REVEAL_PAST_STEPS} steps ({back} s) back",
-                describe_secs(now.saturating_sub(t))
-            ),
-        )));
-    }
-    Ok(())
-}
-
-/// What is checked before a reveal is queued (and again in the batch, for direct callers of
-/// `reveal_batch`): a user name unless a record is named, a ticket, the times. Returns the
-/// normalised user name, if one was given.
-fn check_request(request: &RevealRequest) -> Result<Option<String>> {
-    let upn = if request.record_id.is_none() || !request.upn.is_empty() {
-        Some(crate::records::normalise_upn(&request.upn)?)
-    } else {
-        None
-    };
-    if request.ticket.trim().is_empty() {
-        return Err(VaultError::Invalid(
-            "a reveal needs a ticket reference".into(),
-        ));
-    }
-    if request.at_unix_secs.is_empty() || request.following_steps > 60 {
-        return Err(VaultError::Invalid(
-            "a reveal names at least one time and at most 60 following steps".into(),
-        ));
-    }
-    if request.at_unix_secs.iter().any(|t| *t < 0) {
-        return Err(VaultError::Invalid("a time before 1970".into()));
-    }
-    Ok(upn)
-}
-
 impl Vault {
     /// Reveals the codes for `request.at_unix_secs`: checks the record's state and the daily
     /// quota (consuming the four-eyes approval named, which is needed once the quota is spent),
@@ -184,7 +50,7 @@ impl Vault {
     /// commit (see `group.rs`).
     ///
     /// # Errors
-    /// [`VaultError::Reveal(RevealError::NotRevealable)`], [`VaultError::Reveal(RevealError::QuotaExceeded)`], [`VaultError::Store(StoreError::Tampered)`],
+    /// [`RevealError::NotRevealable`], [`RevealError::QuotaExceeded`], [`StoreError::Tampered`],
     /// a time before 1970; database errors.
     pub async fn reveal(
         &self,
@@ -193,6 +59,40 @@ impl Vault {
     ) -> Result<(Record, Vec<TotpCode>)> {
         check_request(request)?;
         self.reveals.submit(actor, request, self).await
+    }
+}
+impl Vault {
+    /// Records in the audit trail that a caller failed verification before a reveal (no code
+    /// is produced). `method` is the verification method; `ticket` the operator's reference.
+    ///
+    /// # Errors
+    /// [`RecordError::NoRecord`]; database errors.
+    pub async fn record_failed_verification(
+        &self,
+        actor: &crate::Actor,
+        record_id: &str,
+        method: Verification,
+        ticket: &Ticket,
+    ) -> Result<()> {
+        let record = self.record(record_id).await?;
+        let detail = serde_json::json!({
+            "method": method.as_str(),
+            "ticket": ticket.as_str(),
+            "outcome": "failed",
+        });
+        self.store
+            .write(async |conn: &mut sqlx::AnyConnection| {
+                self.audit(
+                    conn,
+                    actor,
+                    "verify.failed",
+                    Some((&record.id, &record.upn)),
+                    detail,
+                )
+                .await?;
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -342,10 +242,10 @@ impl Vault {
             subject: Some(upn.clone()),
             record_id: Some(record.id.clone()),
             detail: json!({
-                "ticket": request.ticket,
-                "method": request.method,
-                "outcome": request.outcome,
-                "purpose": request.purpose,
+                "ticket": request.ticket.as_str(),
+                "method": request.method.as_str(),
+                "outcome": "passed",
+                "purpose": request.purpose.as_str(),
                 "steps": steps,
                 "approval": approval,
                 "refused": refusal.map(ToString::to_string),
@@ -394,75 +294,6 @@ impl Vault {
             event(approval_used.as_deref(), None),
             Decision::Reveal(Box::new(record), codes),
         ))
-    }
-
-    /// Decrypts seeds for an export, writing one `export` audit event per record in the same
-    /// transaction. Asking for purged, cancelled or lost records is refused.
-    ///
-    /// # Errors
-    /// [`VaultError::Record(RecordError::Purged)`] when a requested state has no seeds or a named user's seed is
-    /// gone; [`VaultError::Store(StoreError::Tampered)`]; database errors.
-    pub async fn export_seeds(
-        &self,
-        actor: &Actor,
-        state: Option<State>,
-        upn: Option<&str>,
-        format: &str,
-    ) -> Result<Vec<ExportedSeed>> {
-        if let Some(s) = state.filter(|s| !s.has_seed()) {
-            return Err(VaultError::Invalid(format!(
-                "records in state {s} have no seed (purged); nothing can be exported"
-            )));
-        }
-        let upn = upn.map(crate::records::normalise_upn).transpose()?;
-        self.store
-            .write(async |conn: &mut AnyConnection| {
-                let records = match &upn {
-                    Some(u) => {
-                        let r = current_record(conn, u).await?.ok_or_else(|| {
-                            VaultError::Record(RecordError::NoRecord { upn: u.clone() })
-                        })?;
-                        if !r.has_seed {
-                            return Err(VaultError::Record(RecordError::Purged { upn: u.clone() }));
-                        }
-                        vec![r]
-                    }
-                    None => {
-                        let sql = format!(
-                            "SELECT {RECORD_COLUMNS} FROM records WHERE sealed_seed IS NOT NULL \
-                             AND (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY upn"
-                        );
-                        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(state.map(State::as_str))
-                            .fetch_all(&mut *conn)
-                            .await?;
-                        rows.iter()
-                            .map(record_from_row)
-                            .collect::<Result<Vec<_>>>()?
-                    }
-                };
-                let mut out = Vec::with_capacity(records.len());
-                for record in records {
-                    let detail = json!({ "format": format });
-                    self.audit(
-                        conn,
-                        actor,
-                        "export",
-                        Some((&record.id, &record.upn)),
-                        detail,
-                    )
-                    .await?;
-                    let sealed = sealed_row(conn, &record.id).await?.ok_or_else(|| {
-                        VaultError::Record(RecordError::Purged {
-                            upn: record.upn.clone(),
-                        })
-                    })?;
-                    let seed = self.open_sealed(&sealed)?;
-                    out.push(ExportedSeed { record, seed });
-                }
-                Ok(out)
-            })
-            .await
     }
 }
 

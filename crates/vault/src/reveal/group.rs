@@ -25,10 +25,10 @@ use tokio::sync::oneshot;
 
 use tokendesk_otp::TotpCode;
 
+use super::request::RevealRequest;
 use crate::error::Result;
 use crate::policy::Actor;
 use crate::records::Record;
-use crate::reveal::RevealRequest;
 
 /// The most reveals one transaction carries. Enough to absorb every connection of a busy
 /// helpdesk between two fsyncs, small enough that one transaction never holds the write lock
@@ -122,10 +122,9 @@ mod tests {
     fn request(i: usize) -> RevealRequest {
         RevealRequest {
             upn: format!("u{i}@contoso.com"),
-            ticket: "INC-1".into(),
-            method: "call-back".into(),
-            outcome: "passed".into(),
-            purpose: "read-out".into(),
+            ticket: crate::Ticket::new("INC-1").unwrap(),
+            method: crate::Verification::CallBack,
+            purpose: crate::Purpose::ReadOut,
             at_unix_secs: vec![0],
             approval: None,
             record_id: None,

@@ -1,0 +1,128 @@
+//! Exports: seeds handed to an export writer, each with its `export` audit event written in the
+//! transaction that reads it.
+
+use crate::error::RecordError;
+use crate::error::{Result, VaultError};
+use crate::policy::Actor;
+use crate::records::{RECORD_COLUMNS, Record, record_from_row};
+use crate::records::{current_record, sealed_row};
+use crate::state::State;
+use crate::vault::Vault;
+use serde_json::json;
+use sqlx::AnyConnection;
+use std::fmt;
+use tokendesk_otp::Secret;
+use zeroize::Zeroizing;
+
+/// A seed handed to an export writer together with its record. Redacted in Debug.
+pub struct ExportedSeed {
+    /// The record (no secret fields).
+    pub record: Record,
+    /// The seed bytes; write them to the export file only.
+    pub seed: Zeroizing<Vec<u8>>,
+}
+
+impl ExportedSeed {
+    /// The seed as an OTP secret (zeroized on drop), for an export writer.
+    pub fn secret(&self) -> Secret {
+        Secret::from_bytes(self.seed.to_vec())
+    }
+
+    /// The record as a PSKC key (RFC 6030), issuer `tokendesk`, with `secret` from
+    /// [`ExportedSeed::secret`]: the one mapping used by the CLI and the JSON API exports.
+    pub fn pskc_key<'a>(&'a self, secret: &'a Secret) -> tokendesk_formats::pskc::ExportKey<'a> {
+        let r = &self.record;
+        tokendesk_formats::pskc::ExportKey {
+            id: &r.id,
+            upn: &r.upn,
+            issuer: "tokendesk",
+            serial: r.serial.as_deref(),
+            manufacturer: r.manufacturer.as_deref(),
+            model: r.model.as_deref(),
+            algorithm: r.params.algorithm,
+            digits: r.params.digits,
+            period_secs: r.params.period_secs,
+            secret,
+        }
+    }
+}
+
+impl fmt::Debug for ExportedSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportedSeed")
+            .field("record", &self.record.id)
+            .field("seed", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Vault {
+    /// Decrypts seeds for an export, writing one `export` audit event per record in the same
+    /// transaction. Asking for purged, cancelled or lost records is refused.
+    ///
+    /// # Errors
+    /// [`RecordError::Purged`] when a requested state has no seeds or a named user's seed is
+    /// gone; [`StoreError::Tampered`]; database errors.
+    pub async fn export_seeds(
+        &self,
+        actor: &Actor,
+        state: Option<State>,
+        upn: Option<&str>,
+        format: &str,
+    ) -> Result<Vec<ExportedSeed>> {
+        if let Some(s) = state.filter(|s| !s.has_seed()) {
+            return Err(VaultError::Invalid(format!(
+                "records in state {s} have no seed (purged); nothing can be exported"
+            )));
+        }
+        let upn = upn.map(crate::records::normalise_upn).transpose()?;
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                let records = match &upn {
+                    Some(u) => {
+                        let r = current_record(conn, u).await?.ok_or_else(|| {
+                            VaultError::Record(RecordError::NoRecord { upn: u.clone() })
+                        })?;
+                        if !r.has_seed {
+                            return Err(VaultError::Record(RecordError::Purged { upn: u.clone() }));
+                        }
+                        vec![r]
+                    }
+                    None => {
+                        let sql = format!(
+                            "SELECT {RECORD_COLUMNS} FROM records WHERE sealed_seed IS NOT NULL \
+                             AND (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY upn"
+                        );
+                        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(state.map(State::as_str))
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        rows.iter()
+                            .map(record_from_row)
+                            .collect::<Result<Vec<_>>>()?
+                    }
+                };
+                let mut out = Vec::with_capacity(records.len());
+                for record in records {
+                    let detail = json!({ "format": format });
+                    self.audit(
+                        conn,
+                        actor,
+                        "export",
+                        Some((&record.id, &record.upn)),
+                        detail,
+                    )
+                    .await?;
+                    let sealed = sealed_row(conn, &record.id).await?.ok_or_else(|| {
+                        VaultError::Record(RecordError::Purged {
+                            upn: record.upn.clone(),
+                        })
+                    })?;
+                    let seed = self.open_sealed(&sealed)?;
+                    out.push(ExportedSeed { record, seed });
+                }
+                Ok(out)
+            })
+            .await
+    }
+}

@@ -1,0 +1,86 @@
+//! HTML building blocks below every page and the sign-in guard: rendering a template, the
+//! error and sign-in pages, redirects. Imports nothing of the crate, so the auth layer and the
+//! error type can use it without reaching into the pages.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use tokendesk_vault::SessionStage;
+
+/// The navigation bar of a signed-in page.
+pub(crate) struct Nav {
+    pub name: String,
+    pub role: &'static str,
+    pub links: Vec<(&'static str, &'static str)>,
+}
+
+/// Renders a template, or a plain 500 page if rendering fails (it cannot for our templates,
+/// but no panic either way).
+pub(crate) fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => Html(body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    nav: Option<Nav>,
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+/// The body of an error page.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> String {
+    ErrorPage {
+        nav: None,
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error"),
+        message,
+    }
+    .render()
+    .unwrap_or_else(|_| message.to_owned())
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    nav: Option<Nav>,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+/// The sign-in form, optionally with an error or a notice.
+pub(crate) fn login_page(error: Option<&str>, notice: Option<&str>) -> String {
+    LoginPage {
+        nav: None,
+        error,
+        notice,
+    }
+    .render()
+    .unwrap_or_default()
+}
+
+/// 303 See Other to `path` (after a POST).
+pub(crate) fn redirect(path: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(path) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// Where a session at `stage` continues.
+pub(crate) fn stage_path(stage: SessionStage) -> &'static str {
+    match stage {
+        SessionStage::PasswordChange => "/account/password",
+        SessionStage::TotpEnrol => "/account/totp",
+        SessionStage::Totp => "/login/totp",
+        SessionStage::Full => "/",
+    }
+}
