@@ -6,7 +6,9 @@ use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 use crate::error::CryptoError;
-use crate::keys::KEY_LEN;
+
+/// Length in bytes of every symmetric key here (XChaCha20-Poly1305 and HMAC-SHA-256 keys).
+pub const KEY_LEN: usize = 32;
 
 const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 24;

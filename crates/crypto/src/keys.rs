@@ -9,8 +9,7 @@ use crate::aead::{open, seal};
 use crate::error::CryptoError;
 use crate::mac::MacKey;
 
-/// Length in bytes of every symmetric key here (XChaCha20-Poly1305 and HMAC-SHA-256 keys).
-pub const KEY_LEN: usize = 32;
+pub use crate::aead::KEY_LEN;
 
 fn random_key() -> Result<Zeroizing<[u8; KEY_LEN]>, CryptoError> {
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);

@@ -8,7 +8,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::keys::KEY_LEN;
+use crate::aead::KEY_LEN;
 
 /// Length in bytes of a MAC tag.
 pub const MAC_LEN: usize = 32;

@@ -6,10 +6,64 @@
 //! `sha1`/`sha2` crates (which use SHA-NI where the CPU has it) removes all buffering overhead.
 //! Correctness is pinned by the RFC vectors and a differential test against the `hmac` crate.
 
+use std::fmt;
+use std::str::FromStr;
+
 use sha2::Digest;
 use zeroize::Zeroize;
 
-use crate::hotp::Algorithm;
+use crate::error::ParamError;
+
+/// The HMAC hash. SHA-1 is what Microsoft and every Token2 single-profile token use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Algorithm {
+    /// HMAC-SHA-1 (RFC 4226 default).
+    #[default]
+    Sha1,
+    /// HMAC-SHA-256 (RFC 6238).
+    Sha256,
+    /// HMAC-SHA-512 (RFC 6238).
+    Sha512,
+}
+
+impl Algorithm {
+    /// The spelling used in otpauth URIs and JSON output: `SHA1`, `SHA256`, `SHA512`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA1",
+            Self::Sha256 => "SHA256",
+            Self::Sha512 => "SHA512",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = ParamError;
+
+    /// Accepts `SHA1`, `sha1`, `SHA-1`, `hmacsha1` and the same for 256 and 512, as seen in the
+    /// wild (otpauth URIs, Graph's `hashFunction`, PSKC suites).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm: String = s
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        match norm.strip_prefix("hmac").unwrap_or(&norm) {
+            "sha1" => Ok(Self::Sha1),
+            "sha256" => Ok(Self::Sha256),
+            "sha512" => Ok(Self::Sha512),
+            _ => Err(ParamError::Algorithm {
+                given: s.chars().take(16).collect(),
+            }),
+        }
+    }
+}
 
 const SHA1_IV: [u32; 5] = [
     0x6745_2301,

@@ -7,7 +7,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::encoding::check_length;
 use crate::error::InputError;
-use crate::hotp::{Algorithm, Digits};
+use crate::hotp::Digits;
+use crate::keyed_hmac::Algorithm;
 use crate::otpauth::{OtpAuth, OtpKind};
 use crate::secret::Secret;
 use crate::totp::Period;

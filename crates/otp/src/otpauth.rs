@@ -8,7 +8,8 @@ use zeroize::Zeroizing;
 
 use crate::encoding::decode_base32;
 use crate::error::InputError;
-use crate::hotp::{Algorithm, Digits};
+use crate::hotp::Digits;
+use crate::keyed_hmac::Algorithm;
 use crate::secret::Secret;
 use crate::totp::{Period, TotpParams};
 

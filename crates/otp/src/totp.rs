@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::error::{ParamError, TimeError};
-use crate::hotp::{Algorithm, Digits, Hotp};
+use crate::hotp::{Digits, Hotp};
+use crate::keyed_hmac::Algorithm;
 use crate::secret::{Code, Secret};
 
 /// Length of a time step in seconds, 1 s to 1 h. Tokens use 30 or 60.
