@@ -321,7 +321,7 @@ fn burn_from_vault(
             )));
         }
         let exported = vault
-            .export_seeds(&ctx.actor, None, Some(upn), "nfc-burn")
+            .export_seeds(&ctx.admin(), None, Some(upn), "nfc-burn")
             .await
             .map_err(vault_error)?
             .pop()
@@ -341,7 +341,7 @@ fn burn_from_vault(
         };
         // Exactly the record whose seed was burned, even if another appeared meanwhile.
         let r = vault
-            .mark_burned(&ctx.actor, &(&exported.record).into(), token)
+            .mark_burned(&ctx.admin(), &(&exported.record).into(), token)
             .await
             .map_err(vault_error)?;
         writeln!(out, "recorded: {} is now {}", r.upn, r.state.as_str())?;

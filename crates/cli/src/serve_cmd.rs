@@ -16,10 +16,10 @@ use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
-use tokendesk_vault::{Actor, Vault};
+use tokendesk_vault::{Actor, Permission, Policy, Principal, Role, Vault};
 use tokendesk_web::{AppState, QrLimits, ServerLimits, SignInLimit, TrustedProxies, WebConfig};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::error::{CliError, Outcome};
 use crate::vault_cmd::{Ctx, InitArgs, VaultOptions, init, vault_error};
 
@@ -460,11 +460,7 @@ async fn serve(
         qr: cfg.qr,
         public_host: cfg.public_host.clone(),
     };
-    let state = AppState::new(
-        Arc::clone(&vault),
-        Arc::new(|| SystemClock.now_unix_secs()),
-        config,
-    );
+    let state = AppState::new(Arc::clone(&vault), config);
     if let Some(link) = state.setup_link(&base).await.map_err(vault_error)? {
         writeln!(
             out,
@@ -508,11 +504,21 @@ async fn needs_init(ctx: &Ctx<'_>) -> Result<bool, CliError> {
 /// purge is one transaction and skips what another instance already purged), and sweeps ended
 /// sessions, used setup links and sign-in throttle rows that no longer matter.
 async fn purge_timer(vault: Arc<Vault>) {
-    let actor = Actor::new("system");
+    let principal = Principal {
+        actor: Actor::new("system"),
+        role: Role::Admin,
+    };
+    let system = match Policy::authorize(&principal, Permission::Purge) {
+        Ok(proof) => proof,
+        Err(e) => {
+            tracing::error!(error = %e, "scheduled purge disabled");
+            return;
+        }
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
-        match vault.purge_due(&actor).await {
+        match vault.purge_due(&system).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged seeds whose retention ended"),
             Err(e) => tracing::warn!(error = %e, "scheduled purge failed"),

@@ -50,7 +50,17 @@ async fn filled(url: &str, n: usize) -> Vault {
         })
         .collect();
     let started = std::time::Instant::now();
-    vault.capture_batch(&actor, &items, "bench").await.unwrap();
+    vault
+        .capture_batch(
+            &tokendesk_vault::Policy::authorize_role(&tokendesk_vault::Principal {
+                actor: actor.clone(),
+                role: tokendesk_vault::Role::Admin,
+            }),
+            &items,
+            "bench",
+        )
+        .await
+        .unwrap();
     eprintln!(
         "filled {url:.40}… with {n} records in {:?}",
         started.elapsed()

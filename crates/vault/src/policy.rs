@@ -188,13 +188,15 @@ pub struct Principal {
     pub role: Role,
 }
 
-/// Proof that a principal passed [`Policy::authorize`] for one permission. Its fields are
-/// private, so only the policy builds one.
+/// Proof that a principal passed the policy: [`Policy::authorize`] for one permission, or
+/// [`Policy::authorize_role`] for everything its role allows. Its fields are private, so only the
+/// policy builds one; every vault operation that changes something takes one and checks it.
 #[derive(Debug, Clone)]
 pub struct Authorized {
     actor: Actor,
     role: Role,
-    permission: Permission,
+    /// `None`: any permission of the role.
+    permission: Option<Permission>,
 }
 
 impl Authorized {
@@ -208,15 +210,15 @@ impl Authorized {
         self.role
     }
 
-    /// The permission that was checked.
-    pub fn permission(&self) -> Permission {
+    /// The permission that was checked, or `None` for a proof covering the whole role.
+    pub fn permission(&self) -> Option<Permission> {
         self.permission
     }
 
-    /// Refuses a proof made for another permission (an operation needing `ManageStaff` given a
-    /// proof for `Reveal`).
+    /// Refuses a permission the role lacks, and a proof made for another permission (an
+    /// operation needing `ManageStaff` given a proof for `Reveal`).
     pub(crate) fn require(&self, p: Permission) -> Result<&Actor, Forbidden> {
-        if self.permission == p && allows(self.role, p) {
+        if self.permission.is_none_or(|q| q == p) && allows(self.role, p) {
             Ok(&self.actor)
         } else {
             Err(Forbidden {
@@ -241,13 +243,27 @@ impl Policy {
             Ok(Authorized {
                 actor: principal.actor.clone(),
                 role: principal.role,
-                permission: p,
+                permission: Some(p),
             })
         } else {
             Err(Forbidden {
                 role: principal.role,
                 permission: p,
             })
+        }
+    }
+}
+
+impl Policy {
+    /// A proof for everything `principal`'s role allows, each operation still checking its own
+    /// permission against the table. For the command line, whose user holds the master key and
+    /// acts as an administrator, and for tests; the web authorizes each request for the one
+    /// permission its route needs.
+    pub fn authorize_role(principal: &Principal) -> Authorized {
+        Authorized {
+            actor: principal.actor.clone(),
+            role: principal.role,
+            permission: None,
         }
     }
 }
@@ -321,7 +337,7 @@ mod tests {
                 assert_eq!(proof.is_ok(), want, "{role} {p}");
                 match proof {
                     Ok(a) => {
-                        assert_eq!(a.permission(), p);
+                        assert_eq!(a.permission(), Some(p));
                         assert_eq!(a.role(), *role);
                         assert_eq!(a.actor().name, "someone");
                         assert!(a.require(p).is_ok());
@@ -354,6 +370,16 @@ mod tests {
             Permission::ApproveReveal,
         ] {
             assert!(!allows(Role::Auditor, p));
+        }
+    }
+
+    #[test]
+    fn a_role_proof_covers_exactly_the_role() {
+        for role in Role::ALL {
+            let proof = Policy::authorize_role(&principal(role));
+            for p in Permission::ALL {
+                assert_eq!(proof.require(p).is_ok(), allows(role, p), "{role} {p}");
+            }
         }
     }
 

@@ -233,7 +233,8 @@ impl Vault {
         &self.store
     }
 
-    pub(crate) fn now(&self) -> UnixTime {
+    /// Now, by the vault's clock: the one clock the web layer and the audit trail share.
+    pub fn now(&self) -> UnixTime {
         self.clock.now()
     }
 

@@ -40,10 +40,6 @@ pub use server::{Peer, ServerLimits, TlsError, load_tls, serve, serve_with};
 pub use signin_limit::SignInLimit;
 pub use tokio_rustls::rustls::ServerConfig as RustlsConfig;
 
-/// Returns the current Unix time in seconds. Injected so tests pin time; the CLI passes the
-/// system clock. Must agree with the vault's clock.
-pub type NowFn = Arc<dyn Fn() -> u64 + Send + Sync>;
-
 /// Deployment settings the web layer needs.
 #[derive(Clone, Debug, Default)]
 pub struct WebConfig {
@@ -64,7 +60,6 @@ pub struct WebConfig {
 
 struct Inner {
     vault: Arc<Vault>,
-    now: NowFn,
     config: WebConfig,
     decoder: decode::Decoder,
     /// Set once a staff account exists (it never goes back: the last admin cannot be removed).
@@ -78,11 +73,11 @@ struct Inner {
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// State over an open vault, with the given clock and settings.
-    pub fn new(vault: Arc<Vault>, now: NowFn, config: WebConfig) -> Self {
+    /// State over an open vault and the given settings. Time comes from the vault's clock, so
+    /// pages, cookies and the audit trail never disagree.
+    pub fn new(vault: Arc<Vault>, config: WebConfig) -> Self {
         Self(Arc::new(Inner {
             vault,
-            now,
             decoder: decode::Decoder::new(config.qr),
             config,
             set_up: AtomicBool::new(false),
@@ -90,12 +85,13 @@ impl AppState {
         }))
     }
 
+    /// Now in Unix seconds (0 before 1970, which no clock here reports).
     pub(crate) fn now(&self) -> u64 {
-        (self.0.now)()
+        u64::try_from(self.now_i64()).unwrap_or(0)
     }
 
     pub(crate) fn now_i64(&self) -> i64 {
-        i64::try_from(self.now()).unwrap_or(i64::MAX)
+        self.0.vault.now().0
     }
 
     pub(crate) fn vault(&self) -> &Vault {

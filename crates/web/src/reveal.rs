@@ -120,7 +120,9 @@ pub(crate) async fn run(
         approval: ask.approval.clone(),
         record_id: Some(record_id.to_owned()),
     };
-    let (record, codes) = vault.reveal(&auth.actor, &request).await?;
+    let (record, codes) = vault
+        .reveal(&auth.authorize(Permission::Reveal)?, &request)
+        .await?;
     Ok(shape(state.now(), record.upn, ask.purpose, &codes))
 }
 
@@ -136,7 +138,12 @@ pub(crate) async fn record_failure(
     let ticket = Ticket::new(ticket)?;
     state
         .vault()
-        .record_failed_verification(&auth.actor, record_id, method, &ticket)
+        .record_failed_verification(
+            &auth.authorize(Permission::Reveal)?,
+            record_id,
+            method,
+            &ticket,
+        )
         .await
         .map_err(|e: VaultError| Problem::from(e))
 }

@@ -238,7 +238,7 @@ pub(crate) async fn import(
         .collect();
     progress.writing(items.len());
     let source = format!("import:{:?}", args.format).to_lowercase();
-    let result = vault.capture_batch(&ctx.actor, &items, &source).await;
+    let result = vault.capture_batch(&ctx.admin(), &items, &source).await;
     progress.finish();
     let n = result.map_err(|e| {
         let err = vault_error(e);
@@ -438,7 +438,7 @@ async fn write_export(
         ExportFormat::Pskc => "pskc-plaintext",
     };
     let seeds = vault
-        .export_seeds(&ctx.actor, args.state, args.user.as_deref(), format)
+        .export_seeds(&ctx.admin(), args.state, args.user.as_deref(), format)
         .await
         .map_err(vault_error)?;
     let io =

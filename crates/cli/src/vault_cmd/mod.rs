@@ -16,7 +16,8 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use tokendesk_vault::{
-    Actor, FixedClock, KeySpec, Passphrase, Settings, Store, Vault, VaultError, read_key_file,
+    Actor, Authorized, FixedClock, KeySpec, Passphrase, Policy, Principal, Role, Settings, Store,
+    Vault, VaultError, read_key_file,
 };
 use tokendesk_vault::{RecordError, RevealError, StoreError};
 use zeroize::Zeroizing;
@@ -207,6 +208,16 @@ impl<'a> Ctx<'a> {
             now: i64::try_from(clock.now_unix_secs()).unwrap_or(i64::MAX),
             actor: Actor::new(name),
         }
+    }
+
+    /// The vault's proof for the command-line user: whoever can read the master key
+    /// administers the vault, so every command acts with the administrator's permissions (each
+    /// vault operation still checks its own against the table).
+    pub fn admin(&self) -> Authorized {
+        Policy::authorize_role(&Principal {
+            actor: self.actor.clone(),
+            role: Role::Admin,
+        })
     }
 
     /// The clock the vault sees: fixed at the command's start, so the codes shown and the

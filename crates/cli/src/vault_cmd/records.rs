@@ -97,7 +97,7 @@ pub(crate) async fn add(
     };
     let vault = ctx.open().await?;
     let record = vault
-        .capture(&ctx.actor, new, &resolved.secret)
+        .capture(&ctx.admin(), new, &resolved.secret)
         .await
         .map_err(vault_error)?;
     writeln!(out, "captured {} (record {})", record.upn, record.id)?;
@@ -303,7 +303,7 @@ pub(crate) async fn code(
         record_id: None,
     };
     let (record, codes) = vault
-        .reveal(&ctx.actor, &request)
+        .reveal(&ctx.admin(), &request)
         .await
         .map_err(vault_error)?;
     if args.json {
@@ -380,7 +380,7 @@ pub(crate) async fn burned(
         .await
         .map_err(vault_error)?;
     let r = vault
-        .mark_burned(&ctx.actor, &id, token)
+        .mark_burned(&ctx.admin(), &id, token)
         .await
         .map_err(vault_error)?;
     done(out, &r)
@@ -427,7 +427,7 @@ pub(crate) async fn ship(
         .await
         .map_err(vault_error)?;
     let r = vault
-        .ship(&ctx.actor, &id, shipment)
+        .ship(&ctx.admin(), &id, shipment)
         .await
         .map_err(vault_error)?;
     done(out, &r)
@@ -457,7 +457,7 @@ pub(crate) async fn deliver(
         .await
         .map_err(vault_error)?;
     let r = vault
-        .deliver(&ctx.actor, &id, args.code.expose(), args.window)
+        .deliver(&ctx.admin(), &id, args.code.expose(), args.window)
         .await
         .map_err(vault_error)?;
     writeln!(
@@ -490,9 +490,9 @@ pub(crate) async fn cancel(
         .await
         .map_err(vault_error)?;
     let r = if lost {
-        vault.lose(&ctx.actor, &id, &args.reason).await
+        vault.lose(&ctx.admin(), &id, &args.reason).await
     } else {
-        vault.cancel(&ctx.actor, &id, &args.reason).await
+        vault.cancel(&ctx.admin(), &id, &args.reason).await
     }
     .map_err(vault_error)?;
     done(out, &r)
@@ -518,11 +518,11 @@ pub(crate) async fn purge(
     match &args.user {
         Some(user) => {
             let id = vault.current_record_id(user).await.map_err(vault_error)?;
-            let r = vault.purge(&ctx.actor, &id).await.map_err(vault_error)?;
+            let r = vault.purge(&ctx.admin(), &id).await.map_err(vault_error)?;
             done(out, &r)
         }
         None => {
-            let n = vault.purge_due(&ctx.actor).await.map_err(vault_error)?;
+            let n = vault.purge_due(&ctx.admin()).await.map_err(vault_error)?;
             writeln!(out, "purged {n} record(s)")?;
             Ok(Outcome::Done)
         }

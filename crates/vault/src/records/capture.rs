@@ -4,7 +4,7 @@
 use super::current_record;
 use crate::error::{RecordError, StoreError};
 use crate::error::{Result, VaultError};
-use crate::policy::Actor;
+use crate::policy::{Actor, Authorized, Permission};
 use crate::records::{NewRecord, Record, check_params, new_record_id, validate_upn};
 use crate::state::State;
 use crate::store::audit_chain::{self, AuditEvent};
@@ -92,7 +92,13 @@ impl Vault {
     ///
     /// # Errors
     /// Invalid UPN or parameters; [`RecordError::ActiveRecordExists`]; database errors.
-    pub async fn capture(&self, actor: &Actor, new: NewRecord, seed: &Secret) -> Result<Record> {
+    pub async fn capture(
+        &self,
+        auth: &Authorized,
+        new: NewRecord,
+        seed: &Secret,
+    ) -> Result<Record> {
+        let actor = auth.require(Permission::Capture)?;
         let upn = validate_upn(&new.upn)?;
         check_params(&new.params)?;
         let id = self
@@ -129,10 +135,11 @@ impl Vault {
     /// database errors.
     pub async fn capture_batch(
         &self,
-        actor: &Actor,
+        auth: &Authorized,
         items: &[(NewRecord, Secret)],
         source: &str,
     ) -> Result<usize> {
+        let actor = auth.require(Permission::Import)?;
         let mut prepared = Vec::with_capacity(items.len());
         for (n, (new, seed)) in items.iter().enumerate() {
             let upn = validate_upn(&new.upn)

@@ -5,7 +5,7 @@ use super::record_in;
 use super::sealed_row;
 use crate::error::RecordError;
 use crate::error::{Result, VaultError};
-use crate::policy::Actor;
+use crate::policy::{Actor, Authorized, Permission};
 use crate::records::{RECORD_COLUMNS, Record, RecordId, Shipment, normalise_upn, record_from_row};
 use crate::state::State;
 use crate::vault::Vault;
@@ -105,10 +105,11 @@ impl Vault {
     /// Illegal transition (naming the current state); no record; database errors.
     pub async fn mark_burned(
         &self,
-        actor: &Actor,
+        auth: &Authorized,
         id: &RecordId,
         token: TokenUpdate,
     ) -> Result<Record> {
+        let actor = auth.require(Permission::Transition)?;
         let detail = json!({ "serial": token.serial, "model": token.model });
         self.change_state(actor, id, State::Burned, detail, Extra::Token(token))
             .await
@@ -118,7 +119,13 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn ship(&self, actor: &Actor, id: &RecordId, shipment: Shipment) -> Result<Record> {
+    pub async fn ship(
+        &self,
+        auth: &Authorized,
+        id: &RecordId,
+        shipment: Shipment,
+    ) -> Result<Record> {
+        let actor = auth.require(Permission::Transition)?;
         let detail = json!({
             "carrier": shipment.carrier,
             "tracking": shipment.tracking,
@@ -132,7 +139,8 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn cancel(&self, actor: &Actor, id: &RecordId, reason: &str) -> Result<Record> {
+    pub async fn cancel(&self, auth: &Authorized, id: &RecordId, reason: &str) -> Result<Record> {
+        let actor = auth.require(Permission::Cancel)?;
         let detail = json!({ "reason": reason });
         self.change_state(actor, id, State::Cancelled, detail, Extra::None)
             .await
@@ -142,7 +150,8 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn lose(&self, actor: &Actor, id: &RecordId, reason: &str) -> Result<Record> {
+    pub async fn lose(&self, auth: &Authorized, id: &RecordId, reason: &str) -> Result<Record> {
+        let actor = auth.require(Permission::Transition)?;
         let detail = json!({ "reason": reason });
         self.change_state(actor, id, State::Lost, detail, Extra::None)
             .await
@@ -157,11 +166,12 @@ impl Vault {
     /// Illegal transition; [`RecordError::CodeMismatch`]; no record; database errors.
     pub async fn deliver(
         &self,
-        actor: &Actor,
+        auth: &Authorized,
         id: &RecordId,
         code: &str,
         window_steps: u64,
     ) -> Result<Record> {
+        let actor = auth.require(Permission::Transition)?;
         let retention = self.settings.retention_secs;
         let now = self.now();
         self.store
@@ -207,7 +217,8 @@ impl Vault {
     ///
     /// # Errors
     /// Illegal transition; no record; database errors.
-    pub async fn purge(&self, actor: &Actor, id: &RecordId) -> Result<Record> {
+    pub async fn purge(&self, auth: &Authorized, id: &RecordId) -> Result<Record> {
+        let actor = auth.require(Permission::Purge)?;
         let detail = json!({ "reason": "purge" });
         self.change_state(actor, id, State::Purged, detail, Extra::None)
             .await
@@ -217,7 +228,8 @@ impl Vault {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn purge_due(&self, actor: &Actor) -> Result<usize> {
+    pub async fn purge_due(&self, auth: &Authorized) -> Result<usize> {
+        let actor = auth.require(Permission::Purge)?;
         let now = self.now().0;
         self.store
             .write(async |conn: &mut AnyConnection| {

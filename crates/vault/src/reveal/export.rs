@@ -3,7 +3,7 @@
 
 use crate::error::RecordError;
 use crate::error::{Result, VaultError};
-use crate::policy::Actor;
+use crate::policy::{Authorized, Permission};
 use crate::records::{RECORD_COLUMNS, Record, record_from_row};
 use crate::records::{current_record, sealed_row};
 use crate::state::State;
@@ -65,11 +65,12 @@ impl Vault {
     /// gone; [`StoreError::Tampered`]; database errors.
     pub async fn export_seeds(
         &self,
-        actor: &Actor,
+        auth: &Authorized,
         state: Option<State>,
         upn: Option<&str>,
         format: &str,
     ) -> Result<Vec<ExportedSeed>> {
+        let actor = auth.require(Permission::Export)?;
         if let Some(s) = state.filter(|s| !s.has_seed()) {
             return Err(VaultError::Invalid(format!(
                 "records in state {s} have no seed (purged); nothing can be exported"

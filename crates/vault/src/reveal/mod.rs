@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::error::{RecordError, RevealError, StoreError};
 use crate::error::{Result, VaultError};
-use crate::policy::Actor;
+use crate::policy::{Actor, Authorized, Permission};
 use crate::records::SealedRow;
 use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row, totp_for};
 use crate::store::audit_chain::AuditEvent;
@@ -54,9 +54,10 @@ impl Vault {
     /// a time before 1970; database errors.
     pub async fn reveal(
         &self,
-        actor: &Actor,
+        auth: &Authorized,
         request: &RevealRequest,
     ) -> Result<(Record, Vec<TotpCode>)> {
+        let actor = auth.require(Permission::Reveal)?;
         check_request(request)?;
         self.reveals.submit(actor, request, self).await
     }
@@ -69,11 +70,12 @@ impl Vault {
     /// [`RecordError::NoRecord`]; database errors.
     pub async fn record_failed_verification(
         &self,
-        actor: &crate::Actor,
+        auth: &Authorized,
         record_id: &str,
         method: Verification,
         ticket: &Ticket,
     ) -> Result<()> {
+        let actor = auth.require(Permission::Reveal)?;
         let record = self.record(record_id).await?;
         let detail = serde_json::json!({
             "method": method.as_str(),

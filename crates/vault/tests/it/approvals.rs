@@ -237,7 +237,10 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
     ));
     assert!(matches!(
         env.vault
-            .reveal(&tokendesk_vault::Actor::new("bob"), &request)
+            .reveal(
+                &crate::staff::auth("bob", Role::Helpdesk, Permission::Reveal),
+                &request
+            )
             .await,
         Err(VaultError::Reveal(RevealError::ApprovalInvalid { .. }))
     ));

@@ -148,7 +148,7 @@ async fn passphrase_vault_opens_only_with_its_passphrase(env: Env) {
             params: Some(params),
         },
         env.clock.clone(),
-        &actor(),
+        actor().actor(),
     )
     .await
     .unwrap();

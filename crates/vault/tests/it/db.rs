@@ -20,8 +20,18 @@ pub struct Env {
     _scratch: ScratchDb,
 }
 
-pub fn actor() -> Actor {
-    Actor::new("tester")
+/// The test operator: an administrator named `tester`, with a proof for everything the role
+/// allows (what the CLI gets).
+pub fn actor() -> tokendesk_vault::Authorized {
+    as_admin("tester")
+}
+
+/// A proof for everything an administrator may do, acting as `name`.
+pub fn as_admin(name: &str) -> tokendesk_vault::Authorized {
+    tokendesk_vault::Policy::authorize_role(&tokendesk_vault::Principal {
+        actor: Actor::new(name),
+        role: tokendesk_vault::Role::Admin,
+    })
 }
 
 pub fn key_from_hex(hex: &str) -> MasterKey {
@@ -38,7 +48,7 @@ async fn make(url: String, scratch: ScratchDb) -> Env {
         .map(|b| format!("{b:02x}"))
         .collect();
     let store = Store::open(&url).await.unwrap();
-    let vault = Vault::init(store, KeySpec::Key(key), clock.clone(), &actor())
+    let vault = Vault::init(store, KeySpec::Key(key), clock.clone(), actor().actor())
         .await
         .unwrap();
     let raw = AnyPool::connect(&url).await.unwrap();

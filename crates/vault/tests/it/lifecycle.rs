@@ -1,10 +1,10 @@
 use tokendesk_vault::RecordError;
-use tokendesk_vault::{Actor, RecordId, Shipment, State, TokenUpdate, Vault, VaultError};
+use tokendesk_vault::{RecordId, Shipment, State, TokenUpdate, Vault, VaultError};
 
 use crate::db::{Env, SEED, actor, code_now, new_record, secret, seed};
 
 /// Captures a record for `upn` and moves it to burned and shipped, by its id; returns the id.
-pub async fn shipped(v: &Vault, a: &Actor, upn: &str) -> RecordId {
+pub async fn shipped(v: &Vault, a: &tokendesk_vault::Authorized, upn: &str) -> RecordId {
     let id = RecordId::from(&v.capture(a, new_record(upn), &seed()).await.unwrap());
     v.mark_burned(a, &id, TokenUpdate::default()).await.unwrap();
     v.ship(a, &id, Shipment::default()).await.unwrap();

@@ -303,13 +303,16 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
     let mut before_1970 = reveal_request(&env, "b@contoso.com");
     before_1970.at_unix_secs = vec![-60];
     let batch = vec![
-        (a.clone(), reveal_request(&env, "a@contoso.com")),
-        (a.clone(), reveal_request(&env, "nobody@contoso.com")),
-        (a.clone(), before_1970),
-        (a.clone(), reveal_request(&env, "a@contoso.com")),
-        (a.clone(), reveal_request(&env, "d@contoso.com")),
-        (a.clone(), reveal_request(&env, "a@contoso.com")),
-        (a.clone(), reveal_request(&env, "b@contoso.com")),
+        (a.actor().clone(), reveal_request(&env, "a@contoso.com")),
+        (
+            a.actor().clone(),
+            reveal_request(&env, "nobody@contoso.com"),
+        ),
+        (a.actor().clone(), before_1970),
+        (a.actor().clone(), reveal_request(&env, "a@contoso.com")),
+        (a.actor().clone(), reveal_request(&env, "d@contoso.com")),
+        (a.actor().clone(), reveal_request(&env, "a@contoso.com")),
+        (a.actor().clone(), reveal_request(&env, "b@contoso.com")),
     ];
     let answers = env.vault.reveal_batch(&batch).await;
     assert_eq!(answers.len(), batch.len());
@@ -363,9 +366,9 @@ async fn one_failing_reveal_in_a_batch_leaves_the_others(mut env: Env) {
     let answers = env
         .vault
         .reveal_batch(&[
-            (a.clone(), by_id.clone()),
-            (a.clone(), unknown),
-            (a.clone(), by_id),
+            (a.actor().clone(), by_id.clone()),
+            (a.actor().clone(), unknown),
+            (a.actor().clone(), by_id),
         ])
         .await;
     assert_eq!(answers[0].as_ref().unwrap().0.id, b.id);

@@ -31,7 +31,13 @@ async fn rotation_rewraps_everything_and_retires_the_old_key(mut env: Env) {
         .map(|b| format!("{b:02x}"))
         .collect();
     let new_id = new.key_id();
-    assert_eq!(env.vault.rotate(&a, KeySpec::Key(new)).await.unwrap(), 4);
+    assert_eq!(
+        env.vault
+            .rotate(a.actor(), KeySpec::Key(new))
+            .await
+            .unwrap(),
+        4
+    );
     assert_eq!(env.vault.key_version(), 2);
     assert_eq!(env.vault.key_id(), new_id);
     assert_eq!(
@@ -83,7 +89,7 @@ async fn rotation_interrupted_by_a_bad_record_changes_nothing(mut env: Env) {
     let audit_before = env.count("SELECT COUNT(*) FROM audit").await;
     let err = env
         .vault
-        .rotate(&a, KeySpec::Key(MasterKey::generate().unwrap()))
+        .rotate(a.actor(), KeySpec::Key(MasterKey::generate().unwrap()))
         .await
         .unwrap_err();
     assert!(

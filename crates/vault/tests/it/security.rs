@@ -214,8 +214,8 @@ async fn issue_13_an_api_key_cannot_approve_its_owners_request(mut env: Env) {
     let mut request = reveal_request(&env, upn);
     request.approval = Some(by_key.clone());
     for bob in [
-        tokendesk_vault::Actor::new("bob"),
-        bob_key.principal().actor,
+        crate::staff::auth("bob", Role::Helpdesk, Permission::Reveal),
+        tokendesk_vault::Policy::authorize(&bob_key.principal(), Permission::Reveal).unwrap(),
     ] {
         let err = env.vault.reveal(&bob, &request).await.unwrap_err();
         assert!(
@@ -226,7 +226,10 @@ async fn issue_13_an_api_key_cannot_approve_its_owners_request(mut env: Env) {
     // Ann's key (the requester) reveals with it, once.
     let (_, codes) = env
         .vault
-        .reveal(&ann_key.principal().actor, &request)
+        .reveal(
+            &tokendesk_vault::Policy::authorize(&ann_key.principal(), Permission::Reveal).unwrap(),
+            &request,
+        )
         .await
         .unwrap();
     assert_eq!(codes.len(), 1);
@@ -278,7 +281,10 @@ async fn issue_13_a_missing_approval_is_refused_under_quota(mut env: Env) {
     // The approver's own use.
     let err = env
         .vault
-        .reveal(&tokendesk_vault::Actor::new("bob"), &request)
+        .reveal(
+            &crate::staff::auth("bob", Role::Helpdesk, Permission::Reveal),
+            &request,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("approver"), "{err}");

@@ -957,7 +957,7 @@ async fn totp_seed_sealed_at_rest_and_survives_rotation(mut env: Env) {
     let new_key = [0x5a_u8; 32];
     env.vault
         .rotate(
-            &crate::db::actor(),
+            crate::db::actor().actor(),
             KeySpec::Key(MasterKey::from_bytes(&new_key).unwrap()),
         )
         .await

@@ -373,7 +373,8 @@ pub(crate) async fn apply_transition(
     // Exactly the record in the URL: a stale page's move is refused with the record's state
     // now (409), never applied to a newer record of the same user.
     let id = RecordId(id.to_owned());
-    let actor = &auth.actor;
+    let moving = auth.authorize(Permission::Transition)?;
+    let actor = &moving;
     let to: RecordState = form.to.parse().map_err(|e: String| Problem::invalid(e))?;
     let reason = form.reason.trim();
     let moved = match to {
@@ -420,15 +421,15 @@ pub(crate) async fn apply_transition(
         }
         RecordState::Cancelled => {
             // Not the helpdesk's (README role table): the seed of an unsent token is destroyed.
-            auth.authorize(Permission::Cancel)?;
-            vault.cancel(actor, &id, reason).await?
+            vault
+                .cancel(&auth.authorize(Permission::Cancel)?, &id, reason)
+                .await?
         }
         RecordState::Lost => vault.lose(actor, &id, reason).await?,
         RecordState::Purged => {
-            if !auth.can(Permission::Purge) {
-                return Err(Problem::forbidden());
-            }
-            vault.purge(actor, &id).await?
+            vault
+                .purge(&auth.authorize(Permission::Purge)?, &id)
+                .await?
         }
         RecordState::Captured => {
             return Err(Problem::invalid(

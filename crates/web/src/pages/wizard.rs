@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Extension, Multipart, State};
 use axum::response::Response;
 use tokendesk_otp::{Secret, Totp, TotpParams};
-use tokendesk_vault::{Algorithm, NewRecord, TokenParams};
+use tokendesk_vault::{Algorithm, NewRecord, Permission, TokenParams};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Nav, redirect, render};
@@ -271,15 +271,17 @@ pub(crate) async fn submit(
             period_secs: u32::try_from(params.period.secs()).unwrap_or(30),
         },
     };
+    let capturing = match auth.authorize(Permission::Capture) {
+        Ok(proof) => proof,
+        Err(problem) => return with_status(render(&page), problem.status),
+    };
     let saved = async {
-        let record = state.vault().capture(&auth.actor, new, &secret).await?;
+        let record = state.vault().capture(&capturing, new, &secret).await?;
         if !posted.passphrase.trim().is_empty() {
             state
                 .vault()
                 .set_passphrase(
-                    &auth
-                        .authorize(tokendesk_vault::Permission::Capture)
-                        .map_err(|p| tokendesk_vault::VaultError::Invalid(p.message))?,
+                    &capturing,
                     &record.upn,
                     &crate::auth::passphrase(posted.passphrase.trim()),
                 )

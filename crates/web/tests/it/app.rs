@@ -81,13 +81,12 @@ pub async fn spawn(state: AppState) -> SocketAddr {
     addr
 }
 
-/// A web state over `vault` with the shared fixed clock. The per-address sign-in budget is
+/// A web state over `vault` (whose clock is the shared fixed clock). The per-address sign-in budget is
 /// raised far above the default here, because every test signs its staff in from 127.0.0.1 on
 /// a clock that stands still; `it::signin_security` tests the default budget itself.
-pub fn state_for(vault: Arc<Vault>, clock: Arc<FixedClock>) -> AppState {
+pub fn state_for(vault: Arc<Vault>) -> AppState {
     state_with_config(
         vault,
-        clock,
         WebConfig {
             helpdesk_phone: Some("+41 44 000 00 00".into()),
             signin_limit: tokendesk_web::SignInLimit {
@@ -99,16 +98,9 @@ pub fn state_for(vault: Arc<Vault>, clock: Arc<FixedClock>) -> AppState {
     )
 }
 
-/// A web state over `vault` with the shared fixed clock and the given settings.
-pub fn state_with_config(vault: Arc<Vault>, clock: Arc<FixedClock>, config: WebConfig) -> AppState {
-    let now = {
-        let clock = clock.clone();
-        Arc::new(move || {
-            use tokendesk_vault::Clock;
-            u64::try_from(clock.now().0).unwrap()
-        })
-    };
-    AppState::new(vault, now, config)
+/// A web state over `vault` with the given settings.
+pub fn state_with_config(vault: Arc<Vault>, config: WebConfig) -> AppState {
+    AppState::new(vault, config)
 }
 
 impl TestApp {
@@ -136,7 +128,7 @@ impl TestApp {
         vault.set_settings(settings);
         vault.set_staff_settings(test_staff_settings());
         let vault = Arc::new(vault);
-        let state = state_for(vault.clone(), clock.clone());
+        let state = state_for(vault.clone());
         let addr = spawn(state.clone()).await;
         Self {
             addr,
@@ -182,7 +174,7 @@ impl TestApp {
         vault.set_settings(test_settings());
         vault.set_staff_settings(test_staff_settings());
         let vault = Arc::new(vault);
-        let addr = spawn(state_for(vault.clone(), self.clock.clone())).await;
+        let addr = spawn(state_for(vault.clone())).await;
         (addr, vault)
     }
 
@@ -366,7 +358,7 @@ impl TestApp {
         };
         self.vault
             .capture(
-                &Actor::new("root"),
+                &root(Permission::Capture),
                 tokendesk_vault::NewRecord {
                     upn: upn.into(),
                     phone: Some("+41 79 000 00 00".into()),

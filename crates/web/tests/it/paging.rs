@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use serde_json::Value;
-use tokendesk_vault::{Actor, NewRecord, Role};
+use tokendesk_vault::{NewRecord, Role};
 
 use crate::TestApp;
 use crate::api::get;
@@ -48,7 +48,11 @@ async fn records_pages_list_every_record_once(app: TestApp) {
         })
         .collect();
     app.vault
-        .capture_batch(&Actor::new("root"), &items, "test")
+        .capture_batch(
+            &crate::app::root(tokendesk_vault::Permission::Import),
+            &items,
+            "test",
+        )
         .await
         .unwrap();
     let all: HashSet<String> = app

@@ -2,7 +2,7 @@
 //! named after the finding, on SQLite and PostgreSQL.
 
 use serde_json::{Value, json};
-use tokendesk_vault::{Actor, RecordId, Role};
+use tokendesk_vault::{RecordId, Role};
 use tokendesk_web::routes::table;
 
 use crate::TestApp;
@@ -244,7 +244,11 @@ async fn issue_13_a_stale_record_id_gets_409_with_the_state_now(app: TestApp) {
     let prov = app.staff("prov", Role::Provisioner).await;
     let old = app.capture("stale@example.com").await;
     app.vault
-        .cancel(&Actor::new("root"), &RecordId(old.clone()), "typo")
+        .cancel(
+            &crate::app::root(tokendesk_vault::Permission::Cancel),
+            &RecordId(old.clone()),
+            "typo",
+        )
         .await
         .unwrap();
     app.clock.advance(1);

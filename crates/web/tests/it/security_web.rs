@@ -24,12 +24,7 @@ async fn serve_custom(
     limits: ServerLimits,
     tls: Option<Arc<tokendesk_web::RustlsConfig>>,
 ) -> SocketAddr {
-    let clock = t.clock.clone();
-    let now = Arc::new(move || {
-        use tokendesk_vault::Clock;
-        u64::try_from(clock.now().0).unwrap()
-    });
-    let state = AppState::new(t.vault.clone(), now, config);
+    let state = AppState::new(t.vault.clone(), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -29,7 +29,6 @@ async fn signin_flood_is_rate_limited_per_address(app: TestApp) {
     // raises the budget for the other tests).
     let addr = crate::app::spawn(crate::app::state_with_config(
         app.vault.clone(),
-        app.clock.clone(),
         tokendesk_web::WebConfig::default(),
     ))
     .await;

@@ -1,0 +1,214 @@
+//! Imports (spreadsheet, Entra ID CSV, PSKC; all or nothing) and exports (a POST: Entra CSV, or
+//! password-protected PSKC), each audited.
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiResult, Problem};
+use axum::Json;
+use axum::extract::{Extension, Multipart, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tokendesk_vault::{NewRecord, State as RecordState};
+use zeroize::Zeroizing;
+
+fn normalise(upn: &str) -> Result<String, String> {
+    tokendesk_vault::validate_upn(upn).map_err(|e| e.to_string())
+}
+
+/// `POST /api/v1/import` (multipart: `file`; `format` = spreadsheet | entra | pskc; `password`
+/// for a password-protected PSKC file; `dry_run`, `skip_invalid` = true/false). All or nothing
+/// unless `skip_invalid`; the report lists every bad row (never a secret).
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    mut multipart: Multipart,
+) -> ApiResult<Response> {
+    let authz = auth.authorize(tokendesk_vault::Permission::Import)?;
+    let mut file: Option<Zeroizing<Vec<u8>>> = None;
+    let mut format = String::new();
+    let mut password: Option<Zeroizing<String>> = None;
+    let (mut dry_run, mut skip_invalid) = (false, false);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| Problem::multipart("the upload", &e))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = Zeroizing::new(
+            field
+                .bytes()
+                .await
+                .map_err(|e| Problem::multipart("the upload", &e))?
+                .to_vec(),
+        );
+        let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
+        match name.as_str() {
+            "file" => file = Some(bytes.clone()),
+            "format" => format = text(),
+            "password" => password = Some(Zeroizing::new(text())),
+            "dry_run" => dry_run = matches!(text().as_str(), "true" | "1" | "on"),
+            "skip_invalid" => skip_invalid = matches!(text().as_str(), "true" | "1" | "on"),
+            other => return Err(Problem::bad_request(format!("unknown field {other:?}")).into()),
+        }
+    }
+    let file = file.ok_or_else(|| Problem::bad_request("the upload has no `file` field"))?;
+    let as_text =
+        || std::str::from_utf8(&file).map_err(|_| Problem::invalid("the file is not UTF-8 text"));
+    use tokendesk_formats::csv::{self, CsvKind};
+    let parsed = match format.as_str() {
+        "spreadsheet" => csv::parse(as_text()?, CsvKind::Spreadsheet, &normalise),
+        "entra" => csv::parse(as_text()?, CsvKind::Entra, &normalise),
+        "pskc" => {
+            let creds = tokendesk_formats::pskc::Credentials {
+                password: password.as_ref().map(|p| p.as_bytes()),
+                preshared_key: None,
+            };
+            let doc = tokendesk_formats::pskc::read(&file, &creds)
+                .map_err(|e| Problem::invalid(e.to_string()))?;
+            tokendesk_formats::pskc::to_rows(doc, &normalise)
+        }
+        other => {
+            return Err(Problem::invalid(format!(
+                "format {other:?}: use spreadsheet, entra or pskc"
+            ))
+            .into());
+        }
+    };
+    let tokendesk_formats::Parsed { rows, errors } = parsed;
+    if !errors.is_empty() && !skip_invalid {
+        return Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "code": "invalid_rows",
+                "message": format!("{} invalid row(s); nothing imported (fix them, or set skip_invalid)", errors.len()),
+                "errors": errors,
+            })),
+        )
+            .into_response());
+    }
+    if dry_run {
+        return Ok(Json(json!({
+            "dry_run": true, "valid": rows.len(), "imported": 0, "errors": errors,
+        }))
+        .into_response());
+    }
+    let items: Vec<(NewRecord, tokendesk_otp::Secret)> =
+        rows.into_iter().map(NewRecord::from_token_row).collect();
+    let n = state
+        .vault()
+        .capture_batch(&authz, &items, &format!("api-import:{format}"))
+        .await?;
+    Ok(
+        Json(json!({ "dry_run": false, "imported": n, "skipped": errors.len(), "errors": errors }))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportBody {
+    /// `entra` (CSV for Entra ID's hardware-token upload) or `pskc` (encrypted with the
+    /// password in the `X-Export-Password` header).
+    format: String,
+    state: Option<String>,
+    user: Option<String>,
+}
+
+/// `POST /api/v1/export` with `{"format": "entra"|"pskc", "state": S?, "user": UPN?}` (audited
+/// per record; refused for purged records). A POST, never a GET: it discloses seeds and writes
+/// the audit trail. A PSKC export is encrypted with the password sent in the
+/// `X-Export-Password` header (at least 12 characters); it is never written in plain text here.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    headers: axum::http::HeaderMap,
+    body: Result<Json<ExportBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let authz = auth.authorize(tokendesk_vault::Permission::Export)?;
+    let Json(q) = body.map_err(Problem::from)?;
+    let filter_state = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<RecordState>)
+        .transpose()
+        .map_err(Problem::bad_request)?;
+    let password = match q.format.as_str() {
+        "entra" => None,
+        "pskc" => {
+            let p = headers
+                .get("x-export-password")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| Zeroizing::new(v.to_owned()))
+                .ok_or_else(|| {
+                    Problem::invalid(
+                        "a PSKC export needs a password in the X-Export-Password header",
+                    )
+                })?;
+            if p.chars().count() < 12 {
+                return Err(
+                    Problem::invalid("the export password needs at least 12 characters").into(),
+                );
+            }
+            Some(p)
+        }
+        other => {
+            return Err(Problem::invalid(format!("format {other:?}: use entra or pskc")).into());
+        }
+    };
+    let seeds = state
+        .vault()
+        .export_seeds(&authz, filter_state, q.user.as_deref(), &q.format)
+        .await?;
+    let secrets: Vec<tokendesk_otp::Secret> = seeds
+        .iter()
+        .map(tokendesk_vault::ExportedSeed::secret)
+        .collect();
+    let (body, content_type, name) = if let Some(password) = password {
+        let keys: Vec<_> = seeds
+            .iter()
+            .zip(&secrets)
+            .map(|(item, secret)| item.pskc_key(secret))
+            .collect();
+        let protection = tokendesk_formats::pskc::Protection::Password {
+            password: password.as_bytes(),
+            iterations: tokendesk_formats::pskc::EXPORT_ITERATIONS,
+        };
+        let text = tokendesk_formats::pskc::write(&keys, &protection)
+            .map_err(|e| Problem::invalid(e.to_string()))?;
+        (text, "application/pskc+xml", "tokendesk-export.pskc")
+    } else {
+        let mut buf = Zeroizing::new(tokendesk_formats::csv::entra_header());
+        for (item, secret) in seeds.iter().zip(&secrets) {
+            let r = &item.record;
+            if r.params.algorithm != tokendesk_otp::Algorithm::Sha1 {
+                continue;
+            }
+            buf.push_str(&tokendesk_formats::csv::entra_line(
+                &r.upn,
+                r.serial.as_deref(),
+                secret,
+                r.params.period_secs,
+                r.manufacturer.as_deref(),
+                r.model.as_deref(),
+            ));
+        }
+        (buf, "text/csv; charset=utf-8", "tokendesk-entra.csv")
+    };
+    let disposition = format!("attachment; filename=\"{name}\"");
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body.to_string(),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}

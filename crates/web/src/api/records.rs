@@ -1,0 +1,155 @@
+//! `/api/v1/records`: list, read, capture and lifecycle moves.
+
+use super::record_json;
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::{ApiResult, Problem};
+use crate::pages::records::ListQuery;
+use crate::pages::records::{TransitionForm, apply_transition};
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokendesk_vault::{NewRecord, PageCursor, Permission, TokenParams};
+use zeroize::Zeroize;
+
+/// `GET /api/v1/records`: one page (default 100, at most 200) in `(upn, created, id)` order,
+/// with the total and the cursors of the neighbouring pages.
+pub(crate) async fn records_list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let query = q.to_page_query()?;
+    let page = state.vault().list_page(&query).await?;
+    let cursor_id = |c: Option<PageCursor>| match c {
+        Some(PageCursor::After(id) | PageCursor::Before(id)) => Some(id),
+        _ => None,
+    };
+    Ok(Json(json!({
+        "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
+        "total": page.total,
+        "offset": page.offset,
+        "limit": query.limit,
+        "next_after": cursor_id(page.next()),
+        "previous_before": cursor_id(page.previous()),
+    })))
+}
+
+pub(crate) async fn record_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let r = state.vault().record(&id).await?;
+    Ok(Json(record_json(&r)))
+}
+
+/// `POST /api/v1/records`: capture a seed. The seed is accepted here and never returned.
+#[derive(Deserialize)]
+pub(crate) struct CreateBody {
+    upn: String,
+    /// Base32 secret or otpauth URI.
+    secret: String,
+    display_name: Option<String>,
+    phone: Option<String>,
+    notes: Option<String>,
+    serial: Option<String>,
+    model: Option<String>,
+    manufacturer: Option<String>,
+    /// Caller-verification passphrase chosen by the user (stored as a hash).
+    passphrase: Option<String>,
+}
+
+impl Drop for CreateBody {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+        if let Some(p) = &mut self.passphrase {
+            p.zeroize();
+        }
+    }
+}
+
+pub(crate) async fn records_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body.map_err(Problem::from)?;
+    let (secret, params, _) =
+        crate::toolset::parse_seed(&body.secret, false).map_err(Problem::invalid)?;
+    let new = NewRecord {
+        upn: body.upn.clone(),
+        display_name: body.display_name.clone(),
+        phone: body.phone.clone(),
+        notes: body.notes.clone(),
+        serial: body.serial.clone(),
+        model: body.model.clone(),
+        manufacturer: body.manufacturer.clone(),
+        params: TokenParams {
+            algorithm: params.algorithm,
+            digits: u32::from(params.digits.get()),
+            period_secs: u32::try_from(params.period.secs()).unwrap_or(30),
+        },
+    };
+    let record = state
+        .vault()
+        .capture(&auth.authorize(Permission::Capture)?, new, &secret)
+        .await?;
+    if let Some(p) = body.passphrase.as_deref().filter(|p| !p.trim().is_empty()) {
+        state
+            .vault()
+            .set_passphrase(
+                &auth.authorize(tokendesk_vault::Permission::Capture)?,
+                &record.upn,
+                &crate::auth::passphrase(p.trim()),
+            )
+            .await?;
+    }
+    Ok((axum::http::StatusCode::CREATED, Json(record_json(&record))).into_response())
+}
+
+/// `POST /api/v1/records/{id}/transition`.
+#[derive(Deserialize)]
+pub(crate) struct TransitionBody {
+    to: String,
+    serial: Option<String>,
+    model: Option<String>,
+    manufacturer: Option<String>,
+    carrier: Option<String>,
+    tracking: Option<String>,
+    /// `YYYY-MM-DD`.
+    expected: Option<String>,
+    code: Option<String>,
+    reason: Option<String>,
+}
+
+impl Drop for TransitionBody {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.code {
+            c.zeroize();
+        }
+    }
+}
+
+pub(crate) async fn transition(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    body: Result<Json<TransitionBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(body) = body.map_err(Problem::from)?;
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    let form = TransitionForm {
+        to: body.to.clone(),
+        serial: o(&body.serial),
+        model: o(&body.model),
+        manufacturer: o(&body.manufacturer),
+        carrier: o(&body.carrier),
+        tracking: o(&body.tracking),
+        expected: o(&body.expected),
+        code: o(&body.code),
+        reason: o(&body.reason),
+    };
+    let r = apply_transition(&state, &auth, &id, &form).await?;
+    Ok(Json(record_json(&r)))
+}
