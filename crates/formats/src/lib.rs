@@ -6,8 +6,11 @@
 //! The one system call is the OS CSPRNG for PSKC export salts and IVs.
 
 pub mod csv;
+mod import;
 pub mod pskc;
 mod xml;
+
+pub use import::{ImportFormat, ReadError, read};
 
 use tokendesk_otp::{Algorithm, Secret};
 

@@ -159,7 +159,12 @@ impl Vault {
                 Ok(())
             })
             .await?;
-        Ok(Self {
+        Ok(Self::assemble(store, keys, clock))
+    }
+
+    /// A vault over an open store and keyring, with default settings.
+    fn assemble(store: Store, keys: Keyring, clock: Arc<dyn Clock>) -> Self {
+        Self {
             store,
             keys,
             clock,
@@ -167,7 +172,7 @@ impl Vault {
             staff_settings: StaffSettings::default(),
             reveals: RevealGroup::default(),
             secret_checks: std::sync::atomic::AtomicU64::new(0),
-        })
+        }
     }
 
     /// Opens an existing vault, checking the master key before anything else happens.
@@ -182,15 +187,7 @@ impl Vault {
             .ok_or(VaultError::Store(StoreError::NotInitialised))?;
         drop(conn);
         let keys = Keyring::open(&meta, spec)?;
-        Ok(Self {
-            store,
-            keys,
-            clock,
-            settings: Settings::default(),
-            staff_settings: StaffSettings::default(),
-            reveals: RevealGroup::default(),
-            secret_checks: std::sync::atomic::AtomicU64::new(0),
-        })
+        Ok(Self::assemble(store, keys, clock))
     }
 
     /// The key id the database expects, if it holds a vault (to pick between a key file and a

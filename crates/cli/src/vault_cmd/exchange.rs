@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
-use tokendesk_formats::csv::{self, CsvKind};
-use tokendesk_formats::{Parsed, pskc};
+use tokendesk_formats::csv::{self};
+use tokendesk_formats::{Parsed, ReadError, pskc};
 use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period, Secret};
 use tokendesk_vault::{NewRecord, State, owner_only};
 use zeroize::Zeroizing;
@@ -19,7 +19,7 @@ use super::{Ctx, vault_error};
 use crate::error::{CliError, Outcome};
 
 /// Import formats.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ImportFormat {
     /// `username,secret` rows (header optional; `;` or `,`; BOM and CRLF accepted).
     Spreadsheet,
@@ -109,69 +109,72 @@ fn parse_import(
     bytes: &[u8],
     args: &ImportArgs,
 ) -> Result<(Parsed, Option<&'static str>), CliError> {
-    fn text<'a>(b: &'a [u8], file: &Path) -> Result<&'a str, CliError> {
-        std::str::from_utf8(b)
-            .map_err(|e| CliError::input(anyhow!("{} is not UTF-8 text: {e}", file.display())))
-    }
-    match args.format {
-        ImportFormat::Spreadsheet => Ok((
-            csv::parse(text(bytes, &args.file)?, CsvKind::Spreadsheet, &normalise),
-            None,
-        )),
-        ImportFormat::Entra => Ok((
-            csv::parse(text(bytes, &args.file)?, CsvKind::Entra, &normalise),
-            None,
-        )),
-        ImportFormat::Pskc => {
-            let password = match &args.password_file {
-                Some(f) => Some(read_secret_file(f, "password")?),
-                None => std::env::var("TOKENDESK_IMPORT_PASSWORD")
-                    .ok()
-                    .map(Zeroizing::new),
-            };
-            let psk = match &args.psk_file {
-                Some(f) => {
-                    let hex = read_secret_file(f, "pre-shared key")?;
-                    Some(Zeroizing::new(
-                        data_encoding::HEXLOWER_PERMISSIVE
-                            .decode(hex.trim().as_bytes())
-                            .map_err(|_| {
-                                CliError::input(anyhow!(
-                                    "the pre-shared key file must hold the AES-128 key as 32 hex digits"
-                                ))
-                            })?,
-                    ))
-                }
-                None => None,
-            };
+    let format = match args.format {
+        ImportFormat::Spreadsheet => tokendesk_formats::ImportFormat::Spreadsheet,
+        ImportFormat::Entra => tokendesk_formats::ImportFormat::Entra,
+        ImportFormat::Pskc => tokendesk_formats::ImportFormat::Pskc,
+    };
+    let (password, psk) = if args.format == ImportFormat::Pskc {
+        (pskc_password(args)?, pskc_key(args)?)
+    } else {
+        (None, None)
+    };
+    let creds = pskc::Credentials {
+        password: password.as_ref().map(|p| p.as_bytes()),
+        preshared_key: psk.as_ref().map(|k| k.as_slice()),
+    };
+    let failed = |e: ReadError| match e {
+        ReadError::NotText => CliError::input(anyhow!("{} is not UTF-8 text", args.file.display())),
+        ReadError::Pskc(e) => pskc_error(e),
+    };
+    let (parsed, scheme) = match tokendesk_formats::read(format, bytes, &creds, &normalise) {
+        Ok(read) => read,
+        Err(ReadError::Pskc(e @ pskc::PskcError::NeedPassword(_))) => {
+            let pw = prompt_password(
+                "PSKC file password: ",
+                "pass --password-file FILE or set TOKENDESK_IMPORT_PASSWORD",
+            )
+            .map_err(|p| CliError::input(anyhow!("{e}: {:#}", p.error)))?;
             let creds = pskc::Credentials {
-                password: password.as_ref().map(|p| p.as_bytes()),
-                preshared_key: psk.as_ref().map(|k| k.as_slice()),
+                password: Some(pw.as_bytes()),
+                ..creds
             };
-            let doc = match pskc::read(bytes, &creds) {
-                Ok(doc) => doc,
-                Err(e @ pskc::PskcError::NeedPassword(_)) => {
-                    let pw = prompt_password(
-                        "PSKC file password: ",
-                        "pass --password-file FILE or set TOKENDESK_IMPORT_PASSWORD",
-                    )
-                    .map_err(|p| CliError::input(anyhow!("{e}: {:#}", p.error)))?;
-                    let creds = pskc::Credentials {
-                        password: Some(pw.as_bytes()),
-                        ..creds
-                    };
-                    pskc::read(bytes, &creds).map_err(pskc_error)?
-                }
-                Err(e) => return Err(pskc_error(e)),
-            };
-            let scheme = match doc.scheme {
-                pskc::Scheme::Plain => "plain",
-                pskc::Scheme::Password => "password (PBKDF2), MAC verified",
-                pskc::Scheme::PreSharedKey => "pre-shared key, MAC verified",
-            };
-            Ok((pskc::to_rows(doc, &normalise), Some(scheme)))
+            tokendesk_formats::read(format, bytes, &creds, &normalise).map_err(failed)?
         }
-    }
+        Err(e) => return Err(failed(e)),
+    };
+    let scheme = scheme.map(|s| match s {
+        pskc::Scheme::Plain => "plain",
+        pskc::Scheme::Password => "password (PBKDF2), MAC verified",
+        pskc::Scheme::PreSharedKey => "pre-shared key, MAC verified",
+    });
+    Ok((parsed, scheme))
+}
+
+/// The PSKC password from `--password-file` or `TOKENDESK_IMPORT_PASSWORD`, if given.
+fn pskc_password(args: &ImportArgs) -> Result<Option<Zeroizing<String>>, CliError> {
+    Ok(match &args.password_file {
+        Some(f) => Some(read_secret_file(f, "password")?),
+        None => std::env::var("TOKENDESK_IMPORT_PASSWORD")
+            .ok()
+            .map(Zeroizing::new),
+    })
+}
+
+/// The PSKC pre-shared AES-128 key from `--psk-file` (32 hex digits), if given.
+fn pskc_key(args: &ImportArgs) -> Result<Option<Zeroizing<Vec<u8>>>, CliError> {
+    let Some(f) = &args.psk_file else {
+        return Ok(None);
+    };
+    let hex = read_secret_file(f, "pre-shared key")?;
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(hex.trim().as_bytes())
+        .map(|k| Some(Zeroizing::new(k)))
+        .map_err(|_| {
+            CliError::input(anyhow!(
+                "the pre-shared key file must hold the AES-128 key as 32 hex digits"
+            ))
+        })
 }
 
 fn pskc_error(e: pskc::PskcError) -> CliError {

@@ -7,7 +7,8 @@ use clap::Args;
 use serde_json::json;
 use tokendesk_otp::OtpKind;
 use tokendesk_vault::{
-    ListFilter, NewRecord, Record, RevealRequest, Shipment, State, Ticket, TokenParams, TokenUpdate,
+    ListFilter, NewRecord, Record, RecordId, RevealRequest, Shipment, State, Ticket, TokenParams,
+    TokenUpdate, Vault,
 };
 
 use super::{Ctx, vault_error, write_json};
@@ -122,32 +123,12 @@ fn parse_state(s: &str) -> Result<State, String> {
     s.parse()
 }
 
-fn record_json(r: &Record) -> serde_json::Value {
-    json!({
-        "id": r.id,
-        "upn": r.upn,
-        "display_name": r.display_name,
-        "phone": r.phone,
-        "notes": r.notes,
-        "serial": r.serial,
-        "model": r.model,
-        "manufacturer": r.manufacturer,
-        "algorithm": r.params.algorithm.as_str(),
-        "digits": r.params.digits,
-        "period_secs": r.params.period_secs,
-        "drift_steps": r.drift_steps,
-        "state": r.state.as_str(),
-        "carrier": r.shipment.carrier,
-        "tracking": r.shipment.tracking,
-        "expected_unix_secs": r.shipment.expected_unix_secs,
-        "created_by": r.created_by,
-        "created_unix_secs": r.created_unix_secs,
-        "updated_unix_secs": r.updated_unix_secs,
-        "shipped_unix_secs": r.shipped_unix_secs,
-        "purge_due_unix_secs": r.purge_due_unix_secs,
-        "key_version": r.key_version,
-        "has_seed": r.has_seed,
-    })
+/// Opens the vault and finds the user's current record: the command line names records by
+/// user, the vault moves them by id.
+async fn open_current(ctx: &Ctx<'_>, user: &str) -> Result<(Vault, RecordId), CliError> {
+    let vault = ctx.open().await?;
+    let id = vault.current_record_id(user).await.map_err(vault_error)?;
+    Ok((vault, id))
 }
 
 fn when(zone: &Zone, secs: i64) -> String {
@@ -167,7 +148,7 @@ pub(crate) async fn list(
     let records = vault.list(&filter).await.map_err(vault_error)?;
     if args.json {
         write_json(
-            &json!(records.iter().map(record_json).collect::<Vec<_>>()),
+            &json!(records.iter().map(Record::to_json).collect::<Vec<_>>()),
             out,
         )?;
         return Ok(Outcome::Done);
@@ -206,7 +187,7 @@ pub(crate) async fn show(
     let history = vault.history(&args.user).await.map_err(vault_error)?;
     if args.json {
         write_json(
-            &json!(history.iter().map(record_json).collect::<Vec<_>>()),
+            &json!(history.iter().map(Record::to_json).collect::<Vec<_>>()),
             out,
         )?;
         return Ok(Outcome::Done);
@@ -369,16 +350,12 @@ pub(crate) async fn burned(
     args: &BurnedArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let vault = ctx.open().await?;
+    let (vault, id) = open_current(ctx, &args.user).await?;
     let token = TokenUpdate {
         serial: args.serial.clone(),
         model: args.model.clone(),
         manufacturer: args.manufacturer.clone(),
     };
-    let id = vault
-        .current_record_id(&args.user)
-        .await
-        .map_err(vault_error)?;
     let r = vault
         .mark_burned(&ctx.admin(), &id, token)
         .await
@@ -416,16 +393,12 @@ pub(crate) async fn ship(
                 .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
         })
         .transpose()?;
-    let vault = ctx.open().await?;
+    let (vault, id) = open_current(ctx, &args.user).await?;
     let shipment = Shipment {
         carrier: args.carrier.clone(),
         tracking: args.tracking.clone(),
         expected_unix_secs: expected,
     };
-    let id = vault
-        .current_record_id(&args.user)
-        .await
-        .map_err(vault_error)?;
     let r = vault
         .ship(&ctx.admin(), &id, shipment)
         .await
@@ -451,11 +424,7 @@ pub(crate) async fn deliver(
     args: &DeliverArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let vault = ctx.open().await?;
-    let id = vault
-        .current_record_id(&args.user)
-        .await
-        .map_err(vault_error)?;
+    let (vault, id) = open_current(ctx, &args.user).await?;
     let r = vault
         .deliver(&ctx.admin(), &id, args.code.expose(), args.window)
         .await
@@ -484,11 +453,7 @@ pub(crate) async fn cancel(
     out: &mut dyn Write,
     lost: bool,
 ) -> Result<Outcome, CliError> {
-    let vault = ctx.open().await?;
-    let id = vault
-        .current_record_id(&args.user)
-        .await
-        .map_err(vault_error)?;
+    let (vault, id) = open_current(ctx, &args.user).await?;
     let r = if lost {
         vault.lose(&ctx.admin(), &id, &args.reason).await
     } else {
@@ -514,14 +479,14 @@ pub(crate) async fn purge(
     args: &PurgeArgs,
     out: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let vault = ctx.open().await?;
     match &args.user {
         Some(user) => {
-            let id = vault.current_record_id(user).await.map_err(vault_error)?;
+            let (vault, id) = open_current(ctx, user).await?;
             let r = vault.purge(&ctx.admin(), &id).await.map_err(vault_error)?;
             done(out, &r)
         }
         None => {
+            let vault = ctx.open().await?;
             let n = vault.purge_due(&ctx.admin()).await.map_err(vault_error)?;
             writeln!(out, "purged {n} record(s)")?;
             Ok(Outcome::Done)

@@ -400,8 +400,8 @@ fn import_is_all_or_nothing(td: Td) {
     td.ok(&["import", entra.to_str().unwrap(), "--format", "entra"]);
     let helga: serde_json::Value =
         serde_json::from_str(&td.ok(&["show", "helga@contoso.com", "--json"])).unwrap();
-    assert_eq!(helga[0]["period_secs"], 60);
-    assert_eq!(helga[0]["serial"], "1234567");
+    assert_eq!(helga[0]["token"]["period"], 60);
+    assert_eq!(helga[0]["token"]["serial"], "1234567");
     assert!(td.ok(&["audit", "verify"]).contains("intact"));
     td.assert_no_leak();
 }

@@ -2,7 +2,6 @@
 
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
-use tokendesk_crypto::hash_password;
 
 use super::sessions::end_sessions;
 use super::setup::insert_staff;
@@ -12,7 +11,7 @@ use super::{
 use crate::error::{Result, StaffError, VaultError};
 use crate::policy::{Authorized, Permission, Role};
 use crate::records::new_record_id;
-use crate::tokens::{SecretString, one_time_password};
+use crate::tokens::SecretString;
 
 impl Identity<'_> {
     // ----- administration ----------------------------------------------------------------------
@@ -32,11 +31,7 @@ impl Identity<'_> {
         let actor = auth.require(Permission::ManageStaff)?;
         let username = normalise_username(username)?;
         let display_name = check_display_name(display_name)?;
-        let password = one_time_password()?;
-        let phc = hash_password(
-            self.vault.staff_settings.password_params,
-            password.expose().as_bytes(),
-        )?;
+        let (password, phc) = self.one_time_password()?;
         let now = self.vault.now().0;
         let id = new_record_id()?;
         self.vault
@@ -89,27 +84,19 @@ impl Identity<'_> {
     /// [`VaultError::Forbidden`]; [`StaffError::StaffNotFound`]; [`StaffError::LastAdmin`];
     /// database errors.
     pub async fn disable(self, auth: &Authorized, username: &str) -> Result<Staff> {
-        let actor = auth.require(Permission::ManageStaff)?;
-        let username = normalise_username(username)?;
-        let now = self.vault.now().0;
-        self.vault
-            .store
-            .write(async |conn: &mut AnyConnection| {
-                let staff = lock_for_admin_change(conn, &username).await?;
-                if staff.role == Role::Admin && !staff.disabled {
-                    ensure_other_admin(conn, &staff).await?;
-                }
-                sqlx::query("UPDATE staff SET disabled = 1, updated_unix_secs = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(&staff.id)
-                    .execute(&mut *conn)
-                    .await?;
-                end_sessions(conn, &staff.id, None).await?;
-                self.staff_event(conn, actor, "staff.disable", json!({ "staff": username }))
-                    .await
-            })
-            .await?;
-        self.get(&username).await
+        self.change(auth, username, async |conn, staff, now| {
+            if staff.role == Role::Admin && !staff.disabled {
+                ensure_other_admin(conn, staff).await?;
+            }
+            sqlx::query("UPDATE staff SET disabled = 1, updated_unix_secs = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&staff.id)
+                .execute(&mut *conn)
+                .await?;
+            end_sessions(conn, &staff.id, None).await?;
+            Ok(("staff.disable", json!({ "staff": staff.username })))
+        })
+        .await
     }
 
     /// Enables an account again (and clears its lockout).
@@ -117,26 +104,18 @@ impl Identity<'_> {
     /// # Errors
     /// [`VaultError::Forbidden`]; [`StaffError::StaffNotFound`]; database errors.
     pub async fn enable(self, auth: &Authorized, username: &str) -> Result<Staff> {
-        let actor = auth.require(Permission::ManageStaff)?;
-        let username = normalise_username(username)?;
-        let now = self.vault.now().0;
-        self.vault
-            .store
-            .write(async |conn: &mut AnyConnection| {
-                let staff = Self::staff_in(conn, &username).await?;
-                sqlx::query(
-                    "UPDATE staff SET disabled = 0, failed_logins = 0, \
-                     locked_until_unix_secs = NULL, updated_unix_secs = $1 WHERE id = $2",
-                )
-                .bind(now)
-                .bind(&staff.id)
-                .execute(&mut *conn)
-                .await?;
-                self.staff_event(conn, actor, "staff.enable", json!({ "staff": username }))
-                    .await
-            })
+        self.change(auth, username, async |conn, staff, now| {
+            sqlx::query(
+                "UPDATE staff SET disabled = 0, failed_logins = 0, \
+                 locked_until_unix_secs = NULL, updated_unix_secs = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(&staff.id)
+            .execute(&mut *conn)
             .await?;
-        self.get(&username).await
+            Ok(("staff.enable", json!({ "staff": staff.username })))
+        })
+        .await
     }
 
     /// Changes an account's role. The last enabled admin cannot be demoted.
@@ -145,6 +124,39 @@ impl Identity<'_> {
     /// [`VaultError::Forbidden`]; [`StaffError::StaffNotFound`]; [`StaffError::LastAdmin`];
     /// database errors.
     pub async fn set_role(self, auth: &Authorized, username: &str, role: Role) -> Result<Staff> {
+        self.change(auth, username, async |conn, staff, now| {
+            if staff.role == Role::Admin && role != Role::Admin && !staff.disabled {
+                ensure_other_admin(conn, staff).await?;
+            }
+            sqlx::query("UPDATE staff SET role = $1, updated_unix_secs = $2 WHERE id = $3")
+                .bind(role.as_str())
+                .bind(now)
+                .bind(&staff.id)
+                .execute(&mut *conn)
+                .await?;
+            let detail = json!({
+                "staff": staff.username,
+                "from": staff.role.as_str(),
+                "to": role.as_str(),
+            });
+            Ok(("staff.role", detail))
+        })
+        .await
+    }
+
+    /// One administrative change of an account: checks `ManageStaff`, locks the admin rows (so
+    /// two admins cannot both pass the last-admin check), runs `change` and writes the audit
+    /// event it names in the same transaction, and returns the account as it is afterwards.
+    async fn change(
+        self,
+        auth: &Authorized,
+        username: &str,
+        change: impl AsyncFnOnce(
+            &mut AnyConnection,
+            &Staff,
+            i64,
+        ) -> Result<(&'static str, serde_json::Value)>,
+    ) -> Result<Staff> {
         let actor = auth.require(Permission::ManageStaff)?;
         let username = normalise_username(username)?;
         let now = self.vault.now().0;
@@ -152,18 +164,8 @@ impl Identity<'_> {
             .store
             .write(async |conn: &mut AnyConnection| {
                 let staff = lock_for_admin_change(conn, &username).await?;
-                if staff.role == Role::Admin && role != Role::Admin && !staff.disabled {
-                    ensure_other_admin(conn, &staff).await?;
-                }
-                sqlx::query("UPDATE staff SET role = $1, updated_unix_secs = $2 WHERE id = $3")
-                    .bind(role.as_str())
-                    .bind(now)
-                    .bind(&staff.id)
-                    .execute(&mut *conn)
-                    .await?;
-                let detail =
-                    json!({ "staff": username, "from": staff.role.as_str(), "to": role.as_str() });
-                self.staff_event(conn, actor, "staff.role", detail).await
+                let (action, detail) = change(conn, &staff, now).await?;
+                self.staff_event(conn, actor, action, detail).await
             })
             .await?;
         self.get(&username).await
@@ -177,11 +179,7 @@ impl Identity<'_> {
     pub async fn reset(self, auth: &Authorized, username: &str) -> Result<SecretString> {
         let actor = auth.require(Permission::ManageStaff)?;
         let username = normalise_username(username)?;
-        let password = one_time_password()?;
-        let phc = hash_password(
-            self.vault.staff_settings.password_params,
-            password.expose().as_bytes(),
-        )?;
+        let (password, phc) = self.one_time_password()?;
         let now = self.vault.now().0;
         self.vault
             .store

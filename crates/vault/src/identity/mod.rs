@@ -9,12 +9,13 @@ use std::str::FromStr;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use tokendesk_crypto::Passphrase;
+use tokendesk_crypto::{Passphrase, hash_password};
 
 use crate::error::{Result, VaultError};
 use crate::error::{StaffError, StoreError};
 use crate::policy::Actor;
 use crate::policy::{Principal, Role};
+use crate::tokens::{SecretString, one_time_password};
 use crate::vault::Vault;
 
 mod accounts;
@@ -251,6 +252,21 @@ pub(super) struct AuthRow {
 }
 
 impl Identity<'_> {
+    /// An Argon2id hash (PHC string) of a new password, at the configured costs.
+    pub(super) fn hash(self, password: &[u8]) -> Result<String> {
+        Ok(hash_password(
+            self.vault.staff_settings.password_params,
+            password,
+        )?)
+    }
+
+    /// A new one-time password and its hash.
+    pub(super) fn one_time_password(self) -> Result<(SecretString, String)> {
+        let password = one_time_password()?;
+        let phc = self.hash(password.expose().as_bytes())?;
+        Ok((password, phc))
+    }
+
     pub(super) async fn auth_row(self, username: &str) -> Result<Option<AuthRow>> {
         let sql = format!(
             "SELECT {STAFF_COLUMNS}, st.password_hash FROM staff st WHERE st.username = $1"
@@ -296,6 +312,14 @@ impl Identity<'_> {
             .await
             .map(|_| ())
     }
+}
+
+/// How many staff accounts exist.
+pub(super) async fn staff_count_in(conn: &mut AnyConnection) -> Result<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM staff")
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("n")?)
 }
 
 #[cfg(test)]

@@ -2,9 +2,12 @@
 
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
-use tokendesk_crypto::{Passphrase, ct_eq, hash_password};
+use tokendesk_crypto::{Passphrase, ct_eq};
 
-use super::{Identity, Staff, check_display_name, check_new_password, flag, normalise_username};
+use super::{
+    Identity, Staff, check_display_name, check_new_password, flag, normalise_username,
+    staff_count_in,
+};
 use crate::error::{Result, StaffError, VaultError};
 use crate::policy::{Actor, Role};
 use crate::records::new_record_id;
@@ -19,10 +22,8 @@ impl Identity<'_> {
     /// # Errors
     /// Database errors.
     pub async fn count(self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM staff")
-            .fetch_one(self.vault.store.pool())
-            .await?;
-        Ok(row.try_get("n")?)
+        let mut conn = self.vault.store.pool().acquire().await?;
+        staff_count_in(&mut conn).await
     }
 
     /// A one-time setup token for creating the first admin, valid `ttl_secs`. Only while no staff
@@ -42,11 +43,7 @@ impl Identity<'_> {
         self.vault
             .store
             .write(async |conn: &mut AnyConnection| {
-                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM staff")
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get("n")?;
-                if n > 0 {
+                if staff_count_in(conn).await? > 0 {
                     return Err(VaultError::Invalid(
                         "staff accounts exist already; an admin adds further accounts".into(),
                     ));
@@ -91,20 +88,13 @@ impl Identity<'_> {
         let display_name = check_display_name(display_name)?;
         check_new_password(&username, password)?;
         let given = token_hash(token);
-        let phc = hash_password(
-            self.vault.staff_settings.password_params,
-            password.expose_bytes(),
-        )?;
+        let phc = self.hash(password.expose_bytes())?;
         let now = self.vault.now().0;
         let id = new_record_id()?;
         self.vault
             .store
             .write(async |conn: &mut AnyConnection| {
-                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM staff")
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get("n")?;
-                if n > 0 {
+                if staff_count_in(conn).await? > 0 {
                     return Err(VaultError::Staff(StaffError::SetupTokenInvalid));
                 }
                 let rows = sqlx::query(

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use sqlx::AnyConnection;
-use tokendesk_crypto::{Passphrase, hash_password, verify_password};
+use tokendesk_crypto::{Passphrase, verify_password};
 
 use super::sessions::{end_sessions, set_stage};
 use super::throttle::{Counted, Counter, Reservation, release, reserve};
@@ -239,10 +239,7 @@ impl Identity<'_> {
                 "the new password must differ from the old one".into(),
             ));
         }
-        let phc = hash_password(
-            self.vault.staff_settings.password_params,
-            new.expose_bytes(),
-        )?;
+        let phc = self.hash(new.expose_bytes())?;
         let next = match session.stage {
             SessionStage::PasswordChange if staff.totp_enrolled => SessionStage::Totp,
             SessionStage::PasswordChange => SessionStage::TotpEnrol,

@@ -157,6 +157,42 @@ pub struct Record {
 }
 
 /// Columns selected for a [`Record`]; `seed_present` avoids reading ciphertext for listings.
+impl Record {
+    /// The record as JSON, the one shape the API answers and `tokendesk list --json` prints:
+    /// never the seed, only whether one is still held.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "upn": self.upn,
+            "display_name": self.display_name,
+            "phone": self.phone,
+            "notes": self.notes,
+            "state": self.state.as_str(),
+            "token": {
+                "serial": self.serial,
+                "model": self.model,
+                "manufacturer": self.manufacturer,
+                "algorithm": self.params.algorithm.as_str(),
+                "digits": self.params.digits,
+                "period": self.params.period_secs,
+                "drift_steps": self.drift_steps,
+            },
+            "shipment": {
+                "carrier": self.shipment.carrier,
+                "tracking": self.shipment.tracking,
+                "shipped_unix_secs": self.shipped_unix_secs,
+                "expected_unix_secs": self.shipment.expected_unix_secs,
+            },
+            "created_by": self.created_by,
+            "created_unix_secs": self.created_unix_secs,
+            "updated_unix_secs": self.updated_unix_secs,
+            "purge_due_unix_secs": self.purge_due_unix_secs,
+            "key_version": self.key_version,
+            "has_seed": self.has_seed,
+        })
+    }
+}
+
 pub(crate) const RECORD_COLUMNS: &str = "id, upn, display_name, phone, notes, serial, model, \
     manufacturer, algorithm, digits, period_secs, drift_steps, state, carrier, tracking, \
     expected_unix_secs, created_by, created_unix_secs, updated_unix_secs, shipped_unix_secs, \

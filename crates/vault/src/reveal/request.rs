@@ -243,3 +243,37 @@ pub(super) fn check_request(request: &RevealRequest) -> Result<Option<String>> {
     }
     Ok(upn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_and_purposes_round_trip_and_unknown_ones_are_explained() {
+        for v in Verification::ALL {
+            assert_eq!(v.as_str().parse::<Verification>().unwrap(), v);
+        }
+        for p in Purpose::ALL {
+            assert_eq!(p.as_str().parse::<Purpose>().unwrap(), p);
+        }
+        let err = "trust-me".parse::<Verification>().unwrap_err().to_string();
+        assert!(
+            err.contains("call-back, passphrase or second-approver"),
+            "{err}"
+        );
+        let err = "fax".parse::<Purpose>().unwrap_err().to_string();
+        assert!(err.contains("read-out, email or chat"), "{err}");
+    }
+
+    #[test]
+    fn tickets_are_trimmed_bounded_and_printable() {
+        assert_eq!(Ticket::new("  INC-42 ").unwrap().as_str(), "INC-42");
+        assert!(Ticket::new("   ").is_err());
+        assert!(Ticket::new("INC\n42").is_err());
+        assert!(Ticket::new(&"x".repeat(Ticket::MAX_CHARS)).is_ok());
+        let err = Ticket::new(&"x".repeat(Ticket::MAX_CHARS + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 200"), "{err}");
+    }
+}

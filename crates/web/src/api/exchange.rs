@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use tokendesk_formats::ImportFormat;
 use tokendesk_vault::{NewRecord, State as RecordState};
 use zeroize::Zeroizing;
 
@@ -54,29 +55,14 @@ pub(crate) async fn import(
         }
     }
     let file = file.ok_or_else(|| Problem::bad_request("the upload has no `file` field"))?;
-    let as_text =
-        || std::str::from_utf8(&file).map_err(|_| Problem::invalid("the file is not UTF-8 text"));
-    use tokendesk_formats::csv::{self, CsvKind};
-    let parsed = match format.as_str() {
-        "spreadsheet" => csv::parse(as_text()?, CsvKind::Spreadsheet, &normalise),
-        "entra" => csv::parse(as_text()?, CsvKind::Entra, &normalise),
-        "pskc" => {
-            let creds = tokendesk_formats::pskc::Credentials {
-                password: password.as_ref().map(|p| p.as_bytes()),
-                preshared_key: None,
-            };
-            let doc = tokendesk_formats::pskc::read(&file, &creds)
-                .map_err(|e| Problem::invalid(e.to_string()))?;
-            tokendesk_formats::pskc::to_rows(doc, &normalise)
-        }
-        other => {
-            return Err(Problem::invalid(format!(
-                "format {other:?}: use spreadsheet, entra or pskc"
-            ))
-            .into());
-        }
+    let format: ImportFormat = format.parse().map_err(Problem::invalid)?;
+    let creds = tokendesk_formats::pskc::Credentials {
+        password: password.as_ref().map(|p| p.as_bytes()),
+        preshared_key: None,
     };
-    let tokendesk_formats::Parsed { rows, errors } = parsed;
+    let (tokendesk_formats::Parsed { rows, errors }, _) =
+        tokendesk_formats::read(format, &file, &creds, &normalise)
+            .map_err(|e| Problem::invalid(e.to_string()))?;
     if !errors.is_empty() && !skip_invalid {
         return Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,6 +1,5 @@
 //! `/api/v1/records`: list, read, capture and lifecycle moves.
 
-use super::record_json;
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
@@ -11,7 +10,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokendesk_vault::{NewRecord, PageCursor, Permission, TokenParams};
+use tokendesk_vault::{NewRecord, PageCursor, Permission, Record, TokenParams};
 use zeroize::Zeroize;
 
 /// `GET /api/v1/records`: one page (default 100, at most 200) in `(upn, created, id)` order,
@@ -27,7 +26,7 @@ pub(crate) async fn records_list(
         _ => None,
     };
     Ok(Json(json!({
-        "records": page.records.iter().map(record_json).collect::<Vec<_>>(),
+        "records": page.records.iter().map(Record::to_json).collect::<Vec<_>>(),
         "total": page.total,
         "offset": page.offset,
         "limit": query.limit,
@@ -41,7 +40,7 @@ pub(crate) async fn record_get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let r = state.vault().record(&id).await?;
-    Ok(Json(record_json(&r)))
+    Ok(Json(r.to_json()))
 }
 
 /// `POST /api/v1/records`: capture a seed. The seed is accepted here and never returned.
@@ -105,7 +104,7 @@ pub(crate) async fn records_create(
             )
             .await?;
     }
-    Ok((axum::http::StatusCode::CREATED, Json(record_json(&record))).into_response())
+    Ok((axum::http::StatusCode::CREATED, Json(record.to_json())).into_response())
 }
 
 /// `POST /api/v1/records/{id}/transition`.
@@ -151,5 +150,5 @@ pub(crate) async fn transition(
         reason: o(&body.reason),
     };
     let r = apply_transition(&state, &auth, &id, &form).await?;
-    Ok(Json(record_json(&r)))
+    Ok(Json(r.to_json()))
 }
