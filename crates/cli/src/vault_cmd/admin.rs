@@ -7,8 +7,8 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tokendesk_vault::{
-    AuditFilter, KdfParams, KeySpec, MasterKey, Passphrase, Snapshot, Store, Vault, VaultError,
-    create_key_file, promote_staged_key, stage_key_file,
+    AuditEntry, AuditFilter, KdfParams, KeySpec, MasterKey, Passphrase, Snapshot, Store, Vault,
+    VaultError, create_key_file, promote_staged_key, stage_key_file,
 };
 use zeroize::Zeroizing;
 
@@ -205,20 +205,7 @@ pub(crate) async fn audit(
             };
             let entries = vault.audit_list(&filter).await.map_err(vault_error)?;
             if args.json {
-                let items: Vec<_> = entries
-                    .iter()
-                    .map(|e| {
-                        json!({
-                            "seq": e.seq,
-                            "at_unix_secs": e.at_unix_secs,
-                            "actor": e.actor,
-                            "action": e.action,
-                            "subject": e.subject,
-                            "record_id": e.record_id,
-                            "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or(json!(e.detail)),
-                        })
-                    })
-                    .collect();
+                let items: Vec<_> = entries.iter().map(AuditEntry::to_json).collect();
                 write_json(&json!(items), out)?;
             } else {
                 let zone = Zone::local();

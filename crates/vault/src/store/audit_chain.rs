@@ -54,6 +54,23 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+impl AuditEntry {
+    /// The entry as JSON, the one shape the API and `tokendesk audit list --json` give, with the
+    /// detail as an object (its stored text if that ever failed to parse).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seq": self.seq,
+            "at_unix_secs": self.at_unix_secs,
+            "actor": self.actor,
+            "action": self.action,
+            "subject": self.subject,
+            "record_id": self.record_id,
+            "detail": serde_json::from_str::<serde_json::Value>(&self.detail)
+                .unwrap_or_else(|_| serde_json::Value::String(self.detail.clone())),
+        })
+    }
+}
+
 fn put(hasher: &mut Sha256, part: &[u8]) {
     hasher.update((part.len() as u64).to_be_bytes());
     hasher.update(part);

@@ -9,6 +9,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokendesk_vault::AuditEntry;
 
 #[derive(Deserialize)]
 pub(crate) struct ApprovalBody {
@@ -70,14 +71,6 @@ pub(crate) async fn audit(
             "intact": report.problem.is_none(),
             "problem": report.problem.as_ref().map(ToString::to_string),
         },
-        "entries": entries.iter().map(|e| json!({
-            "seq": e.seq,
-            "at_unix_secs": e.at_unix_secs,
-            "actor": e.actor,
-            "action": e.action,
-            "subject": e.subject,
-            "record_id": e.record_id,
-            "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
-        })).collect::<Vec<_>>(),
+        "entries": entries.iter().map(AuditEntry::to_json).collect::<Vec<_>>(),
     })))
 }
