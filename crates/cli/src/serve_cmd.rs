@@ -459,6 +459,8 @@ async fn serve(
         signin_limit: cfg.signin_limit,
         qr: cfg.qr,
         public_host: cfg.public_host.clone(),
+        // Frame budget and capture time-out keep their defaults (see `WebConfig`).
+        ..WebConfig::default()
     };
     let state = AppState::new(Arc::clone(&vault), config);
     if let Some(link) = state.setup_link(&base).await.map_err(vault_error)? {

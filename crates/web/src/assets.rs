@@ -5,6 +5,7 @@ use axum::response::IntoResponse;
 
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
+const CAPTURE_JS: &str = include_str!("../assets/capture.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -22,4 +23,8 @@ pub(crate) async fn css() -> impl IntoResponse {
 
 pub(crate) async fn js() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", JS)
+}
+
+pub(crate) async fn capture_js() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", CAPTURE_JS)
 }

@@ -15,9 +15,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::MAX_UPLOAD_BYTES;
 use crate::client::Client;
 
-/// No inline script or style, nothing from other origins, forms only to ourselves.
+/// No inline script or style, nothing from other origins, forms and script requests (the capture
+/// frames) only to ourselves.
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'";
 
 type Header = SetResponseHeaderLayer<HeaderValue>;
 

@@ -11,6 +11,7 @@
 mod api;
 mod assets;
 mod auth;
+mod capture;
 mod client;
 mod decode;
 mod error;
@@ -37,7 +38,7 @@ pub use client::{Client, TrustedProxies};
 pub use decode::QrLimits;
 pub use host::host_of_url;
 pub use server::{Peer, ServerLimits, TlsError, load_tls, serve, serve_with};
-pub use signin_limit::SignInLimit;
+pub use signin_limit::{FrameLimit, SignInLimit};
 pub use tokio_rustls::rustls::ServerConfig as RustlsConfig;
 
 /// Deployment settings the web layer needs.
@@ -53,6 +54,13 @@ pub struct WebConfig {
     pub signin_limit: SignInLimit,
     /// Limits on decoding uploaded screenshots.
     pub qr: QrLimits,
+    /// Images each staff member may send to the capture endpoint (screen-share frames, pasted
+    /// or dropped screenshots); default 10 at once, then 120 a minute (the page sends two a
+    /// second at most).
+    pub frame_limit: FrameLimit,
+    /// How long the browser looks at a screen share for a QR code before it stops and says why
+    /// (seconds; 0 means the default of 60).
+    pub capture_timeout_secs: u64,
     /// The host name of the public URL ([`host_of_url`]). When set, requests naming another
     /// host are refused (421), which defeats DNS rebinding; when unset, any host is served.
     pub public_host: Option<String>,
@@ -66,6 +74,8 @@ struct Inner {
     set_up: AtomicBool,
     /// Sign-in attempts per client address.
     signin_limiter: signin_limit::Limiter,
+    /// Screen-share frames per staff member.
+    frame_limiter: signin_limit::Limiter<String>,
 }
 
 /// Shared, cheaply cloned state of every handler.
@@ -82,6 +92,7 @@ impl AppState {
             config,
             set_up: AtomicBool::new(false),
             signin_limiter: signin_limit::Limiter::default(),
+            frame_limiter: signin_limit::Limiter::default(),
         }))
     }
 
@@ -107,6 +118,21 @@ impl AppState {
         self.0
             .signin_limiter
             .take(self.0.config.signin_limit, ip, self.now())
+    }
+
+    /// Seconds the browser looks at a screen share before giving up.
+    pub(crate) fn capture_timeout_secs(&self) -> u64 {
+        match self.0.config.capture_timeout_secs {
+            0 => 60,
+            secs => secs,
+        }
+    }
+
+    /// Takes one frame from `staff`'s capture budget; `Err(seconds)` to wait.
+    pub(crate) fn take_frame(&self, staff: &str) -> Result<(), u64> {
+        self.0
+            .frame_limiter
+            .take_key(self.0.config.frame_limit.0, staff.to_owned(), self.now())
     }
 
     pub(crate) fn decoder(&self) -> &decode::Decoder {

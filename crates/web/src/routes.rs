@@ -15,7 +15,7 @@ use tokendesk_vault::Permission as P;
 
 use crate::auth::{Access, gate};
 use crate::client::Client;
-use crate::{AppState, MAX_UPLOAD_BYTES, api, assets, pages, toolset};
+use crate::{AppState, MAX_UPLOAD_BYTES, api, assets, capture, pages, toolset};
 
 /// One row of the route table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +95,7 @@ fn build(state: AppState) -> Builder {
         .get("/readyz", Open, get(pages::readyz))
         .get("/assets/app.css", Open, get(assets::css))
         .get("/assets/app.js", Open, get(assets::js))
+        .get("/assets/capture.js", Open, get(assets::capture_js))
         .get("/api/v1/openapi.json", Open, get(api::openapi))
         // First administrator.
         .get("/setup", Setup, get(pages::auth::setup_form))
@@ -167,6 +168,11 @@ fn build(state: AppState) -> Builder {
             "/wizard",
             Needs(P::Capture),
             upload(post(pages::wizard::submit)),
+        )
+        .post(
+            "/wizard/frame",
+            Needs(P::Capture),
+            upload(post(capture::frame)),
         )
         .get("/audit", Needs(P::ViewAudit), get(pages::audit::list))
         .get("/audit.csv", Needs(P::ViewAudit), get(pages::audit::csv))

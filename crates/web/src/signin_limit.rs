@@ -10,6 +10,7 @@
 //! none has, the oldest one goes.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -33,13 +34,36 @@ impl Default for SignInLimit {
     }
 }
 
+/// The budget of images each staff member may send to the capture endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameLimit(pub SignInLimit);
+
+impl Default for FrameLimit {
+    /// 10 at once, then 120 a minute: the page samples a screen share twice a second at most.
+    fn default() -> Self {
+        Self(SignInLimit {
+            burst: 10,
+            per_minute: 120,
+        })
+    }
+}
+
 /// At most this many addresses are tracked at once.
 const MAX_TRACKED: usize = 100_000;
 
-/// The buckets. Tokens are counted in sixtieths so refill is exact integer arithmetic.
-#[derive(Debug, Default)]
-pub(crate) struct Limiter {
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+/// The buckets, by key (a client address, or a staff member for screen-share frames). Tokens
+/// are counted in sixtieths so refill is exact integer arithmetic.
+#[derive(Debug)]
+pub(crate) struct Limiter<K = IpAddr> {
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K> Default for Limiter<K> {
+    fn default() -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -64,16 +88,22 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
-impl Limiter {
+impl Limiter<IpAddr> {
     /// Takes one request from `ip`'s budget at `now`; `Err(seconds)` until one is back.
     pub(crate) fn take(&self, limit: SignInLimit, ip: IpAddr, now: u64) -> Result<(), u64> {
+        self.take_key(limit, key(ip), now)
+    }
+}
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    /// Takes one request from `key`'s budget at `now`; `Err(seconds)` until one is back.
+    pub(crate) fn take_key(&self, limit: SignInLimit, key: K, now: u64) -> Result<(), u64> {
         let cap = u64::from(limit.burst.max(1)) * 60;
         let rate = u64::from(limit.per_minute.max(1));
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = key(ip);
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&key) {
             buckets.retain(|_, b| {
                 b.tokens
@@ -81,7 +111,10 @@ impl Limiter {
                     < cap
             });
             if buckets.len() >= MAX_TRACKED
-                && let Some(oldest) = buckets.iter().min_by_key(|(_, b)| b.at).map(|(k, _)| *k)
+                && let Some(oldest) = buckets
+                    .iter()
+                    .min_by_key(|(_, b)| b.at)
+                    .map(|(k, _)| k.clone())
             {
                 buckets.remove(&oldest);
             }

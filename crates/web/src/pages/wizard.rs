@@ -57,6 +57,8 @@ struct WizardPage {
     serial: String,
     params_label: String,
     codes: Vec<WizardCode>,
+    /// Seconds the browser capture looks for a QR code before it stops.
+    capture_timeout: u64,
 }
 
 impl Drop for WizardPage {
@@ -85,6 +87,7 @@ impl WizardPage {
             serial: String::new(),
             params_label: String::new(),
             codes: Vec::new(),
+            capture_timeout: state.capture_timeout_secs(),
         }
     }
 }

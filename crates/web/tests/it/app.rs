@@ -83,12 +83,14 @@ pub async fn spawn(state: AppState) -> SocketAddr {
 
 /// A web state over `vault` (whose clock is the shared fixed clock). The per-address sign-in budget is
 /// raised far above the default here, because every test signs its staff in from 127.0.0.1 on
-/// a clock that stands still; `it::signin_security` tests the default budget itself.
+/// a clock that stands still; `it::signin_security` tests the default budget itself. The browser
+/// capture gives up after 8 s instead of 60, so its time-out can be seen in a test.
 pub fn state_for(vault: Arc<Vault>) -> AppState {
     state_with_config(
         vault,
         WebConfig {
             helpdesk_phone: Some("+41 44 000 00 00".into()),
+            capture_timeout_secs: 8,
             signin_limit: tokendesk_web::SignInLimit {
                 burst: 100_000,
                 per_minute: 100_000,

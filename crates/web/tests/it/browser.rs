@@ -92,6 +92,10 @@ async fn start_driver() -> Driver {
 }
 
 async fn open_browser(driver: &Driver) -> Client {
+    open_browser_with(driver, &[]).await
+}
+
+async fn open_browser_with(driver: &Driver, extra: &[&str]) -> Client {
     let chromium =
         std::env::var("TOKENDESK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = format!("--user-data-dir={}", driver.profile.path().display());
@@ -109,6 +113,7 @@ async fn open_browser(driver: &Driver) -> Client {
         "--window-size=1280,900",
         profile.as_str(),
     ];
+    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -511,4 +516,232 @@ async fn flow(ui: &mut Ui<'_>) {
             "the seed is in the source of {url}"
         );
     }
+}
+
+// ----- issue 15: capture in the browser -------------------------------------------------------
+
+/// The title of the tab that plays the user's shared screen; Chromium's
+/// `--auto-select-tab-capture-source-by-title` picks it without showing the picker.
+const SHARED_TAB: &str = "Shared screen sample";
+
+/// A signed-in administrator in Chromium on the wizard page (the session cookie set through
+/// WebDriver), with a second tab titled [`SHARED_TAB`] showing `shot`.
+async fn wizard_with_shared_tab(app: &TestApp, c: &Client, shot: &[u8], mime: &str) {
+    sign_in_root(app, c).await;
+    let wizard = c.window().await.unwrap();
+    let tab = c.new_window(true).await.unwrap();
+    c.switch_to_window(tab.handle).await.unwrap();
+    // A full-HD "shared screen", the sample at its own size, as a meeting window shows it.
+    c.set_window_rect(0, 0, 1920, 1200).await.unwrap();
+    let b64 = data_encoding::BASE64.encode(shot);
+    let page = format!(
+        "<!doctype html><title>{SHARED_TAB}</title><body style='margin:0;background:#fff'>\
+         <img src='data:{mime};base64,{b64}' style='display:block'></body>"
+    );
+    c.goto(&format!(
+        "data:text/html;base64,{}",
+        data_encoding::BASE64.encode(page.as_bytes())
+    ))
+    .await
+    .unwrap();
+    c.switch_to_window(wizard).await.unwrap();
+    c.goto(&app.at("/wizard")).await.unwrap();
+}
+
+/// Signs the administrator `root` in through the pages (password, then the second factor with
+/// the key `TestApp::admin` enrolled).
+async fn sign_in_root(app: &TestApp, c: &Client) {
+    app.admin().await;
+    let key = app.totp_keys.lock().unwrap()["root"].clone();
+    let mut ui = Ui {
+        c: c.clone(),
+        app,
+        after_save: None,
+        shots: None,
+    };
+    ui.goto("/login").await;
+    ui.sign_in("root", ADMIN_PW, &key).await;
+}
+
+async fn wait_for(c: &Client, css: &str, secs: u64) -> Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(secs))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            let src = c.source().await.unwrap_or_default();
+            panic!("no {css}: {e}\n{src}")
+        }
+    }
+}
+
+/// Waits until the capture status line says something containing `needle`.
+async fn status_says(c: &Client, needle: &str, secs: u64) -> String {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = c
+            .find(Locator::Css("#capture-status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < until,
+            "capture status never said {needle:?}: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_capture_from_a_shared_tab_fills_the_wizard() {
+    use crate::capture::{SEED_SHOT, SEED_SHOT_SECRET};
+    let app = TestApp::sqlite().await;
+    let driver = start_driver().await;
+    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
+    let c = open_browser_with(&driver, &[select.as_str()]).await;
+    wizard_with_shared_tab(&app, &c, SEED_SHOT, "image/jpeg").await;
+    wait_for(&c, "#capture-start", 10)
+        .await
+        .click()
+        .await
+        .unwrap();
+    // The seed found in a frame fills the form, which is submitted as a typed seed would be.
+    wait_for(&c, "#wizard-codes", 30).await;
+    let secret = c
+        .find(Locator::Css("#secret"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(secret.to_uppercase().contains(SEED_SHOT_SECRET), "{secret}");
+    // The page that showed the stream is gone; the new one has no stream running.
+    let live: bool = c
+        .execute(
+            "return document.querySelector('[data-capture]').getAttribute('data-capture-state') === 'live'",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(!live);
+    let _ = c.clone().close().await;
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_microsofts_own_qr_stops_the_capture_with_the_explanation() {
+    use crate::capture::PHONEFACTOR_SHOT;
+    let app = TestApp::sqlite().await;
+    let driver = start_driver().await;
+    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
+    let c = open_browser_with(&driver, &[select.as_str()]).await;
+    wizard_with_shared_tab(&app, &c, PHONEFACTOR_SHOT, "image/png").await;
+    wait_for(&c, "#capture-start", 10)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let said = status_says(&c, "different authenticator app", 30).await;
+    assert!(said.contains("not a TOTP seed"), "{said}");
+    let state: String = c
+        .execute(
+            "return document.querySelector('[data-capture]').getAttribute('data-capture-state')",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(state, "stopped");
+    let _ = c.clone().close().await;
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_pasted_and_dropped_screenshots_fill_the_wizard() {
+    use crate::capture::{SEED_SHOT, SEED_SHOT_SECRET};
+    let app = TestApp::sqlite().await;
+    let driver = start_driver().await;
+    let c = open_browser(&driver).await;
+    sign_in_root(&app, &c).await;
+    let b64 = data_encoding::BASE64.encode(SEED_SHOT);
+    for event in ["paste", "drop"] {
+        c.goto(&app.at("/wizard")).await.unwrap();
+        wait_for(&c, "#capture-start", 10).await;
+        // A synthetic event carrying the screenshot as a file, as the snipping tool's clipboard
+        // or a dragged file would.
+        c.execute(
+            "const [b64, kind] = arguments;
+             const bytes = Uint8Array.from(atob(b64), ch => ch.charCodeAt(0));
+             const file = new File([bytes], 'shot.jpg', { type: 'image/jpeg' });
+             const data = new DataTransfer();
+             data.items.add(file);
+             const ev = kind === 'paste'
+               ? new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true })
+               : new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true });
+             document.body.dispatchEvent(ev);",
+            vec![b64.clone().into(), event.into()],
+        )
+        .await
+        .unwrap();
+        wait_for(&c, "#wizard-codes", 30).await;
+        let secret = c
+            .find(Locator::Css("#secret"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            secret.to_uppercase().contains(SEED_SHOT_SECRET),
+            "{event}: {secret}"
+        );
+    }
+    let _ = c.clone().close().await;
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_a_share_without_a_code_times_out_with_advice() {
+    use crate::capture::NO_CODE_SHOT;
+    let app = TestApp::sqlite().await;
+    let driver = start_driver().await;
+    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
+    let c = open_browser_with(&driver, &[select.as_str()]).await;
+    wizard_with_shared_tab(&app, &c, NO_CODE_SHOT, "image/png").await;
+    wait_for(&c, "#capture-start", 10)
+        .await
+        .click()
+        .await
+        .unwrap();
+    status_says(&c, "Looking for the QR code", 10).await;
+    let said = status_says(&c, "No QR code found in 8 s", 30).await;
+    assert!(said.contains("zoom the shared window"), "{said}");
+    // Cancel is gone with the stream; the button can start a new capture.
+    let cancel_hidden: bool = c
+        .execute(
+            "return document.getElementById('capture-cancel').hidden \
+             && !document.getElementById('capture-start').disabled",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(cancel_hidden);
+    let _ = c.clone().close().await;
+    drop(driver);
 }

@@ -28,6 +28,7 @@ mod api;
 mod app;
 mod auth;
 mod browser;
+mod capture;
 mod matrix;
 mod pages;
 mod paging;
