@@ -18,6 +18,10 @@ use crate::scratch_db::ScratchDb;
 /// 2026-11-28T09:00:00Z.
 pub const NOW: i64 = 1_795_856_400;
 
+/// Held by the tests that load the machine (Chromium) and by the one that measures latency under
+/// load, so the latency test is not measuring a browser running beside it.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub const RFC_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 /// A signed-in browser: the session cookie to send.

@@ -261,6 +261,7 @@ fn squeeze(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_flow_in_chromium() {
+    let _heavy = crate::app::HEAVY.lock().await;
     // A day's retention: delivery keeps the seed, so the purge button is there to click.
     let app = TestApp::sqlite_with(Settings {
         retention_secs: 86_400,
@@ -602,6 +603,7 @@ async fn status_says(c: &Client, needle: &str, secs: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_capture_from_a_shared_tab_fills_the_wizard() {
+    let _heavy = crate::app::HEAVY.lock().await;
     use crate::capture::{SEED_SHOT, SEED_SHOT_SECRET};
     let app = TestApp::sqlite().await;
     let driver = start_driver().await;
@@ -641,6 +643,7 @@ async fn issue_15_capture_from_a_shared_tab_fills_the_wizard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_microsofts_own_qr_stops_the_capture_with_the_explanation() {
+    let _heavy = crate::app::HEAVY.lock().await;
     use crate::capture::PHONEFACTOR_SHOT;
     let app = TestApp::sqlite().await;
     let driver = start_driver().await;
@@ -671,6 +674,7 @@ async fn issue_15_microsofts_own_qr_stops_the_capture_with_the_explanation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_pasted_and_dropped_screenshots_fill_the_wizard() {
+    let _heavy = crate::app::HEAVY.lock().await;
     use crate::capture::{SEED_SHOT, SEED_SHOT_SECRET};
     let app = TestApp::sqlite().await;
     let driver = start_driver().await;
@@ -716,6 +720,7 @@ async fn issue_15_pasted_and_dropped_screenshots_fill_the_wizard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_a_share_without_a_code_times_out_with_advice() {
+    let _heavy = crate::app::HEAVY.lock().await;
     use crate::capture::NO_CODE_SHOT;
     let app = TestApp::sqlite().await;
     let driver = start_driver().await;

@@ -101,9 +101,18 @@ async fn bad_frames_are_refused_with_a_reason(app: TestApp) {
     assert!(junk.status().is_client_error(), "{}", junk.status());
     let message = json(junk).await["message"].as_str().unwrap().to_owned();
     assert!(!message.is_empty());
-    // Larger than the 16 MiB body cap.
-    let huge = post_frame(&app, &prov, &vec![0u8; 17 * 1024 * 1024]).await;
-    assert_eq!(huge.status(), 413);
+    // Larger than the 16 MiB body cap: refused with 413, or (when the server stops reading
+    // before the client has finished writing) the connection is closed; never decoded.
+    let huge = client()
+        .post(app.at("/wizard/frame"))
+        .header("cookie", &prov.cookie)
+        .body(vec![0u8; 17 * 1024 * 1024])
+        .send()
+        .await;
+    match huge {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
     // A cross-origin post changes nothing and decodes nothing.
     let r = client()
         .post(app.at("/wizard/frame"))

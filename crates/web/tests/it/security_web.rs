@@ -85,6 +85,7 @@ async fn upload(addr: SocketAddr, b: &Browser, image: Vec<u8>) -> (u16, String, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_13_decoding_does_not_stall_the_server() {
+    let _heavy = crate::app::HEAVY.lock().await;
     // Why: two crafted screenshots decoding on the async runtime stalled /healthz for 12 s.
     // Decoding now runs on blocking threads within a time budget that stops the search.
     let t = TestApp::sqlite().await;
