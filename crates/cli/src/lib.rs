@@ -3,6 +3,8 @@
 
 mod capture;
 mod clock;
+mod config;
+mod config_cmd;
 mod drift_cmd;
 mod error;
 mod nfc_cmd;
@@ -12,6 +14,7 @@ mod seed_arg;
 mod seed_cmd;
 mod seed_qr_cmd;
 mod serve_cmd;
+mod serve_config;
 mod timefmt;
 mod vault_cmd;
 
@@ -21,8 +24,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use clock::{Clock, SystemClock};
+pub use config::{GlobalArgs, VaultOptions};
 pub use error::{CliError, Outcome};
-pub use vault_cmd::{VaultCommand, VaultOptions};
+pub use vault_cmd::VaultCommand;
 
 /// tokendesk: an encrypted seed vault and helpdesk tool for programmable TOTP hardware tokens.
 #[derive(Debug, Parser)]
@@ -31,9 +35,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Vault location and key options (used by the vault commands).
+    /// Configuration file, vault location and key options (used by the vault commands).
     #[command(flatten)]
-    pub vault: VaultOptions,
+    pub global: GlobalArgs,
 }
 
 /// The subcommands. Each lives in its own module; this enum only wires them up.
@@ -49,7 +53,10 @@ pub enum Command {
     /// Find QR codes in screenshots, on the screen or the clipboard, and show the seeds
     Scan(scan_cmd::ScanArgs),
     /// Run the helpdesk web app and JSON API (creates the vault on first start).
-    Serve(serve_cmd::ServeArgs),
+    Serve(serve_config::ServeArgs),
+    /// Check the configuration and print the settings in effect (secrets redacted).
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
     /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
     Nfc(nfc_cmd::NfcArgs),
     /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
@@ -67,9 +74,13 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
         Command::Scan(args) => scan_cmd::run(&args, clock, out),
-        Command::Serve(args) => serve_cmd::run(&args, &cli.vault, out),
-        Command::Nfc(args) => nfc_cmd::run(&args, &cli.vault, clock, out),
-        Command::Vault(cmd) => vault_cmd::run(&cmd, &cli.vault, clock, out),
+        Command::Serve(args) => {
+            let (opts, file) = config::load(&cli.global)?;
+            serve_cmd::run(&args, &opts, &file, out)
+        }
+        Command::Config(cmd) => config_cmd::run(&cmd, &cli.global, out),
+        Command::Nfc(args) => nfc_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
+        Command::Vault(cmd) => vault_cmd::run(&cmd, &config::load(&cli.global)?.0, clock, out),
     }
 }
 

@@ -30,10 +30,10 @@ fn main() -> ExitCode {
     let cli = match cli {
         Ok(Cli {
             command: Command::Otp(otp),
-            vault,
+            global,
         }) => Cli {
             command: Command::Otp(otp),
-            vault,
+            global,
         },
         Ok(_) | Err(_) => {
             eprintln!("t2otp: error: could not read the arguments");

@@ -8,6 +8,7 @@
     clippy::should_implement_trait
 )]
 
+mod config;
 mod drift;
 mod errors;
 #[cfg(feature = "nfc-pcsc")]
