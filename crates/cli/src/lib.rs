@@ -1,6 +1,7 @@
 //! The `tokendesk` and `t2otp` command lines: argument parsing, terminal output and exit codes.
 //! This is the only crate that reads the system clock, the environment and standard input.
 
+mod assets_cmd;
 mod capture;
 mod clock;
 mod config;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use assets_cmd::T2otpArgs;
 pub use clock::{Clock, SystemClock};
 pub use config::{GlobalArgs, VaultOptions};
 pub use error::{CliError, Outcome};
@@ -62,6 +64,9 @@ pub enum Command {
     /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
     #[command(flatten)]
     Vault(VaultCommand),
+    /// Write the man pages and shell completions of both programs into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets(assets_cmd::AssetsArgs),
 }
 
 /// Runs one parsed command, writing its output to `out`.
@@ -78,6 +83,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
             let (opts, file) = config::load(&cli.global)?;
             serve_cmd::run(&args, &opts, &file, out)
         }
+        Command::GenerateAssets(args) => assets_cmd::run(&args, out),
         Command::Config(cmd) => config_cmd::run(&cmd, &cli.global, out),
         Command::Nfc(args) => nfc_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
         Command::Vault(cmd) => vault_cmd::run(&cmd, &config::load(&cli.global)?.0, clock, out),
