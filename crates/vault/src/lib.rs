@@ -22,6 +22,7 @@ mod policy;
 mod records;
 mod reveal;
 mod rotation;
+mod schema;
 mod staff;
 mod state;
 mod store;
@@ -47,6 +48,7 @@ pub use records::{
     Algorithm, NewRecord, Record, RecordId, Shipment, TokenParams, normalise_upn, validate_upn,
 };
 pub use reveal::{ExportedSeed, REVEAL_PAST_STEPS, RevealRequest};
+pub use schema::{SchemaStatus, schema_status};
 pub use staff::{MIN_PASSWORD_CHARS, Session, SessionStage, Staff, normalise_username};
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::{Snapshot, Store};

@@ -55,6 +55,7 @@ impl Store {
         if let Some(sql) = backend.open_setup() {
             pool.execute(sql).await?;
         }
+        crate::schema::refuse_newer(crate::schema::status(&pool, backend).await?)?;
         backend.migrator().run(&pool).await?;
         Ok(Self { pool, backend })
     }
