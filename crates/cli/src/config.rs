@@ -132,6 +132,11 @@ pub(crate) struct FileConfig {
     pub max_connections: Option<usize>,
     pub qr_max_megapixels: Option<u64>,
     pub qr_timeout_secs: Option<u64>,
+    // `doctor`.
+    /// NTP server the clock is compared with.
+    pub ntp_server: Option<String>,
+    /// This machine burns tokens: `doctor` checks pcscd.
+    pub nfc: Option<bool>,
 }
 
 /// The file to read: `--config`/`TOKENDESK_CONFIG` (must exist), else the system file when it

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use clap::Subcommand;
 
-use crate::config::{self, GlobalArgs, VaultOptions, redact_url};
+use crate::config::{self, FileConfig, GlobalArgs, VaultOptions, redact_url};
 use crate::error::{CliError, Outcome};
 use crate::serve_config::{LogFormat, Resolved, ServeArgs};
 
@@ -37,7 +37,7 @@ pub(crate) fn run(
     if let Some((cert, key)) = &cfg.tls {
         tokendesk_web::load_tls(cert, key).map_err(|e| CliError::env(anyhow::Error::new(e)))?;
     }
-    write_effective(&opts, &cfg, out)?;
+    write_effective(&opts, &file, &cfg, out)?;
     Ok(Outcome::Done)
 }
 
@@ -60,6 +60,7 @@ fn line(out: &mut dyn Write, key: &str, value: Option<String>) -> std::io::Resul
 
 fn write_effective(
     opts: &VaultOptions,
+    file: &FileConfig,
     cfg: &Resolved,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
@@ -154,5 +155,7 @@ fn write_effective(
         "qr_max_megapixels",
         Some((cfg.qr.max_pixels / 1_000_000).to_string()),
     )?;
+    line(out, "ntp_server", file.ntp_server.as_deref().map(quoted))?;
+    line(out, "nfc", file.nfc.map(|b| b.to_string()))?;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod capture;
 mod clock;
 mod config;
 mod config_cmd;
+mod doctor;
 mod drift_cmd;
 mod error;
 mod nfc_cmd;
@@ -56,6 +57,9 @@ pub enum Command {
     Scan(scan_cmd::ScanArgs),
     /// Run the helpdesk web app and JSON API (creates the vault on first start).
     Serve(serve_config::ServeArgs),
+    /// Check the installation: key file, database and schema, audit chain, disk, TLS
+    /// certificate, pcscd, clock. Exit 0 all OK, 1 a warning, 2 a failure.
+    Doctor(doctor::DoctorArgs),
     /// Check the configuration and print the settings in effect (secrets redacted).
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -84,6 +88,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
             serve_cmd::run(&args, &opts, &file, out)
         }
         Command::GenerateAssets(args) => assets_cmd::run(&args, out),
+        Command::Doctor(args) => doctor::run(&args, &cli.global, out),
         Command::Config(cmd) => config_cmd::run(&cmd, &cli.global, out),
         Command::Nfc(args) => nfc_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
         Command::Vault(cmd) => vault_cmd::run(&cmd, &config::load(&cli.global)?.0, clock, out),
@@ -96,6 +101,7 @@ pub fn finish(program: &str, result: Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Negative) => ExitCode::from(1),
+        Ok(Outcome::Failed) => ExitCode::from(2),
         Err(err) => {
             eprintln!("{program}: error: {:#}", err.error);
             ExitCode::from(err.exit_code)

@@ -9,6 +9,7 @@
 )]
 
 mod config;
+mod doctor;
 mod drift;
 mod errors;
 #[cfg(feature = "nfc-pcsc")]
@@ -22,6 +23,7 @@ mod scan_wayland;
 mod seed;
 mod seed_qr;
 mod t2otp;
+mod upgrade;
 mod vault;
 mod windows;
 
