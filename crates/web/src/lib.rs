@@ -17,6 +17,7 @@ mod error;
 mod headers;
 mod host;
 mod pages;
+mod request_id;
 pub mod routes;
 mod server;
 mod signin_limit;
@@ -172,4 +173,5 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .layer(headers::layers())
+        .layer(axum::middleware::from_fn(request_id::span))
 }

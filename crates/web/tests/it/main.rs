@@ -28,6 +28,7 @@ mod api;
 mod app;
 mod auth;
 mod browser;
+mod logs;
 mod matrix;
 mod pages;
 mod paging;
