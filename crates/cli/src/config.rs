@@ -132,6 +132,10 @@ pub(crate) struct FileConfig {
     pub max_connections: Option<usize>,
     pub qr_max_megapixels: Option<u64>,
     pub qr_timeout_secs: Option<u64>,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_every_hours: Option<u32>,
+    pub backup_keep: Option<u32>,
     // `doctor`.
     /// NTP server the clock is compared with.
     pub ntp_server: Option<String>,

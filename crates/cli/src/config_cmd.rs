@@ -155,6 +155,20 @@ fn write_effective(
         "qr_max_megapixels",
         Some((cfg.qr.max_pixels / 1_000_000).to_string()),
     )?;
+    line(
+        out,
+        "metrics_listen",
+        cfg.metrics_listen.map(|a| quoted(&a.to_string())),
+    )?;
+    line(out, "backup_dir", cfg.backup.as_ref().map(|b| path(&b.dir)))?;
+    if let Some(plan) = &cfg.backup {
+        line(
+            out,
+            "backup_every_hours",
+            Some((plan.every.as_secs() / 3600).to_string()),
+        )?;
+        line(out, "backup_keep", Some(plan.keep.to_string()))?;
+    }
     line(out, "ntp_server", file.ntp_server.as_deref().map(quoted))?;
     line(out, "nfc", file.nfc.map(|b| b.to_string()))?;
     Ok(())

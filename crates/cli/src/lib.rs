@@ -2,6 +2,7 @@
 //! This is the only crate that reads the system clock, the environment and standard input.
 
 mod assets_cmd;
+mod backup_timer;
 mod capture;
 mod clock;
 mod config;

@@ -120,7 +120,23 @@ async fn serve(
     out.flush()?;
     tracing::info!(%local, tls = tls.is_some(), backend = vault.store().backend().as_str(), "listening");
 
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, Arc::clone(&vault), out).await?),
+        None => None,
+    };
     let purger = tokio::spawn(purge_timer(Arc::clone(&vault)));
+    let backups = match cfg.backup.clone() {
+        Some(plan) => {
+            tokendesk_vault::owner_only::create_dir_all(&plan.dir)
+                .with_context(|| format!("cannot create the backup folder {}", plan.dir.display()))
+                .map_err(CliError::env)?;
+            Some(tokio::spawn(crate::backup_timer::run(
+                Arc::clone(&vault),
+                plan,
+            )))
+        }
+        None => None,
+    };
     let result = tokendesk_web::serve_with(
         listener,
         tls,
@@ -130,11 +146,43 @@ async fn serve(
     )
     .await;
     purger.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    if let Some(backups) = backups {
+        backups.abort();
+    }
     result
         .context("the server stopped")
         .map_err(CliError::env)?;
     tracing::info!("stopped");
     Ok(Outcome::Done)
+}
+
+/// Starts the Prometheus endpoint on its own listener; the task ends with the server.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    vault: Arc<Vault>,
+    out: &mut dyn Write,
+) -> Result<tokio::task::JoinHandle<()>, CliError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))
+        .map_err(CliError::env)?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the metrics address")
+        .map_err(CliError::env)?;
+    writeln!(out, "metrics on http://{local}/metrics")?;
+    let app = tokendesk_web::metrics::app(move || {
+        let (open, idle) = vault.store().pool_usage();
+        Some(tokendesk_web::metrics::PoolUsage { open, idle })
+    });
+    Ok(tokio::spawn(async move {
+        if let Err(e) = tokendesk_web::serve(listener, None, app, std::future::pending()).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    }))
 }
 
 /// True when the SQLite file does not exist yet or the PostgreSQL database holds no vault.

@@ -66,6 +66,20 @@ pub struct ServeArgs {
     /// Sign-in attempts given back to each client address per minute [default: 30].
     #[arg(long, env = "TOKENDESK_SIGNIN_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     signin_per_minute: Option<u32>,
+    /// Serve Prometheus metrics on this address at /metrics [default: off]. Keep it private
+    /// (loopback or a monitoring network): it needs no sign-in.
+    #[arg(long, env = "TOKENDESK_METRICS_LISTEN", value_name = "ADDR:PORT")]
+    metrics_listen: Option<SocketAddr>,
+    /// Write a backup (as `tokendesk backup`) into this folder at start and then on a timer
+    /// [default: none, no scheduled backups].
+    #[arg(long, env = "TOKENDESK_BACKUP_DIR", value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Hours between scheduled backups [default: 24].
+    #[arg(long, env = "TOKENDESK_BACKUP_EVERY_HOURS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    backup_every_hours: Option<u32>,
+    /// Scheduled backups kept in --backup-dir; older ones are deleted [default: 7].
+    #[arg(long, env = "TOKENDESK_BACKUP_KEEP", value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    backup_keep: Option<u32>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -198,6 +212,10 @@ pub(crate) struct Resolved {
     pub(crate) signin_limit: SignInLimit,
     pub(crate) limits: ServerLimits,
     pub(crate) qr: QrLimits,
+    /// The metrics listener, when set.
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Scheduled backups, when a folder is set.
+    pub(crate) backup: Option<crate::backup_timer::BackupPlan>,
 }
 
 /// The file's limit keys, in the shape of the flags.
@@ -233,6 +251,24 @@ fn parse_proxy(text: &str) -> Result<IpNet, CliError> {
 }
 
 impl ServeArgs {
+    fn backup_plan(
+        &self,
+        file: &FileConfig,
+    ) -> Result<Option<crate::backup_timer::BackupPlan>, CliError> {
+        let every = positive(
+            "backup_every_hours",
+            self.backup_every_hours.or(file.backup_every_hours),
+            24,
+        )?;
+        let keep = positive("backup_keep", self.backup_keep.or(file.backup_keep), 7)?;
+        let dir = self.backup_dir.clone().or_else(|| file.backup_dir.clone());
+        Ok(dir.map(|dir| crate::backup_timer::BackupPlan {
+            dir,
+            every: Duration::from_secs(u64::from(every) * 3600),
+            keep: usize::try_from(keep).unwrap_or(usize::MAX),
+        }))
+    }
+
     /// Merges the flags (and environment) over the file's keys and the defaults.
     ///
     /// # Errors
@@ -315,6 +351,8 @@ impl ServeArgs {
             },
             limits,
             qr,
+            backup: self.backup_plan(file)?,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
         })
     }
 }

@@ -65,6 +65,11 @@ impl Store {
         self.backend
     }
 
+    /// Connections open and, of those, idle (for metrics).
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// The pool, for reads.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool

@@ -16,6 +16,7 @@ mod decode;
 mod error;
 mod headers;
 mod host;
+pub mod metrics;
 mod pages;
 mod request_id;
 pub mod routes;
@@ -165,6 +166,7 @@ pub fn app(state: AppState) -> Router {
             host::check,
         ))
         .layer(axum::middleware::from_fn(routes::log_request))
+        .layer(axum::middleware::from_fn(metrics::observe))
         .layer(axum::middleware::from_fn(headers::hsts))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -8,10 +8,12 @@
     clippy::should_implement_trait
 )]
 
+mod backup_drill;
 mod config;
 mod doctor;
 mod drift;
 mod errors;
+mod metrics;
 #[cfg(feature = "nfc-pcsc")]
 mod nfc;
 mod oathtool;
