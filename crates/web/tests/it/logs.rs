@@ -27,10 +27,28 @@ impl Write for Captured {
     }
 }
 
-// Single-threaded runtime: the server's tasks run on this thread, under this thread's
-// subscriber.
-#[tokio::test]
-async fn issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids() {
+/// Set in the child process that runs the flow.
+const ALONE: &str = "TOKENDESK_TEST_LOGS_ALONE";
+
+/// Runs in a process of its own (this test binary again, this test only): tracing caches
+/// whether a log call site is wanted process-wide, so other tests running at the same time
+/// without a subscriber would hide events from a subscriber set for this test alone.
+#[test]
+fn issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids() {
+    const NAME: &str =
+        "logs::issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids";
+    if std::env::var_os(ALONE).is_none() {
+        let o = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{out}\n{err}");
+        assert!(out.contains("1 passed"), "the flow did not run:\n{out}");
+        return;
+    }
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -38,8 +56,16 @@ async fn issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_i
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(flow(captured));
+}
 
+async fn flow(captured: Captured) {
     let app = TestApp::sqlite().await;
     let admin = app.admin().await;
     let key = app.api_key("desk", Role::Helpdesk).await;
