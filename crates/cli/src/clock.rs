@@ -21,6 +21,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock in Unix seconds with its fraction (the SNTP check needs sub-second time).
+#[allow(clippy::disallowed_methods)] // The clock module is where the system clock is read.
+pub(crate) fn unix_secs_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 impl tokendesk_vault::Clock for SystemClock {
     fn now(&self) -> tokendesk_vault::UnixTime {
         tokendesk_vault::UnixTime(i64::try_from(self.now_unix_secs()).unwrap_or(i64::MAX))

@@ -9,6 +9,8 @@ pub enum Outcome {
     Done,
     /// Exit 1: a negative answer ("not found", "ambiguous"), already explained on stdout.
     Negative,
+    /// Exit 2: checks failed (`doctor`), already explained on stdout.
+    Failed,
 }
 
 /// A failed command: the message (printed once by `main`) and its exit code.

@@ -1,8 +1,13 @@
 //! The `tokendesk` and `t2otp` command lines: argument parsing, terminal output and exit codes.
 //! This is the only crate that reads the system clock, the environment and standard input.
 
+mod assets_cmd;
+mod backup_timer;
 mod capture;
 mod clock;
+mod config;
+mod config_cmd;
+mod doctor;
 mod drift_cmd;
 mod error;
 mod nfc_cmd;
@@ -12,6 +17,7 @@ mod seed_arg;
 mod seed_cmd;
 mod seed_qr_cmd;
 mod serve_cmd;
+mod serve_config;
 mod timefmt;
 mod vault_cmd;
 
@@ -20,9 +26,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use assets_cmd::T2otpArgs;
 pub use clock::{Clock, SystemClock};
+pub use config::{GlobalArgs, VaultOptions};
 pub use error::{CliError, Outcome};
-pub use vault_cmd::{VaultCommand, VaultOptions};
+pub use vault_cmd::VaultCommand;
 
 /// tokendesk: an encrypted seed vault and helpdesk tool for programmable TOTP hardware tokens.
 #[derive(Debug, Parser)]
@@ -31,9 +39,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Vault location and key options (used by the vault commands).
+    /// Configuration file, vault location and key options (used by the vault commands).
     #[command(flatten)]
-    pub vault: VaultOptions,
+    pub global: GlobalArgs,
 }
 
 /// The subcommands. Each lives in its own module; this enum only wires them up.
@@ -49,12 +57,21 @@ pub enum Command {
     /// Find QR codes in screenshots, on the screen or the clipboard, and show the seeds
     Scan(scan_cmd::ScanArgs),
     /// Run the helpdesk web app and JSON API (creates the vault on first start).
-    Serve(serve_cmd::ServeArgs),
+    Serve(serve_config::ServeArgs),
+    /// Check the installation: key file, database and schema, audit chain, disk, TLS
+    /// certificate, pcscd, clock. Exit 0 all OK, 1 a warning, 2 a failure.
+    Doctor(doctor::DoctorArgs),
+    /// Check the configuration and print the settings in effect (secrets redacted).
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
     /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
     Nfc(nfc_cmd::NfcArgs),
     /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
     #[command(flatten)]
     Vault(VaultCommand),
+    /// Write the man pages and shell completions of both programs into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets(assets_cmd::AssetsArgs),
 }
 
 /// Runs one parsed command, writing its output to `out`.
@@ -67,9 +84,15 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),
         Command::Drift(args) => drift_cmd::run(&args, clock, out),
         Command::Scan(args) => scan_cmd::run(&args, clock, out),
-        Command::Serve(args) => serve_cmd::run(&args, &cli.vault, out),
-        Command::Nfc(args) => nfc_cmd::run(&args, &cli.vault, clock, out),
-        Command::Vault(cmd) => vault_cmd::run(&cmd, &cli.vault, clock, out),
+        Command::Serve(args) => {
+            let (opts, file) = config::load(&cli.global)?;
+            serve_cmd::run(&args, &opts, &file, out)
+        }
+        Command::GenerateAssets(args) => assets_cmd::run(&args, out),
+        Command::Doctor(args) => doctor::run(&args, &cli.global, out),
+        Command::Config(cmd) => config_cmd::run(&cmd, &cli.global, out),
+        Command::Nfc(args) => nfc_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
+        Command::Vault(cmd) => vault_cmd::run(&cmd, &config::load(&cli.global)?.0, clock, out),
     }
 }
 
@@ -79,6 +102,7 @@ pub fn finish(program: &str, result: Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Negative) => ExitCode::from(1),
+        Ok(Outcome::Failed) => ExitCode::from(2),
         Err(err) => {
             eprintln!("{program}: error: {:#}", err.error);
             ExitCode::from(err.exit_code)

@@ -48,6 +48,18 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+    /// The database was migrated by a newer tokendesk than this one.
+    #[error(
+        "the database has schema version {database}, newer than this tokendesk knows ({binary}): \
+         it was upgraded by a newer tokendesk; run that version (or newer), or restore a backup \
+         made by this one"
+    )]
+    SchemaNewer {
+        /// Highest migration applied to the database.
+        database: i64,
+        /// Highest migration this build carries.
+        binary: i64,
+    },
     /// The URL names no supported backend.
     #[error("unsupported database URL scheme {scheme:?}; use sqlite://PATH or postgres://...")]
     UnsupportedUrl {

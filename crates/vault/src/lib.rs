@@ -42,6 +42,7 @@ pub use store::keyfile::{
     create_key_file, parse_key_hex, promote_staged_key, read_key_file, stage_key_file, staged_path,
 };
 pub use store::keyring::KeySpec;
+pub use store::schema::{SchemaStatus, schema_status};
 pub use store::{Snapshot, Store, owner_only};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
 pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};

@@ -18,7 +18,9 @@ mod error;
 mod headers;
 mod host;
 mod html;
+pub mod metrics;
 mod pages;
+mod request_id;
 mod reveal;
 pub mod routes;
 mod server;
@@ -193,6 +195,7 @@ pub fn app(state: AppState) -> Router {
             host::check,
         ))
         .layer(axum::middleware::from_fn(routes::log_request))
+        .layer(axum::middleware::from_fn(metrics::observe))
         .layer(axum::middleware::from_fn(headers::hsts))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -201,4 +204,5 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
         .layer(headers::layers())
+        .layer(axum::middleware::from_fn(request_id::span))
 }

@@ -4,22 +4,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tokendesk_cli::{Cli, Command, SystemClock, finish, run};
-
-/// Print the current TOTP code for a secret, like Token2's t2otp.
-#[derive(Parser)]
-#[command(name = "t2otp", bin_name = "t2otp", version)]
-struct Args {
-    /// Base32 secret (spaces and lowercase are fine), otpauth:// link, or `-` for standard input
-    #[arg(value_name = "SECRET")]
-    secret: String,
-    /// Accept secrets shorter than 80 bits
-    #[arg(long)]
-    allow_short: bool,
-}
+use tokendesk_cli::{Cli, Command, SystemClock, T2otpArgs, finish, run};
 
 fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let mut args = T2otpArgs::parse();
     // Reuse `tokendesk otp` so both programs read secrets and compute codes identically.
     let mut argv = vec!["tokendesk", "otp"];
     if args.allow_short {
@@ -30,10 +18,10 @@ fn main() -> ExitCode {
     let cli = match cli {
         Ok(Cli {
             command: Command::Otp(otp),
-            vault,
+            global,
         }) => Cli {
             command: Command::Otp(otp),
-            vault,
+            global,
         },
         Ok(_) | Err(_) => {
             eprintln!("t2otp: error: could not read the arguments");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use tokendesk_vault::{
     Actor, Authorized, FixedClock, KeySpec, Passphrase, Policy, Principal, Role, Settings, Store,
     Vault, VaultError, read_key_file,
@@ -23,72 +23,8 @@ use tokendesk_vault::{RecordError, RevealError, StoreError};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
+pub use crate::config::VaultOptions;
 use crate::error::{CliError, Outcome};
-
-/// Where the vault lives and how it is unlocked. Secrets come only from the environment or
-/// files, never from the command line.
-#[derive(Debug, Args)]
-pub struct VaultOptions {
-    /// Folder holding the SQLite database and the master key file.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENDESK_DATA",
-        default_value = "tokendesk-data",
-        value_name = "DIR"
-    )]
-    pub data: PathBuf,
-    /// Use this PostgreSQL database (postgres://user@host/db) instead of SQLite in --data.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENDESK_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub database: Option<String>,
-    /// Master key file [default: DIR/master.key]. TOKENDESK_MASTER_KEY (64 hex digits) or
-    /// TOKENDESK_PASSPHRASE take precedence when set.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENDESK_MASTER_KEY_FILE",
-        value_name = "FILE"
-    )]
-    pub key_file: Option<PathBuf>,
-    /// Reveals allowed per user per UTC day.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENDESK_REVEAL_QUOTA",
-        default_value_t = 5
-    )]
-    pub reveal_quota: i64,
-    /// Days a delivered record keeps its seed before `purge --due` destroys it (0: at delivery).
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENDESK_RETENTION_DAYS",
-        default_value_t = 0
-    )]
-    pub retention_days: i64,
-    /// How far ahead a reveal may ask for a code, in hours (1 to 744) [default: 24]. Also the
-    /// `reveal_max_future_hours` key of `tokendesk serve`'s configuration file.
-    #[arg(
-        long,
-        global = true,
-        env = "TOKENDESK_REVEAL_MAX_FUTURE_HOURS",
-        value_name = "HOURS",
-        value_parser = clap::value_parser!(i64).range(MAX_FUTURE_HOURS_RANGE)
-    )]
-    pub reveal_max_future_hours: Option<i64>,
-    /// Staff name recorded in the audit trail [default: $USER].
-    #[arg(long, global = true, env = "TOKENDESK_ACTOR", value_name = "NAME")]
-    pub actor: Option<String>,
-}
-
-/// Allowed values of `--reveal-max-future-hours` (one hour to 31 days).
-pub(crate) const MAX_FUTURE_HOURS_RANGE: std::ops::RangeInclusive<i64> = 1..=744;
 
 /// Vault subcommands, flattened into the top-level `Command`.
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,12 @@
     clippy::should_implement_trait
 )]
 
+mod backup_drill;
+mod config;
+mod doctor;
 mod drift;
 mod errors;
+mod metrics;
 #[cfg(feature = "nfc-pcsc")]
 mod nfc;
 mod oathtool;
@@ -21,6 +25,7 @@ mod scan_wayland;
 mod seed;
 mod seed_qr;
 mod t2otp;
+mod upgrade;
 mod vault;
 mod windows;
 

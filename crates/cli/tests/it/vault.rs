@@ -1077,3 +1077,33 @@ fn large_import_shows_a_progress_bar_on_a_terminal() {
     assert!(shown.contains("imported 600"), "{shown:?}");
     assert!(!shown.to_uppercase().contains(OTHER), "{shown:?}");
 }
+
+both_backends!(issue_17_a_schema_3_vault_migrates_forward_on_both_backends);
+
+/// Issue 17: a vault at schema 3 (migration 0004 undone: its two columns dropped and its row
+/// removed, which is exactly the previous schema) opens with this build on SQLite and on
+/// PostgreSQL, migrates forward, keeps its records and reveals. (`it::upgrade` does the same from
+/// a committed SQLite file.)
+fn issue_17_a_schema_3_vault_migrates_forward_on_both_backends(td: Td) {
+    td.init_with_alice();
+    td.sql("ALTER TABLE staff DROP COLUMN refused_while_locked");
+    td.sql("ALTER TABLE login_throttle DROP COLUMN refused_while_locked");
+    td.sql("DELETE FROM _sqlx_migrations WHERE version = 4");
+    assert!(td.ok(&["list"]).contains("alice@contoso.com"));
+    // Migrated: the column exists again (this update fails otherwise).
+    td.sql("UPDATE staff SET refused_while_locked = 0");
+    let out = td.ok(&[
+        "code",
+        "alice@contoso.com",
+        "--ticket",
+        "INC-17",
+        "--verified",
+        "call-back",
+        "--future",
+        "1",
+    ]);
+    // Read after the reveal: a step boundary in between makes it the revealed "next" code.
+    let code = current_code(&td, SECRET);
+    assert!(out.contains(&code), "{out} lacks {code}");
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+}

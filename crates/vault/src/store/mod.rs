@@ -20,6 +20,7 @@ pub(crate) mod clock;
 pub(crate) mod keyfile;
 pub(crate) mod keyring;
 pub mod owner_only;
+pub(crate) mod schema;
 mod snapshot;
 
 pub use snapshot::Snapshot;
@@ -67,6 +68,7 @@ impl Store {
         if let Some(sql) = backend.open_setup() {
             pool.execute(sql).await?;
         }
+        schema::refuse_newer(schema::status(&pool, backend).await?)?;
         backend.migrator().run(&pool).await?;
         Ok(Self { pool, backend })
     }
@@ -74,6 +76,11 @@ impl Store {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Connections open and, of those, idle (for metrics).
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
     }
 
     /// The pool, for reads.

@@ -29,6 +29,7 @@ mod app;
 mod auth;
 mod browser;
 mod capture;
+mod logs;
 mod matrix;
 mod pages;
 mod paging;

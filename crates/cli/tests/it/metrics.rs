@@ -1,0 +1,242 @@
+//! Issue 17: `serve --metrics-listen` scraped by a real Prometheus server (Debian's
+//! `prometheus`, installed by scripts/test) on loopback; values read back through
+//! Prometheus's HTTP API. No user name appears in any series.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{stderr, tokendesk};
+
+/// One HTTP/1.1 request over a fresh connection; the status and the raw body.
+fn http(addr: &str, method: &str, path: &str, form: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn prometheus_binary() -> String {
+    let path =
+        std::env::var("TOKENDESK_PROMETHEUS").unwrap_or_else(|_| "/usr/bin/prometheus".into());
+    assert!(
+        Path::new(&path).exists(),
+        "{path} is missing: run scripts/test (it installs Debian's prometheus), or set TOKENDESK_PROMETHEUS"
+    );
+    path
+}
+
+fn td(data: &Path) -> assert_cmd::Command {
+    let mut c = tokendesk();
+    for var in [
+        "TOKENDESK_CONFIG",
+        "TOKENDESK_DATABASE_URL",
+        "TOKENDESK_MASTER_KEY",
+        "TOKENDESK_MASTER_KEY_FILE",
+    ] {
+        c.env_remove(var);
+    }
+    c.arg("--data").arg(data);
+    c
+}
+
+/// Polls Prometheus's query API until `query` has a sample equal to `value`.
+fn wait_for_value(prometheus: &str, query: &str, value: &str) -> Result<(), String> {
+    let encoded: String = query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(stream) = TcpStream::connect(prometheus) {
+            drop(stream);
+            let (status, body) = http(
+                prometheus,
+                "GET",
+                &format!("/api/v1/query?query={encoded}"),
+                "",
+            );
+            if status == 200 && body.contains(&format!(",\"{value}\"]")) {
+                return Ok(());
+            }
+            last = body;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(format!(
+        "{query} never reached {value}; last answer: {last}"
+    ))
+}
+
+#[test]
+fn issue_17_prometheus_scrapes_request_and_signin_metrics() {
+    let prometheus = prometheus_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for args in [
+        &["init"][..],
+        &["staff", "add", "admin", "--role", "admin"][..],
+    ] {
+        let o = td(&data).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("tokendesk"))
+        .env_remove("TOKENDESK_CONFIG")
+        .env_remove("TOKENDESK_DATABASE_URL")
+        .env_remove("TOKENDESK_MASTER_KEY")
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Killed(child);
+    let (mut app, mut metrics) = (String::new(), String::new());
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("metrics on http://") {
+            metrics = rest.trim_end_matches("/metrics").to_owned();
+        }
+        if let Some(rest) = line.strip_prefix("tokendesk listening on http://") {
+            app = rest.to_owned();
+        }
+        if !app.is_empty() && !metrics.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !app.is_empty() && !metrics.is_empty(),
+        "serve did not print both addresses"
+    );
+
+    // Traffic: three failed sign-ins for a name that must not become a label, two health checks.
+    for _ in 0..3 {
+        let (status, _) = http(
+            &app,
+            "POST",
+            "/login",
+            "username=carol.secretname&password=wrong-password-1",
+        );
+        assert!(status == 200 || status == 401 || status == 403, "{status}");
+    }
+    for _ in 0..2 {
+        assert_eq!(http(&app, "GET", "/healthz", "").0, 200);
+    }
+    let (status, text) = http(&metrics, "GET", "/metrics", "");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("tokendesk_signins_total{step=\"password\",outcome=\"failed\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains("tokendesk_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"+Inf\"} 2"), "{text}");
+    assert!(
+        text.contains("tokendesk_db_pool_connections{state=\"idle\"}"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("carol") && !text.contains("wrong-password"),
+        "{text}"
+    );
+
+    // A real Prometheus scrapes it every second.
+    let port = free_port();
+    let prom_addr = format!("127.0.0.1:{port}");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tokendesk\n    static_configs:\n      - targets: ['{metrics}']\n"
+        ),
+    )
+    .unwrap();
+    let prom = Command::new(&prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={prom_addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut prom = Killed(prom);
+    let result = wait_for_value(
+        &prom_addr,
+        "tokendesk_signins_total{step=\"password\",outcome=\"failed\"}",
+        "3",
+    )
+    .and_then(|()| {
+        wait_for_value(
+            &prom_addr,
+            "sum(tokendesk_http_requests_total{route=\"/healthz\"})",
+            "2",
+        )
+    });
+    if let Err(e) = result {
+        let _ = prom.0.kill();
+        let mut log = String::new();
+        let _ = prom.0.stderr.take().unwrap().read_to_string(&mut log);
+        panic!("{e}\nprometheus said:\n{log}");
+    }
+    // No series carries the user name.
+    let (_, series) = http(
+        &prom_addr,
+        "GET",
+        "/api/v1/series?match%5B%5D=%7B__name__%3D~%22tokendesk_.%2A%22%7D",
+        "",
+    );
+    assert!(series.contains("tokendesk_signins_total"), "{series}");
+    assert!(!series.contains("carol"), "{series}");
+}
