@@ -94,6 +94,10 @@ struct ToolsetPage {
     output: String,
     qr_svg: String,
     entra_line: String,
+    /// Seconds the browser capture looks for a QR code before it stops.
+    capture_timeout: u64,
+    /// Whether the capture controls are offered (they need the Capture permission).
+    can_capture: bool,
 }
 
 impl Drop for ToolsetPage {
@@ -109,7 +113,8 @@ impl Drop for ToolsetPage {
 }
 
 impl ToolsetPage {
-    fn empty(now: u64, auth: &Auth) -> Self {
+    fn empty(state: &AppState, auth: &Auth) -> Self {
+        let now = state.now();
         Self {
             nav: Some(Nav::for_auth(auth)),
             server_now: now,
@@ -130,6 +135,8 @@ impl ToolsetPage {
             output: String::new(),
             qr_svg: String::new(),
             entra_line: String::new(),
+            capture_timeout: state.capture_timeout_secs(),
+            can_capture: auth.can(tokendesk_vault::Permission::Capture),
         }
     }
 
@@ -149,7 +156,7 @@ pub(crate) async fn form(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Response {
-    ToolsetPage::empty(state.now(), &auth).render_with(StatusCode::OK)
+    ToolsetPage::empty(&state, &auth).render_with(StatusCode::OK)
 }
 
 pub(crate) async fn submit(
@@ -157,7 +164,7 @@ pub(crate) async fn submit(
     Extension(auth): Extension<Auth>,
     Form(form): Form<ToolsetForm>,
 ) -> Response {
-    let mut page = ToolsetPage::empty(state.now(), &auth);
+    let mut page = ToolsetPage::empty(&state, &auth);
     page.seed = form.seed.trim().to_owned();
     page.past = form.past.unwrap_or(1).min(MAX_STEPS);
     page.future = form.future.unwrap_or(2).min(MAX_STEPS);

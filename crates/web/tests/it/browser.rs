@@ -714,6 +714,32 @@ async fn issue_15_pasted_and_dropped_screenshots_fill_the_wizard() {
             "{event}: {secret}"
         );
     }
+    // The Toolset page takes a pasted screenshot the same way and shows the codes.
+    c.goto(&app.at("/toolset")).await.unwrap();
+    wait_for(&c, "#capture-start", 10).await;
+    c.execute(
+        "const bytes = Uint8Array.from(atob(arguments[0]), ch => ch.charCodeAt(0));
+         const data = new DataTransfer();
+         data.items.add(new File([bytes], 'shot.jpg', { type: 'image/jpeg' }));
+         document.body.dispatchEvent(new ClipboardEvent('paste',
+           { clipboardData: data, bubbles: true, cancelable: true }));",
+        vec![b64.clone().into()],
+    )
+    .await
+    .unwrap();
+    wait_for(&c, "#toolset-code-list", 30).await;
+    let seed = c
+        .find(Locator::Css("#seed"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        seed.to_uppercase().contains(SEED_SHOT_SECRET),
+        "toolset: {seed}"
+    );
     let _ = c.clone().close().await;
     drop(driver);
 }
