@@ -44,9 +44,10 @@ pub(crate) fn screen() -> Result<Vec<Grab>> {
         return match wayland::screen() {
             Ok(grabs) => Ok(grabs),
             Err(wayland::WaylandError::Unsupported(why)) => Err(anyhow!(
-                "{why} (GNOME and KDE do not; wlroots compositors such as sway do); take a \
-                 screenshot (PrtScn), copy it and run `tokendesk scan --clipboard`, or save it \
-                 and run `tokendesk scan FILE`"
+                "{why} (GNOME and KDE do not; wlroots compositors such as sway do); capture \
+                 from the screen share in the browser instead (web wizard: \"Capture from \
+                 screen share\"), or take a screenshot (PrtScn), copy it and run \
+                 `tokendesk scan --clipboard`, or save it and run `tokendesk scan FILE`"
             )),
             Err(wayland::WaylandError::Failed(e)) => {
                 Err(e.context("Wayland screen capture failed"))
@@ -69,8 +70,9 @@ pub(crate) fn screen() -> Result<Vec<Grab>> {
 #[cfg(not(all(feature = "screen", any(unix, windows))))]
 pub(crate) fn screen() -> Result<Vec<Grab>> {
     Err(anyhow!(
-        "this build has no screen capture (feature `screen`); save a screenshot and \
-         run `tokendesk scan FILE`, or use --clipboard"
+        "this build has no screen capture (feature `screen`); capture from the screen share \
+         in the browser (web wizard), save a screenshot and run `tokendesk scan FILE`, or use \
+         --clipboard"
     ))
 }
 

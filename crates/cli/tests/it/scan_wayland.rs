@@ -240,5 +240,6 @@ fn wayland_compositor_without_screencopy_says_what_to_do_instead() {
         "{err}"
     );
     assert!(err.contains("tokendesk scan --clipboard"), "{err}");
+    assert!(err.contains("Capture from screen share"), "{err}");
     assert!(stdout(&o).is_empty());
 }
