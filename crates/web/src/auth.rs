@@ -42,6 +42,9 @@ pub enum Access {
 pub(crate) struct Auth {
     /// Login or API key name.
     pub name: String,
+    /// The full name given to the account (the login name when none was given; the key name for
+    /// an API key), shown in the page header.
+    pub display_name: String,
     /// The role that was checked.
     pub role: Role,
     /// Recorded in audit events.
@@ -233,6 +236,7 @@ pub(crate) async fn gate(
         }
         req.extensions_mut().insert(Auth {
             actor: Actor::new(format!("apikey:{}", key.name)),
+            display_name: key.name.clone(),
             name: key.name,
             role: key.role,
         });
@@ -264,6 +268,11 @@ pub(crate) async fn gate(
     }
     req.extensions_mut().insert(Auth {
         actor: Actor::new(session.staff.username.clone()),
+        display_name: if session.staff.display_name.trim().is_empty() {
+            session.staff.username.clone()
+        } else {
+            session.staff.display_name.clone()
+        },
         name: session.staff.username.clone(),
         role: session.staff.role,
     });

@@ -10,6 +10,8 @@ use tokendesk_vault::SessionStage;
 /// The navigation bar of a signed-in page.
 pub(crate) struct Nav {
     pub name: String,
+    /// The full name, shown before the login name.
+    pub display_name: String,
     pub role: &'static str,
     pub links: Vec<(&'static str, &'static str)>,
 }

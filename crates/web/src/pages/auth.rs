@@ -103,26 +103,26 @@ pub(crate) async fn setup_submit(
     {
         Ok(_) => {
             tracing::info!("first administrator created");
-            let mut resp = (
-                StatusCode::OK,
-                Html(crate::html::login_page(
-                    None,
-                    Some("Administrator created. Sign in, then set up your second factor."),
-                )),
-            )
-                .into_response();
-            resp.headers_mut().insert(
-                header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            resp
+            // Post/redirect/get: a refresh of the next page does not send the form again.
+            redirect("/login?created=1")
         }
         Err(e) => again(Problem::from(e).message),
     }
 }
 
-pub(crate) async fn login_form() -> Response {
-    Html(crate::html::login_page(None, None)).into_response()
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    /// Set by the redirect after the first administrator was created.
+    #[serde(default)]
+    created: Option<String>,
+}
+
+pub(crate) async fn login_form(Query(q): Query<LoginQuery>) -> Response {
+    let notice = q
+        .created
+        .is_some()
+        .then_some("Administrator created. Sign in, then set up your second factor.");
+    Html(crate::html::login_page(None, notice)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -37,6 +37,7 @@ impl Nav {
         }
         Self {
             name: auth.name.clone(),
+            display_name: auth.display_name.clone(),
             role: auth.role.as_str(),
             links,
         }

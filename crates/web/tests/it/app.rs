@@ -231,7 +231,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
         self.sign_in("root", "correct horse battery").await
     }
 

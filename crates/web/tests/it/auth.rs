@@ -68,7 +68,18 @@ async fn setup_link_works_once(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    // Issue 21: post/redirect/get, so a refresh does not resubmit the form.
+    assert_eq!(r.status(), 303);
+    assert_eq!(crate::app::location(&r), "/login?created=1");
+    let page = client()
+        .get(app.at("/login?created=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Administrator created"), "{page}");
     // Used: the setup page is gone, the token with it.
     let r = client()
         .post(app.at("/setup"))

@@ -13,7 +13,19 @@ both_backends!(
     passphrase_is_checked_by_the_server,
     audit_page_and_csv,
     staff_admin_page,
+    header_names_the_person,
 );
+
+/// Issue 21: the header shows the full name given at setup, with the login name and role.
+async fn header_names_the_person(app: TestApp) {
+    let admin = app.admin().await;
+    let page = app.get_text(&admin, "/").await;
+    assert!(page.contains("Root Admin (root) · admin"), "{page}");
+    // An account without a full name shows its login name alone.
+    let helga = app.staff("helga", Role::Helpdesk).await;
+    let page = app.get_text(&helga, "/").await;
+    assert!(page.contains(">helga · helpdesk<"), "{page}");
+}
 
 /// The grouped, lower-case way Microsoft shows the RFC seed.
 const MS_STYLE: &str = "gezd gnbv gy3t qojq gezd gnbv gy3t qojq";
