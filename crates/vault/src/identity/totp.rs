@@ -40,13 +40,25 @@ pub(super) fn match_totp(totp: &Totp, now: i64, code: &str, last_step: Option<i6
 
 impl Identity<'_> {
     /// Starts TOTP enrolment: a new random 160-bit seed, stored sealed and pending until
-    /// [`Identity::finish_totp_enrolment`] sees a right code. Show it once (QR/base32) and drop it.
+    /// [`Identity::finish_totp_enrolment`] sees a right code; `true` with it. A key made earlier
+    /// in the same session and not yet confirmed is returned again instead, with `false`, so a
+    /// reload or a mistyped code never replaces the key the authenticator app already holds.
+    /// Show it (QR/base32) and drop it.
     ///
     /// # Errors
     /// [`StaffError::SessionInvalid`], [`StaffError::WrongStage`]; database errors.
-    pub async fn begin_totp_enrolment(self, token: &str) -> Result<Secret> {
+    pub async fn begin_totp_enrolment(self, token: &str) -> Result<(Secret, bool)> {
         let (_, session) = self.session_at(token, &[SessionStage::TotpEnrol]).await?;
         let staff = session.staff;
+        // A key sealed during this session and not yet confirmed is shown again (a reload or a
+        // mistyped code must not replace the key the authenticator app already holds).
+        if !staff.totp_enrolled
+            && staff.updated_unix_secs >= session.created_unix_secs
+            && let (Some(sealed), _) = self.totp_state(&staff).await?
+        {
+            let seed = self.open_staff_seed(&staff, &sealed)?;
+            return Ok((seed, false));
+        }
         let seed = Secret::generate(20).map_err(|_| tokendesk_crypto::CryptoError::Random)?;
         let sealed = self
             .vault
@@ -75,7 +87,7 @@ impl Identity<'_> {
                 .await
             })
             .await?;
-        Ok(seed)
+        Ok((seed, true))
     }
 
     pub(super) async fn totp_state(self, staff: &Staff) -> Result<(Option<Vec<u8>>, Option<i64>)> {
@@ -87,6 +99,12 @@ impl Identity<'_> {
     }
 
     pub(super) fn open_staff_totp(self, staff: &Staff, sealed: &[u8]) -> Result<Totp> {
+        let seed = self.open_staff_seed(staff, sealed)?;
+        Ok(staff_totp(seed.expose_bytes()))
+    }
+
+    /// The staff member's sealed TOTP seed, opened.
+    fn open_staff_seed(self, staff: &Staff, sealed: &[u8]) -> Result<Secret> {
         let seed = self
             .vault
             .keys
@@ -97,7 +115,7 @@ impl Identity<'_> {
                     record: format!("staff {}", staff.username),
                 })
             })?;
-        Ok(staff_totp(&seed))
+        Ok(Secret::from_bytes(seed.to_vec()))
     }
 
     /// Checks a code for the TOTP second factor; on success records its step (replay guard),

@@ -97,7 +97,8 @@ pub async fn enrolled(env: &Env, name: &str, role: Role) -> (String, Secret) {
         .staff()
         .begin_totp_enrolment(&token)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let (full, s) = env
         .vault
         .staff()
@@ -458,8 +459,9 @@ async fn first_login_walks_every_stage(mut env: Env) {
         v.staff().login("eve", &pw(otp.expose()), None).await,
         Err(VaultError::Staff(StaffError::LoginFailed))
     ));
-    let seed = v.staff().begin_totp_enrolment(t).await.unwrap();
+    let (seed, fresh) = v.staff().begin_totp_enrolment(t).await.unwrap();
     assert_eq!(seed.len(), 20);
+    assert!(fresh);
     let now = env.clock.now().0;
     assert!(matches!(
         v.staff()
@@ -467,6 +469,11 @@ async fn first_login_walks_every_stage(mut env: Env) {
             .await,
         Err(VaultError::Staff(StaffError::WrongCode))
     ));
+    // Issue 21: a reload or a mistyped code shows the same pending key again, so the app that
+    // already holds it still works.
+    let (again, fresh) = v.staff().begin_totp_enrolment(t).await.unwrap();
+    assert!(!fresh);
+    assert_eq!(code_at(&again, now), code_at(&seed, now));
     let (full, s) = v
         .staff()
         .finish_totp_enrolment(t, &code_at(&seed, now))
@@ -845,7 +852,7 @@ async fn no_secret_in_debug_errors_or_audit(mut env: Env) {
         .change_password(&t, &pw(otp.expose()), &pw(new_password))
         .await
         .unwrap();
-    let seed = v.staff().begin_totp_enrolment(&t).await.unwrap();
+    let seed = v.staff().begin_totp_enrolment(&t).await.unwrap().0;
     let code = code_at(&seed, env.clock.now().0);
     let wrong_err = v
         .staff()
@@ -1105,7 +1112,7 @@ async fn totp_step_replaces_the_session_token(mut env: Env) {
         .change_password(t.expose(), &pw(otp.expose()), &pw(PASSWORD))
         .await
         .unwrap();
-    let seed = v.staff().begin_totp_enrolment(t.expose()).await.unwrap();
+    let seed = v.staff().begin_totp_enrolment(t.expose()).await.unwrap().0;
     let (enrolled_token, s) = v
         .staff()
         .finish_totp_enrolment(t.expose(), &code_at(&seed, env.clock.now().0))

@@ -313,6 +313,8 @@ pub(crate) async fn password_submit(
 #[template(path = "enrol.html")]
 struct EnrolPage {
     nav: Option<Nav>,
+    /// Whether the key is new or the one shown before in this session.
+    notice: &'static str,
     error: Option<String>,
     qr_svg: String,
     key: String,
@@ -331,10 +333,11 @@ async fn enrol_page(
     username: &str,
     error: Option<String>,
 ) -> Response {
-    let secret: Secret = match state.vault().staff().begin_totp_enrolment(token).await {
-        Ok(s) => s,
-        Err(e) => return crate::error::PageError(e.into()).into_response(),
-    };
+    let (secret, fresh): (Secret, bool) =
+        match state.vault().staff().begin_totp_enrolment(token).await {
+            Ok(s) => s,
+            Err(e) => return crate::error::PageError(e.into()).into_response(),
+        };
     let uri = Zeroizing::new(format!(
         "otpauth://totp/tokendesk:{}?secret={}&issuer=tokendesk",
         percent_label(username),
@@ -347,8 +350,14 @@ async fn enrol_page(
             .build(),
         Err(_) => String::new(),
     };
+    let notice = if fresh {
+        "A new key: add it to your authenticator app (delete any older tokendesk entry for this account first)."
+    } else {
+        "The same key as before: keep the entry you already added and type its current code."
+    };
     render(&EnrolPage {
         nav: None,
+        notice,
         error,
         qr_svg,
         key: secret.to_base32_grouped().to_string(),

@@ -286,6 +286,12 @@ async fn totp_step_issues_a_new_session_cookie(app: TestApp) {
         .await
         .unwrap();
     let key = between(&page, "<code id=\"enrol-key\">", "</code>");
+    assert!(page.contains("A new key"), "{page}");
+    // Issue 21: a mistyped code (or a reload) shows the same key again, and says so.
+    let r = post_with(&app, &before, "/account/totp", &[("code", "000000")]).await;
+    let page = r.text().await.unwrap();
+    assert_eq!(between(&page, "<code id=\"enrol-key\">", "</code>"), key);
+    assert!(page.contains("The same key as before"), "{page}");
     let code = totp_now(&key, app.now());
     let r = post_with(&app, &before, "/account/totp", &[("code", code.as_str())]).await;
     assert_eq!(r.status(), 303);
