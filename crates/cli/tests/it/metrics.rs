@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{stderr, tokendesk};
+use crate::{stderr, tokendesk_at, tokendesk_process};
 
 /// One HTTP/1.1 request over a fresh connection; the status and the raw body.
 fn http(addr: &str, method: &str, path: &str, form: &str) -> (u16, String) {
@@ -65,20 +65,6 @@ fn prometheus_binary() -> String {
     path
 }
 
-fn td(data: &Path) -> assert_cmd::Command {
-    let mut c = tokendesk();
-    for var in [
-        "TOKENDESK_CONFIG",
-        "TOKENDESK_DATABASE_URL",
-        "TOKENDESK_MASTER_KEY",
-        "TOKENDESK_MASTER_KEY_FILE",
-    ] {
-        c.env_remove(var);
-    }
-    c.arg("--data").arg(data);
-    c
-}
-
 /// Polls Prometheus's query API until `query` has a sample equal to `value`.
 fn wait_for_value(prometheus: &str, query: &str, value: &str) -> Result<(), String> {
     let encoded: String = query
@@ -120,15 +106,10 @@ fn issue_17_prometheus_scrapes_request_and_signin_metrics() {
         &["init"][..],
         &["staff", "add", "admin", "--role", "admin"][..],
     ] {
-        let o = td(&data).args(args).output().unwrap();
+        let o = tokendesk_at(&data).args(args).output().unwrap();
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     }
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("tokendesk"))
-        .env_remove("TOKENDESK_CONFIG")
-        .env_remove("TOKENDESK_DATABASE_URL")
-        .env_remove("TOKENDESK_MASTER_KEY")
-        .arg("--data")
-        .arg(&data)
+    let mut child = tokendesk_process(&data)
         .args([
             "serve",
             "--listen",
