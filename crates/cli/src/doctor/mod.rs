@@ -92,8 +92,10 @@ const CERT_WARN_DAYS: i64 = 30;
 /// read out near the end of its step is already late with a few seconds of skew.
 const CLOCK_WARN_SECS: f64 = 2.0;
 const CLOCK_FAIL_SECS: f64 = 10.0;
-/// Free space that is a failure and a warning.
+/// Free space that is a failure and a warning (checked on Linux only).
+#[cfg(target_os = "linux")]
 const DISK_FAIL_BYTES: u64 = 100 << 20;
+#[cfg(target_os = "linux")]
 const DISK_WARN_BYTES: u64 = 1 << 30;
 
 /// Runs every check and prints the findings.

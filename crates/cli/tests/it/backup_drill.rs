@@ -3,30 +3,17 @@
 //! verify`, and a reveal gives the same code as before.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::{stderr, stdout, tokendesk};
+use crate::{stderr, stdout, tokendesk, tokendesk_at, tokendesk_process};
 
 const SEED: &str = "JBSWY3DPEHPK3PXP";
 const USER: &str = "alice@contoso.com";
 
 fn td(data: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let mut c = tokendesk();
-    for var in [
-        "TOKENDESK_MASTER_KEY",
-        "TOKENDESK_PASSPHRASE",
-        "TOKENDESK_MASTER_KEY_FILE",
-        "TOKENDESK_DATABASE_URL",
-        "TOKENDESK_CONFIG",
-        "TOKENDESK_BACKUP_DIR",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("TOKENDESK_ACTOR", "tester")
-        .arg("--data")
-        .arg(data)
-        .args(args);
+    let mut c = tokendesk_at(data);
+    c.args(args);
     if let Some(input) = stdin {
         c.write_stdin(input);
     }
@@ -67,12 +54,7 @@ fn issue_17_scheduled_backup_restores_after_a_wipe_with_the_same_codes() {
     }
     std::fs::write(backup_dir.join("README"), b"mine").unwrap();
 
-    let mut server = Command::new(assert_cmd::cargo::cargo_bin("tokendesk"))
-        .env_remove("TOKENDESK_CONFIG")
-        .env_remove("TOKENDESK_DATABASE_URL")
-        .env_remove("TOKENDESK_MASTER_KEY")
-        .arg("--data")
-        .arg(&data)
+    let mut server = tokendesk_process(&data)
         .args([
             "serve",
             "--listen",

@@ -6,7 +6,7 @@ use std::process::{Command as StdCommand, Output};
 
 use serde_json::Value;
 
-use crate::{stderr, stdout, tokendesk};
+use crate::{sqlite_exec, stderr, stdout, tokendesk_at};
 
 /// A vault in a temp folder, created by `init`.
 struct Site {
@@ -27,24 +27,12 @@ impl Site {
         self.dir.path().join("data")
     }
 
+    /// `tokendesk --data DATA` with an empty configuration file (not /etc/tokendesk's).
     fn cmd(&self) -> assert_cmd::Command {
-        let mut c = tokendesk();
-        for var in [
-            "TOKENDESK_MASTER_KEY",
-            "TOKENDESK_PASSPHRASE",
-            "TOKENDESK_MASTER_KEY_FILE",
-            "TOKENDESK_DATABASE_URL",
-            "TOKENDESK_DATA",
-            "TOKENDESK_NTP_SERVER",
-            "TOKENDESK_NFC",
-            "TOKENDESK_TLS_CERT",
-            "TOKENDESK_TLS_KEY",
-        ] {
-            c.env_remove(var);
-        }
-        c.env("TOKENDESK_CONFIG", self.dir.path().join("none.toml"));
-        std::fs::write(self.dir.path().join("none.toml"), "").unwrap();
-        c.arg("--data").arg(self.data());
+        let config = self.dir.path().join("none.toml");
+        std::fs::write(&config, "").unwrap();
+        let mut c = tokendesk_at(&self.data());
+        c.env("TOKENDESK_CONFIG", config);
         c
     }
 
@@ -161,20 +149,10 @@ fn issue_17_doctor_fails_an_unreachable_database() {
 #[test]
 fn issue_17_doctor_fails_a_tampered_audit_chain() {
     let site = Site::new();
-    let url = format!("sqlite://{}", site.data().join("vault.db").display());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            use sqlx::Executor;
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-            pool.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1")
-                .await
-                .unwrap();
-            pool.close().await;
-        });
+    sqlite_exec(
+        &site.data(),
+        "UPDATE audit SET actor = 'mallory' WHERE seq = 1",
+    );
     let (code, json) = site.doctor(&[]);
     assert_eq!(code, 2, "{json}");
     assert_eq!(status(&json, "audit"), "fail");
@@ -214,54 +192,41 @@ fn openssl_cert(dir: &Path, days: u32) -> (PathBuf, PathBuf) {
 #[test]
 fn issue_17_doctor_warns_of_a_certificate_about_to_expire() {
     let site = Site::new();
-    let (cert, key) = openssl_cert(site.dir.path(), 5);
-    let tls = [
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    let (code, json) = site.doctor(&tls);
-    assert_eq!(code, 1, "{json}");
-    assert_eq!(status(&json, "tls"), "warn");
-    let message = finding(&json, "tls")["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // `doctor --json --tls-cert CERT --tls-key KEY`: the exit code, the tls status and message.
+    let tls = |cert: &Path, key: &Path| {
+        let (code, json) = site.doctor(&[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        let finding = finding(&json, "tls");
+        let message = finding["message"].as_str().unwrap().to_owned();
+        (
+            code,
+            finding["status"].as_str().unwrap().to_owned(),
+            message,
+        )
+    };
     // Made this second or the one before: 4 or 5 whole days left.
+    let (cert, key) = openssl_cert(site.dir.path(), 5);
+    let (code, status, message) = tls(&cert, &key);
+    assert_eq!((code, status.as_str()), (1, "warn"), "{message}");
     assert!(
         message.contains("expires in 4 days") || message.contains("expires in 5 days"),
         "{message}"
     );
     let (cert, key) = openssl_cert(site.dir.path(), 400);
-    let (code, json) = site.doctor(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
-    assert_eq!((code, status(&json, "tls")), (0, "ok".to_owned()), "{json}");
-    let message = finding(&json, "tls")["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (code, status, message) = tls(&cert, &key);
+    assert_eq!((code, status.as_str()), (0, "ok"), "{message}");
     assert!(
         message.contains("399 more days") || message.contains("400 more days"),
         "{message}"
     );
     // A key that does not match the certificate.
     let (_, other_key) = openssl_cert(site.dir.path(), 30);
-    let (code, json) = site.doctor(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        other_key.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        (code, status(&json, "tls")),
-        (2, "fail".to_owned()),
-        "{json}"
-    );
+    let (code, status, message) = tls(&cert, &other_key);
+    assert_eq!((code, status.as_str()), (2, "fail"), "{message}");
 }
 
 /// A one-shot SNTP server on loopback whose clock is `shift_secs` ahead of this one.

@@ -42,6 +42,60 @@ pub fn tokendesk() -> Command {
     Command::cargo_bin("tokendesk").unwrap()
 }
 
+/// The `TOKENDESK_*` variables that choose a vault, its key or a server setting. Tests that make
+/// their own vault clear them, so nothing from the environment running the tests leaks in.
+pub const VAULT_ENV: &[&str] = &[
+    "TOKENDESK_MASTER_KEY",
+    "TOKENDESK_PASSPHRASE",
+    "TOKENDESK_MASTER_KEY_FILE",
+    "TOKENDESK_DATABASE_URL",
+    "TOKENDESK_DATA",
+    "TOKENDESK_CONFIG",
+    "TOKENDESK_LISTEN",
+    "TOKENDESK_TLS_CERT",
+    "TOKENDESK_TLS_KEY",
+    "TOKENDESK_BACKUP_DIR",
+    "TOKENDESK_METRICS_LISTEN",
+    "TOKENDESK_NTP_SERVER",
+    "TOKENDESK_NFC",
+];
+
+/// `tokendesk --data DATA`, with none of [`VAULT_ENV`] and the audit actor `tester`.
+pub fn tokendesk_at(data: &std::path::Path) -> Command {
+    let mut c = tokendesk();
+    for var in VAULT_ENV {
+        c.env_remove(var);
+    }
+    c.env("TOKENDESK_ACTOR", "tester").arg("--data").arg(data);
+    c
+}
+
+/// [`tokendesk_at`] as a plain process, for servers a test starts and stops.
+pub fn tokendesk_process(data: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("tokendesk"));
+    for var in VAULT_ENV {
+        c.env_remove(var);
+    }
+    c.env("TOKENDESK_ACTOR", "tester").arg("--data").arg(data);
+    c
+}
+
+/// Runs one SQL statement on the SQLite vault in `data` (tests that tamper or downgrade).
+pub fn sqlite_exec(data: &std::path::Path, statement: &'static str) {
+    use sqlx::Executor;
+    let url = format!("sqlite://{}", data.join("vault.db").display());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            pool.execute(statement).await.unwrap();
+            pool.close().await;
+        });
+}
+
 pub fn t2otp() -> Command {
     Command::cargo_bin("t2otp").unwrap()
 }

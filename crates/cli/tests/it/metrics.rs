@@ -8,19 +8,20 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{stderr, tokendesk};
+use crate::{stderr, tokendesk_at, tokendesk_process};
 
-/// One HTTP/1.1 request over a fresh connection; the status and the raw body.
-fn http(addr: &str, method: &str, path: &str, form: &str) -> (u16, String) {
+/// One HTTP/1.1 request over a fresh connection; the status and the raw body. `headers` are
+/// extra header lines, each ending in `\r\n`.
+fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut response = String::new();
@@ -35,6 +36,12 @@ fn http(addr: &str, method: &str, path: &str, form: &str) -> (u16, String) {
         .map_or("", |(_, b)| b)
         .to_owned();
     (status, body)
+}
+
+/// A form POST or a GET.
+fn http(addr: &str, method: &str, path: &str, form: &str) -> (u16, String) {
+    let form_type = "Content-Type: application/x-www-form-urlencoded\r\n";
+    http_with(addr, method, path, form_type, form)
 }
 
 fn free_port() -> u16 {
@@ -63,20 +70,6 @@ fn prometheus_binary() -> String {
         "{path} is missing: run scripts/test (it installs Debian's prometheus), or set TOKENDESK_PROMETHEUS"
     );
     path
-}
-
-fn td(data: &Path) -> assert_cmd::Command {
-    let mut c = tokendesk();
-    for var in [
-        "TOKENDESK_CONFIG",
-        "TOKENDESK_DATABASE_URL",
-        "TOKENDESK_MASTER_KEY",
-        "TOKENDESK_MASTER_KEY_FILE",
-    ] {
-        c.env_remove(var);
-    }
-    c.arg("--data").arg(data);
-    c
 }
 
 /// Polls Prometheus's query API until `query` has a sample equal to `value`.
@@ -112,7 +105,7 @@ fn wait_for_value(prometheus: &str, query: &str, value: &str) -> Result<(), Stri
 }
 
 #[test]
-fn issue_17_prometheus_scrapes_request_and_signin_metrics() {
+fn issue_17_prometheus_scrapes_request_signin_reveal_and_transition_metrics() {
     let prometheus = prometheus_binary();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -120,15 +113,38 @@ fn issue_17_prometheus_scrapes_request_and_signin_metrics() {
         &["init"][..],
         &["staff", "add", "admin", "--role", "admin"][..],
     ] {
-        let o = td(&data).args(args).output().unwrap();
+        let o = tokendesk_at(&data).args(args).output().unwrap();
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     }
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("tokendesk"))
-        .env_remove("TOKENDESK_CONFIG")
-        .env_remove("TOKENDESK_DATABASE_URL")
-        .env_remove("TOKENDESK_MASTER_KEY")
-        .arg("--data")
-        .arg(&data)
+    let o = tokendesk_at(&data)
+        .args(["add", "--user", "dave.secretname@contoso.com", "-"])
+        .write_stdin("JBSWY3DPEHPK3PXP")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let added = String::from_utf8(o.stdout).unwrap();
+    let record = added
+        .split("(record ")
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches(')')
+        .to_owned();
+    let o = tokendesk_at(&data)
+        .args([
+            "--actor", "admin", "apikey", "create", "--name", "ops", "--role", "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let token = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let api = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
+    let mut child = tokendesk_process(&data)
         .args([
             "serve",
             "--listen",
@@ -173,6 +189,15 @@ fn issue_17_prometheus_scrapes_request_and_signin_metrics() {
     for _ in 0..2 {
         assert_eq!(http(&app, "GET", "/healthz", "").0, 200);
     }
+    // A reveal and a lifecycle move over the API: counted by method and target state, never by
+    // user or record.
+    let reveal = r#"{"verification":"call-back","outcome":"passed","ticket":"INC-5"}"#;
+    let path = format!("/api/v1/records/{record}/reveal");
+    let (status, body) = http_with(&app, "POST", &path, &api, reveal);
+    assert_eq!(status, 200, "{body}");
+    let path = format!("/api/v1/records/{record}/transition");
+    let (status, body) = http_with(&app, "POST", &path, &api, r#"{"to":"burned"}"#);
+    assert_eq!(status, 200, "{body}");
     let (status, text) = http(&metrics, "GET", "/metrics", "");
     assert_eq!(status, 200);
     assert!(
@@ -188,6 +213,16 @@ fn issue_17_prometheus_scrapes_request_and_signin_metrics() {
         !text.contains("carol") && !text.contains("wrong-password"),
         "{text}"
     );
+    for expected in [
+        "tokendesk_reveals_total{channel=\"api\",method=\"call-back\",outcome=\"ok\"} 1",
+        "tokendesk_transitions_total{channel=\"api\",to=\"burned\",outcome=\"ok\"} 1",
+        "route=\"/api/v1/records/{id}/reveal\"",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+    for private in ["dave", record.as_str(), token.as_str()] {
+        assert!(!text.contains(private), "{private} in the metrics");
+    }
 
     // A real Prometheus scrapes it every second.
     let port = free_port();
@@ -222,6 +257,13 @@ fn issue_17_prometheus_scrapes_request_and_signin_metrics() {
             &prom_addr,
             "sum(tokendesk_http_requests_total{route=\"/healthz\"})",
             "2",
+        )
+    })
+    .and_then(|()| {
+        wait_for_value(
+            &prom_addr,
+            "tokendesk_reveals_total{channel=\"api\",method=\"call-back\",outcome=\"ok\"}",
+            "1",
         )
     });
     if let Err(e) = result {

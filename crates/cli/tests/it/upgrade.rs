@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{stderr, stdout, tokendesk};
+use crate::{sqlite_exec, stderr, stdout, tokendesk, tokendesk_at};
 
 /// The fixture's seed (RFC 6238's SHA-1 key) and user.
 const SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -32,22 +32,7 @@ fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn td(data: &Path, args: &[&str]) -> std::process::Output {
-    let mut c = tokendesk();
-    for var in [
-        "TOKENDESK_MASTER_KEY",
-        "TOKENDESK_PASSPHRASE",
-        "TOKENDESK_MASTER_KEY_FILE",
-        "TOKENDESK_DATABASE_URL",
-        "TOKENDESK_CONFIG",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("TOKENDESK_ACTOR", "tester")
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
+    tokendesk_at(data).args(args).output().unwrap()
 }
 
 /// The schema versions recorded in the database.
@@ -128,23 +113,11 @@ fn issue_17_doctor_reports_pending_migrations_without_applying_them() {
 fn issue_17_a_database_newer_than_this_tokendesk_is_refused_clearly() {
     let (_dir, data) = fixture_copy();
     assert!(td(&data, &["list"]).status.success());
-    let url = format!("sqlite://{}", data.join("vault.db").display());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            use sqlx::Executor;
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-            pool.execute(
-                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-                 VALUES (99, 'from the future', 1, X'00', 0)",
-            )
-            .await
-            .unwrap();
-            pool.close().await;
-        });
+    sqlite_exec(
+        &data,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', 1, X'00', 0)",
+    );
     let o = td(&data, &["list"]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
     let err = stderr(&o);
