@@ -174,7 +174,10 @@ async fn serve_metrics(
     writeln!(out, "metrics on http://{local}/metrics")?;
     let app = tokendesk_web::metrics::app(move || {
         let (open, idle) = vault.store().pool_usage();
-        Some(tokendesk_web::metrics::PoolUsage { open, idle })
+        tokendesk_web::metrics::Sample {
+            pool: Some(tokendesk_web::metrics::PoolUsage { open, idle }),
+            reveal_batches: Some(vault.reveal_batch_sizes()),
+        }
     });
     Ok(tokio::spawn(async move {
         if let Err(e) = tokendesk_web::serve(listener, None, app, std::future::pending()).await {

@@ -31,8 +31,8 @@ pub use records::{
     RecordPage, Shipment, TokenParams, TokenUpdate, normalise_upn, validate_upn,
 };
 pub use reveal::{
-    Approval, ApprovalId, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS, Purpose, REVEAL_PAST_STEPS,
-    RevealRequest, Ticket, Verification,
+    Approval, ApprovalId, BATCH_BUCKETS, BatchSizes, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS,
+    Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification,
 };
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};

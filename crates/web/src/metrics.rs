@@ -202,6 +202,15 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
     resp
 }
 
+/// What is read from the vault at each scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// Database pool use.
+    pub pool: Option<PoolUsage>,
+    /// Reveals per group commit.
+    pub reveal_batches: Option<tokendesk_vault::BatchSizes>,
+}
+
 /// Database pool figures for the scrape.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolUsage {
@@ -224,8 +233,13 @@ fn counter<K>(
     }
 }
 
-/// The registry in Prometheus text format, with `pool` as gauges.
-pub fn render(pool: Option<PoolUsage>) -> String {
+/// The registry in Prometheus text format, with the sample's pool use as gauges and its
+/// group-commit sizes as a histogram.
+pub fn render(sample: Sample) -> String {
+    let Sample {
+        pool,
+        reveal_batches,
+    } = sample;
     let mut out = String::new();
     with_registry(|r| {
         counter(
@@ -287,23 +301,36 @@ pub fn render(pool: Option<PoolUsage>) -> String {
             u64::from(pool.open).saturating_sub(idle)
         );
     }
+    if let Some(sizes) = reveal_batches {
+        let name = "tokendesk_reveal_batch_size";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Reveals per group commit (one transaction and one fsync).\n# TYPE {name} histogram"
+        );
+        for (bound, n) in sizes.buckets {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", sizes.count);
+        let _ = writeln!(out, "{name}_sum {}", sizes.sum);
+        let _ = writeln!(out, "{name}_count {}", sizes.count);
+    }
     out
 }
 
-/// The metrics endpoint (`GET /metrics`), served on its own address. `pool` reads the
-/// database pool at scrape time.
-pub fn app(pool: impl Fn() -> Option<PoolUsage> + Clone + Send + Sync + 'static) -> axum::Router {
+/// The metrics endpoint (`GET /metrics`), served on its own address. `sample` reads the
+/// vault's figures at scrape time.
+pub fn app(sample: impl Fn() -> Sample + Clone + Send + Sync + 'static) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let pool = pool.clone();
+            let sample = sample.clone();
             async move {
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,
                         "text/plain; version=0.0.4; charset=utf-8",
                     )],
-                    render(pool()),
+                    render(sample()),
                 )
             }
         }),

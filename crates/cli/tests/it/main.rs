@@ -22,6 +22,11 @@ mod owner_only;
 mod scan;
 mod scan_live;
 mod scan_wayland;
+// The scratch databases of the vault and web tests, shared so all three set up and drop them the
+// same way (the CLI tests use only the PostgreSQL half).
+#[allow(dead_code)]
+#[path = "../../../vault/tests/support/scratch_db.rs"]
+mod scratch_db;
 mod seed;
 mod seed_qr;
 mod t2otp;

@@ -217,6 +217,11 @@ fn issue_17_prometheus_scrapes_request_signin_reveal_and_transition_metrics() {
         "tokendesk_reveals_total{channel=\"api\",method=\"call-back\",outcome=\"ok\"} 1",
         "tokendesk_transitions_total{channel=\"api\",to=\"burned\",outcome=\"ok\"} 1",
         "route=\"/api/v1/records/{id}/reveal\"",
+        // The one reveal was a group commit of one.
+        "tokendesk_reveal_batch_size_bucket{le=\"1\"} 1",
+        "tokendesk_reveal_batch_size_bucket{le=\"+Inf\"} 1",
+        "tokendesk_reveal_batch_size_sum 1",
+        "tokendesk_reveal_batch_size_count 1",
     ] {
         assert!(text.contains(expected), "{expected} missing:\n{text}");
     }

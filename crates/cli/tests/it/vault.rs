@@ -39,7 +39,8 @@ fn runtime() -> tokio::runtime::Runtime {
 /// A vault under test: a temp data dir, and a PostgreSQL database when asked for.
 pub struct Td {
     dir: tempfile::TempDir,
-    pg: Option<(String, String, String)>,
+    /// The database URL and the scratch database it names (dropped with it).
+    pg: Option<(String, crate::scratch_db::ScratchDb)>,
     /// Everything printed by the commands run so far (for the leak check).
     log: std::cell::RefCell<String>,
 }
@@ -54,32 +55,10 @@ impl Td {
     }
 
     fn postgres() -> Self {
-        let admin = match std::env::var("TOKENDESK_TEST_PG_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ => panic!(
-                "TOKENDESK_TEST_PG_URL is not set: run `scripts/test`, or start PostgreSQL and export \
-                 TOKENDESK_TEST_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres"
-            ),
-        };
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let name = format!(
-            "td_cli_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
-        sqlx::any::install_default_drivers();
-        runtime().block_on(async {
-            let pool = AnyPool::connect(&admin).await.unwrap();
-            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .await
-                .unwrap();
-            pool.close().await;
-        });
-        let base = admin.rsplit_once('/').unwrap().0.to_owned();
-        let url = format!("{base}/{name}");
+        let (url, db) = runtime().block_on(crate::scratch_db::ScratchDb::postgres());
         Self {
             dir: tempfile::tempdir().unwrap(),
-            pg: Some((url, admin, name)),
+            pg: Some((url, db)),
             log: Default::default(),
         }
     }
@@ -101,7 +80,7 @@ impl Td {
             c.env_remove(var);
         }
         c.env("TOKENDESK_ACTOR", "tester");
-        if let Some((url, _, _)) = &self.pg {
+        if let Some((url, _)) = &self.pg {
             c.env("TOKENDESK_DATABASE_URL", url);
         }
         c
@@ -139,7 +118,7 @@ impl Td {
 
     fn database_url(&self) -> String {
         match &self.pg {
-            Some((url, _, _)) => url.clone(),
+            Some((url, _)) => url.clone(),
             None => format!("sqlite://{}", self.data().join("vault.db").display()),
         }
     }
@@ -177,24 +156,6 @@ impl Td {
                 !log.contains(&form.to_uppercase()),
                 "seed {form} in output:\n{log}"
             );
-        }
-    }
-}
-
-impl Drop for Td {
-    fn drop(&mut self) {
-        if let Some((_, admin, name)) = &self.pg {
-            let (admin, name) = (admin.clone(), name.clone());
-            runtime().block_on(async move {
-                if let Ok(pool) = AnyPool::connect(&admin).await {
-                    let _ = pool
-                        .execute(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        )))
-                        .await;
-                    pool.close().await;
-                }
-            });
         }
     }
 }
@@ -597,7 +558,7 @@ fn run_and_kill(td: &Td, args: &[&str], delay_ms: u64) {
     ] {
         cmd.env_remove(var);
     }
-    if let Some((url, _, _)) = &td.pg {
+    if let Some((url, _)) = &td.pg {
         cmd.env("TOKENDESK_DATABASE_URL", url);
     }
     let mut child = cmd

@@ -19,6 +19,7 @@
 //! computed once per answer, so this can over-count the quota but never disclose without audit.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
@@ -34,6 +35,22 @@ use crate::records::Record;
 /// helpdesk between two fsyncs, small enough that one transaction never holds the write lock
 /// for long.
 pub(crate) const MAX_BATCH: usize = 64;
+
+/// Upper bounds of the batch-size histogram ([`BatchSizes`]); the last is [`MAX_BATCH`].
+pub const BATCH_BUCKETS: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// How many reveals the committed batches held, as a histogram: for each upper bound of
+/// [`BATCH_BUCKETS`] the number of batches of at most that size (cumulative), the sum of the
+/// sizes and the number of batches. For the metrics endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchSizes {
+    /// `(upper bound, batches of at most that size)`, in [`BATCH_BUCKETS`] order.
+    pub buckets: [(u64, u64); 7],
+    /// Reveals in all batches.
+    pub sum: u64,
+    /// Batches.
+    pub count: u64,
+}
 
 /// What a reveal answers: the record and the codes.
 pub(crate) type Revealed = (Record, Vec<TotpCode>);
@@ -55,6 +72,10 @@ pub(crate) trait Commit {
 pub(crate) struct RevealGroup {
     queue: Mutex<VecDeque<Job>>,
     leader: tokio::sync::Mutex<()>,
+    /// Batches of at most each [`BATCH_BUCKETS`] size (cumulative), reveals, batches.
+    sizes: [AtomicU64; 7],
+    revealed: AtomicU64,
+    batches: AtomicU64,
 }
 
 impl RevealGroup {
@@ -83,11 +104,37 @@ impl RevealGroup {
                     _leader = self.leader.lock() => {
                         let batch = self.take(MAX_BATCH);
                         if !batch.is_empty() {
+                            self.count(batch.len());
                             committer.commit(batch).await;
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Counts a batch of `n` reveals for [`RevealGroup::sizes`].
+    fn count(&self, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        for (bound, counter) in BATCH_BUCKETS.iter().zip(&self.sizes) {
+            if n <= *bound {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.revealed.fetch_add(n, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The batch sizes so far.
+    pub(crate) fn sizes(&self) -> BatchSizes {
+        let mut buckets = [(0, 0); 7];
+        for ((slot, bound), counter) in buckets.iter_mut().zip(BATCH_BUCKETS).zip(&self.sizes) {
+            *slot = (bound, counter.load(Ordering::Relaxed));
+        }
+        BatchSizes {
+            buckets,
+            sum: self.revealed.load(Ordering::Relaxed),
+            count: self.batches.load(Ordering::Relaxed),
         }
     }
 
@@ -118,6 +165,20 @@ mod tests {
 
     use super::*;
     use crate::error::VaultError;
+
+    #[test]
+    fn batch_sizes_are_counted_per_bucket() {
+        let g = RevealGroup::default();
+        for n in [1, 1, 3, 64] {
+            g.count(n);
+        }
+        let sizes = g.sizes();
+        assert_eq!(
+            sizes.buckets,
+            [(1, 2), (2, 2), (4, 3), (8, 3), (16, 3), (32, 3), (64, 4)]
+        );
+        assert_eq!((sizes.sum, sizes.count), (69, 4));
+    }
 
     fn request(i: usize) -> RevealRequest {
         RevealRequest {

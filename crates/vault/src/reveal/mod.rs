@@ -20,6 +20,7 @@ use tokendesk_otp::TotpCode;
 mod approvals;
 mod export;
 pub(crate) mod group;
+pub use group::{BATCH_BUCKETS, BatchSizes};
 mod request;
 
 pub use approvals::{Approval, MIN_CALLER_PASSPHRASE_CHARS};
@@ -95,6 +96,13 @@ impl Vault {
                 Ok(())
             })
             .await
+    }
+}
+
+impl Vault {
+    /// How many reveals the group commits held so far in this process (for the metrics).
+    pub fn reveal_batch_sizes(&self) -> BatchSizes {
+        self.reveals.sizes()
     }
 }
 
