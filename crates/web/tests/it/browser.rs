@@ -564,6 +564,32 @@ async fn sign_in_root(app: &TestApp, c: &Client) {
     ui.sign_in("root", ADMIN_PW, &key).await;
 }
 
+/// Chromium with the wizard open beside a tab titled [`SHARED_TAB`] showing `shot`, after a click
+/// on *Capture from screen share* (Chromium picks that tab without showing its picker).
+async fn capture_from_shared_tab(app: &TestApp, shot: &[u8], mime: &str) -> (Driver, Client) {
+    let driver = start_driver().await;
+    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
+    let c = open_browser_with(&driver, &[select.as_str()]).await;
+    wizard_with_shared_tab(app, &c, shot, mime).await;
+    wait_for(&c, "#capture-start", 10)
+        .await
+        .click()
+        .await
+        .unwrap();
+    (driver, c)
+}
+
+/// The current value of a form field.
+async fn field_value(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
 async fn wait_for(c: &Client, css: &str, secs: u64) -> Element {
     match c
         .wait()
@@ -606,25 +632,10 @@ async fn issue_15_capture_from_a_shared_tab_fills_the_wizard() {
     let _heavy = crate::app::HEAVY.lock().await;
     use crate::capture::{SEED_SHOT, SEED_SHOT_SECRET};
     let app = TestApp::sqlite().await;
-    let driver = start_driver().await;
-    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
-    let c = open_browser_with(&driver, &[select.as_str()]).await;
-    wizard_with_shared_tab(&app, &c, SEED_SHOT, "image/jpeg").await;
-    wait_for(&c, "#capture-start", 10)
-        .await
-        .click()
-        .await
-        .unwrap();
+    let (driver, c) = capture_from_shared_tab(&app, SEED_SHOT, "image/jpeg").await;
     // The seed found in a frame fills the form, which is submitted as a typed seed would be.
     wait_for(&c, "#wizard-codes", 30).await;
-    let secret = c
-        .find(Locator::Css("#secret"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let secret = field_value(&c, "#secret").await;
     assert!(secret.to_uppercase().contains(SEED_SHOT_SECRET), "{secret}");
     // The page that showed the stream is gone; the new one has no stream running.
     let live: bool = c
@@ -646,15 +657,7 @@ async fn issue_15_microsofts_own_qr_stops_the_capture_with_the_explanation() {
     let _heavy = crate::app::HEAVY.lock().await;
     use crate::capture::PHONEFACTOR_SHOT;
     let app = TestApp::sqlite().await;
-    let driver = start_driver().await;
-    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
-    let c = open_browser_with(&driver, &[select.as_str()]).await;
-    wizard_with_shared_tab(&app, &c, PHONEFACTOR_SHOT, "image/png").await;
-    wait_for(&c, "#capture-start", 10)
-        .await
-        .click()
-        .await
-        .unwrap();
+    let (driver, c) = capture_from_shared_tab(&app, PHONEFACTOR_SHOT, "image/png").await;
     let said = status_says(&c, "different authenticator app", 30).await;
     assert!(said.contains("not a TOTP seed"), "{said}");
     let state: String = c
@@ -728,14 +731,7 @@ async fn issue_15_pasted_and_dropped_screenshots_fill_the_wizard() {
     .await
     .unwrap();
     wait_for(&c, "#toolset-code-list", 30).await;
-    let seed = c
-        .find(Locator::Css("#seed"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let seed = field_value(&c, "#seed").await;
     assert!(
         seed.to_uppercase().contains(SEED_SHOT_SECRET),
         "toolset: {seed}"
@@ -749,15 +745,7 @@ async fn issue_15_a_share_without_a_code_times_out_with_advice() {
     let _heavy = crate::app::HEAVY.lock().await;
     use crate::capture::NO_CODE_SHOT;
     let app = TestApp::sqlite().await;
-    let driver = start_driver().await;
-    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
-    let c = open_browser_with(&driver, &[select.as_str()]).await;
-    wizard_with_shared_tab(&app, &c, NO_CODE_SHOT, "image/png").await;
-    wait_for(&c, "#capture-start", 10)
-        .await
-        .click()
-        .await
-        .unwrap();
+    let (driver, c) = capture_from_shared_tab(&app, NO_CODE_SHOT, "image/png").await;
     status_says(&c, "Looking for the QR code", 10).await;
     let said = status_says(&c, "No QR code found in 8 s", 30).await;
     assert!(said.contains("zoom the shared window"), "{said}");
