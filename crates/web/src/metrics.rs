@@ -12,7 +12,7 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -140,10 +140,7 @@ fn states() -> Vec<&'static str> {
 pub(crate) async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    let route = crate::routes::route_pattern(&req);
     let kind = kind(&method, &route);
     let (req, label) = match kind {
         Kind::Reveal(_) | Kind::Transition(_) => {

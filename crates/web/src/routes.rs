@@ -250,15 +250,20 @@ pub fn table(state: AppState) -> Vec<RouteSpec> {
     build(state).specs
 }
 
+/// The route pattern a request matched (`/records/{id}`), never its actual path: what logs and
+/// metrics may name.
+pub(crate) fn route_pattern(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned())
+}
+
 /// Middleware: one log line per request with the route pattern (never the query string, so
 /// nothing typed into a URL by mistake reaches the log), the status and the latency.
 pub(crate) async fn log_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    let route = route_pattern(&req);
     let ip = req
         .extensions()
         .get::<Client>()

@@ -637,17 +637,6 @@ async fn issue_15_capture_from_a_shared_tab_fills_the_wizard() {
     wait_for(&c, "#wizard-codes", 30).await;
     let secret = field_value(&c, "#secret").await;
     assert!(secret.to_uppercase().contains(SEED_SHOT_SECRET), "{secret}");
-    // The page that showed the stream is gone; the new one has no stream running.
-    let live: bool = c
-        .execute(
-            "return document.querySelector('[data-capture]').getAttribute('data-capture-state') === 'live'",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_bool()
-        .unwrap();
-    assert!(!live);
     let _ = c.clone().close().await;
     drop(driver);
 }
