@@ -136,6 +136,10 @@ pub(crate) struct FileConfig {
     pub backup_dir: Option<PathBuf>,
     pub backup_every_hours: Option<u32>,
     pub backup_keep: Option<u32>,
+    /// E-mail (`[smtp]`).
+    pub smtp: Option<crate::outbound_config::SmtpFile>,
+    /// Sign-in through the organisation's identity provider (`[oidc]`).
+    pub oidc: Option<crate::outbound_config::OidcFile>,
     // `doctor`.
     /// NTP server the clock is compared with.
     pub ntp_server: Option<String>,

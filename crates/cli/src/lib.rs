@@ -12,6 +12,7 @@ mod drift_cmd;
 mod error;
 mod nfc_cmd;
 mod otp_cmd;
+mod outbound_config;
 mod scan_cmd;
 mod seed_arg;
 mod seed_cmd;

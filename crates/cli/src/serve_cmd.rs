@@ -81,6 +81,10 @@ async fn serve(
         reveal_max_future_secs: cfg.reveal_max_future_secs,
         ..vault.settings()
     });
+    vault.set_staff_settings(tokendesk_vault::StaffSettings {
+        require_provider_signin: cfg.require_provider_signin,
+        ..vault.staff_settings()
+    });
     let vault = Arc::new(vault);
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -103,6 +107,8 @@ async fn serve(
         signin_limit: cfg.signin_limit,
         qr: cfg.qr,
         public_host: cfg.public_host.clone(),
+        mail: cfg.mail.clone(),
+        oidc: cfg.oidc.clone(),
         // Frame budget and capture time-out keep their defaults (see `WebConfig`).
         ..WebConfig::default()
     };

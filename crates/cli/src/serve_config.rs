@@ -216,6 +216,12 @@ pub(crate) struct Resolved {
     pub(crate) metrics_listen: Option<SocketAddr>,
     /// Scheduled backups, when a folder is set.
     pub(crate) backup: Option<crate::backup_timer::BackupPlan>,
+    /// E-mail, when `[smtp]` is set.
+    pub(crate) mail: Option<tokendesk_web::MailConfig>,
+    /// The identity provider, when `[oidc]` is set.
+    pub(crate) oidc: Option<tokendesk_web::OidcConfig>,
+    /// Local sign-in for admins only.
+    pub(crate) require_provider_signin: bool,
 }
 
 /// The file's limit keys, in the shape of the flags.
@@ -306,6 +312,9 @@ impl ServeArgs {
             })?),
             None => None,
         };
+        let mail = crate::outbound_config::mail(file.smtp.as_ref())?;
+        let (oidc, require_provider_signin) =
+            crate::outbound_config::oidc(file.oidc.as_ref(), public_url.as_deref())?;
         let proxies = if self.trusted_proxies.is_empty() {
             &file.trusted_proxies
         } else {
@@ -353,6 +362,9 @@ impl ServeArgs {
             qr,
             backup: self.backup_plan(file)?,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            mail,
+            oidc,
+            require_provider_signin,
         })
     }
 }

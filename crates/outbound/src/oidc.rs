@@ -222,6 +222,27 @@ impl VerifiedIdentity {
     }
 }
 
+/// Our HTTP client as `openidconnect` calls it; its future is boxed and `Send`, so the
+/// handlers awaiting a sign-in stay `Send`.
+struct Http<'a>(&'a HttpClient);
+
+type HttpFuture<'c> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpError>>
+            + Send
+            + 'c,
+    >,
+>;
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Http<'_> {
+    type Error = HttpError;
+    type Future = HttpFuture<'c>;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(self.0.send(request))
+    }
+}
+
 /// The identity provider client: settings, HTTP client, cached discovery.
 pub struct Provider {
     settings: OidcSettings,
@@ -294,13 +315,6 @@ impl Provider {
         &self.settings.issuer
     }
 
-    async fn call(
-        &self,
-        request: openidconnect::HttpRequest,
-    ) -> Result<openidconnect::HttpResponse, HttpError> {
-        self.http.send(request).await
-    }
-
     /// The discovery document and keys: cached, or fetched now (`refresh` forces a refetch,
     /// unless one happened in the last few seconds).
     async fn metadata(&self, refresh: bool) -> Result<Arc<CoreProviderMetadata>, OidcError> {
@@ -311,7 +325,7 @@ impl Provider {
                 return Ok(Arc::clone(m));
             }
         }
-        let http = |req| self.call(req);
+        let http = Http(&self.http);
         let fetched = CoreProviderMetadata::discover_async(self.issuer.clone(), &http)
             .await
             .map_err(|e| self.discovery_error(e))?;
@@ -399,7 +413,7 @@ impl Provider {
     ) -> Result<VerifiedIdentity, OidcError> {
         let metadata = self.metadata(false).await?;
         let client = self.client(&metadata);
-        let http = |req| self.call(req);
+        let http = Http(&self.http);
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| OidcError::Discovery {

@@ -184,6 +184,43 @@ pub enum StaffError {
         /// The name.
         name: String,
     },
+    /// The identity provider vouched for a person tokendesk gives no role.
+    #[error(
+        "{login} has no tokendesk role: ask a tokendesk administrator to create your account, or your identity provider's administrator to give you one of the tokendesk roles"
+    )]
+    NoRole {
+        /// The name the provider gave.
+        login: String,
+    },
+    /// The provider's account cannot be used as a tokendesk name.
+    #[error(
+        "the identity provider did not send a usable e-mail address or user name ({detail}); ask a tokendesk administrator"
+    )]
+    ProviderLoginUnusable {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The account is linked to another account of the identity provider.
+    #[error(
+        "the tokendesk account {username:?} is linked to another account of the identity provider; ask a tokendesk administrator"
+    )]
+    LinkedElsewhere {
+        /// The tokendesk account.
+        username: String,
+    },
+    /// The account is disabled.
+    #[error("this tokendesk account is disabled; ask a tokendesk administrator")]
+    Disabled,
+    /// Local sign-in is reserved for admins (break-glass); others use the identity provider.
+    #[error(
+        "sign in with your organisation's account (the button above the form); local passwords are for administrators' emergency access only"
+    )]
+    ProviderSignInRequired,
+    /// The sign-in sent to the provider is unknown, used or expired.
+    #[error(
+        "this sign-in was already completed, has expired or was not started here; start the sign-in again"
+    )]
+    FlowInvalid,
 }
 
 /// Records and their lifecycle.

@@ -18,8 +18,8 @@ mod vault;
 
 pub use error::{RecordError, Result, RevealError, StaffError, StoreError, VaultError};
 pub use identity::{
-    ApiKey, FAILURE_WINDOW_SECS, Identity, MIN_PASSWORD_CHARS, Session, SessionStage, Staff,
-    normalise_username,
+    ApiKey, FAILURE_WINDOW_SECS, Identity, MIN_PASSWORD_CHARS, OIDC_FLOW_TTL_SECS,
+    ProviderIdentity, Session, SessionStage, Staff, normalise_username,
 };
 
 pub use policy::{
@@ -28,7 +28,8 @@ pub use policy::{
 };
 pub use records::{
     Algorithm, ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Record, RecordId,
-    RecordPage, Shipment, TokenParams, TokenUpdate, normalise_upn, validate_upn,
+    RecordPage, Shipment, TokenParams, TokenUpdate, check_email, check_time_zone_name,
+    normalise_upn, validate_upn,
 };
 pub use reveal::{
     Approval, ApprovalId, BATCH_BUCKETS, BatchSizes, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS,

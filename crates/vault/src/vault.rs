@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
-use crate::policy::Actor;
+use crate::policy::{Actor, Authorized, Permission};
 use crate::reveal::group::RevealGroup;
 use crate::store::audit_chain::{self, AuditEvent};
 use crate::store::clock::{Clock, UnixTime};
@@ -62,6 +62,9 @@ pub struct StaffSettings {
     /// Argon2id costs for new password and passphrase hashes. Production:
     /// [`PasswordParams::PRODUCTION`]; tests may inject [`PasswordParams::INSECURE_TEST_ONLY`].
     pub password_params: PasswordParams,
+    /// Only admins may sign in with a local password (break-glass); everyone else signs in
+    /// through the organisation's identity provider.
+    pub require_provider_signin: bool,
 }
 
 impl Default for StaffSettings {
@@ -75,6 +78,7 @@ impl Default for StaffSettings {
             passphrase_daily_failures: 5,
             approval_ttl_secs: 3600,
             password_params: PasswordParams::PRODUCTION,
+            require_provider_signin: false,
         }
     }
 }
@@ -233,6 +237,43 @@ impl Vault {
     /// Now, by the vault's clock: the one clock the web layer and the audit trail share.
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Records in the audit trail what happened to a message about a record that left by
+    /// e-mail (`email.sent` with the server's reply, or `email.not-sent` with the reason),
+    /// as the caller holding `permission` for it.
+    ///
+    /// # Errors
+    /// [`VaultError::Forbidden`]; [`VaultError::Invalid`] for another action; no record;
+    /// database errors.
+    pub async fn audit_note(
+        &self,
+        auth: &Authorized,
+        permission: Permission,
+        record_id: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let actor = auth.require(permission)?;
+        if !matches!(action, "email.sent" | "email.not-sent") {
+            return Err(VaultError::Invalid(format!(
+                "{action:?} is not a note the trail takes"
+            )));
+        }
+        let record = self.record_by_id(record_id).await?;
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                self.audit(
+                    conn,
+                    actor,
+                    action,
+                    Some((&record.id, &record.upn)),
+                    detail.clone(),
+                )
+                .await
+                .map(|_| ())
+            })
+            .await
     }
 
     pub(crate) async fn audit(

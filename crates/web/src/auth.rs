@@ -139,13 +139,13 @@ fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
 }
 
 /// How an unauthenticated browser request is answered: 401 with the sign-in form.
-fn login_required(api: bool) -> Response {
+fn login_required(api: bool, state: &AppState) -> Response {
     if api {
         ApiError(Problem::unauthenticated()).into_response()
     } else {
         let mut resp = (
             StatusCode::UNAUTHORIZED,
-            Html(crate::html::login_page(None, None)),
+            Html(crate::html::login_page(None, None, state.provider_label())),
         )
             .into_response();
         resp.headers_mut()
@@ -243,11 +243,11 @@ pub(crate) async fn gate(
         return next.run(req).await;
     }
     let Some(token) = session_token(req.headers(), client.as_ref()) else {
-        return login_required(api);
+        return login_required(api, &state);
     };
     let session = match state.vault().staff().session(&token).await {
         Ok(Some(s)) => s,
-        Ok(None) => return login_required(api),
+        Ok(None) => return login_required(api, &state),
         Err(e) => return problem(api, e.into()),
     };
     if access == Access::Partial {

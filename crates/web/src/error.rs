@@ -62,6 +62,11 @@ impl Problem {
         )
     }
 
+    /// This problem as a page.
+    pub(crate) fn into_page_response(self) -> Response {
+        PageError(self).into_response()
+    }
+
     /// Adds the headers this problem implies (`Retry-After`).
     pub(crate) fn headers(&self, resp: &mut Response) {
         if let Some(secs) = self.retry_after
@@ -116,6 +121,16 @@ impl From<VaultError> for Problem {
             VaultError::Staff(StaffError::StaffExists { .. })
             | VaultError::Staff(StaffError::ApiKeyExists { .. }) => (S::CONFLICT, "exists"),
             VaultError::Staff(StaffError::LastAdmin { .. }) => (S::CONFLICT, "last_admin"),
+            VaultError::Staff(StaffError::ProviderSignInRequired) => {
+                (S::FORBIDDEN, "provider_sign_in_required")
+            }
+            VaultError::Staff(
+                StaffError::NoRole { .. }
+                | StaffError::ProviderLoginUnusable { .. }
+                | StaffError::LinkedElsewhere { .. }
+                | StaffError::Disabled,
+            ) => (S::FORBIDDEN, "provider_sign_in_refused"),
+            VaultError::Staff(StaffError::FlowInvalid) => (S::BAD_REQUEST, "sign_in_flow_invalid"),
             VaultError::Reveal(RevealError::ApprovalInvalid { .. }) => {
                 (S::UNPROCESSABLE_ENTITY, "approval_invalid")
             }

@@ -55,17 +55,38 @@ struct LoginPage<'a> {
     nav: Option<Nav>,
     error: Option<&'a str>,
     notice: Option<&'a str>,
+    provider: Option<&'a str>,
 }
 
-/// The sign-in form, optionally with an error or a notice.
-pub(crate) fn login_page(error: Option<&str>, notice: Option<&str>) -> String {
+/// The sign-in form, optionally with an error or a notice, and the button of the
+/// organisation's identity provider when one is configured (its label).
+pub(crate) fn login_page(
+    error: Option<&str>,
+    notice: Option<&str>,
+    provider: Option<&str>,
+) -> String {
     LoginPage {
         nav: None,
         error,
         notice,
+        provider,
     }
     .render()
     .unwrap_or_default()
+}
+
+/// A page that moves the browser on to `path` by itself. Used where a redirect would be the
+/// end of a chain that began on another site (the identity provider): the browser withholds
+/// `SameSite=Strict` cookies from such a request, so the session would seem missing; a
+/// navigation from this page is same-site. `path` is one of our fixed paths.
+pub(crate) fn continue_page(path: &'static str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0; url={path}\"><title>Signed in · tokendesk</title>\
+         <link rel=\"stylesheet\" href=\"/assets/app.css\"></head><body><main>\
+         <p>Signed in. <a id=\"continue\" href=\"{path}\">Continue</a></p></main></body></html>"
+    );
+    Html(body).into_response()
 }
 
 /// 303 See Other to `path` (after a POST).

@@ -18,6 +18,7 @@ mod error;
 mod headers;
 mod host;
 mod html;
+mod mail;
 pub mod metrics;
 mod pages;
 mod request_id;
@@ -25,6 +26,7 @@ mod reveal;
 pub mod routes;
 mod server;
 mod signin_limit;
+mod signin_oidc;
 mod timefmt;
 mod toolset;
 
@@ -66,6 +68,40 @@ pub struct WebConfig {
     /// The host name of the public URL ([`host_of_url`]). When set, requests naming another
     /// host are refused (421), which defeats DNS rebinding; when unset, any host is served.
     pub public_host: Option<String>,
+    /// E-mail: codes sent from the reveal page and the API, and lifecycle notices. `None`:
+    /// nothing is e-mailed.
+    pub mail: Option<MailConfig>,
+    /// Sign-in through the organisation's identity provider. `None`: local accounts only.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// What the web layer e-mails, and through which server.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// The mailer (SMTP server, sender).
+    pub mailer: Arc<tokendesk_outbound::mail::Mailer>,
+    /// Send "token shipped" to the user's address when a record is shipped.
+    pub notify_shipped: bool,
+    /// Send "token delivered, seed destroyed" when a record is delivered.
+    pub notify_delivered: bool,
+}
+
+/// Sign-in through the organisation's identity provider.
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    /// The provider client (discovery, keys, token exchange, ID token checks).
+    pub provider: Arc<tokendesk_outbound::oidc::Provider>,
+    /// The button's words: "Sign in with {label}".
+    pub label: String,
+    /// The claim holding roles or groups (`roles` for Entra app roles, `groups`).
+    pub role_claim: String,
+    /// Claim value → tokendesk role, first match in this order wins (never admin).
+    pub role_map: Vec<(String, tokendesk_vault::Role)>,
+    /// Accept the provider's multi-factor sign-in (`amr` contains `mfa`) instead of asking
+    /// tokendesk's own second factor.
+    pub trust_provider_mfa: bool,
+    /// E-mail domains allowed to sign in (empty: any the provider vouches for).
+    pub allowed_domains: Vec<String>,
 }
 
 struct Inner {
@@ -113,6 +149,11 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &WebConfig {
         &self.0.config
+    }
+
+    /// The identity provider's button label, when sign-in through one is configured.
+    pub(crate) fn provider_label(&self) -> Option<&str> {
+        self.0.config.oidc.as_ref().map(|o| o.label.as_str())
     }
 
     /// Takes one sign-in attempt from `ip`'s budget; `Err(seconds)` to wait.

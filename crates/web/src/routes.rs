@@ -15,7 +15,7 @@ use tokendesk_vault::Permission as P;
 
 use crate::auth::{Access, gate};
 use crate::client::Client;
-use crate::{AppState, MAX_UPLOAD_BYTES, api, assets, capture, pages, toolset};
+use crate::{AppState, MAX_UPLOAD_BYTES, api, assets, capture, pages, signin_oidc, toolset};
 
 /// One row of the route table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +103,8 @@ fn build(state: AppState) -> Builder {
         // Signing in.
         .get("/login", Public, get(pages::auth::login_form))
         .post("/login", Public, post(pages::auth::login_submit))
+        .get("/login/oidc", Public, get(signin_oidc::start))
+        .get("/login/oidc/callback", Public, get(signin_oidc::callback))
         .get("/login/totp", Partial, get(pages::auth::totp_form))
         .post("/login/totp", Partial, post(pages::auth::totp_submit))
         .get(
@@ -132,6 +134,11 @@ fn build(state: AppState) -> Builder {
             "/records/{id}/transition",
             Needs(P::Transition),
             post(pages::records::transition),
+        )
+        .post(
+            "/records/{id}/contact",
+            Needs(P::Capture),
+            post(pages::records::contact),
         )
         .post(
             "/records/{id}/purge",
@@ -218,6 +225,11 @@ fn build(state: AppState) -> Builder {
             "/api/v1/records/{id}/transition",
             Needs(P::Transition),
             post(api::transition),
+        )
+        .post(
+            "/api/v1/records/{id}/contact",
+            Needs(P::Capture),
+            post(api::contact),
         )
         .post(
             "/api/v1/records/{id}/approval",

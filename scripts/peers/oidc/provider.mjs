@@ -8,7 +8,8 @@
 // immediate when the authorization request carries login_hint (HTTP tests).
 //
 // Accounts: alice (role Tokendesk.Helpdesk), erin (Tokendesk.Provisioner), bob (no role),
-// dave (no role; an admin pre-creates dave@contoso.test), and any other name (no role).
+// dave (no role; an admin pre-creates dave@contoso.test), and any other name (no role; its
+// address is the name itself when it holds an @, else NAME@contoso.test).
 //
 // Test hooks, clearly outside the provider's own behaviour (documented in the README): the
 // answer of the token endpoint can be re-signed with altered claims or another key, per
@@ -62,12 +63,13 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
+        const address = id.includes('@') ? id : `${id}@contoso.test`;
         const claims = {
           sub: id,
-          email: `${id}@contoso.test`,
+          email: address,
           email_verified: true,
           name: who.name,
-          preferred_username: `${id}@contoso.test`,
+          preferred_username: address,
         };
         if (who.roles.length) claims.roles = who.roles;
         return claims;

@@ -44,6 +44,12 @@ pub struct AddArgs {
     /// Phone number for call-back verification.
     #[arg(long)]
     phone: Option<String>,
+    /// Where the user's codes and notices are e-mailed (not the Microsoft 365 mailbox).
+    #[arg(long)]
+    email: Option<String>,
+    /// The user's IANA time zone (e.g. Europe/Berlin), for times written to the user.
+    #[arg(long, value_name = "ZONE")]
+    time_zone: Option<String>,
     /// Display name.
     #[arg(long)]
     name: Option<String>,
@@ -90,6 +96,13 @@ pub(crate) async fn add(
         upn: args.user.clone(),
         display_name: args.name.clone(),
         phone: args.phone.clone(),
+        email: args.email.clone(),
+        time_zone: args
+            .time_zone
+            .as_deref()
+            .map(tokendesk_outbound::zone::check)
+            .transpose()
+            .map_err(|e| CliError::input(anyhow!("{e}")))?,
         notes: args.notes.clone(),
         serial: args.serial.clone(),
         model: args.model.clone(),

@@ -20,6 +20,7 @@ use crate::vault::Vault;
 
 mod accounts;
 mod apikeys;
+mod oidc;
 mod sessions;
 mod setup;
 mod signin;
@@ -28,6 +29,7 @@ mod totp;
 
 pub(crate) use apikeys::API_KEY_ACTOR_PREFIX;
 pub use apikeys::ApiKey;
+pub use oidc::{OIDC_FLOW_TTL_SECS, ProviderIdentity};
 pub use throttle::FAILURE_WINDOW_SECS;
 
 /// How far a session has got through sign-in.

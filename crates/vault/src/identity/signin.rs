@@ -8,7 +8,7 @@ use super::sessions::{end_sessions, set_stage};
 use super::throttle::{Counted, Counter, Reservation, release, reserve};
 use super::{Identity, Session, SessionStage, Staff, check_new_password, normalise_username};
 use crate::error::{Result, StaffError, VaultError};
-use crate::policy::Actor;
+use crate::policy::{Actor, Role};
 use crate::tokens::{SESSION_PREFIX, SecretString, new_token};
 
 impl Identity<'_> {
@@ -143,6 +143,28 @@ impl Identity<'_> {
                     counted,
                 )
                 .await?);
+        }
+        if self.vault.staff_settings.require_provider_signin && staff.role != Role::Admin {
+            // The password was right: give the attempt back, and say how to sign in instead.
+            self.release_attempt(&staff, &counted).await?;
+            self.vault
+                .store
+                .write(async |conn: &mut AnyConnection| {
+                    let detail = json!({
+                        "staff": staff.username,
+                        "reason": "provider sign-in required",
+                        "source_ip": source_ip,
+                    });
+                    self.staff_event(
+                        conn,
+                        &Actor::new(staff.username.clone()),
+                        "login-refused",
+                        detail,
+                    )
+                    .await
+                })
+                .await?;
+            return Err(VaultError::Staff(StaffError::ProviderSignInRequired));
         }
         let stage = if staff.must_change_password {
             SessionStage::PasswordChange

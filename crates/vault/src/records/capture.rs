@@ -5,7 +5,9 @@ use super::current_record;
 use crate::error::{RecordError, StoreError};
 use crate::error::{Result, VaultError};
 use crate::policy::{Actor, Authorized, Permission};
-use crate::records::{NewRecord, Record, check_params, new_record_id, validate_upn};
+use crate::records::{
+    NewRecord, Record, check_email, check_params, check_time_zone_name, new_record_id, validate_upn,
+};
 use crate::state::State;
 use crate::store::audit_chain::{self, AuditEvent};
 use crate::store::on_unique;
@@ -101,6 +103,12 @@ impl Vault {
         let actor = auth.require(Permission::Capture)?;
         let upn = validate_upn(&new.upn)?;
         check_params(&new.params)?;
+        let email = new.email.as_deref().map(check_email).transpose()?;
+        let time_zone = new
+            .time_zone
+            .as_deref()
+            .map(check_time_zone_name)
+            .transpose()?;
         let id = self
             .store
             .write(async |conn: &mut AnyConnection| {
@@ -117,6 +125,14 @@ impl Vault {
                     .await?
                     .pop()
                     .ok_or_else(|| VaultError::Invalid("the record was not stored".into()))?;
+                if email.is_some() || time_zone.is_some() {
+                    sqlx::query("UPDATE records SET email = $1, time_zone = $2 WHERE id = $3")
+                        .bind(email.clone())
+                        .bind(time_zone.clone())
+                        .bind(&id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 let detail = json!({ "serial": new.serial, "source": "capture" });
                 self.audit(conn, actor, "capture", Some((&id, &upn)), detail)
                     .await?;

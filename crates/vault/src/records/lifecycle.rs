@@ -6,7 +6,10 @@ use super::sealed_row;
 use crate::error::RecordError;
 use crate::error::{Result, VaultError};
 use crate::policy::{Actor, Authorized, Permission};
-use crate::records::{RECORD_COLUMNS, Record, RecordId, Shipment, normalise_upn, record_from_row};
+use crate::records::{
+    RECORD_COLUMNS, Record, RecordId, Shipment, check_email, check_time_zone_name, normalise_upn,
+    record_from_row,
+};
 use crate::state::State;
 use crate::vault::Vault;
 use serde_json::json;
@@ -97,6 +100,57 @@ impl Vault {
         )
         .await?;
         Ok(())
+    }
+
+    /// Sets or clears where the user's codes and notices are e-mailed and the user's time
+    /// zone, with an audit event naming both. Needs [`Permission::Capture`]: the people who
+    /// reveal codes cannot redirect where codes go.
+    ///
+    /// # Errors
+    /// [`VaultError::Forbidden`]; a bad address or zone name; no record; database errors.
+    pub async fn set_contact(
+        &self,
+        auth: &Authorized,
+        id: &RecordId,
+        email: Option<&str>,
+        time_zone: Option<&str>,
+    ) -> Result<Record> {
+        let actor = auth.require(Permission::Capture)?;
+        let email = email
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(check_email)
+            .transpose()?;
+        let time_zone = time_zone
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+            .map(check_time_zone_name)
+            .transpose()?;
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                let record = record_in(conn, id).await?;
+                sqlx::query(
+                    "UPDATE records SET email = $1, time_zone = $2, updated_unix_secs = $3 \
+                     WHERE id = $4",
+                )
+                .bind(email.clone())
+                .bind(time_zone.clone())
+                .bind(self.now().0)
+                .bind(&record.id)
+                .execute(&mut *conn)
+                .await?;
+                let detail = json!({ "email": email, "time_zone": time_zone });
+                self.audit(
+                    conn,
+                    actor,
+                    "contact",
+                    Some((&record.id, &record.upn)),
+                    detail,
+                )
+                .await
+            })
+            .await?;
+        self.record_by_id(&id.0).await
     }
 
     /// captured → burned, recording token details.

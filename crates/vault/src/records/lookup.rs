@@ -19,7 +19,7 @@ pub struct ListFilter {
 }
 
 impl Vault {
-    pub(super) async fn record_by_id(&self, id: &str) -> Result<Record> {
+    pub(crate) async fn record_by_id(&self, id: &str) -> Result<Record> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)

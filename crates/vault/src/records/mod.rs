@@ -61,6 +61,11 @@ pub struct NewRecord {
     pub manufacturer: Option<String>,
     /// Algorithm, digits, period.
     pub params: TokenParams,
+    /// Where codes and notices for the user are e-mailed (not the UPN's mailbox, which the
+    /// user cannot open without a code).
+    pub email: Option<String>,
+    /// The user's IANA time zone, for times written to the user.
+    pub time_zone: Option<String>,
 }
 
 impl NewRecord {
@@ -154,6 +159,10 @@ pub struct Record {
     pub has_seed: bool,
     /// Whether a caller passphrase was recorded (offer the passphrase check).
     pub has_passphrase: bool,
+    /// Where codes and notices for the user are e-mailed.
+    pub email: Option<String>,
+    /// The user's IANA time zone.
+    pub time_zone: Option<String>,
 }
 
 /// Columns selected for a [`Record`]; `seed_present` avoids reading ciphertext for listings.
@@ -166,6 +175,8 @@ impl Record {
             "upn": self.upn,
             "display_name": self.display_name,
             "phone": self.phone,
+            "email": self.email,
+            "time_zone": self.time_zone,
             "notes": self.notes,
             "state": self.state.as_str(),
             "token": {
@@ -196,7 +207,7 @@ impl Record {
 pub(crate) const RECORD_COLUMNS: &str = "id, upn, display_name, phone, notes, serial, model, \
     manufacturer, algorithm, digits, period_secs, drift_steps, state, carrier, tracking, \
     expected_unix_secs, created_by, created_unix_secs, updated_unix_secs, shipped_unix_secs, \
-    purge_due_unix_secs, key_version, \
+    purge_due_unix_secs, key_version, email, time_zone, \
     CAST(CASE WHEN sealed_seed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS seed_present, \
     CAST(CASE WHEN passphrase_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS passphrase_present";
 
@@ -242,7 +253,57 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
         key_version: row.try_get("key_version")?,
         has_seed: seed_present != 0,
         has_passphrase: row.try_get::<i64, _>("passphrase_present")? != 0,
+        email: row.try_get("email")?,
+        time_zone: row.try_get("time_zone")?,
     })
+}
+
+/// Checks an e-mail address for codes and notices: trimmed, at most 254 characters, one `@`
+/// between a local part and a domain with a dot, no spaces, control characters or `<>,;"`.
+///
+/// # Errors
+/// [`VaultError::Invalid`] naming what is wrong.
+pub fn check_email(email: &str) -> Result<String> {
+    let email = email.trim();
+    let bad = || {
+        VaultError::Invalid(format!(
+            "{email:?} is not an e-mail address (name@example.com)"
+        ))
+    };
+    if email.is_empty()
+        || email.len() > 254
+        || email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+    {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad());
+    }
+    Ok(email.to_owned())
+}
+
+/// Checks the shape of an IANA time zone name (`Europe/Berlin`); whether the zone exists is
+/// checked at the edge, against the time zone database.
+///
+/// # Errors
+/// [`VaultError::Invalid`].
+pub fn check_time_zone_name(zone: &str) -> Result<String> {
+    let zone = zone.trim();
+    let ok = |c: char| c.is_ascii_alphanumeric() || "/_+-".contains(c);
+    if zone.is_empty() || zone.len() > 64 || !zone.chars().all(ok) {
+        return Err(VaultError::Invalid(format!(
+            "{zone:?} is not a time zone name; use an IANA name such as Europe/Berlin"
+        )));
+    }
+    Ok(zone.to_owned())
 }
 
 /// Lowercases and checks a UPN: non-empty, no whitespace or control characters, one `@`.

@@ -102,6 +102,8 @@ pub(crate) struct Keyring {
     /// Keys the throttle rows of sign-in names that are no account, so the table never holds
     /// a name that someone typed.
     pub login_throttle: MacKey,
+    /// Seals the nonce and PKCE verifier of OpenID Connect sign-ins in flight.
+    pub oidc_flow: DataKey,
 }
 
 /// A new KEK resolved from a spec, with the metadata to store beside it.
@@ -142,6 +144,7 @@ impl Keyring {
             fingerprint: secret.derive_mac_key(b"seed fingerprint"),
             staff_totp: secret.derive_data_key(b"staff totp"),
             login_throttle: secret.derive_mac_key(b"login throttle"),
+            oidc_flow: secret.derive_data_key(b"oidc flow"),
         }
     }
 

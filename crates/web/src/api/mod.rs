@@ -9,7 +9,7 @@ mod reveal;
 
 pub(crate) use approvals::{approve, audit, request_approval};
 pub(crate) use exchange::{export, import};
-pub(crate) use records::{record_get, records_create, records_list, transition};
+pub(crate) use records::{contact, record_get, records_create, records_list, transition};
 pub(crate) use reveal::reveal;
 
 use axum::http::header;

@@ -51,6 +51,10 @@ pub(crate) struct CreateBody {
     secret: String,
     display_name: Option<String>,
     phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
     notes: Option<String>,
     serial: Option<String>,
     model: Option<String>,
@@ -80,6 +84,8 @@ pub(crate) async fn records_create(
         upn: body.upn.clone(),
         display_name: body.display_name.clone(),
         phone: body.phone.clone(),
+        email: body.email.clone(),
+        time_zone: crate::mail::zone_field(body.time_zone.as_deref().unwrap_or(""))?,
         notes: body.notes.clone(),
         serial: body.serial.clone(),
         model: body.model.clone(),
@@ -150,5 +156,48 @@ pub(crate) async fn transition(
         reason: o(&body.reason),
     };
     let r = apply_transition(&state, &auth, &id, &form).await?;
+    let mut answer = r.to_json();
+    if let Ok(to) = form.to.parse::<tokendesk_vault::State>()
+        && let Some(outcome) =
+            crate::mail::notify(&state, &auth.authorize(Permission::Transition)?, &r, to).await
+        && let Some(map) = answer.as_object_mut()
+    {
+        let (sent, message) = match outcome {
+            Ok(m) => (true, m),
+            Err(m) => (false, m),
+        };
+        map.insert(
+            "email_notice".into(),
+            serde_json::json!({ "sent": sent, "message": message }),
+        );
+    }
+    Ok(Json(answer))
+}
+
+/// `POST /api/v1/records/{id}/contact`: where the user's codes and notices go, and the
+/// user's time zone (empty or missing clears).
+#[derive(Deserialize)]
+pub(crate) struct ContactBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+pub(crate) async fn contact(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    body: Result<Json<ContactBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(body) = body.map_err(Problem::from)?;
+    let r = crate::pages::records::set_contact(
+        &state,
+        &auth,
+        &id,
+        body.email.as_deref().unwrap_or(""),
+        body.time_zone.as_deref().unwrap_or(""),
+    )
+    .await?;
     Ok(Json(r.to_json()))
 }

@@ -37,6 +37,10 @@ pub(crate) struct RevealBody {
     /// Minutes from now (alternative to `at`).
     #[serde(default)]
     future: Option<i64>,
+    /// Send the code to the record's e-mail address instead of answering it (purpose
+    /// `email`); the answer says where it went and the mail server's reply.
+    #[serde(default)]
+    send_email: bool,
 }
 
 impl Drop for RevealBody {
@@ -73,6 +77,23 @@ pub(crate) async fn reveal(
         }
     }
     let ask = body.ask(state.now_i64())?;
+    if body.send_email {
+        if ask.purpose != Purpose::Email {
+            return Err(Problem::invalid("`send_email` needs purpose \"email\"").into());
+        }
+        let sent = crate::mail::reveal_and_send(&state, &auth, &id, &ask).await?;
+        return Ok(Json(json!({
+            "purpose": "email",
+            "sent": {
+                "to": sent.to,
+                "server_reply": sent.reply,
+                "usable_from": sent.usable_from,
+                "usable_until": sent.usable_until,
+                "time_zone": sent.zone,
+            },
+        }))
+        .into_response());
+    }
     let shown = reveal::run(&state, &auth, &id, &ask).await?;
     let now = state.now();
     let codes: Vec<Value> = shown

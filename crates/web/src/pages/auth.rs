@@ -117,12 +117,20 @@ pub(crate) struct LoginQuery {
     created: Option<String>,
 }
 
-pub(crate) async fn login_form(Query(q): Query<LoginQuery>) -> Response {
+pub(crate) async fn login_form(
+    State(state): State<AppState>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let notice = q
         .created
         .is_some()
         .then_some("Administrator created. Sign in, then set up your second factor.");
-    Html(crate::html::login_page(None, notice)).into_response()
+    Html(crate::html::login_page(
+        None,
+        notice,
+        state.provider_label(),
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -160,7 +168,11 @@ pub(crate) async fn login_submit(
             let p = Problem::from(e);
             let mut resp = (
                 p.status,
-                Html(crate::html::login_page(Some(&p.message), None)),
+                Html(crate::html::login_page(
+                    Some(&p.message),
+                    None,
+                    state.provider_label(),
+                )),
             )
                 .into_response();
             if let Some(secs) = p.retry_after
@@ -425,7 +437,11 @@ pub(crate) async fn logout(
     }
     let mut resp = (
         StatusCode::OK,
-        Html(crate::html::login_page(None, Some("Signed out."))),
+        Html(crate::html::login_page(
+            None,
+            Some("Signed out."),
+            state.provider_label(),
+        )),
     )
         .into_response();
     resp.headers_mut()

@@ -210,6 +210,7 @@ struct RecordPage {
     can_transition: bool,
     can_cancel: bool,
     can_purge: bool,
+    can_capture: bool,
     history: Vec<HistoryRow>,
 }
 
@@ -217,6 +218,9 @@ struct RecordPage {
 pub(crate) struct ShowQuery {
     #[serde(default)]
     done: String,
+    /// What happened to the e-mail notice of that move: `sent` or `failed`.
+    #[serde(default)]
+    mail: String,
 }
 
 fn notice_for(done: &str, r: &Record) -> Option<String> {
@@ -237,6 +241,7 @@ fn notice_for(done: &str, r: &Record) -> Option<String> {
         "cancelled" => "Cancelled; the seed has been destroyed.".to_owned(),
         "lost" => "Marked lost; the seed has been destroyed. The user must enrol again.".to_owned(),
         "purged" => "The seed has been destroyed.".to_owned(),
+        "contact" => "Saved where the user gets e-mail.".to_owned(),
         _ => return None,
     })
 }
@@ -281,7 +286,13 @@ pub(crate) async fn show(
     let has_passphrase = r.has_passphrase;
     Ok(render(&RecordPage {
         nav: Some(Nav::for_auth(&auth)),
-        notice: notice_for(&q.done, &r),
+        notice: notice_for(&q.done, &r).map(|n| match q.mail.as_str() {
+            "sent" => format!("{n} The user was told by e-mail."),
+            "failed" => format!(
+                "{n} The e-mail notice to the user was NOT sent; the audit trail below says why."
+            ),
+            _ => n,
+        }),
         display_name: r.display_name.clone().unwrap_or_default(),
         phone: r.phone.clone().unwrap_or_default(),
         token: token_label(&r),
@@ -300,6 +311,7 @@ pub(crate) async fn show(
         can_transition: auth.can(Permission::Transition),
         can_cancel: auth.can(Permission::Cancel),
         can_purge: auth.can(Permission::Purge),
+        can_capture: auth.can(Permission::Capture),
         history,
         r,
     }))
@@ -448,11 +460,21 @@ pub(crate) async fn transition(
 ) -> PageResult {
     let r = apply_transition(&state, &auth, &id, &form).await?;
     // The move asked for, not the state reached: a delivery with no retention ends purged.
-    let done = form
-        .to
-        .parse::<RecordState>()
-        .map_or("", RecordState::as_str);
-    Ok(redirect(&format!("/records/{}?done={done}", r.id)))
+    let moved = form.to.parse::<RecordState>().ok();
+    let done = moved.map_or("", RecordState::as_str);
+    let mail = match moved {
+        Some(to) => {
+            match crate::mail::notify(&state, &auth.authorize(Permission::Transition)?, &r, to)
+                .await
+            {
+                Some(Ok(_)) => "&mail=sent",
+                Some(Err(_)) => "&mail=failed",
+                None => "",
+            }
+        }
+        None => "",
+    };
+    Ok(redirect(&format!("/records/{}?done={done}{mail}", r.id)))
 }
 
 /// The purge button's form: destroying a seed cannot be undone, so the page asks for a tick.
@@ -478,4 +500,43 @@ pub(crate) async fn purge(
     form.to = "purged".into();
     let r = apply_transition(&state, &auth, &id, &form).await?;
     Ok(redirect(&format!("/records/{}?done=purged", r.id)))
+}
+
+/// The contact form: the user's e-mail address and time zone (blank clears).
+#[derive(Deserialize)]
+pub(crate) struct ContactForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// Sets where the user's codes and notices go, and the user's time zone.
+pub(crate) async fn set_contact(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    email: &str,
+    time_zone: &str,
+) -> Result<Record, Problem> {
+    let zone = crate::mail::zone_field(time_zone)?;
+    Ok(state
+        .vault()
+        .set_contact(
+            &auth.authorize(Permission::Capture)?,
+            &tokendesk_vault::RecordId(id.to_owned()),
+            Some(email),
+            zone.as_deref(),
+        )
+        .await?)
+}
+
+pub(crate) async fn contact(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    Form(form): Form<ContactForm>,
+) -> PageResult {
+    let r = set_contact(&state, &auth, &id, &form.email, &form.time_zone).await?;
+    Ok(redirect(&format!("/records/{}?done=contact", r.id)))
 }

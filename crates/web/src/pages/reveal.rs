@@ -35,6 +35,13 @@ struct RevealPage {
     heading: String,
     codes: Vec<CodeRow>,
     note: String,
+    /// E-mail is set up and the record has an address.
+    mail_ready: bool,
+    email: String,
+    /// Why e-mail is not offered.
+    email_hint: String,
+    /// What happened to an e-mailed code.
+    sent: Option<String>,
 }
 
 async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Problem> {
@@ -75,7 +82,18 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
             (a.id.to_string(), label)
         })
         .collect();
+    let mail_ready = state.config().mail.is_some() && r.email.is_some();
+    let email_hint = if state.config().mail.is_none() {
+        "Sending codes by e-mail is not set up on this server.".to_owned()
+    } else {
+        "This record has no e-mail address: a provisioner can add one on the record page."
+            .to_owned()
+    };
     Ok(RevealPage {
+        mail_ready,
+        email: r.email.clone().unwrap_or_default(),
+        email_hint,
+        sent: None,
         nav: Some(Nav::for_auth(auth)),
         server_now: state.now(),
         id: r.id.clone(),
@@ -116,6 +134,9 @@ pub(crate) struct RevealForm {
     /// `YYYY-MM-DDTHH:MM` (UTC) for an e-mailed code.
     #[serde(default)]
     at: String,
+    /// Minutes ahead for a code sent by e-mail.
+    #[serde(default)]
+    ahead: String,
     /// Set by the "Verification failed" button.
     #[serde(default)]
     failed: String,
@@ -135,6 +156,21 @@ pub(crate) async fn submit(
 ) -> PageResult {
     let mut p = page(&state, &auth, &id).await?;
     p.ticket = form.ticket.clone();
+    if form.failed.is_empty() && form.purpose == "send-email" {
+        let status = match send_by_email(&state, &auth, &p.id, &form).await {
+            Ok(sent) => {
+                p.sent = Some(sent);
+                StatusCode::OK
+            }
+            Err(problem) => {
+                p.error = Some(problem.message);
+                problem.status
+            }
+        };
+        let mut resp = render(&p);
+        *resp.status_mut() = status;
+        return Ok(resp);
+    }
     let outcome = if form.failed.is_empty() {
         match ask(&form, state.now_i64()) {
             Ok(ask) => reveal::run(&state, &auth, &p.id, &ask).await.map(Some),
@@ -169,6 +205,39 @@ pub(crate) async fn submit(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
+}
+
+/// Reveals the code for the chosen time (an audited reveal with purpose `email`) and sends it
+/// to the record's address; the page never shows it. Returns the line saying where it went.
+async fn send_by_email(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    form: &RevealForm,
+) -> Result<String, Problem> {
+    let ahead: i64 = form.ahead.trim().parse().unwrap_or(15);
+    if !(0..=24 * 60).contains(&ahead) {
+        return Err(Problem::invalid("choose when the user will use the code"));
+    }
+    let at = state.now_i64().saturating_add(ahead.saturating_mul(60));
+    let ask = Ask::parse(
+        &form.ticket,
+        &form.method,
+        &form.passphrase,
+        &form.approval,
+        Purpose::Email,
+        at,
+    )?;
+    let sent = crate::mail::reveal_and_send(state, auth, id, &ask).await?;
+    let zone = Some(sent.zone.as_str()).filter(|z| *z != "UTC");
+    Ok(format!(
+        "Sent to {} and accepted by the mail server ({}). The user can use it from {} to {} ({}).",
+        sent.to,
+        sent.reply,
+        tokendesk_outbound::zone::format(sent.usable_from, zone),
+        tokendesk_outbound::zone::format_clock(sent.usable_until, zone),
+        sent.zone
+    ))
 }
 
 /// The form as a reveal: now and the next code for a read-out, the chosen (future) time for

@@ -51,6 +51,8 @@ struct WizardPage {
     upn: String,
     display_name: String,
     phone: String,
+    email: String,
+    time_zone: String,
     secret: String,
     manufacturer: String,
     model: String,
@@ -81,6 +83,8 @@ impl WizardPage {
             upn: String::new(),
             display_name: String::new(),
             phone: String::new(),
+            email: String::new(),
+            time_zone: String::new(),
             secret: String::new(),
             manufacturer: "Token2".into(),
             model: String::new(),
@@ -216,6 +220,8 @@ pub(crate) async fn submit(
     page.upn = posted.get("upn");
     page.display_name = posted.get("display_name");
     page.phone = posted.get("phone");
+    page.email = posted.get("email");
+    page.time_zone = posted.get("time_zone");
     page.manufacturer = posted.get("manufacturer");
     page.model = posted.get("model");
     page.serial = posted.get("serial");
@@ -264,6 +270,14 @@ pub(crate) async fn submit(
         upn: page.upn.clone(),
         display_name: opt(&page.display_name),
         phone: opt(&page.phone),
+        email: opt(&page.email),
+        time_zone: match crate::mail::zone_field(&page.time_zone) {
+            Ok(z) => z,
+            Err(problem) => {
+                page.error = Some(problem.message);
+                return with_status(render(&page), problem.status);
+            }
+        },
         notes: None,
         serial: opt(&page.serial),
         model: opt(&page.model),

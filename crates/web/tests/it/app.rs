@@ -90,18 +90,20 @@ pub async fn spawn(state: AppState) -> SocketAddr {
 /// a clock that stands still; `it::signin_security` tests the default budget itself. The browser
 /// capture gives up after 8 s instead of 60, so its time-out can be seen in a test.
 pub fn state_for(vault: Arc<Vault>) -> AppState {
-    state_with_config(
-        vault,
-        WebConfig {
-            helpdesk_phone: Some("+41 44 000 00 00".into()),
-            capture_timeout_secs: 8,
-            signin_limit: tokendesk_web::SignInLimit {
-                burst: 100_000,
-                per_minute: 100_000,
-            },
-            ..WebConfig::default()
+    state_with_config(vault, base_config())
+}
+
+/// The web settings every test app starts from (see [`state_for`]).
+pub fn base_config() -> WebConfig {
+    WebConfig {
+        helpdesk_phone: Some("+41 44 000 00 00".into()),
+        capture_timeout_secs: 8,
+        signin_limit: tokendesk_web::SignInLimit {
+            burst: 100_000,
+            per_minute: 100_000,
         },
-    )
+        ..WebConfig::default()
+    }
 }
 
 /// A web state over `vault` with the given settings.
@@ -119,6 +121,27 @@ impl TestApp {
     }
 
     async fn make_with(url: String, scratch: ScratchDb, now: i64, settings: Settings) -> Self {
+        Self::make_full(
+            url,
+            scratch,
+            now,
+            settings,
+            test_staff_settings(),
+            |_, _| {},
+        )
+        .await
+    }
+
+    /// The app with its web settings changed by `configure`, which is told the address the
+    /// server will listen on (an identity provider needs the callback URL up front).
+    async fn make_full(
+        url: String,
+        scratch: ScratchDb,
+        now: i64,
+        settings: Settings,
+        staff: StaffSettings,
+        configure: impl FnOnce(SocketAddr, &mut WebConfig),
+    ) -> Self {
         sqlx::any::install_default_drivers();
         let clock = Arc::new(FixedClock::new(now));
         let key = MasterKey::generate().unwrap();
@@ -132,10 +155,19 @@ impl TestApp {
             .await
             .unwrap();
         vault.set_settings(settings);
-        vault.set_staff_settings(test_staff_settings());
+        vault.set_staff_settings(staff);
         let vault = Arc::new(vault);
-        let state = state_for(vault.clone());
-        let addr = spawn(state.clone()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = base_config();
+        configure(addr, &mut config);
+        let state = state_with_config(vault.clone(), config);
+        let served = state.clone();
+        tokio::spawn(async move {
+            tokendesk_web::serve(listener, None, app(served), std::future::pending())
+                .await
+                .unwrap()
+        });
         Self {
             addr,
             vault,
@@ -146,6 +178,26 @@ impl TestApp {
             totp_keys: std::sync::Mutex::new(HashMap::new()),
             _scratch: scratch,
         }
+    }
+
+    /// SQLite at `now`, with staff settings and web settings of the test's own.
+    pub async fn sqlite_configured(
+        now: i64,
+        staff: StaffSettings,
+        configure: impl FnOnce(SocketAddr, &mut WebConfig),
+    ) -> Self {
+        let (url, scratch) = ScratchDb::sqlite();
+        Self::make_full(url, scratch, now, test_settings(), staff, configure).await
+    }
+
+    /// PostgreSQL at `now`, with staff settings and web settings of the test's own.
+    pub async fn postgres_configured(
+        now: i64,
+        staff: StaffSettings,
+        configure: impl FnOnce(SocketAddr, &mut WebConfig),
+    ) -> Self {
+        let (url, scratch) = ScratchDb::postgres().await;
+        Self::make_full(url, scratch, now, test_settings(), staff, configure).await
     }
 
     pub async fn sqlite() -> Self {

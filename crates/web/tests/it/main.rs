@@ -29,8 +29,10 @@ mod app;
 mod auth;
 mod browser;
 mod capture;
+mod email;
 mod logs;
 mod matrix;
+mod oidc;
 mod pages;
 mod paging;
 #[path = "../../../vault/tests/support/scratch_db.rs"]
