@@ -176,7 +176,7 @@ pub(crate) fn read(path: &Path) -> Result<FileConfig, CliError> {
 }
 
 /// Parses the file's text; the error starts with ` line N: ` when toml knows where.
-fn parse(text: &str) -> Result<FileConfig, String> {
+pub(crate) fn parse(text: &str) -> Result<FileConfig, String> {
     toml::from_str(text).map_err(|e| {
         let line = e.span().map(|span| {
             text.get(..span.start)

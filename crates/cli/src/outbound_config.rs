@@ -219,3 +219,102 @@ pub(crate) fn oidc(
         o.require_for_non_admins.unwrap_or(false),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> crate::config::FileConfig {
+        crate::config::parse(text).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn secret_file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap_or_else(|e| unreachable!("{e}"));
+        std::fs::write(f.path(), text).unwrap_or_else(|e| unreachable!("{e}"));
+        f
+    }
+
+    fn err(r: Result<impl std::fmt::Debug, CliError>) -> String {
+        match r {
+            Err(e) => format!("{:#}", e.error),
+            Ok(v) => unreachable!("expected an error, got {v:?}"),
+        }
+    }
+
+    #[test]
+    fn issue_16_the_smtp_table_makes_a_mailer_with_the_defaults_named_in_the_readme() {
+        let pw = secret_file("app password\n");
+        let f = file(&format!(
+            "[smtp]\nhost = \"smtp.office365.com\"\nusername = \"helpdesk@contoso.com\"\npassword_file = \"{}\"\nfrom = \"Helpdesk <helpdesk@contoso.com>\"\nnotify_delivered = false\n",
+            pw.path().display()
+        ));
+        let made = mail(f.smtp.as_ref()).unwrap_or_else(|e| unreachable!("{:#}", e.error));
+        let made = made.unwrap_or_else(|| unreachable!("a mailer"));
+        assert_eq!(
+            made.mailer.server(),
+            "smtp.office365.com:587",
+            "starttls on 587 by default"
+        );
+        assert!(made.notify_shipped && !made.notify_delivered);
+        assert!(!format!("{:?}", made.mailer).contains("app password"));
+        assert!(
+            mail(None)
+                .unwrap_or_else(|e| unreachable!("{:#}", e.error))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn issue_16_bad_smtp_settings_name_what_to_fix() {
+        let f = file("[smtp]\nhost = \"h\"\nfrom = \"not an address\"\n");
+        assert!(err(mail(f.smtp.as_ref())).contains("smtp: the sender"));
+        let f = file("[smtp]\nhost = \"h\"\nfrom = \"a@b.example\"\nsecurity = \"ssl\"\n");
+        assert!(err(mail(f.smtp.as_ref())).contains("use starttls (port 587)"));
+        let pw = secret_file("secret");
+        let f = file(&format!(
+            "[smtp]\nhost = \"h\"\nfrom = \"a@b.example\"\nsecurity = \"none\"\nusername = \"u\"\npassword_file = \"{}\"\n",
+            pw.path().display()
+        ));
+        assert!(err(mail(f.smtp.as_ref())).contains("unencrypted"));
+        let text = "[smtp]\nhost = \"h\"\nfrom = \"a@b.example\"\npassword = \"inline\"\n";
+        assert!(
+            crate::config::parse(text).is_err(),
+            "no password key in the file itself"
+        );
+    }
+
+    #[test]
+    fn issue_16_no_claim_maps_to_admin() {
+        let secret = secret_file("s");
+        let f = file(&format!(
+            "[oidc]\nissuer = \"https://login.microsoftonline.com/t/v2.0\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\nroles = {{ \"Tokendesk.Admin\" = \"admin\" }}\n",
+            secret.path().display()
+        ));
+        let text = err(oidc(f.oidc.as_ref(), Some("https://td.example")));
+        assert!(text.contains("no one gets by signing in"), "{text}");
+    }
+
+    #[test]
+    fn issue_16_the_oidc_table_needs_a_secret_and_a_callback() {
+        let f = file("[oidc]\nissuer = \"https://idp.example\"\nclient_id = \"c\"\n");
+        let text = err(oidc(f.oidc.as_ref(), Some("https://td.example")));
+        assert!(text.contains("TOKENDESK_OIDC_CLIENT_SECRET"), "{text}");
+        let secret = secret_file("s");
+        let f = file(&format!(
+            "[oidc]\nissuer = \"https://idp.example\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\nroles = {{ \"Desk\" = \"helpdesk\" }}\nrequire_for_non_admins = true\n",
+            secret.path().display()
+        ));
+        assert!(err(oidc(f.oidc.as_ref(), None)).contains("set public_url"));
+        let (config, required) = oidc(f.oidc.as_ref(), Some("https://td.example/"))
+            .unwrap_or_else(|e| unreachable!("{:#}", e.error));
+        let config = config.unwrap_or_else(|| unreachable!("a provider"));
+        assert!(required);
+        assert_eq!(config.role_map, vec![("Desk".to_owned(), Role::Helpdesk)]);
+        assert_eq!(config.role_claim, "roles");
+        let f = file(&format!(
+            "[oidc]\nissuer = \"http://idp.example\"\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n",
+            secret.path().display()
+        ));
+        assert!(err(oidc(f.oidc.as_ref(), Some("https://td.example"))).contains("must use https"));
+    }
+}

@@ -11,6 +11,15 @@
       if (window.history.length > 1) { event.preventDefault(); window.history.back(); }
     });
   }
+  // Time zone fields left empty propose the browser's zone (the user is usually where the
+  // provisioner is; it can be changed before saving).
+  var zones = document.querySelectorAll("input[data-propose-zone]");
+  for (var z = 0; z < zones.length; z++) {
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (!zones[z].value && zone) { zones[z].value = zone; }
+    } catch (e) { /* no Intl: the field stays empty (UTC) */ }
+  }
   var body = document.body;
   var serverNow = Number(body.getAttribute("data-server-now"));
   if (!serverNow) { return; }

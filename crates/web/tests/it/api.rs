@@ -138,6 +138,7 @@ async fn api_round_trip(app: TestApp) {
         "/records/{id}",
         "/records/{id}/reveal",
         "/records/{id}/transition",
+        "/records/{id}/contact",
         "/audit",
         "/import",
         "/export",

@@ -753,3 +753,46 @@ async fn issue_15_a_share_without_a_code_times_out_with_advice() {
     let _ = c.clone().close().await;
     drop(driver);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_sign_in_through_the_identity_provider_in_chromium() {
+    let _heavy = crate::app::HEAVY.lock().await;
+    let crate::oidc::Setup { app, .. } = crate::oidc::setup().await;
+    let driver = start_driver().await;
+    let c = open_browser(&driver).await;
+    c.goto(&app.at("/login")).await.unwrap();
+    // tokendesk's sign-in page → the provider's own sign-in form → back to tokendesk.
+    wait_for(&c, "#oidc-signin", 10)
+        .await
+        .click()
+        .await
+        .unwrap();
+    let login = wait_for(&c, "#login", 10).await;
+    assert!(
+        !c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&app.at("/")),
+        "the browser is at the provider"
+    );
+    login.send_keys("alice").await.unwrap();
+    wait_for(&c, "#sign-in", 10).await.click().await.unwrap();
+    // First sign-in: tokendesk's own second factor is enrolled (the default).
+    let key = wait_for(&c, "#enrol-key", 15).await.text().await.unwrap();
+    let code = totp_now(&key, app.now());
+    wait_for(&c, "#code", 5)
+        .await
+        .send_keys(&code)
+        .await
+        .unwrap();
+    wait_for(&c, "#enrol", 5).await.click().await.unwrap();
+    wait_for(&c, "#by-state", 10).await;
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("Alice Example"),
+        "signed in as the provider's person"
+    );
+    let _ = c.close().await;
+    drop(driver);
+}

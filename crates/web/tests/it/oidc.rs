@@ -74,9 +74,9 @@ fn register(addr: SocketAddr) -> (String, String) {
     )
 }
 
-struct Setup {
-    app: TestApp,
-    client_id: String,
+pub struct Setup {
+    pub app: TestApp,
+    pub client_id: String,
 }
 
 fn oidc_config(
@@ -126,7 +126,7 @@ async fn setup_with(staff: StaffSettings, trust_mfa: bool, postgres: bool) -> Se
     Setup { app, client_id }
 }
 
-async fn setup() -> Setup {
+pub async fn setup() -> Setup {
     setup_with(test_staff_settings(), false, false).await
 }
 
