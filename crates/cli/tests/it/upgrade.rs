@@ -102,7 +102,7 @@ fn issue_17_doctor_reports_pending_migrations_without_applying_them() {
     let o = td(&data, &["doctor", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(
-        stdout(&o).contains("schema 3, 1 migration(s) pending"),
+        stdout(&o).contains("schema 3, 2 migration(s) pending"),
         "{}",
         stdout(&o)
     );

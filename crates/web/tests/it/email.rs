@@ -20,7 +20,12 @@ fn env(name: &str) -> String {
     })
 }
 
-fn smtp(which: &str, security: Security, password: Option<&str>, port: Option<u16>) -> MailConfig {
+pub fn smtp(
+    which: &str,
+    security: Security,
+    password: Option<&str>,
+    port: Option<u16>,
+) -> MailConfig {
     let addr = env(&format!("TOKENDESK_TEST_SMTP_{which}"));
     let (host, p) = addr.rsplit_once(':').unwrap();
     let mailer = Mailer::new(SmtpSettings {

@@ -31,6 +31,7 @@ mod browser;
 mod capture;
 mod email;
 mod logs;
+mod logs_outbound;
 mod matrix;
 mod oidc;
 mod pages;

@@ -22,7 +22,7 @@ use tokendesk_web::{OidcConfig, WebConfig};
 use crate::app::{TestApp, between, client, root, test_staff_settings};
 
 /// The provider's issuer, as `scripts/test` started it.
-fn issuer() -> String {
+pub fn issuer() -> String {
     std::env::var("TOKENDESK_TEST_OIDC_ISSUER").unwrap_or_else(|_| {
         panic!("TOKENDESK_TEST_OIDC_ISSUER is not set: run the tests through scripts/test, which starts the OpenID Provider")
     })
@@ -30,7 +30,7 @@ fn issuer() -> String {
 
 /// Tokens carry the provider's real time; the app's clock must agree.
 #[allow(clippy::disallowed_methods)] // the provider signs with the real clock
-fn real_now() -> i64 {
+pub fn real_now() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -41,7 +41,7 @@ fn real_now() -> i64 {
 }
 
 /// A client registered at the provider for the app at `addr`: (id, secret).
-fn register(addr: SocketAddr) -> (String, String) {
+pub fn register(addr: SocketAddr) -> (String, String) {
     let issuer = issuer();
     let body = serde_json::json!({
         "redirect_uris": [format!("http://{addr}/login/oidc/callback")],
@@ -79,7 +79,7 @@ pub struct Setup {
     pub client_id: String,
 }
 
-fn oidc_config(
+pub fn oidc_config(
     issuer: &str,
     addr: SocketAddr,
     id: &str,
@@ -178,19 +178,19 @@ fn host_of(url: &str) -> String {
 }
 
 /// What the browser ends on after a sign-in attempt.
-struct Outcome {
-    status: u16,
-    page: String,
+pub struct Outcome {
+    pub status: u16,
+    pub page: String,
     /// The session cookie set by the callback, if any.
-    session: Option<String>,
+    pub session: Option<String>,
     /// The callback URL the provider sent the browser to (for replays).
-    callback: String,
+    pub callback: String,
     jar: Jar,
 }
 
 /// A whole sign-in as `login` at the provider: the app's start, the provider's redirects,
 /// the app's callback.
-async fn sign_in(app: &TestApp, login: &str) -> Outcome {
+pub async fn sign_in(app: &TestApp, login: &str) -> Outcome {
     let app_host = host_of(&app.at("/"));
     let mut jar = Jar::default();
     let r = client().get(app.at("/login/oidc")).send().await.unwrap();
