@@ -7,6 +7,7 @@ pub(crate) mod dashboard;
 pub(crate) mod records;
 pub(crate) mod reveal;
 pub(crate) mod staff;
+pub(crate) mod user_message;
 pub(crate) mod wizard;
 
 use axum::extract::State;

@@ -320,23 +320,7 @@ pub(crate) async fn show(
 /// The ready-to-send message for the user: what to expect, whom to call, what they will be
 /// asked.
 pub(crate) fn user_message(r: &Record, helpdesk_phone: Option<&str>) -> String {
-    let name = r.display_name.as_deref().unwrap_or(&r.upn);
-    let phone = helpdesk_phone.unwrap_or("the IT helpdesk");
-    format!(
-        "Hello {name},\n\n\
-         your hardware security token{token} is on its way to you. Until it arrives:\n\
-         - Sign in with \"Stay signed in\" so Microsoft rarely asks for a code.\n\
-         - If you are asked for a code, call {phone}. We will verify that it is you \
-           (we call you back on your registered number, or ask for the passphrase you chose) \
-           and read you a code. We will never ask for a password.\n\n\
-         When the token arrives, call us once and read us the number on its display: we check it \
-         and from then on you use the token.\n",
-        token = r
-            .serial
-            .as_deref()
-            .map(|s| format!(" (serial {s})"))
-            .unwrap_or_default(),
-    )
+    crate::pages::user_message::for_record(r, helpdesk_phone)
 }
 
 /// The lifecycle form: which state to move to and what that move needs.
