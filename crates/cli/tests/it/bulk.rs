@@ -1,6 +1,6 @@
 //! Issue 19 (bulk provisioning): `tokendesk bulk generate` then `bulk burn` as real processes
 //! through real pcscd + vsmartcard-vpcd against the emulated token of `crates/nfc/tests/it`
-//! (included, not copied): a stack of tokens, a wrong token, an interruption in the middle of a
+//! (the `it::nfc` copy): a stack of tokens, a wrong token, an interruption in the middle of a
 //! seed write, and a resume that finishes the interrupted seed on its own token only. Needs
 //! pcscd with vpcd (`scripts/test` starts it); fails, never skips, without.
 
@@ -13,16 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-#[path = "../../../nfc/tests/it/emulator.rs"]
-#[allow(dead_code)]
-mod emulator;
-
-#[path = "../../../nfc/tests/it/bench.rs"]
-#[allow(dead_code)]
-mod bench;
-
-use bench::{Bench, READER, WAIT};
-use emulator::{Fault, TokenSpec, reader_turn};
+use super::nfc::bench::{self, Bench, READER, WAIT};
+use super::nfc::emulator::{Fault, TokenSpec, reader_turn};
 
 const A: &str = "8659622000401";
 const B: &str = "8659632000402";
