@@ -3,6 +3,7 @@
 
 mod assets_cmd;
 mod backup_timer;
+mod bulk_cmd;
 mod capture;
 mod clock;
 mod config;
@@ -67,6 +68,8 @@ pub enum Command {
     Config(config_cmd::ConfigCommand),
     /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
     Nfc(nfc_cmd::NfcArgs),
+    /// Provision a team: generate seeds for a CSV of users, then burn a stack of tokens (resumable).
+    Bulk(bulk_cmd::BulkArgs),
     /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
     #[command(flatten)]
     Vault(VaultCommand),
@@ -93,6 +96,7 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Doctor(args) => doctor::run(&args, &cli.global, out),
         Command::Config(cmd) => config_cmd::run(&cmd, &cli.global, out),
         Command::Nfc(args) => nfc_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
+        Command::Bulk(args) => bulk_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
         Command::Vault(cmd) => vault_cmd::run(&cmd, &config::load(&cli.global)?.0, clock, out),
     }
 }

@@ -167,6 +167,43 @@ pub fn parse(text: &str, kind: CsvKind, normalise: NormaliseUpn<'_>) -> Parsed {
     parsed
 }
 
+/// A list of users (bulk provisioning): the first column of each row is a UPN; a header
+/// (`upn`, `user`, `username`, `email`, `userprincipalname`) is skipped; `;` or `,`; other
+/// columns ignored. Returns `(line, upn)` in file order and one `line N: …` per bad or repeated
+/// user.
+pub fn parse_users(text: &str, normalise: NormaliseUpn<'_>) -> (Vec<(usize, String)>, Vec<String>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.lines().next().unwrap_or_default();
+    let sep = if first.contains(';') && !first.contains(',') {
+        ';'
+    } else {
+        ','
+    };
+    let (mut users, mut errors) = (Vec::new(), Vec::new());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let cell = split_csv(line, sep).into_iter().next().unwrap_or_default();
+        let header = ["upn", "user", "username", "email", "userprincipalname"];
+        if cell.is_empty() || (n == 1 && header.contains(&cell.to_lowercase().as_str())) {
+            continue;
+        }
+        match normalise(&cell) {
+            Ok(upn) => match seen.get(&upn) {
+                Some(prev) => {
+                    errors.push(format!("line {n}: {upn} already appears on line {prev}"))
+                }
+                None => {
+                    seen.insert(upn.clone(), n);
+                    users.push((n, upn));
+                }
+            },
+            Err(e) => errors.push(format!("line {n}: {e}")),
+        }
+    }
+    (users, errors)
+}
+
 /// Characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) run a cell as a
 /// formula when they open it (OWASP "CSV injection").
 const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
@@ -338,6 +375,27 @@ mod tests {
                 .collect();
             proptest::prop_assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn user_lists_skip_headers_and_report_bad_and_repeated_users() {
+        let (users, errors) = parse_users(
+            "\u{feff}UPN;Name\r\nAlice@Contoso.com;Alice\r\n\r\nnot a upn\r\nalice@contoso.com\r\nbob@contoso.com\r\n",
+            &upn,
+        );
+        assert_eq!(
+            users,
+            [
+                (2, "alice@contoso.com".to_owned()),
+                (6, "bob@contoso.com".to_owned())
+            ]
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("line 4: "), "{errors:?}");
+        assert_eq!(
+            errors[1],
+            "line 5: alice@contoso.com already appears on line 2"
+        );
     }
 
     #[test]

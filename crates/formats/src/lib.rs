@@ -1,15 +1,27 @@
 //! Seed exchange formats, pure (no I/O, no clock, no async): the guide's spreadsheet
-//! (`username,secret`), Entra ID's hardware OATH token CSV, and PSKC (RFC 6030) in and out.
+//! (`username,secret`), Entra ID's hardware OATH token CSV, and PSKC (RFC 6030) in and out;
+//! the exports of other tools in (Token2 TOTPVault, Aegis, 2FAS, Bitwarden, KeePassXC, Google
+//! Authenticator), with the format detected from the file.
 //!
 //! Parsers return every valid row and a per-row error list; row errors name the line (or the
 //! key package) and never the secret. Callers decide whether one bad row stops the import.
 //! The one system call is the OS CSPRNG for PSKC export salts and IVs.
 
+mod account;
+pub mod aegis;
 pub mod csv;
+mod detect;
+pub mod google;
+pub mod graph;
 mod import;
+pub mod password_csv;
 pub mod pskc;
+mod records;
+pub mod token2;
+pub mod twofas;
 mod xml;
 
+pub use detect::detect;
 pub use import::{ImportFormat, ReadError, read};
 
 use tokendesk_otp::{Algorithm, Secret};
@@ -57,6 +69,9 @@ pub struct Parsed {
     pub rows: Vec<TokenRow>,
     /// `line N: problem` (CSV) or `key N: problem` (PSKC), in file order.
     pub errors: Vec<String>,
+    /// Entries left out on purpose, not errors: password-manager rows without a TOTP field,
+    /// a Google export code seen twice.
+    pub left_out: usize,
 }
 
 impl Parsed {

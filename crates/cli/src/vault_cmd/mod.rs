@@ -4,6 +4,7 @@
 
 mod admin;
 mod exchange;
+mod import;
 mod records;
 mod staff;
 
@@ -57,9 +58,10 @@ pub enum VaultCommand {
     /// Master key management.
     #[command(subcommand)]
     Key(admin::KeyCommand),
-    /// Import seeds from a spreadsheet CSV, an Entra ID hardware-token CSV or a PSKC file (all or
-    /// nothing).
-    Import(exchange::ImportArgs),
+    /// Import seeds (all or nothing, --dry-run to check): spreadsheet or Entra CSV, PSKC, Token2
+    /// TOTPVault, Aegis, 2FAS, Bitwarden, KeePassXC, Google Authenticator export screenshots.
+    /// The format is detected from the file unless --format is given.
+    Import(import::ImportArgs),
     /// Export seeds (audited) as Entra CSV, password-protected PSKC or otpauth URIs.
     Export(exchange::ExportArgs),
     /// Write a consistent online snapshot of the vault (SQLite or PostgreSQL; still encrypted)
@@ -115,7 +117,7 @@ pub(crate) fn run(
             VaultCommand::Purge(args) => records::purge(&ctx, args, out).await,
             VaultCommand::Audit(cmd) => admin::audit(&ctx, cmd, out).await,
             VaultCommand::Key(cmd) => admin::key(&ctx, cmd, out).await,
-            VaultCommand::Import(args) => exchange::import(&ctx, args, out).await,
+            VaultCommand::Import(args) => import::import(&ctx, args, out).await,
             VaultCommand::Export(args) => exchange::export(&ctx, args, out).await,
             VaultCommand::Backup(args) => admin::backup(&ctx, args, out).await,
             VaultCommand::Restore(args) => admin::restore(&ctx, args, out).await,

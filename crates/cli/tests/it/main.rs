@@ -9,10 +9,12 @@
 )]
 
 mod backup_drill;
+mod bulk;
 mod config;
 mod doctor;
 mod drift;
 mod errors;
+mod imports;
 mod metrics;
 #[cfg(feature = "nfc-pcsc")]
 mod nfc;

@@ -10,11 +10,11 @@ use super::*;
 
 #[path = "../../../nfc/tests/it/emulator.rs"]
 #[allow(dead_code)]
-mod emulator;
+pub(crate) mod emulator;
 
 #[path = "../../../nfc/tests/it/bench.rs"]
 #[allow(dead_code)]
-mod bench;
+pub(crate) mod bench;
 
 use bench::{Bench, READER, WAIT};
 use emulator::{Fault, TokenSpec, reader_turn};

@@ -384,8 +384,8 @@ pub fn read(bytes: &[u8], creds: &Credentials<'_>) -> Result<Document> {
 /// Turns keys into vault rows: TOTP only, a user (UPN) from `UserId`, T0 = 0.
 pub fn to_rows(doc: Document, normalise: NormaliseUpn<'_>) -> Parsed {
     let mut parsed = Parsed {
-        rows: Vec::new(),
         errors: doc.errors,
+        ..Parsed::default()
     };
     let mut seen = std::collections::HashMap::new();
     for k in doc.keys {

@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 use crate::state::State;
 mod capture;
+mod claim;
 mod lifecycle;
 mod listing;
 mod lookup;

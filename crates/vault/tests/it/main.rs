@@ -25,6 +25,7 @@ macro_rules! both_backends {
 
 mod approvals;
 mod audit;
+mod claim;
 mod crypto;
 mod db;
 mod lifecycle;

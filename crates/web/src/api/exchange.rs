@@ -1,5 +1,5 @@
-//! Imports (spreadsheet, Entra ID CSV, PSKC; all or nothing) and exports (a POST: Entra CSV, or
-//! password-protected PSKC), each audited.
+//! Imports (every `formats::ImportFormat`, detected from the file when not named; all or
+//! nothing) and exports (a POST: Entra CSV, or password-protected PSKC), each audited.
 
 use crate::AppState;
 use crate::auth::Auth;
@@ -18,9 +18,11 @@ fn normalise(upn: &str) -> Result<String, String> {
     tokendesk_vault::validate_upn(upn).map_err(|e| e.to_string())
 }
 
-/// `POST /api/v1/import` (multipart: `file`; `format` = spreadsheet | entra | pskc; `password`
-/// for a password-protected PSKC file; `dry_run`, `skip_invalid` = true/false). All or nothing
-/// unless `skip_invalid`; the report lists every bad row (never a secret).
+/// `POST /api/v1/import` (multipart: `file`; `format` = spreadsheet | entra | pskc | token2 |
+/// aegis | 2fas | bitwarden | keepassxc | google, or absent to detect it from the file;
+/// `password` for a password-protected PSKC file; `dry_run`, `skip_invalid` = true/false). All
+/// or nothing unless `skip_invalid`; the report names the format and whether it was detected,
+/// and lists every bad row (never a secret).
 pub(crate) async fn import(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
@@ -55,20 +57,37 @@ pub(crate) async fn import(
         }
     }
     let file = file.ok_or_else(|| Problem::bad_request("the upload has no `file` field"))?;
-    let format: ImportFormat = format.parse().map_err(Problem::invalid)?;
+    let (format, detected) = if format.is_empty() {
+        let found = tokendesk_formats::detect(&file).ok_or_else(|| {
+            Problem::invalid("cannot tell the format of the file; name it in the `format` field")
+        })?;
+        (found, true)
+    } else {
+        (
+            format.parse::<ImportFormat>().map_err(Problem::invalid)?,
+            false,
+        )
+    };
     let creds = tokendesk_formats::pskc::Credentials {
         password: password.as_ref().map(|p| p.as_bytes()),
         preshared_key: None,
     };
-    let (tokendesk_formats::Parsed { rows, errors }, _) =
-        tokendesk_formats::read(format, &file, &creds, &normalise)
-            .map_err(|e| Problem::invalid(e.to_string()))?;
+    let (
+        tokendesk_formats::Parsed {
+            rows,
+            errors,
+            left_out,
+        },
+        _,
+    ) = tokendesk_formats::read(format, &file, &creds, &normalise)
+        .map_err(|e| Problem::invalid(e.to_string()))?;
     if !errors.is_empty() && !skip_invalid {
         return Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({
                 "code": "invalid_rows",
                 "message": format!("{} invalid row(s); nothing imported (fix them, or set skip_invalid)", errors.len()),
+                "format": format.as_str(), "detected": detected,
                 "errors": errors,
             })),
         )
@@ -77,6 +96,7 @@ pub(crate) async fn import(
     if dry_run {
         return Ok(Json(json!({
             "dry_run": true, "valid": rows.len(), "imported": 0, "errors": errors,
+            "format": format.as_str(), "detected": detected, "left_out": left_out,
         }))
         .into_response());
     }
@@ -86,10 +106,11 @@ pub(crate) async fn import(
         .vault()
         .capture_batch(&authz, &items, &format!("api-import:{format}"))
         .await?;
-    Ok(
-        Json(json!({ "dry_run": false, "imported": n, "skipped": errors.len(), "errors": errors }))
-            .into_response(),
-    )
+    Ok(Json(json!({
+        "dry_run": false, "imported": n, "skipped": errors.len(), "errors": errors,
+        "format": format.as_str(), "detected": detected, "left_out": left_out,
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -273,6 +273,42 @@ async fn two_instances_share_sessions(app: TestApp) {
 }
 
 both_backends!(import_and_export_over_the_api);
+both_backends!(issue_19_import_detects_the_format_when_none_is_named);
+
+async fn issue_19_import_detects_the_format_when_none_is_named(app: TestApp) {
+    // Why: the API shares the CLI's detection; without `format` it says what it found, and an
+    // encrypted export of another tool is refused with what to do.
+    let _admin = app.admin().await;
+    let key = app.api_key("ops", Role::Admin).await;
+    let aegis = r#"{"version":1,"header":{"slots":null,"params":null},"db":{"version":3,
+        "entries":[{"type":"totp","uuid":"u1","name":"ann@example.com","issuer":"Microsoft",
+        "info":{"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algo":"SHA1","digits":6,"period":30}}]}}"#;
+    let send = |bytes: &'static str| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.as_bytes().to_vec()).file_name("export.json"),
+        );
+        client()
+            .post(app.at("/api/v1/import"))
+            .header("authorization", &key)
+            .multipart(form)
+    };
+    let r = send(aegis).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["format"], "aegis");
+    assert_eq!(report["detected"], true);
+    assert_eq!(report["imported"], 1);
+    let encrypted = r#"{"services":[],"schemaVersion":4,"servicesEncrypted":"abc:def:ghi"}"#;
+    let r = send(encrypted).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("this 2FAS export is encrypted"), "{body}");
+    let r = send("hello\n").send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("cannot tell the format"));
+    assert_eq!(app.vault.list(&Default::default()).await.unwrap().len(), 1);
+}
 
 async fn import_and_export_over_the_api(app: TestApp) {
     let _admin = app.admin().await;

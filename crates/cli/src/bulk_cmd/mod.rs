@@ -1,0 +1,168 @@
+//! `tokendesk bulk …`: provision a team at once. `generate` captures a fresh random 160-bit
+//! seed for every user of a CSV of UPNs (one transaction, all or nothing); `burn` then burns a
+//! stack of Token2 tokens over NFC one after another (tap, burn, read back and verify, record
+//! the serial, next), resumable: the state lives in the vault (a record is `captured`, then
+//! bound to its token's serial before the write, then `burned`), so rerunning the same command
+//! continues where it stopped and never puts one seed on two tokens.
+
+mod burn;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand, ValueEnum};
+use tokendesk_otp::{Algorithm, Secret};
+use tokendesk_vault::{NewRecord, TokenParams};
+
+use crate::clock::Clock;
+use crate::error::{CliError, Outcome};
+use crate::vault_cmd::{Ctx, VaultOptions, runtime, vault_error};
+
+/// Provision many users at once: generate their seeds, then burn a stack of tokens.
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    #[command(subcommand)]
+    command: BulkCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BulkCommand {
+    /// Capture a new random 160-bit seed for every user in a CSV of UPNs (all or nothing).
+    Generate(GenerateArgs),
+    /// Burn the captured seeds of the users in the CSV onto tokens, one after another; run it
+    /// again after an interruption to resume.
+    Burn(burn::BurnArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AlgorithmArg {
+    Sha1,
+    Sha256,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// CSV whose first column is the user's UPN (header optional; `;` or `,`).
+    users: PathBuf,
+    /// HMAC algorithm of the tokens.
+    #[arg(long, value_enum, default_value = "sha1")]
+    algorithm: AlgorithmArg,
+    /// Time step in seconds: 30 or 60.
+    #[arg(long, default_value = "30",
+          value_parser = clap::builder::PossibleValuesParser::new(["30", "60"]))]
+    period: String,
+    /// Check the list and say what would happen; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Runs a `bulk` subcommand.
+///
+/// # Errors
+/// Exit 2 for the user list and flags; exit 3 for the vault, PC/SC and the tokens.
+pub(crate) fn run(
+    args: &BulkArgs,
+    opts: &VaultOptions,
+    clock: &dyn Clock,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    match &args.command {
+        BulkCommand::Generate(g) => generate(g, opts, clock, out),
+        BulkCommand::Burn(b) => burn::run(b, opts, clock, out),
+    }
+}
+
+/// The users of a CSV of UPNs, by the vault's rule; every bad line is reported at once.
+pub(crate) fn read_users(path: &std::path::Path) -> Result<Vec<String>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::input(anyhow::Error::new(e).context(format!("cannot read {}", path.display())))
+    })?;
+    let normalise = |u: &str| tokendesk_vault::validate_upn(u).map_err(|e| e.to_string());
+    let (users, errors) = tokendesk_formats::csv::parse_users(&text, &normalise);
+    if !errors.is_empty() {
+        return Err(CliError::input(anyhow!(
+            "{} bad line(s) in {}; nothing changed:\n{}",
+            errors.len(),
+            path.display(),
+            errors.join("\n")
+        )));
+    }
+    if users.is_empty() {
+        return Err(CliError::input(anyhow!(
+            "{} names no users (one UPN per line)",
+            path.display()
+        )));
+    }
+    Ok(users.into_iter().map(|(_, u)| u).collect())
+}
+
+fn generate(
+    g: &GenerateArgs,
+    opts: &VaultOptions,
+    clock: &dyn Clock,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let users = read_users(&g.users)?;
+    let params = TokenParams {
+        algorithm: match g.algorithm {
+            AlgorithmArg::Sha1 => Algorithm::Sha1,
+            AlgorithmArg::Sha256 => Algorithm::Sha256,
+        },
+        digits: 6,
+        period_secs: g
+            .period
+            .parse()
+            .map_err(|_| CliError::input(anyhow!("the period must be 30 or 60 seconds")))?,
+    };
+    if g.dry_run {
+        writeln!(
+            out,
+            "dry run: {} user(s) would get a new 160-bit seed ({}, {} s); nothing changed",
+            users.len(),
+            params.algorithm,
+            params.period_secs
+        )?;
+        return Ok(Outcome::Done);
+    }
+    let items = users
+        .iter()
+        .map(|upn| {
+            let seed = Secret::generate(20).context("the system random generator failed")?;
+            let new = NewRecord {
+                upn: upn.clone(),
+                params,
+                ..NewRecord::default()
+            };
+            Ok((new, seed))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(CliError::env)?;
+    let ctx = Ctx::new(opts, clock);
+    let n = runtime()?.block_on(async {
+        let vault = ctx.open().await?;
+        let n = vault
+            .capture_batch(&ctx.admin(), &items, "bulk")
+            .await
+            .map_err(|e| {
+                let err = vault_error(e);
+                CliError {
+                    exit_code: err.exit_code,
+                    error: err.error.context("no seeds generated"),
+                }
+            })?;
+        vault.store().close().await;
+        Ok::<_, CliError>(n)
+    })?;
+    writeln!(
+        out,
+        "generated {n} seed(s) of 160 bits ({}, {} s); the records are captured",
+        params.algorithm, params.period_secs
+    )?;
+    writeln!(
+        out,
+        "next: tokendesk bulk burn {} (with the tokens at hand)",
+        g.users.display()
+    )?;
+    Ok(Outcome::Done)
+}

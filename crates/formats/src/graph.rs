@@ -1,0 +1,244 @@
+//! Microsoft Graph (beta) request bodies for hardware OATH tokens, for organisations with Entra
+//! ID P1/P2: per token, create the `hardwareOathTokenAuthenticationMethodDevice`
+//! (`POST /directory/authenticationMethodDevices/hardwareOathDevices` with `serialNumber`,
+//! `manufacturer`, `model`, `secretKey`, `timeIntervalInSeconds`, `hashFunction`), assign it to
+//! the user (`POST /users/{upn}/authentication/hardwareOathMethods` with `device.id`) and
+//! activate it (`POST …/hardwareOathMethods/{id}/activate` with `verificationCode` and
+//! `displayName`). The ids and the code exist only at upload time, so those bodies carry the
+//! placeholders [`DEVICE_ID`] and [`VERIFICATION_CODE`], which [`UPLOAD_SCRIPT`] fills in.
+//! Checked against Microsoft's documented schema, not against a live tenant.
+
+use serde::Serialize;
+use tokendesk_otp::{Algorithm, Secret};
+use zeroize::Zeroizing;
+
+/// The Graph API version these bodies are for. Beta: Microsoft may change it.
+pub const API_BASE: &str = "https://graph.microsoft.com/beta";
+
+/// Placeholder for the device id Graph returns from the create call.
+pub const DEVICE_ID: &str = "{deviceId}";
+
+/// Placeholder for the user's hardware OATH method id Graph returns from the assign call.
+pub const METHOD_ID: &str = "{hardwareOathMethodId}";
+
+/// Placeholder for the code the token shows at activation (the script computes it).
+pub const VERIFICATION_CODE: &str = "{verificationCode}";
+
+/// The PowerShell script (Microsoft Graph PowerShell SDK) that uploads a file of these bodies.
+pub const UPLOAD_SCRIPT: &str = include_str!("graph_upload.ps1");
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded in a URL path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Fields of the create body Microsoft documents as required.
+pub const CREATE_REQUIRED: [&str; 5] = [
+    "serialNumber",
+    "manufacturer",
+    "model",
+    "secretKey",
+    "timeIntervalInSeconds",
+];
+
+/// One token to upload.
+pub struct GraphToken<'a> {
+    /// The user it is assigned to.
+    pub upn: &'a str,
+    /// Serial number (required by Graph).
+    pub serial: &'a str,
+    /// Manufacturer (required by Graph).
+    pub manufacturer: &'a str,
+    /// Model (required by Graph).
+    pub model: &'a str,
+    /// The seed.
+    pub secret: &'a Secret,
+    /// Hash: SHA-1 or SHA-256 (Graph has no SHA-512).
+    pub algorithm: Algorithm,
+    /// 30 or 60.
+    pub period_secs: u32,
+}
+
+/// Why a token cannot be described for Graph.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// Graph's `hashFunction` knows only `hmacsha1` and `hmacsha256`.
+    #[error("{upn}: Graph accepts SHA-1 or SHA-256 tokens, not {algorithm}")]
+    Algorithm {
+        /// The user.
+        upn: String,
+        /// The token's hash.
+        algorithm: Algorithm,
+    },
+    /// Graph's `timeIntervalInSeconds` is 30 or 60.
+    #[error("{upn}: Graph accepts a time interval of 30 or 60 s, not {period_secs}")]
+    Period {
+        /// The user.
+        upn: String,
+        /// The token's step.
+        period_secs: u32,
+    },
+    /// A required field is empty.
+    #[error("{upn}: the token has no {field}, which Graph requires; record it first")]
+    Missing {
+        /// The user.
+        upn: String,
+        /// The empty field.
+        field: &'static str,
+    },
+    /// The JSON writer failed (it does not, for these types).
+    #[error("the Graph file could not be written")]
+    Serialise,
+    /// Graph allows at most 128 base32 characters.
+    #[error("{upn}: the secret key is longer than Graph's 128 base32 characters")]
+    SecretTooLong {
+        /// The user.
+        upn: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Request<B: Serialize> {
+    method: &'static str,
+    url: String,
+    body: B,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody<'a> {
+    serial_number: &'a str,
+    manufacturer: &'a str,
+    model: &'a str,
+    secret_key: &'a str,
+    time_interval_in_seconds: u32,
+    hash_function: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssignBody {
+    device: DeviceRef,
+}
+
+#[derive(Serialize)]
+struct DeviceRef {
+    id: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivateBody {
+    verification_code: &'static str,
+    display_name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    user_principal_name: &'a str,
+    create: Request<CreateBody<'a>>,
+    assign: Request<AssignBody>,
+    activate: Request<ActivateBody>,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    format: &'static str,
+    api: &'static str,
+    note: &'static str,
+    tokens: Vec<Entry<'a>>,
+}
+
+fn entry<'a>(t: &'a GraphToken<'a>, secret: &'a str) -> Result<Entry<'a>, GraphError> {
+    let upn = t.upn.to_owned();
+    let hash_function = match t.algorithm {
+        Algorithm::Sha1 => "hmacsha1",
+        Algorithm::Sha256 => "hmacsha256",
+        algorithm => return Err(GraphError::Algorithm { upn, algorithm }),
+    };
+    if t.period_secs != 30 && t.period_secs != 60 {
+        return Err(GraphError::Period {
+            upn,
+            period_secs: t.period_secs,
+        });
+    }
+    for (field, value) in [
+        ("serialNumber", t.serial),
+        ("manufacturer", t.manufacturer),
+        ("model", t.model),
+    ] {
+        if value.trim().is_empty() {
+            return Err(GraphError::Missing { upn, field });
+        }
+    }
+    if secret.len() > 128 {
+        return Err(GraphError::SecretTooLong { upn });
+    }
+    let user = percent_encoding::utf8_percent_encode(t.upn, PATH_SEGMENT);
+    let methods = format!("{API_BASE}/users/{user}/authentication/hardwareOathMethods");
+    Ok(Entry {
+        user_principal_name: t.upn,
+        create: Request {
+            method: "POST",
+            url: format!("{API_BASE}/directory/authenticationMethodDevices/hardwareOathDevices"),
+            body: CreateBody {
+                serial_number: t.serial,
+                manufacturer: t.manufacturer,
+                model: t.model,
+                secret_key: secret,
+                time_interval_in_seconds: t.period_secs,
+                hash_function,
+            },
+        },
+        assign: Request {
+            method: "POST",
+            url: methods.clone(),
+            body: AssignBody {
+                device: DeviceRef { id: DEVICE_ID },
+            },
+        },
+        activate: Request {
+            method: "POST",
+            url: format!("{methods}/{METHOD_ID}/activate"),
+            body: ActivateBody {
+                verification_code: VERIFICATION_CODE,
+                display_name: format!("{} {} {}", t.manufacturer, t.model, t.serial),
+            },
+        },
+    })
+}
+
+/// The whole file: what it is, then per token the create, assign and activate requests. It
+/// holds the seeds: write it owner-only and delete it after the upload. The seeds are copied
+/// only into the returned zeroizing text.
+///
+/// # Errors
+/// The first [`GraphError`]; nothing is written then.
+pub fn write(tokens: &[GraphToken<'_>]) -> Result<Zeroizing<String>, GraphError> {
+    let secrets: Vec<Zeroizing<String>> = tokens.iter().map(|t| t.secret.to_base32()).collect();
+    let entries = tokens
+        .iter()
+        .zip(&secrets)
+        .map(|(t, s)| entry(t, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let doc = Document {
+        format: "tokendesk-graph-hardware-oath/1",
+        api: API_BASE,
+        note: "Microsoft Graph beta API; checked against Microsoft's documented schema, not a \
+               live tenant. Holds token secrets: delete this file after the upload.",
+        tokens: entries,
+    };
+    // Room for every entry up front, so the buffer holding seeds is not reallocated (a
+    // reallocation would leave an unwiped copy behind).
+    let mut buf = Zeroizing::new(Vec::with_capacity(1024 + tokens.len() * 2048));
+    serde_json::to_writer_pretty(&mut *buf, &doc).map_err(|_| GraphError::Serialise)?;
+    buf.push(b'\n');
+    let text = std::str::from_utf8(&buf).map_err(|_| GraphError::Serialise)?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests;
