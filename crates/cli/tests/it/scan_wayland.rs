@@ -227,19 +227,24 @@ fn wayland_compositor_without_screencopy_or_portal_says_what_to_do_instead() {
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.contains("does not offer the wlr-screencopy protocol"),
-        "{err}"
-    );
-    assert!(
-        err.contains("no D-Bus session bus to reach the desktop portal"),
-        "{err}"
-    );
-    assert!(err.contains("tokendesk scan --clipboard"), "{err}");
-    assert!(err.contains("Capture from screen share"), "{err}");
-    assert!(stdout(&o).is_empty());
+    no_backend_says_what_to_do(&o, "no D-Bus session bus to reach the desktop portal");
+}
+
+/// Exit 3 naming both failed backends (`portal_reason` for the portal) and the ways out: the
+/// browser capture, the clipboard, a saved file.
+pub(crate) fn no_backend_says_what_to_do(o: &std::process::Output, portal_reason: &str) {
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(o));
+    let err = stderr(o);
+    for needle in [
+        "does not offer the wlr-screencopy protocol",
+        portal_reason,
+        "Capture from screen share",
+        "tokendesk scan --clipboard",
+        "tokendesk scan FILE",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing: {err}");
+    }
+    assert!(stdout(o).is_empty());
 }
 
 /// weston's socket: a compositor without wlr-screencopy, like GNOME and KDE.
