@@ -186,10 +186,10 @@ fn screen(args: &ScanArgs, clock: &dyn Clock, out: &mut dyn Write) -> Result<Out
     loop {
         let grabs = capture::screen().map_err(CliError::env)?;
         // Every monitor is decoded on its own; the findings are reported together as "screen".
-        let codes = grabs
-            .into_iter()
-            .flat_map(|g| tokendesk_qr::decode_luma(g.width, g.height, g.luma))
-            .collect();
+        let mut codes = Vec::new();
+        for shot in grabs {
+            codes.extend(shot.decode().map_err(CliError::env)?);
+        }
         let s = scanned("screen", Ok(codes));
         let seeds = s
             .result

@@ -23,6 +23,7 @@ mod otp;
 mod owner_only;
 mod scan;
 mod scan_live;
+mod scan_portal;
 mod scan_wayland;
 // The scratch databases of the vault and web tests, shared so all three set up and drop them the
 // same way (the CLI tests use only the PostgreSQL half).

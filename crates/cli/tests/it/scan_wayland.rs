@@ -2,8 +2,8 @@
 //! scripts/test, its socket named by TOKENDESK_TEST_WAYLAND_DISPLAY) showing a QR code in a
 //! Wayland-native image viewer (swayimg), captured through the wlr-screencopy protocol.
 //!
-//! Not covered here: the xdg-desktop-portal path of GNOME and KDE, which tokendesk does not
-//! implement (it explains what to do instead when a compositor lacks screencopy).
+//! The desktop-portal path (compositors without screencopy, such as GNOME and KDE) is in
+//! scan_portal.rs, on this same sway.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -14,10 +14,10 @@ use crate::scan_live::{Reaped, SECRET, qr_png};
 use crate::{stderr, stdout, tokendesk};
 
 /// The Wayland tests share one compositor: one at a time.
-static COMPOSITOR: Mutex<()> = Mutex::new(());
+pub(crate) static COMPOSITOR: Mutex<()> = Mutex::new(());
 
 /// The compositor's socket, as an absolute path.
-fn socket() -> PathBuf {
+pub(crate) fn socket() -> PathBuf {
     let s = std::env::var("TOKENDESK_TEST_WAYLAND_DISPLAY").unwrap_or_else(|_| {
         panic!(
             "TOKENDESK_TEST_WAYLAND_DISPLAY is not set: run the tests with scripts/test (it starts \
@@ -61,7 +61,7 @@ fn swaymsg(args: &[&str]) -> serde_json::Value {
 }
 
 /// Makes sure the compositor has a second monitor and returns the output names.
-fn two_outputs() -> Vec<String> {
+pub(crate) fn two_outputs() -> Vec<String> {
     let names = |v: serde_json::Value| -> Vec<String> {
         v.as_array()
             .unwrap()
@@ -83,7 +83,7 @@ fn two_outputs() -> Vec<String> {
 
 /// Shows `png` full-screen on `output` in swayimg, and waits until sway has mapped the window
 /// there.
-fn show_on(output: &str, png: &std::path::Path) -> Reaped {
+pub(crate) fn show_on(output: &str, png: &std::path::Path) -> Reaped {
     no_viewer_left();
     swaymsg(&["focus", "output", output]);
     let child = Command::new("swayimg")
@@ -217,29 +217,44 @@ fn wayland_socket_without_a_compositor_is_an_environment_error() {
 }
 
 #[test]
-fn wayland_compositor_without_screencopy_says_what_to_do_instead() {
-    // weston (started by scripts/test) offers no wlr-screencopy, like GNOME and KDE.
-    let weston = std::env::var("TOKENDESK_TEST_WESTON_DISPLAY").unwrap_or_else(|_| {
+fn wayland_compositor_without_screencopy_or_portal_says_what_to_do_instead() {
+    // weston (started by scripts/test) offers no wlr-screencopy, like GNOME and KDE, and there is
+    // no session bus, so no desktop portal either.
+    let o = tokendesk()
+        .args(["scan", "--screen", "--watch", "--timeout", "5"])
+        .env("WAYLAND_DISPLAY", weston())
+        .env_remove("DISPLAY")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    no_backend_says_what_to_do(&o, "no D-Bus session bus to reach the desktop portal");
+}
+
+/// Exit 3 naming both failed backends (`portal_reason` for the portal) and the ways out: the
+/// browser capture, the clipboard, a saved file.
+pub(crate) fn no_backend_says_what_to_do(o: &std::process::Output, portal_reason: &str) {
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(o));
+    let err = stderr(o);
+    for needle in [
+        "does not offer the wlr-screencopy protocol",
+        portal_reason,
+        "Capture from screen share",
+        "tokendesk scan --clipboard",
+        "tokendesk scan FILE",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing: {err}");
+    }
+    assert!(stdout(o).is_empty());
+}
+
+/// weston's socket: a compositor without wlr-screencopy, like GNOME and KDE.
+pub(crate) fn weston() -> String {
+    std::env::var("TOKENDESK_TEST_WESTON_DISPLAY").unwrap_or_else(|_| {
         panic!(
             "TOKENDESK_TEST_WESTON_DISPLAY is not set: run the tests with scripts/test (it starts \
              a headless weston), or start `XDG_RUNTIME_DIR=DIR weston \
              --backend=headless-backend.so --socket=wayland-0 &` and export \
              TOKENDESK_TEST_WESTON_DISPLAY=DIR/wayland-0"
         )
-    });
-    let o = tokendesk()
-        .args(["scan", "--screen", "--watch", "--timeout", "5"])
-        .env("WAYLAND_DISPLAY", weston)
-        .env_remove("DISPLAY")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.contains("does not offer the wlr-screencopy protocol"),
-        "{err}"
-    );
-    assert!(err.contains("tokendesk scan --clipboard"), "{err}");
-    assert!(err.contains("Capture from screen share"), "{err}");
-    assert!(stdout(&o).is_empty());
+    })
 }

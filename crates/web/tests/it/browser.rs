@@ -24,11 +24,11 @@ use crate::app::{TestApp, totp_now};
 /// The seed pasted into the wizard (as Microsoft shows it: lowercase, groups of four).
 const SEED: &str = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA";
 const SEED_AS_SHOWN: &str = "krug kidr ovuw g2za mjzg 653o ebtg 66ba";
-const ADMIN_PW: &str = "correct horse battery";
+pub(crate) const ADMIN_PW: &str = "correct horse battery";
 const ALICE_PW: &str = "alice's own long password";
 
 /// chromedriver, stopped (killed and reaped) when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     profile: tempfile::TempDir,
@@ -49,7 +49,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let bin = std::env::var("TOKENDESK_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let port = free_port();
     let child = match Command::new(&bin)
@@ -91,11 +91,11 @@ async fn start_driver() -> Driver {
     }
 }
 
-async fn open_browser(driver: &Driver) -> Client {
+pub(crate) async fn open_browser(driver: &Driver) -> Client {
     open_browser_with(driver, &[]).await
 }
 
-async fn open_browser_with(driver: &Driver, extra: &[&str]) -> Client {
+pub(crate) async fn open_browser_with(driver: &Driver, extra: &[&str]) -> Client {
     let chromium =
         std::env::var("TOKENDESK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = format!("--user-data-dir={}", driver.profile.path().display());
@@ -129,15 +129,15 @@ async fn open_browser_with(driver: &Driver, extra: &[&str]) -> Client {
 
 /// The browser plus what the checks need: the server, every page source seen after the seed
 /// was saved, and where to put screenshots.
-struct Ui<'a> {
-    c: Client,
-    app: &'a TestApp,
-    after_save: Option<Vec<(String, String)>>,
-    shots: Option<PathBuf>,
+pub(crate) struct Ui<'a> {
+    pub(crate) c: Client,
+    pub(crate) app: &'a TestApp,
+    pub(crate) after_save: Option<Vec<(String, String)>>,
+    pub(crate) shots: Option<PathBuf>,
 }
 
 impl Ui<'_> {
-    async fn goto(&mut self, path: &str) {
+    pub(crate) async fn goto(&mut self, path: &str) {
         self.c.goto(&self.app.at(path)).await.unwrap();
         self.seen().await;
     }
@@ -206,7 +206,7 @@ impl Ui<'_> {
     }
 
     /// Password then second factor, for an enrolled account.
-    async fn sign_in(&mut self, user: &str, password: &str, key: &str) {
+    pub(crate) async fn sign_in(&mut self, user: &str, password: &str, key: &str) {
         self.typ("#username", user).await;
         self.typ("#password", password).await;
         self.submit("#signin", "#verify").await;
@@ -519,78 +519,8 @@ async fn flow(ui: &mut Ui<'_>) {
     }
 }
 
-// ----- issue 15: capture in the browser -------------------------------------------------------
-
-/// The title of the tab that plays the user's shared screen; Chromium's
-/// `--auto-select-tab-capture-source-by-title` picks it without showing the picker.
-const SHARED_TAB: &str = "Shared screen sample";
-
-/// A signed-in administrator in Chromium on the wizard page (the session cookie set through
-/// WebDriver), with a second tab titled [`SHARED_TAB`] showing `shot`.
-async fn wizard_with_shared_tab(app: &TestApp, c: &Client, shot: &[u8], mime: &str) {
-    sign_in_root(app, c).await;
-    let wizard = c.window().await.unwrap();
-    let tab = c.new_window(true).await.unwrap();
-    c.switch_to_window(tab.handle).await.unwrap();
-    // A full-HD "shared screen", the sample at its own size, as a meeting window shows it.
-    c.set_window_rect(0, 0, 1920, 1200).await.unwrap();
-    let b64 = data_encoding::BASE64.encode(shot);
-    let page = format!(
-        "<!doctype html><title>{SHARED_TAB}</title><body style='margin:0;background:#fff'>\
-         <img src='data:{mime};base64,{b64}' style='display:block'></body>"
-    );
-    c.goto(&format!(
-        "data:text/html;base64,{}",
-        data_encoding::BASE64.encode(page.as_bytes())
-    ))
-    .await
-    .unwrap();
-    c.switch_to_window(wizard).await.unwrap();
-    c.goto(&app.at("/wizard")).await.unwrap();
-}
-
-/// Signs the administrator `root` in through the pages (password, then the second factor with
-/// the key `TestApp::admin` enrolled).
-async fn sign_in_root(app: &TestApp, c: &Client) {
-    app.admin().await;
-    let key = app.totp_keys.lock().unwrap()["root"].clone();
-    let mut ui = Ui {
-        c: c.clone(),
-        app,
-        after_save: None,
-        shots: None,
-    };
-    ui.goto("/login").await;
-    ui.sign_in("root", ADMIN_PW, &key).await;
-}
-
-/// Chromium with the wizard open beside a tab titled [`SHARED_TAB`] showing `shot`, after a click
-/// on *Capture from screen share* (Chromium picks that tab without showing its picker).
-async fn capture_from_shared_tab(app: &TestApp, shot: &[u8], mime: &str) -> (Driver, Client) {
-    let driver = start_driver().await;
-    let select = format!("--auto-select-tab-capture-source-by-title={SHARED_TAB}");
-    let c = open_browser_with(&driver, &[select.as_str()]).await;
-    wizard_with_shared_tab(app, &c, shot, mime).await;
-    wait_for(&c, "#capture-start", 10)
-        .await
-        .click()
-        .await
-        .unwrap();
-    (driver, c)
-}
-
-/// The current value of a form field.
-async fn field_value(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-async fn wait_for(c: &Client, css: &str, secs: u64) -> Element {
+/// Waits up to `secs` for an element.
+async fn element(c: &Client, css: &str, secs: u64) -> Element {
     match c
         .wait()
         .at_most(Duration::from_secs(secs))
@@ -605,155 +535,6 @@ async fn wait_for(c: &Client, css: &str, secs: u64) -> Element {
     }
 }
 
-/// Waits until the capture status line says something containing `needle`.
-async fn status_says(c: &Client, needle: &str, secs: u64) -> String {
-    let until = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let text = c
-            .find(Locator::Css("#capture-status"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            Instant::now() < until,
-            "capture status never said {needle:?}: {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_15_capture_from_a_shared_tab_fills_the_wizard() {
-    let _heavy = crate::app::HEAVY.lock().await;
-    use crate::capture::{SEED_SHOT, SEED_SHOT_SECRET};
-    let app = TestApp::sqlite().await;
-    let (driver, c) = capture_from_shared_tab(&app, SEED_SHOT, "image/jpeg").await;
-    // The seed found in a frame fills the form, which is submitted as a typed seed would be.
-    wait_for(&c, "#wizard-codes", 30).await;
-    let secret = field_value(&c, "#secret").await;
-    assert!(secret.to_uppercase().contains(SEED_SHOT_SECRET), "{secret}");
-    let _ = c.clone().close().await;
-    drop(driver);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_15_microsofts_own_qr_stops_the_capture_with_the_explanation() {
-    let _heavy = crate::app::HEAVY.lock().await;
-    use crate::capture::PHONEFACTOR_SHOT;
-    let app = TestApp::sqlite().await;
-    let (driver, c) = capture_from_shared_tab(&app, PHONEFACTOR_SHOT, "image/png").await;
-    let said = status_says(&c, "different authenticator app", 30).await;
-    assert!(said.contains("not a TOTP seed"), "{said}");
-    let state: String = c
-        .execute(
-            "return document.querySelector('[data-capture]').getAttribute('data-capture-state')",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(state, "stopped");
-    let _ = c.clone().close().await;
-    drop(driver);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_15_pasted_and_dropped_screenshots_fill_the_wizard() {
-    let _heavy = crate::app::HEAVY.lock().await;
-    use crate::capture::{SEED_SHOT, SEED_SHOT_SECRET};
-    let app = TestApp::sqlite().await;
-    let driver = start_driver().await;
-    let c = open_browser(&driver).await;
-    sign_in_root(&app, &c).await;
-    let b64 = data_encoding::BASE64.encode(SEED_SHOT);
-    for event in ["paste", "drop"] {
-        c.goto(&app.at("/wizard")).await.unwrap();
-        wait_for(&c, "#capture-start", 10).await;
-        // A synthetic event carrying the screenshot as a file, as the snipping tool's clipboard
-        // or a dragged file would.
-        c.execute(
-            "const [b64, kind] = arguments;
-             const bytes = Uint8Array.from(atob(b64), ch => ch.charCodeAt(0));
-             const file = new File([bytes], 'shot.jpg', { type: 'image/jpeg' });
-             const data = new DataTransfer();
-             data.items.add(file);
-             const ev = kind === 'paste'
-               ? new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true })
-               : new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true });
-             document.body.dispatchEvent(ev);",
-            vec![b64.clone().into(), event.into()],
-        )
-        .await
-        .unwrap();
-        wait_for(&c, "#wizard-codes", 30).await;
-        let secret = c
-            .find(Locator::Css("#secret"))
-            .await
-            .unwrap()
-            .prop("value")
-            .await
-            .unwrap()
-            .unwrap_or_default();
-        assert!(
-            secret.to_uppercase().contains(SEED_SHOT_SECRET),
-            "{event}: {secret}"
-        );
-    }
-    // The Toolset page takes a pasted screenshot the same way and shows the codes.
-    c.goto(&app.at("/toolset")).await.unwrap();
-    wait_for(&c, "#capture-start", 10).await;
-    c.execute(
-        "const bytes = Uint8Array.from(atob(arguments[0]), ch => ch.charCodeAt(0));
-         const data = new DataTransfer();
-         data.items.add(new File([bytes], 'shot.jpg', { type: 'image/jpeg' }));
-         document.body.dispatchEvent(new ClipboardEvent('paste',
-           { clipboardData: data, bubbles: true, cancelable: true }));",
-        vec![b64.clone().into()],
-    )
-    .await
-    .unwrap();
-    wait_for(&c, "#toolset-code-list", 30).await;
-    let seed = field_value(&c, "#seed").await;
-    assert!(
-        seed.to_uppercase().contains(SEED_SHOT_SECRET),
-        "toolset: {seed}"
-    );
-    let _ = c.clone().close().await;
-    drop(driver);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_15_a_share_without_a_code_times_out_with_advice() {
-    let _heavy = crate::app::HEAVY.lock().await;
-    use crate::capture::NO_CODE_SHOT;
-    let app = TestApp::sqlite().await;
-    let (driver, c) = capture_from_shared_tab(&app, NO_CODE_SHOT, "image/png").await;
-    status_says(&c, "Looking for the QR code", 10).await;
-    let said = status_says(&c, "No QR code found in 8 s", 30).await;
-    assert!(said.contains("zoom the shared window"), "{said}");
-    // Cancel is gone with the stream; the button can start a new capture.
-    let cancel_hidden: bool = c
-        .execute(
-            "return document.getElementById('capture-cancel').hidden \
-             && !document.getElementById('capture-start').disabled",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_bool()
-        .unwrap();
-    assert!(cancel_hidden);
-    let _ = c.clone().close().await;
-    drop(driver);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_16_sign_in_through_the_identity_provider_in_chromium() {
     let _heavy = crate::app::HEAVY.lock().await;
@@ -762,12 +543,8 @@ async fn issue_16_sign_in_through_the_identity_provider_in_chromium() {
     let c = open_browser(&driver).await;
     c.goto(&app.at("/login")).await.unwrap();
     // tokendesk's sign-in page → the provider's own sign-in form → back to tokendesk.
-    wait_for(&c, "#oidc-signin", 10)
-        .await
-        .click()
-        .await
-        .unwrap();
-    let login = wait_for(&c, "#login", 10).await;
+    element(&c, "#oidc-signin", 10).await.click().await.unwrap();
+    let login = element(&c, "#login", 10).await;
     assert!(
         !c.current_url()
             .await
@@ -777,17 +554,17 @@ async fn issue_16_sign_in_through_the_identity_provider_in_chromium() {
         "the browser is at the provider"
     );
     login.send_keys("alice").await.unwrap();
-    wait_for(&c, "#sign-in", 10).await.click().await.unwrap();
+    element(&c, "#sign-in", 10).await.click().await.unwrap();
     // First sign-in: tokendesk's own second factor is enrolled (the default).
-    let key = wait_for(&c, "#enrol-key", 15).await.text().await.unwrap();
+    let key = element(&c, "#enrol-key", 15).await.text().await.unwrap();
     let code = totp_now(&key, app.now());
-    wait_for(&c, "#code", 5)
+    element(&c, "#code", 5)
         .await
         .send_keys(&code)
         .await
         .unwrap();
-    wait_for(&c, "#enrol", 5).await.click().await.unwrap();
-    wait_for(&c, "#by-state", 10).await;
+    element(&c, "#enrol", 5).await.click().await.unwrap();
+    element(&c, "#by-state", 10).await;
     let page = c.source().await.unwrap();
     assert!(
         page.contains("Alice Example"),

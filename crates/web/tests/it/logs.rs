@@ -15,7 +15,14 @@ use crate::app::{RFC_SEED, TestApp, client, rfc_code};
 
 /// Every byte the subscriber writes.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was logged so far, one JSON object a line.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -27,28 +34,31 @@ impl Write for Captured {
     }
 }
 
-/// Set in the child process that runs the flow.
+/// Set in the child process that runs a test alone.
 const ALONE: &str = "TOKENDESK_TEST_LOGS_ALONE";
 
-/// Runs in a process of its own (this test binary again, this test only): tracing caches
+/// Runs the test `name` (its path in this binary) in a process of its own and asserts that it
+/// passed there; returns true in that process, where the test body is to run. tracing caches
 /// whether a log call site is wanted process-wide, so other tests running at the same time
-/// without a subscriber would hide events from a subscriber set for this test alone.
-#[test]
-fn issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids() {
-    const NAME: &str =
-        "logs::issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids";
-    if std::env::var_os(ALONE).is_none() {
-        let o = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
-            .env(ALONE, "1")
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "{out}\n{err}");
-        assert!(out.contains("1 passed"), "the flow did not run:\n{out}");
-        return;
+/// without a subscriber would hide events from a subscriber set for one test alone.
+pub(crate) fn in_own_process(name: &str) -> bool {
+    if std::env::var_os(ALONE).is_some() {
+        return true;
     }
+    let o = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(ALONE, "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("1 passed"), "the test did not run:\n{out}");
+    false
+}
+
+/// Sends everything logged in this process, at TRACE level and as JSON lines, to the result.
+pub(crate) fn capture_logs() -> Captured {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -57,6 +67,17 @@ fn issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids() {
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::set_global_default(subscriber).unwrap();
+    captured
+}
+
+#[test]
+fn issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids() {
+    if !in_own_process(
+        "logs::issue_17_trace_logs_of_a_reveal_flow_hold_no_secret_and_carry_request_ids",
+    ) {
+        return;
+    }
+    let captured = capture_logs();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -106,7 +127,7 @@ async fn flow(captured: Captured) {
     let code = revealed["codes"][0]["code"].as_str().unwrap().to_owned();
     assert_eq!(code, rfc_code(app.now()));
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(
         text.lines().count() > 20,
         "too few lines to prove anything:\n{text}"

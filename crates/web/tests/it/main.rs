@@ -28,6 +28,7 @@ mod api;
 mod app;
 mod auth;
 mod browser;
+mod browser_capture;
 mod capture;
 mod email;
 mod logs;
