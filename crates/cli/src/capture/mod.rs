@@ -29,10 +29,11 @@ pub(crate) struct Grab {
 }
 
 /// One picture of the screen: pixels we read ourselves, or an image file a desktop service wrote.
+/// (Only Linux builds with `screen` make both kinds; other builds leave a variant unused.)
+#[cfg_attr(not(all(feature = "screen", target_os = "linux")), allow(dead_code))]
 pub(crate) enum Shot {
     Raw(Grab),
     /// PNG (or another format `tokendesk-qr` reads) from the desktop portal, wiped on drop.
-    #[cfg_attr(not(all(feature = "screen", target_os = "linux")), allow(dead_code))]
     Encoded(zeroize::Zeroizing<Vec<u8>>),
 }
 
