@@ -18,6 +18,7 @@ use sqlx::{AnyConnection, Row};
 use tokendesk_crypto::ct_eq;
 use zeroize::Zeroizing;
 
+use super::sessions::insert_session;
 use super::setup::insert_staff;
 use super::{
     Identity, STAFF_COLUMNS, Session, SessionStage, Staff, normalise_username, staff_from_row,
@@ -378,18 +379,7 @@ impl Identity<'_> {
                     .bind(&staff.id)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
-                     last_seen_unix_secs, expires_unix_secs, source_ip) VALUES ($1, $2, $3, $4, $4, $5, $6)",
-                )
-                .bind(hash.clone())
-                .bind(&staff.id)
-                .bind(stage.as_str())
-                .bind(now)
-                .bind(expires)
-                .bind(source_ip.map(str::to_owned))
-                .execute(&mut *conn)
-                .await?;
+                insert_session(conn, &hash, &staff.id, stage, now, expires, source_ip).await?;
                 let detail = json!({
                     "staff": staff.username,
                     "stage": stage.as_str(),

@@ -139,6 +139,32 @@ impl Identity<'_> {
 /// Replaces the session `old` by a `full` one under `new` (same account, sign-in time,
 /// absolute end and address). The delete must hit the row: a session ended meanwhile (sign-out,
 /// reset, disable on another instance) is not revived.
+/// Stores a new session (its token's hash) for `staff_id` at `stage`, seen now, ending at
+/// `expires`: the one place sign-ins (password or identity provider) open a session.
+pub(super) async fn insert_session(
+    conn: &mut sqlx::AnyConnection,
+    hash: &[u8],
+    staff_id: &str,
+    stage: SessionStage,
+    now: i64,
+    expires: i64,
+    source_ip: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
+         last_seen_unix_secs, expires_unix_secs, source_ip) VALUES ($1, $2, $3, $4, $4, $5, $6)",
+    )
+    .bind(hash.to_vec())
+    .bind(staff_id)
+    .bind(stage.as_str())
+    .bind(now)
+    .bind(expires)
+    .bind(source_ip.map(str::to_owned))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn rotate_session(
     conn: &mut AnyConnection,
     old: &[u8],

@@ -4,7 +4,7 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use tokendesk_crypto::{Passphrase, verify_password};
 
-use super::sessions::{end_sessions, set_stage};
+use super::sessions::{end_sessions, insert_session, set_stage};
 use super::throttle::{Counted, Counter, Reservation, release, reserve};
 use super::{Identity, Session, SessionStage, Staff, check_new_password, normalise_username};
 use crate::error::{Result, StaffError, VaultError};
@@ -176,7 +176,8 @@ impl Identity<'_> {
         let now = self.vault.now().0;
         let expires = now.saturating_add(self.vault.staff_settings.absolute_timeout_secs);
         let (token, hash) = new_token(SESSION_PREFIX)?;
-        self.vault.store
+        self.vault
+            .store
             .write(async |conn: &mut AnyConnection| {
                 // With a second factor still to come, the failure count stays until the TOTP
                 // code is right (this attempt is given back), so a known password does not buy
@@ -187,24 +188,14 @@ impl Identity<'_> {
                 } else {
                     ", failed_logins = 0, locked_until_unix_secs = NULL"
                 };
-                let sql = format!("UPDATE staff SET last_login_unix_secs = $1{reset} WHERE id = $2");
+                let sql =
+                    format!("UPDATE staff SET last_login_unix_secs = $1{reset} WHERE id = $2");
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(&staff.id)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO sessions (token_hash, staff_id, stage, created_unix_secs, \
-                     last_seen_unix_secs, expires_unix_secs, source_ip) VALUES ($1, $2, $3, $4, $4, $5, $6)",
-                )
-                .bind(hash.clone())
-                .bind(&staff.id)
-                .bind(stage.as_str())
-                .bind(now)
-                .bind(expires)
-                .bind(source_ip.map(str::to_owned))
-                .execute(&mut *conn)
-                .await?;
+                insert_session(conn, &hash, &staff.id, stage, now, expires, source_ip).await?;
                 let detail = json!({
                     "staff": staff.username,
                     "stage": stage.as_str(),
