@@ -163,6 +163,18 @@ pub(crate) fn json_problem(e: &serde_json::Error) -> String {
     }
 }
 
+/// The UPN rule the importers' tests use: trimmed, lowercase, exactly one `@` (the vault's
+/// own rule is stricter; these tests only need a rule that refuses some names).
+#[cfg(test)]
+pub(crate) fn test_upn(text: &str) -> Result<String, String> {
+    let t = text.trim().to_lowercase();
+    if t.matches('@').count() == 1 {
+        Ok(t)
+    } else {
+        Err(format!("the user {t:?} is not a UPN"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

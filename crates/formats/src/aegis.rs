@@ -124,14 +124,7 @@ mod tests {
     const PLAIN: &str = include_str!("../tests/fixtures/aegis_plain.json");
     const ENCRYPTED: &str = include_str!("../tests/fixtures/aegis_encrypted.json");
 
-    fn upn(text: &str) -> Result<String, String> {
-        let t = text.trim().to_lowercase();
-        if t.matches('@').count() == 1 {
-            Ok(t)
-        } else {
-            Err(format!("the user {t:?} is not a UPN"))
-        }
-    }
+    use crate::account::test_upn as upn;
 
     #[test]
     fn the_documented_plain_export_reads() {

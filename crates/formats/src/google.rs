@@ -130,14 +130,7 @@ mod tests {
     /// `tests/fixtures/make_google_export.py` from the protobuf in formats.md.
     const FIXTURE: &str = include_str!("../tests/fixtures/google_export.txt");
 
-    fn upn(text: &str) -> Result<String, String> {
-        let t = text.trim().to_lowercase();
-        if t.matches('@').count() == 1 {
-            Ok(t)
-        } else {
-            Err(format!("the user {t:?} is not a UPN"))
-        }
-    }
+    use crate::account::test_upn as upn;
 
     #[test]
     fn a_complete_batch_reads_every_account() {

@@ -131,14 +131,7 @@ mod tests {
     const BITWARDEN: &str = include_str!("../tests/fixtures/bitwarden.csv");
     const KEEPASSXC: &str = include_str!("../tests/fixtures/keepassxc.csv");
 
-    fn upn(text: &str) -> Result<String, String> {
-        let t = text.trim().to_lowercase();
-        if t.matches('@').count() == 1 {
-            Ok(t)
-        } else {
-            Err(format!("the user {t:?} is not a UPN"))
-        }
-    }
+    use crate::account::test_upn as upn;
 
     fn summary(p: &Parsed) -> Vec<(usize, &str, Algorithm, u32, u32)> {
         p.rows

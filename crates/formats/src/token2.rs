@@ -120,14 +120,7 @@ mod tests {
 
     const FIXTURE: &str = include_str!("../tests/fixtures/token2_totpvault.csv");
 
-    fn upn(text: &str) -> Result<String, String> {
-        let t = text.trim().to_lowercase();
-        if t.matches('@').count() == 1 {
-            Ok(t)
-        } else {
-            Err(format!("the user {t:?} is not a UPN"))
-        }
-    }
+    use crate::account::test_upn as upn;
 
     #[test]
     fn the_fixture_reads_with_its_parameters() {

@@ -135,14 +135,7 @@ mod tests {
     const PLAIN: &str = include_str!("../tests/fixtures/backup.2fas");
     const ENCRYPTED: &str = include_str!("../tests/fixtures/backup_encrypted.2fas");
 
-    fn upn(text: &str) -> Result<String, String> {
-        let t = text.trim().to_lowercase();
-        if t.matches('@').count() == 1 {
-            Ok(t)
-        } else {
-            Err(format!("the user {t:?} is not a UPN"))
-        }
-    }
+    use crate::account::test_upn as upn;
 
     #[test]
     fn the_documented_backup_reads() {
