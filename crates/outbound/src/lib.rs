@@ -11,3 +11,19 @@ pub mod zone;
 
 pub use http::HttpError;
 pub use tls::TlsSetupError;
+
+/// An error and its sources in one line (lettre and openidconnect keep the useful part in the
+/// sources).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}

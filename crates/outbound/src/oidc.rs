@@ -26,6 +26,7 @@ use openidconnect::{
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
+use crate::error_chain as chain;
 use crate::http::{HttpClient, HttpError};
 use crate::mail::Password;
 
@@ -529,20 +530,6 @@ fn payload(jwt: &str) -> Option<Map<String, Value>> {
         Value::Object(map) => Some(map),
         _ => None,
     }
-}
-
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use zeroize::Zeroizing;
 
+use crate::error_chain as chain;
+
 mod compose;
 
 pub use compose::{CodeMail, Notice, NoticeKind};
@@ -313,21 +315,6 @@ fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, MailSetupErr
     builder
         .build_rustls()
         .map_err(|e| MailSetupError::Tls(e.to_string()))
-}
-
-/// The error's whole chain in one line (lettre keeps the useful part in the sources).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 fn classify(server: &str, e: &lettre::transport::smtp::Error, timeout: Duration) -> SendError {
