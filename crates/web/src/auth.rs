@@ -118,7 +118,11 @@ pub(crate) fn session_token(
     headers: &HeaderMap,
     client: Option<&Client>,
 ) -> Option<Zeroizing<String>> {
-    let name = cookie_name(client);
+    cookie_value(headers, cookie_name(client))
+}
+
+/// The value of cookie `name` from the `Cookie` headers, if present and not empty.
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -14,7 +14,7 @@ use tokendesk_outbound::oidc::{OidcError, Pending, VerifiedIdentity};
 use tokendesk_vault::{ProviderIdentity, Role, VaultError};
 use zeroize::Zeroizing;
 
-use crate::auth::session_cookie;
+use crate::auth::{cookie_value, session_cookie};
 use crate::client::Client;
 use crate::error::Problem;
 use crate::html::{continue_page, redirect, stage_path};
@@ -43,16 +43,7 @@ fn flow_cookie(client: &Client, state: &str, max_age: i64) -> Option<HeaderValue
 }
 
 fn flow_cookie_value(headers: &HeaderMap, client: &Client) -> Option<Zeroizing<String>> {
-    let name = flow_cookie_name(client);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| Zeroizing::new(v.to_owned()))
-        .filter(|v| !v.is_empty())
+    cookie_value(headers, flow_cookie_name(client))
 }
 
 /// The sign-in page with `message`, the flow cookie cleared.
