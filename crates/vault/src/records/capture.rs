@@ -10,6 +10,7 @@ use crate::records::{
 };
 use crate::state::State;
 use crate::store::audit_chain::{self, AuditEvent};
+use crate::store::bulk::{self, Col};
 use crate::store::on_unique;
 use crate::vault::Vault;
 use serde_json::json;
@@ -17,74 +18,78 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use tokendesk_otp::Secret;
 
-/// Rows per multi-row INSERT: 18 parameters each stays far below SQLite's and PostgreSQL's
-/// parameter limits.
-pub(crate) const BULK_ROWS: usize = 200;
-
 impl Vault {
-    /// Inserts new records with multi-row statements, returning their ids: the one place the
-    /// `records` column list is written, for single captures and imports alike.
+    /// Inserts new records, [`bulk::ROWS_PER_STATEMENT`] per statement, returning their ids:
+    /// the one place the `records` column list is written, for single captures and imports alike.
     pub(crate) async fn insert_records_bulk(
         &self,
         conn: &mut AnyConnection,
         actor: &Actor,
         items: &[(String, &NewRecord, &Secret)],
     ) -> Result<Vec<String>> {
-        const PER_ROW: usize = 18;
+        const COLS: [Col; 18] = [
+            Col::Text("id"),
+            Col::Text("upn"),
+            Col::Text("display_name"),
+            Col::Text("phone"),
+            Col::Text("notes"),
+            Col::Text("serial"),
+            Col::Text("model"),
+            Col::Text("manufacturer"),
+            Col::Text("algorithm"),
+            Col::Int("digits"),
+            Col::Int("period_secs"),
+            Col::Text("created_by"),
+            Col::Int("created_unix_secs"),
+            Col::Int("updated_unix_secs"),
+            Col::Int("key_version"),
+            Col::Blob("wrapped_dek"),
+            Col::Blob("sealed_seed"),
+            Col::Blob("seed_fingerprint"),
+        ];
+        const CONSTANTS: [(&str, &str); 2] = [("drift_steps", "0"), ("state", "'captured'")];
         let now = self.now().0;
         let mut ids = Vec::with_capacity(items.len());
-        for chunk in items.chunks(BULK_ROWS) {
-            let mut sql = String::from(
-                "INSERT INTO records (id, upn, display_name, phone, notes, serial, model, \
-                 manufacturer, algorithm, digits, period_secs, created_by, created_unix_secs, \
-                 updated_unix_secs, key_version, wrapped_dek, sealed_seed, seed_fingerprint, \
-                 drift_steps, state) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let base = i * PER_ROW;
-                let params: Vec<String> = (1..=PER_ROW).map(|k| format!("${}", base + k)).collect();
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("({}, 0, 'captured')", params.join(", ")));
-            }
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for chunk in items.chunks(bulk::ROWS_PER_STATEMENT) {
+            let mut rows = bulk::Rows::new();
             for (upn, new, seed) in chunk {
                 let id = new_record_id()?;
                 let (wrapped, sealed, fingerprint) =
                     self.seal_new(&id, upn, seed.expose_bytes())?;
-                query = query
-                    .bind(id.clone())
-                    .bind(upn.clone())
-                    .bind(new.display_name.clone())
-                    .bind(new.phone.clone())
-                    .bind(new.notes.clone())
-                    .bind(new.serial.clone())
-                    .bind(new.model.clone())
-                    .bind(new.manufacturer.clone())
-                    .bind(new.params.algorithm.as_str())
-                    .bind(i64::from(new.params.digits))
-                    .bind(i64::from(new.params.period_secs))
-                    .bind(actor.name.clone())
-                    .bind(now)
-                    .bind(now)
-                    .bind(self.keys.version)
-                    .bind(wrapped)
-                    .bind(sealed)
-                    .bind(fingerprint);
+                rows.row()
+                    .text(Some(&id))
+                    .text(Some(upn))
+                    .text(new.display_name.as_deref())
+                    .text(new.phone.as_deref())
+                    .text(new.notes.as_deref())
+                    .text(new.serial.as_deref())
+                    .text(new.model.as_deref())
+                    .text(new.manufacturer.as_deref())
+                    .text(Some(new.params.algorithm.as_str()))
+                    .int(i64::from(new.params.digits))
+                    .int(i64::from(new.params.period_secs))
+                    .text(Some(&actor.name))
+                    .int(now)
+                    .int(now)
+                    .int(self.keys.version)
+                    .blob(&wrapped)
+                    .blob(&sealed)
+                    .blob(&fingerprint);
                 ids.push(id);
             }
-            query.execute(&mut *conn).await.map_err(|e| {
-                on_unique(e, || match chunk {
-                    [(upn, _, _)] => VaultError::Record(RecordError::ActiveRecordExists {
-                        upn: upn.clone(),
-                        state: State::Captured,
-                    }),
-                    _ => VaultError::Invalid(
-                        "a user in this batch already has an active record".into(),
-                    ),
-                })
-            })?;
+            bulk::insert(conn, "records", &COLS, &CONSTANTS, rows)
+                .await
+                .map_err(|e| {
+                    on_unique(e, || match chunk {
+                        [(upn, _, _)] => VaultError::Record(RecordError::ActiveRecordExists {
+                            upn: upn.clone(),
+                            state: State::Captured,
+                        }),
+                        _ => VaultError::Invalid(
+                            "a user in this batch already has an active record".into(),
+                        ),
+                    })
+                })?;
         }
         Ok(ids)
     }
@@ -196,24 +201,22 @@ async fn check_no_active(
     conn: &mut AnyConnection,
     items: &[(String, &NewRecord, &Secret)],
 ) -> Result<()> {
-    for chunk in items.chunks(BULK_ROWS * 4) {
-        let params: Vec<String> = (1..=chunk.len()).map(|k| format!("${k}")).collect();
-        let sql = format!(
-            "SELECT upn, state FROM records WHERE state IN ('captured', 'burned', 'shipped') \
-             AND upn IN ({}) ORDER BY upn LIMIT 1",
-            params.join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (upn, _, _) in chunk {
-            query = query.bind(upn.clone());
-        }
-        if let Some(row) = query.fetch_optional(&mut *conn).await? {
-            let state: String = row.try_get("state")?;
-            return Err(VaultError::Record(RecordError::ActiveRecordExists {
-                upn: row.try_get("upn")?,
-                state: state.parse().map_err(StoreError::Corrupt)?,
-            }));
-        }
+    let sql = format!(
+        "SELECT upn, state FROM records WHERE state IN ('captured', 'burned', 'shipped') \
+         AND upn IN ({}) ORDER BY upn LIMIT 1",
+        bulk::text_list_sql(conn)
+    );
+    let upns = bulk::text_list(items.iter().map(|(upn, _, _)| upn.as_str()));
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(upns)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = row {
+        let state: String = row.try_get("state")?;
+        return Err(VaultError::Record(RecordError::ActiveRecordExists {
+            upn: row.try_get("upn")?,
+            state: state.parse().map_err(StoreError::Corrupt)?,
+        }));
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use tokendesk_crypto::MacKey;
 
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
+use crate::store::bulk::{self, Col};
 use crate::store::clock::UnixTime;
 
 /// Hash of "nothing before": the genesis `prev_hash`.
@@ -145,7 +146,19 @@ pub(crate) async fn append_many(
             })?;
     let last: i64 = head.try_get("seq")?;
     let mut prev: Vec<u8> = head.try_get("head_hash")?;
-    let mut rows = Vec::with_capacity(events.len());
+    const COLS: [Col; 10] = [
+        Col::Int("seq"),
+        Col::Int("at_unix_secs"),
+        Col::Text("actor"),
+        Col::Text("action"),
+        Col::Text("subject"),
+        Col::Text("record_id"),
+        Col::Text("detail"),
+        Col::Blob("prev_hash"),
+        Col::Blob("entry_hash"),
+        Col::Blob("mac"),
+    ];
+    let mut rows = bulk::Rows::new();
     for (seq, event) in (last - count + 1..).zip(events) {
         let entry = AuditEntry {
             seq,
@@ -156,39 +169,32 @@ pub(crate) async fn append_many(
             record_id: event.record_id,
             detail: event.detail.to_string(),
         };
-        let hash = entry_hash(&prev, &entry).to_vec();
-        let mac = key.mac(&[b"audit entry", &hash]).to_vec();
-        rows.push((entry, std::mem::replace(&mut prev, hash.clone()), hash, mac));
-    }
-    // Multi-row INSERTs of at most 200 entries (10 parameters each).
-    for chunk in rows.chunks(200) {
-        let mut sql = String::from(
-            "INSERT INTO audit (seq, at_unix_secs, actor, action, subject, record_id, detail, \
-             prev_hash, entry_hash, mac) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let p: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("({})", p.join(", ")));
+        let hash = entry_hash(&prev, &entry);
+        let mac = key.mac(&[b"audit entry", &hash]);
+        rows.row()
+            .int(entry.seq)
+            .int(entry.at_unix_secs)
+            .text(Some(&entry.actor))
+            .text(Some(&entry.action))
+            .text(entry.subject.as_deref())
+            .text(entry.record_id.as_deref())
+            .text(Some(&entry.detail))
+            .blob(&prev)
+            .blob(&hash)
+            .blob(&mac);
+        prev = hash.to_vec();
+        if rows.len() == bulk::ROWS_PER_STATEMENT {
+            bulk::insert(
+                conn,
+                "audit",
+                &COLS,
+                &[],
+                std::mem::replace(&mut rows, bulk::Rows::new()),
+            )
+            .await?;
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (entry, prev_hash, hash, mac) in chunk {
-            query = query
-                .bind(entry.seq)
-                .bind(entry.at_unix_secs)
-                .bind(entry.actor.clone())
-                .bind(entry.action.clone())
-                .bind(entry.subject.clone())
-                .bind(entry.record_id.clone())
-                .bind(entry.detail.clone())
-                .bind(prev_hash.clone())
-                .bind(hash.clone())
-                .bind(mac.clone());
-        }
-        query.execute(&mut *conn).await?;
     }
+    bulk::insert(conn, "audit", &COLS, &[], rows).await?;
     sqlx::query("UPDATE audit_head SET head_hash = $1, head_mac = $2 WHERE id = 1")
         .bind(prev.clone())
         .bind(head_mac(key, last, &prev).to_vec())

@@ -16,6 +16,7 @@ use crate::error::{Result, VaultError};
 pub(crate) mod audit_chain;
 pub(crate) mod backend;
 mod backup;
+pub(crate) mod bulk;
 pub(crate) mod clock;
 pub(crate) mod keyfile;
 pub(crate) mod keyring;
