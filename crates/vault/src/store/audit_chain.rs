@@ -124,7 +124,7 @@ pub(crate) async fn append(
     at: UnixTime,
     event: AuditEvent,
 ) -> Result<i64> {
-    append_many(conn, key, at, vec![event]).await
+    append_many(conn, key, at, [event]).await
 }
 
 /// Appends events in order in the caller's transaction, locking the head once (imports write
@@ -133,8 +133,9 @@ pub(crate) async fn append_many(
     conn: &mut AnyConnection,
     key: &MacKey,
     at: UnixTime,
-    events: Vec<AuditEvent>,
+    events: impl IntoIterator<Item = AuditEvent, IntoIter: ExactSizeIterator>,
 ) -> Result<i64> {
+    let events = events.into_iter();
     let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
     let head =
         sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, head_hash")

@@ -105,13 +105,19 @@ impl Rows {
     }
 
     pub(crate) fn blob(&mut self, value: &[u8]) -> &mut Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+        fn digit(nibble: u8) -> char {
+            char::from(if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            })
+        }
         self.sep();
         self.json.reserve(value.len() * 2 + 2);
         self.json.push('"');
         for b in value {
-            self.json.push(char::from(HEX[usize::from(b >> 4)]));
-            self.json.push(char::from(HEX[usize::from(b & 0x0f)]));
+            self.json.push(digit(b >> 4));
+            self.json.push(digit(b & 0x0f));
         }
         self.json.push('"');
         self

@@ -89,8 +89,9 @@ impl Store {
         &self.pool
     }
 
-    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE` on SQLite) and commits only if it
-    /// returns `Ok`; any error rolls back everything `f` did.
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE` on SQLite; the writers' lock on
+    /// PostgreSQL, [`Backend::serialize_writers`]) and commits only if it returns `Ok`; any error
+    /// rolls back everything `f` did.
     ///
     /// # Errors
     /// Whatever `f` returns, or a database error from begin/commit.
@@ -98,7 +99,7 @@ impl Store {
         &self,
         f: impl AsyncFnOnce(&mut AnyConnection) -> Result<T>,
     ) -> Result<T> {
-        let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
+        let mut tx = self.begin_write().await?;
         let out = f(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
@@ -111,7 +112,11 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(self.pool.begin_with(self.backend.begin_write()).await?)
+        let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
+        if let Some(sql) = self.backend.serialize_writers() {
+            sqlx::query(sql).fetch_optional(&mut *tx).await?;
+        }
+        Ok(tx)
     }
 
     /// Closes the pool, waiting for connections to finish (checkpoints the SQLite WAL).

@@ -26,6 +26,7 @@ macro_rules! both_backends {
 mod approvals;
 mod audit;
 mod claim;
+mod concurrency;
 mod crypto;
 mod db;
 mod lifecycle;
