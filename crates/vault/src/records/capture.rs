@@ -172,24 +172,23 @@ impl Vault {
             .write(async |conn: &mut AnyConnection| {
                 check_no_active(conn, &prepared).await?;
                 let ids = self.insert_records_bulk(conn, actor, &prepared).await?;
-                let captures = prepared
-                    .iter()
-                    .zip(ids)
-                    .map(|((upn, new, _), id)| AuditEvent {
+                let mut events = Vec::with_capacity(prepared.len() + 1);
+                for ((upn, new, _), id) in prepared.iter().zip(ids) {
+                    events.push(AuditEvent {
                         actor: actor.name.clone(),
                         action: "capture".into(),
                         subject: Some(upn.clone()),
                         record_id: Some(id),
                         detail: json!({ "serial": new.serial, "source": source }),
                     });
-                let summary = AuditEvent {
+                }
+                events.push(AuditEvent {
                     actor: actor.name.clone(),
                     action: "import".into(),
                     subject: None,
                     record_id: None,
                     detail: json!({ "source": source, "records": prepared.len() }),
-                };
-                let events = ExactLen(captures.chain(std::iter::once(summary)), prepared.len() + 1);
+                });
                 audit_chain::append_many(conn, &self.keys.audit, self.now(), events).await?;
                 Ok(prepared.len())
             })
@@ -221,21 +220,3 @@ async fn check_no_active(
     }
     Ok(())
 }
-
-/// An iterator whose length is known though its type cannot say so (a `Chain`): the audit chain
-/// reserves its sequence numbers before it hashes the events one by one.
-struct ExactLen<I>(I, usize);
-
-impl<I: Iterator> Iterator for ExactLen<I> {
-    type Item = I::Item;
-    fn next(&mut self) -> Option<I::Item> {
-        let item = self.0.next()?;
-        self.1 = self.1.saturating_sub(1);
-        Some(item)
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.1, Some(self.1))
-    }
-}
-
-impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}

@@ -257,7 +257,10 @@ impl Snapshot {
         })
     }
 
-    /// Writes the file (mode 0600, never overwriting, synced to disk).
+    /// Writes the file (mode 0600, never overwriting, synced to disk), atomically: the bytes go
+    /// to `FILE.partial` first and appear under `FILE` only once complete and synced (a hard
+    /// link, which refuses an existing `FILE`), so a crash or `kill -9` never leaves a truncated
+    /// backup under the name a restore would use (found by the crash loop of issue 18).
     ///
     /// # Errors
     /// [`VaultError::Invalid`] when the file exists or cannot be written.
@@ -266,20 +269,28 @@ impl Snapshot {
         let io = |e: std::io::Error| {
             VaultError::Invalid(format!("cannot write the backup {}: {e}", path.display()))
         };
+        if path.exists() {
+            return Err(io(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        // Left by an interrupted run of this same backup: never a complete backup.
+        let _ = std::fs::remove_file(&partial);
         let mut file = crate::store::owner_only::open(
-            path,
+            &partial,
             std::fs::OpenOptions::new().write(true).create_new(true),
         )
         .map_err(io)?;
         let written = file
             .write_all(&self.to_bytes())
             .and_then(|()| file.sync_all());
-        if let Err(e) = written {
-            drop(file);
-            let _ = std::fs::remove_file(path);
-            return Err(io(e));
-        }
-        Ok(())
+        drop(file);
+        let published = written
+            .and_then(|()| std::fs::hard_link(&partial, path))
+            .and_then(|()| sync_parent(path));
+        let _ = std::fs::remove_file(&partial);
+        published.map_err(io)
     }
 
     /// Reads and checks a backup file.
@@ -292,6 +303,22 @@ impl Snapshot {
         })?;
         Self::from_bytes(&bytes)
     }
+}
+
+/// Makes a new directory entry durable (Unix; NTFS journals its metadata).
+fn sync_parent(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]
