@@ -221,7 +221,11 @@ fn issue_18_kill_9_at_random_moments_leaves_a_consistent_vault() {
             let _ = Command::new("kill")
                 .args(["-s", "KILL", "--", &format!("-{}", child.id())])
                 .status();
-            child.wait().unwrap()
+            let status = child.wait().unwrap();
+            // SIGKILL waits for a process inside a system call (an fsync on a busy disk) to
+            // return: the checks start once nothing of the group runs any more.
+            wait_for_group_exit(child.id());
+            status
         };
         let finished = status.success();
         if finished {
@@ -246,6 +250,29 @@ fn issue_18_kill_9_at_random_moments_leaves_a_consistent_vault() {
             "no kill landed before an operation ended: {tally:?}"
         );
     }
+}
+
+/// Waits until no process of group `pgid` is alive (zombies aside), at most 30 s.
+fn wait_for_group_exit(pgid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            // pid (comm) state ppid pgrp …: comm may hold spaces, so split after its ')'.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
+        });
+        if !alive {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("processes of group {pgid} outlived SIGKILL by 30 s");
 }
 
 /// A fresh seed per run: the test harness, not product code, reads the clock.

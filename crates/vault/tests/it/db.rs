@@ -112,12 +112,17 @@ pub fn new_record(upn: &str) -> tokendesk_vault::NewRecord {
 /// Reveal request for now; reveals the codes at the fixed clock's now.
 pub fn reveal_request(env: &Env, upn: &str) -> tokendesk_vault::RevealRequest {
     use tokendesk_vault::Clock;
+    reveal_request_at(upn, env.clock.now().0)
+}
+
+/// Reveal request (call-back, ticket INC-1) for the code at `unix_secs`.
+pub fn reveal_request_at(upn: &str, unix_secs: i64) -> tokendesk_vault::RevealRequest {
     tokendesk_vault::RevealRequest {
         upn: upn.to_owned(),
         ticket: tokendesk_vault::Ticket::new("INC-1").unwrap(),
         method: tokendesk_vault::Verification::CallBack,
         purpose: tokendesk_vault::Purpose::ReadOut,
-        at_unix_secs: vec![env.clock.now().0],
+        at_unix_secs: vec![unix_secs],
         approval: None,
         record_id: None,
         following_steps: 0,

@@ -31,6 +31,7 @@ mod crypto;
 mod db;
 mod lifecycle;
 mod listing;
+mod model;
 mod reveal;
 mod rotation;
 mod schema;
