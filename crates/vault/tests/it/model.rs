@@ -283,7 +283,7 @@ async fn step(rig: &mut Rig, model: &mut Model, op: Op) -> Result<(), String> {
             let new = MasterKey::generate().unwrap();
             let new_hex = hex(&new);
             rig.vault
-                .rotate(&a.actor(), KeySpec::Key(new))
+                .rotate(a.actor(), KeySpec::Key(new))
                 .await
                 .map_err(|e| format!("{op:?}: {e}"))?;
             rig.key_hex = new_hex;
