@@ -60,8 +60,8 @@ results="$work/results.md"
   echo "PostgreSQL: $pg_note. Times are wall-clock for the whole \`tokendesk\` process (start-up,"
   echo "key file, connection, work); \`show\` is the median of 21 runs."
   echo
-  echo "| backend | rows | import | rows/s | list (all) | show (one user, median) | audit verify |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| backend | rows | import | import peak RSS | rows/s | list (all) | show (one user, median) | audit verify |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 } >"$results"
 
 for backend in sqlite postgres; do
@@ -78,9 +78,12 @@ for backend in sqlite postgres; do
       env_db=(TOKENDESK_DATABASE_URL="$base/$db")
     fi
     run() { env "${env_db[@]}" TOKENDESK_ACTOR=bench "$bin" --data "$data" "$@"; }
+    # Peak resident memory of the whole process, from GNU time (Debian `time`).
+    run_timed() { /usr/bin/time -f %M -o "$work/rss" env "${env_db[@]}" TOKENDESK_ACTOR=bench "$bin" --data "$data" "$@"; }
     run init >/dev/null
-    t0=$(now); run import "$csv" --format spreadsheet >/dev/null; t1=$(now)
+    t0=$(now); run_timed import "$csv" --format spreadsheet >/dev/null; t1=$(now)
     import_ms=$(ms "$t0" "$t1")
+    rss_mb=$(( $(cat "$work/rss") / 1024 ))
     t0=$(now); run list >/dev/null; t1=$(now)
     list_ms=$(ms "$t0" "$t1")
     shows=()
@@ -92,10 +95,21 @@ for backend in sqlite postgres; do
     t0=$(now); run audit verify >/dev/null; t1=$(now)
     verify_ms=$(ms "$t0" "$t1")
     rate=$(( rows * 1000 / (import_ms > 0 ? import_ms : 1) ))
-    printf '| %s | %d | %d ms | %d | %d ms | %d.%d ms | %d ms |\n' "$backend" "$rows" "$import_ms" "$rate" \
+    printf '| %s | %d | %d ms | %d MB | %d | %d ms | %d.%d ms | %d ms |\n' "$backend" "$rows" "$import_ms" "$rss_mb" "$rate" \
       "$list_ms" "$(( median / 10 ))" "$(( median % 10 ))" "$verify_ms" >>"$results"
     echo "$backend $rows: import ${import_ms} ms, list ${list_ms} ms, show median $(( median / 10 )).$(( median % 10 )) ms, verify ${verify_ms} ms" >&2
   done
+done
+
+# The floor: the plain sqlite3 program loading the same CSV into a bare table (no encryption,
+# no audit, no checks), side by side.
+for rows in $rows_list; do
+  csv="$work/rows-$rows.csv"
+  rm -f "$work/floor.db"
+  t0=$(now)
+  sqlite3 "$work/floor.db" "CREATE TABLE t (username TEXT, secret TEXT);" ".import --csv --skip 1 $csv t"
+  t1=$(now)
+  printf '| peer: `sqlite3 .import` into a bare table | %d | %d ms | | | | | |\n' "$rows" "$(ms "$t0" "$t1")" >>"$results"
 done
 
 [ -f bench/RESULTS-vault.md ] || printf '# Vault benchmark results\n\nProduced by `bench/vault.sh`; goals from issue 3: 10,000 rows in under 2 s on SQLite, `show` under 5 ms.\n' >bench/RESULTS-vault.md

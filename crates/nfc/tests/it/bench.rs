@@ -39,7 +39,14 @@ impl Bench {
     pub fn insert(spec: TokenSpec) -> Self {
         let turn = reader_turn();
         let pcsc = pcsc();
-        let readers = pcsc.readers().unwrap();
+        // pcscd loads its reader drivers after its socket appears: right after `scripts/test`
+        // started it, the list can still be empty for a moment.
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut readers = pcsc.readers().unwrap();
+        while !readers.iter().any(|r| r.name == READER) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            readers = pcsc.readers().unwrap();
+        }
         assert!(
             readers.iter().any(|r| r.name == READER),
             "pcscd has no \"{READER}\" reader (readers: {readers:?}); install vsmartcard-vpcd \

@@ -2,10 +2,10 @@
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::pages::audit::Filters;
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,9 +21,8 @@ pub(crate) async fn request_approval(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
-    body: Result<Json<ApprovalBody>, axum::extract::rejection::JsonRejection>,
+    super::Body(body): super::Body<ApprovalBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body.map_err(Problem::from)?;
     let r = state.vault().record(&id).await?;
     let approval = state
         .vault()
@@ -60,7 +59,7 @@ pub(crate) async fn approve(
 
 pub(crate) async fn audit(
     State(state): State<AppState>,
-    Query(f): Query<Filters>,
+    super::Params(f): super::Params<Filters>,
 ) -> ApiResult<Json<Value>> {
     let filter = f.to_filter(Some(10_000)).map_err(|e| e.0)?;
     let entries = state.vault().audit_list(&filter).await?;

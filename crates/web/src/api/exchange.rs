@@ -26,9 +26,15 @@ fn normalise(upn: &str) -> Result<String, String> {
 pub(crate) async fn import(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
     let authz = auth.authorize(tokendesk_vault::Permission::Import)?;
+    let mut multipart = multipart.map_err(|e| {
+        Problem::body(
+            e.status(),
+            format!("send the file as multipart/form-data: {}", e.body_text()),
+        )
+    })?;
     let mut file: Option<Zeroizing<Vec<u8>>> = None;
     let mut format = String::new();
     let mut password: Option<Zeroizing<String>> = None;
@@ -131,10 +137,10 @@ pub(crate) async fn export(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     headers: axum::http::HeaderMap,
-    body: Result<Json<ExportBody>, axum::extract::rejection::JsonRejection>,
+    super::Body(body): super::Body<ExportBody>,
 ) -> ApiResult<Response> {
     let authz = auth.authorize(tokendesk_vault::Permission::Export)?;
-    let Json(q) = body.map_err(Problem::from)?;
+    let q = body;
     let filter_state = q
         .state
         .as_deref()

@@ -6,7 +6,7 @@ use crate::error::{ApiResult, Problem};
 use crate::pages::records::ListQuery;
 use crate::pages::records::{TransitionForm, apply_transition};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use zeroize::Zeroize;
 /// with the total and the cursors of the neighbouring pages.
 pub(crate) async fn records_list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    super::Params(q): super::Params<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let query = q.to_page_query()?;
     let page = state.vault().list_page(&query).await?;
@@ -75,9 +75,8 @@ impl Drop for CreateBody {
 pub(crate) async fn records_create(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
-    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+    super::Body(body): super::Body<CreateBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body.map_err(Problem::from)?;
     let (secret, params, _) =
         crate::toolset::parse_seed(&body.secret, false).map_err(Problem::invalid)?;
     let new = NewRecord {
@@ -140,9 +139,8 @@ pub(crate) async fn transition(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
-    body: Result<Json<TransitionBody>, axum::extract::rejection::JsonRejection>,
+    super::Body(body): super::Body<TransitionBody>,
 ) -> ApiResult<Json<Value>> {
-    let Json(body) = body.map_err(Problem::from)?;
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     let form = TransitionForm {
         to: body.to.clone(),
@@ -188,9 +186,8 @@ pub(crate) async fn contact(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
-    body: Result<Json<ContactBody>, axum::extract::rejection::JsonRejection>,
+    super::Body(body): super::Body<ContactBody>,
 ) -> ApiResult<Json<Value>> {
-    let Json(body) = body.map_err(Problem::from)?;
     let r = crate::pages::records::set_contact(
         &state,
         &auth,

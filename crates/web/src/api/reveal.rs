@@ -55,9 +55,8 @@ pub(crate) async fn reveal(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
-    body: Result<Json<RevealBody>, axum::extract::rejection::JsonRejection>,
+    super::Body(body): super::Body<RevealBody>,
 ) -> ApiResult<Response> {
-    let Json(body) = body.map_err(Problem::from)?;
     match body.outcome.as_str() {
         "passed" => {}
         "failed" => {
