@@ -152,28 +152,58 @@ struct Document<'a> {
     tokens: Vec<Entry<'a>>,
 }
 
-fn entry<'a>(t: &'a GraphToken<'a>, secret: &'a str) -> Result<Entry<'a>, GraphError> {
-    let upn = t.upn.to_owned();
-    let hash_function = match t.algorithm {
-        Algorithm::Sha1 => "hmacsha1",
-        Algorithm::Sha256 => "hmacsha256",
-        algorithm => return Err(GraphError::Algorithm { upn, algorithm }),
-    };
-    if t.period_secs != 30 && t.period_secs != 60 {
-        return Err(GraphError::Period {
-            upn,
-            period_secs: t.period_secs,
-        });
+/// Checks what Graph requires of a token that can be checked without its seed (hash, step,
+/// serial, manufacturer, model), so an export can refuse before any seed is decrypted.
+///
+/// # Errors
+/// The first [`GraphError`] found.
+pub fn check_token(
+    upn: &str,
+    serial: &str,
+    manufacturer: &str,
+    model: &str,
+    algorithm: Algorithm,
+    period_secs: u32,
+) -> Result<(), GraphError> {
+    let upn = upn.to_owned();
+    hash_function(&upn, algorithm)?;
+    if period_secs != 30 && period_secs != 60 {
+        return Err(GraphError::Period { upn, period_secs });
     }
     for (field, value) in [
-        ("serialNumber", t.serial),
-        ("manufacturer", t.manufacturer),
-        ("model", t.model),
+        ("serialNumber", serial),
+        ("manufacturer", manufacturer),
+        ("model", model),
     ] {
         if value.trim().is_empty() {
             return Err(GraphError::Missing { upn, field });
         }
     }
+    Ok(())
+}
+
+fn hash_function(upn: &str, algorithm: Algorithm) -> Result<&'static str, GraphError> {
+    match algorithm {
+        Algorithm::Sha1 => Ok("hmacsha1"),
+        Algorithm::Sha256 => Ok("hmacsha256"),
+        algorithm => Err(GraphError::Algorithm {
+            upn: upn.to_owned(),
+            algorithm,
+        }),
+    }
+}
+
+fn entry<'a>(t: &'a GraphToken<'a>, secret: &'a str) -> Result<Entry<'a>, GraphError> {
+    check_token(
+        t.upn,
+        t.serial,
+        t.manufacturer,
+        t.model,
+        t.algorithm,
+        t.period_secs,
+    )?;
+    let upn = t.upn.to_owned();
+    let hash_function = hash_function(t.upn, t.algorithm)?;
     if secret.len() > 128 {
         return Err(GraphError::SecretTooLong { upn });
     }

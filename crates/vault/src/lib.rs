@@ -33,7 +33,7 @@ pub use records::{
 };
 pub use reveal::{
     Approval, ApprovalId, BATCH_BUCKETS, BatchSizes, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS,
-    Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification,
+    Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification, graph_ready,
 };
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};

@@ -288,8 +288,20 @@ async fn write_export(
         ExportFormat::Pskc if password.is_some() => "pskc",
         ExportFormat::Pskc => "pskc-plaintext",
     };
+    // Graph's requirements are checked before any seed is decrypted or audited.
+    let check: &(dyn Fn(&tokendesk_vault::Record) -> Result<(), String> + Sync) = match args.format
+    {
+        ExportFormat::Graph => &tokendesk_vault::graph_ready,
+        _ => &|_| Ok(()),
+    };
     let seeds = vault
-        .export_seeds(&ctx.admin(), args.state, args.user.as_deref(), format)
+        .export_seeds_checked(
+            &ctx.admin(),
+            args.state,
+            args.user.as_deref(),
+            format,
+            check,
+        )
         .await
         .map_err(vault_error)?;
     let io =

@@ -70,6 +70,24 @@ impl Vault {
         upn: Option<&str>,
         format: &str,
     ) -> Result<Vec<ExportedSeed>> {
+        self.export_seeds_checked(auth, state, upn, format, &|_| Ok(()))
+            .await
+    }
+
+    /// [`Vault::export_seeds`], refusing the whole export — before any seed is decrypted or
+    /// any audit entry written — when `check` refuses one of the records (a format that cannot
+    /// hold it, such as Microsoft Graph's required serial number).
+    ///
+    /// # Errors
+    /// As [`Vault::export_seeds`]; [`VaultError::Invalid`] with `check`'s message.
+    pub async fn export_seeds_checked(
+        &self,
+        auth: &Authorized,
+        state: Option<State>,
+        upn: Option<&str>,
+        format: &str,
+        check: &(dyn Fn(&Record) -> std::result::Result<(), String> + Sync),
+    ) -> Result<Vec<ExportedSeed>> {
         let actor = auth.require(Permission::Export)?;
         if let Some(s) = state.filter(|s| !s.has_seed()) {
             return Err(VaultError::Invalid(format!(
@@ -103,6 +121,10 @@ impl Vault {
                             .collect::<Result<Vec<_>>>()?
                     }
                 };
+                for record in &records {
+                    check(record)
+                        .map_err(|e| VaultError::Invalid(format!("{e}; nothing exported")))?;
+                }
                 let mut out = Vec::with_capacity(records.len());
                 for record in records {
                     let detail = json!({ "format": format });
@@ -126,4 +148,21 @@ impl Vault {
             })
             .await
     }
+}
+
+/// The check for a Microsoft Graph export ([`Vault::export_seeds_checked`]): what Graph requires
+/// of a token that the record can tell without its seed.
+///
+/// # Errors
+/// Graph's refusal, naming the user and what to record first.
+pub fn graph_ready(record: &Record) -> std::result::Result<(), String> {
+    tokendesk_formats::graph::check_token(
+        &record.upn,
+        record.serial.as_deref().unwrap_or_default(),
+        record.manufacturer.as_deref().unwrap_or_default(),
+        record.model.as_deref().unwrap_or_default(),
+        record.params.algorithm,
+        record.params.period_secs,
+    )
+    .map_err(|e| e.to_string())
 }

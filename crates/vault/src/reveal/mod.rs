@@ -24,7 +24,7 @@ pub use group::{BATCH_BUCKETS, BatchSizes};
 mod request;
 
 pub use approvals::{Approval, MIN_CALLER_PASSPHRASE_CHARS};
-pub use export::ExportedSeed;
+pub use export::{ExportedSeed, graph_ready};
 pub use request::{ApprovalId, Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification};
 use request::{check_request, check_window};
 

@@ -129,8 +129,9 @@ pub(crate) struct ExportBody {
     user: Option<String>,
 }
 
-/// `POST /api/v1/export` with `{"format": "entra"|"pskc", "state": S?, "user": UPN?}` (audited
-/// per record; refused for purged records). A POST, never a GET: it discloses seeds and writes
+/// `POST /api/v1/export` with `{"format": "entra"|"graph"|"pskc", "state": S?, "user": UPN?}`
+/// (`graph`: Microsoft Graph beta request bodies, see `tokendesk_formats::graph`). Audited
+/// per record; refused for purged records. A POST, never a GET: it discloses seeds and writes
 /// the audit trail. A PSKC export is encrypted with the password sent in the
 /// `X-Export-Password` header (at least 12 characters); it is never written in plain text here.
 pub(crate) async fn export(
@@ -149,7 +150,7 @@ pub(crate) async fn export(
         .transpose()
         .map_err(Problem::bad_request)?;
     let password = match q.format.as_str() {
-        "entra" => None,
+        "entra" | "graph" => None,
         "pskc" => {
             let p = headers
                 .get("x-export-password")
@@ -168,18 +169,46 @@ pub(crate) async fn export(
             Some(p)
         }
         other => {
-            return Err(Problem::invalid(format!("format {other:?}: use entra or pskc")).into());
+            return Err(
+                Problem::invalid(format!("format {other:?}: use entra, graph or pskc")).into(),
+            );
         }
+    };
+    let graph = q.format == "graph";
+    let check: &(dyn Fn(&tokendesk_vault::Record) -> Result<(), String> + Sync) = if graph {
+        &tokendesk_vault::graph_ready
+    } else {
+        &|_| Ok(())
     };
     let seeds = state
         .vault()
-        .export_seeds(&authz, filter_state, q.user.as_deref(), &q.format)
+        .export_seeds_checked(&authz, filter_state, q.user.as_deref(), &q.format, check)
         .await?;
     let secrets: Vec<tokendesk_otp::Secret> = seeds
         .iter()
         .map(tokendesk_vault::ExportedSeed::secret)
         .collect();
-    let (body, content_type, name) = if let Some(password) = password {
+    let (body, content_type, name) = if graph {
+        let tokens: Vec<_> = seeds
+            .iter()
+            .zip(&secrets)
+            .map(|(item, secret)| {
+                let r = &item.record;
+                tokendesk_formats::graph::GraphToken {
+                    upn: &r.upn,
+                    serial: r.serial.as_deref().unwrap_or_default(),
+                    manufacturer: r.manufacturer.as_deref().unwrap_or_default(),
+                    model: r.model.as_deref().unwrap_or_default(),
+                    secret,
+                    algorithm: r.params.algorithm,
+                    period_secs: r.params.period_secs,
+                }
+            })
+            .collect();
+        let text = tokendesk_formats::graph::write(&tokens)
+            .map_err(|e| Problem::invalid(e.to_string()))?;
+        (text, "application/json", "tokendesk-graph.json")
+    } else if let Some(password) = password {
         let keys: Vec<_> = seeds
             .iter()
             .zip(&secrets)

@@ -274,6 +274,76 @@ async fn two_instances_share_sessions(app: TestApp) {
 
 both_backends!(import_and_export_over_the_api);
 both_backends!(issue_19_import_detects_the_format_when_none_is_named);
+both_backends!(issue_19_graph_export_checks_before_it_discloses);
+
+/// Issue 19: the Microsoft Graph export over the API. A token Graph cannot take (no serial) is
+/// refused before any seed is decrypted or audited; once burned with serial, manufacturer and
+/// model, the file holds Graph's create, assign and activate bodies with the seed.
+async fn issue_19_graph_export_checks_before_it_discloses(app: TestApp) {
+    let _admin = app.admin().await;
+    let key = app.api_key("ops", Role::Admin).await;
+    let id = app.capture("gina@example.com").await;
+    let export = || {
+        client()
+            .post(app.at("/api/v1/export"))
+            .json(&json!({ "format": "graph", "state": "burned" }))
+            .header("authorization", &key)
+    };
+    let exports = || async {
+        app.vault
+            .audit_list(&tokendesk_vault::AuditFilter {
+                action: Some("export".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let (status, body) = post(&app, &key, "/api/v1/export", json!({ "format": "graph" })).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("gina@example.com") && message.contains("serialNumber"),
+        "{message}"
+    );
+    assert!(message.contains("nothing exported"), "{message}");
+    assert_eq!(exports().await, 0, "a refused export leaves no audit entry");
+
+    app.vault
+        .mark_burned(
+            &crate::app::root(tokendesk_vault::Permission::Transition),
+            &tokendesk_vault::RecordId(id),
+            tokendesk_vault::TokenUpdate {
+                serial: Some("60234567".into()),
+                model: Some("c302-i".into()),
+                manufacturer: Some("Token2".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let r = export().send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["format"], "tokendesk-graph-hardware-oath/1");
+    let token = &doc["tokens"][0];
+    assert_eq!(token["userPrincipalName"], "gina@example.com");
+    let create = &token["create"]["body"];
+    assert_eq!(create["serialNumber"], "60234567");
+    assert_eq!(create["secretKey"], RFC_SEED);
+    assert_eq!(create["hashFunction"], "hmacsha1");
+    assert_eq!(create["timeIntervalInSeconds"], 30);
+    assert!(
+        token["assign"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/users/gina%40example.com/authentication/hardwareOathMethods")
+    );
+    assert_eq!(exports().await, 1);
+}
 
 async fn issue_19_import_detects_the_format_when_none_is_named(app: TestApp) {
     // Why: the API shares the CLI's detection; without `format` it says what it found, and an
