@@ -171,25 +171,31 @@ impl Vault {
         self.store
             .write(async |conn: &mut AnyConnection| {
                 check_no_active(conn, &prepared).await?;
-                let ids = self.insert_records_bulk(conn, actor, &prepared).await?;
-                let mut events = Vec::with_capacity(prepared.len() + 1);
-                for ((upn, new, _), id) in prepared.iter().zip(ids) {
-                    events.push(AuditEvent {
-                        actor: actor.name.clone(),
-                        action: "capture".into(),
-                        subject: Some(upn.clone()),
-                        record_id: Some(id),
-                        detail: json!({ "serial": new.serial, "source": source }),
-                    });
+                // Chunk by chunk, records then their audit entries: memory stays one chunk's
+                // worth whatever the size of the import.
+                for chunk in prepared.chunks(bulk::ROWS_PER_STATEMENT) {
+                    let ids = self.insert_records_bulk(conn, actor, chunk).await?;
+                    let events: Vec<AuditEvent> = chunk
+                        .iter()
+                        .zip(ids)
+                        .map(|((upn, new, _), id)| AuditEvent {
+                            actor: actor.name.clone(),
+                            action: "capture".into(),
+                            subject: Some(upn.clone()),
+                            record_id: Some(id),
+                            detail: json!({ "serial": new.serial, "source": source }),
+                        })
+                        .collect();
+                    audit_chain::append_many(conn, &self.keys.audit, self.now(), events).await?;
                 }
-                events.push(AuditEvent {
+                let summary = AuditEvent {
                     actor: actor.name.clone(),
                     action: "import".into(),
                     subject: None,
                     record_id: None,
                     detail: json!({ "source": source, "records": prepared.len() }),
-                });
-                audit_chain::append_many(conn, &self.keys.audit, self.now(), events).await?;
+                };
+                audit_chain::append(conn, &self.keys.audit, self.now(), summary).await?;
                 Ok(prepared.len())
             })
             .await
