@@ -5,8 +5,9 @@ use crate::error::RecordError;
 use crate::error::{Result, VaultError};
 use crate::policy::{Authorized, Permission};
 use crate::records::{RECORD_COLUMNS, Record, record_from_row};
-use crate::records::{current_record, sealed_row};
+use crate::records::{current_record, sealed_rows};
 use crate::state::State;
+use crate::store::audit_chain::{AuditEvent, append_many};
 use crate::vault::Vault;
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -125,24 +126,39 @@ impl Vault {
                     check(record)
                         .map_err(|e| VaultError::Invalid(format!("{e}; nothing exported")))?;
                 }
-                let mut out = Vec::with_capacity(records.len());
-                for record in records {
-                    let detail = json!({ "format": format });
-                    self.audit(
-                        conn,
-                        actor,
-                        "export",
-                        Some((&record.id, &record.upn)),
-                        detail,
-                    )
-                    .await?;
-                    let sealed = sealed_row(conn, &record.id).await?.ok_or_else(|| {
-                        VaultError::Record(RecordError::Purged {
-                            upn: record.upn.clone(),
+                // Audit entries before the seeds are opened, a chunk of records at a time (one
+                // statement per chunk, not one per record: 100,000-record exports).
+                for chunk in records.chunks(crate::store::bulk::ROWS_PER_STATEMENT) {
+                    let events: Vec<AuditEvent> = chunk
+                        .iter()
+                        .map(|record| AuditEvent {
+                            actor: actor.name.clone(),
+                            action: "export".into(),
+                            subject: Some(record.upn.clone()),
+                            record_id: Some(record.id.clone()),
+                            detail: json!({ "format": format }),
                         })
-                    })?;
-                    let seed = self.open_sealed(&sealed)?;
-                    out.push(ExportedSeed { record, seed });
+                        .collect();
+                    append_many(conn, &self.keys.audit, self.now(), events).await?;
+                }
+                let mut out = Vec::with_capacity(records.len());
+                let mut records = records.into_iter().peekable();
+                while records.peek().is_some() {
+                    let chunk: Vec<Record> = records
+                        .by_ref()
+                        .take(crate::store::bulk::ROWS_PER_STATEMENT)
+                        .collect();
+                    let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+                    let mut sealed = sealed_rows(conn, &ids).await?;
+                    for record in chunk {
+                        let row = sealed.remove(&record.id).ok_or_else(|| {
+                            VaultError::Record(RecordError::Purged {
+                                upn: record.upn.clone(),
+                            })
+                        })?;
+                        let seed = self.open_sealed(&row)?;
+                        out.push(ExportedSeed { record, seed });
+                    }
                 }
                 Ok(out)
             })
