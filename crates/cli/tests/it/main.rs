@@ -11,6 +11,7 @@
 mod backup_drill;
 mod bulk;
 mod config;
+mod desk;
 mod doctor;
 mod drift;
 mod errors;
