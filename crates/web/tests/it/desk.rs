@@ -146,6 +146,19 @@ async fn device_flow_approve_use_logout(app: TestApp) {
         .unwrap();
     assert_eq!(out.status(), 204);
     assert_eq!(get_bearer(&app, &token, "/api/v1/records").await, 401);
+
+    // The desk's routes are documented.
+    let doc = app.openapi().await;
+    for path in [
+        "/desk/start",
+        "/desk/poll",
+        "/desk/logout",
+        "/records/{id}/burn-grant",
+        "/burn-grants/fetch",
+        "/records/{id}/burned",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
 }
 
 async fn device_flow_deny_expiry_and_slow_down(app: TestApp) {
