@@ -8,6 +8,7 @@ mod capture;
 mod clock;
 mod config;
 mod config_cmd;
+mod desk_cmd;
 mod doctor;
 mod drift_cmd;
 mod error;
@@ -68,6 +69,13 @@ pub enum Command {
     Config(config_cmd::ConfigCommand),
     /// Program Token2 NFC tokens through a PC/SC reader: readers, info, burn, sync-time.
     Nfc(nfc_cmd::NfcArgs),
+    /// Sign this desk in to a tokendesk server: shows a code to confirm in the browser, keeps
+    /// the desk token in the user's profile (owner-only).
+    Login(desk_cmd::LoginArgs),
+    /// Sign this desk out: the desk token is revoked on the server and deleted here.
+    Logout(desk_cmd::LogoutArgs),
+    /// Records on the server this desk is signed in to: search, show, move, reveal.
+    Remote(desk_cmd::RemoteArgs),
     /// Provision a team: generate seeds for a CSV of users, then burn a stack of tokens (resumable).
     Bulk(bulk_cmd::BulkArgs),
     /// The seed vault: init, add, list, show, code, lifecycle, audit, key, import, export.
@@ -96,6 +104,9 @@ pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, 
         Command::Doctor(args) => doctor::run(&args, &cli.global, out),
         Command::Config(cmd) => config_cmd::run(&cmd, &cli.global, out),
         Command::Nfc(args) => nfc_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
+        Command::Login(args) => desk_cmd::login(&args, clock, out),
+        Command::Logout(args) => desk_cmd::logout(&args, out),
+        Command::Remote(args) => desk_cmd::remote::run(&args, out),
         Command::Bulk(args) => bulk_cmd::run(&args, &config::load(&cli.global)?.0, clock, out),
         Command::Vault(cmd) => vault_cmd::run(&cmd, &config::load(&cli.global)?.0, clock, out),
     }

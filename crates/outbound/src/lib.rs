@@ -1,8 +1,10 @@
-//! Every connection tokendesk opens to another server: e-mail over SMTP ([`mail`]) and OpenID
-//! Connect to the organisation's identity provider ([`oidc`]). Used by `web` and `cli`, never by
+//! Every connection tokendesk opens to another server: e-mail over SMTP ([`mail`]), OpenID
+//! Connect to the organisation's identity provider ([`oidc`]), and a desk's calls to its
+//! tokendesk server ([`desk`]). Used by `web` and `cli`, never by
 //! the vault or a pure crate. Nothing here logs or returns a code, a password or a token: errors
 //! say what failed and what to check, in words an operator can act on.
 
+pub mod desk;
 mod http;
 pub mod mail;
 pub mod oidc;

@@ -221,6 +221,23 @@ pub enum StaffError {
         "this sign-in was already completed, has expired or was not started here; start the sign-in again"
     )]
     FlowInvalid,
+    /// No desk is waiting for this code (mistyped, expired or answered already).
+    #[error(
+        "no desk is waiting for this code: check it against the desk's screen, or run `tokendesk login` again there"
+    )]
+    DeskCodeUnknown,
+    /// The desk session is not the caller's and the caller may not manage staff.
+    #[error("no desk session {id:?} of yours is active")]
+    DeskSessionNotFound {
+        /// The session id asked for.
+        id: String,
+    },
+    /// A burn grant that does not exist, is for someone else, has expired or was used.
+    #[error("{reason}")]
+    BurnGrantRefused {
+        /// Why, in words for the person at the desk (never the grant itself).
+        reason: &'static str,
+    },
 }
 
 /// Records and their lifecycle.

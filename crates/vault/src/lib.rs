@@ -18,8 +18,10 @@ mod vault;
 
 pub use error::{RecordError, Result, RevealError, StaffError, StoreError, VaultError};
 pub use identity::{
-    ApiKey, FAILURE_WINDOW_SECS, Identity, MIN_PASSWORD_CHARS, OIDC_FLOW_TTL_SECS,
-    ProviderIdentity, Session, SessionStage, Staff, normalise_username,
+    ApiKey, DESK_POLL_INTERVAL_SECS, DESK_REQUEST_TTL_SECS, DESK_TOKEN_PREFIX, DeskCaller,
+    DeskPending, DeskPoll, DeskRequest, DeskSession, FAILURE_WINDOW_SECS, Identity,
+    MAX_DESK_SESSION_SECS, MIN_PASSWORD_CHARS, OIDC_FLOW_TTL_SECS, ProviderIdentity, Session,
+    SessionStage, Staff, check_desk_name, desk_actor, normalise_user_code, normalise_username,
 };
 
 pub use policy::{
@@ -32,8 +34,9 @@ pub use records::{
     normalise_upn, validate_upn,
 };
 pub use reveal::{
-    Approval, ApprovalId, BATCH_BUCKETS, BatchSizes, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS,
-    Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification, graph_ready,
+    Approval, ApprovalId, BATCH_BUCKETS, BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS, BatchSizes,
+    ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS, Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket,
+    Verification, graph_ready,
 };
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};

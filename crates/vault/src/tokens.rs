@@ -54,6 +54,18 @@ pub(crate) fn new_token(prefix: &str) -> Result<(SecretString, Vec<u8>)> {
     Ok((SecretString::new(text), hash))
 }
 
+/// One byte of `alphabet` (at most 256 entries), uniformly at random.
+pub(crate) fn random_pick(alphabet: &[u8]) -> Result<u8> {
+    let n = alphabet.len().clamp(1, 256);
+    let limit = 256 - 256 % n;
+    loop {
+        let [b] = *random_bytes::<1>()?;
+        if usize::from(b) < limit {
+            return Ok(alphabet.get(usize::from(b) % n).copied().unwrap_or(b'X'));
+        }
+    }
+}
+
 /// SHA-256 of the whole token text: what the database stores and looks up.
 pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()

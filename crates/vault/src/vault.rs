@@ -65,6 +65,8 @@ pub struct StaffSettings {
     /// Only admins may sign in with a local password (break-glass); everyone else signs in
     /// through the organisation's identity provider.
     pub require_provider_signin: bool,
+    /// How long a desk stays signed in after `tokendesk login` (seconds; at most a day).
+    pub desk_session_secs: i64,
 }
 
 impl Default for StaffSettings {
@@ -79,6 +81,7 @@ impl Default for StaffSettings {
             approval_ttl_secs: 3600,
             password_params: PasswordParams::PRODUCTION,
             require_provider_signin: false,
+            desk_session_secs: 8 * 3600,
         }
     }
 }

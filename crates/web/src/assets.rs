@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const CAPTURE_JS: &str = include_str!("../assets/capture.js");
+const BURN_JS: &str = include_str!("../assets/burn.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -27,4 +28,8 @@ pub(crate) async fn js() -> impl IntoResponse {
 
 pub(crate) async fn capture_js() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", CAPTURE_JS)
+}
+
+pub(crate) async fn burn_js() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", BURN_JS)
 }

@@ -1,4 +1,5 @@
-//! Who is calling: the session cookie (browsers) or a bearer API key (automation), checked
+//! Who is calling: the session cookie (browsers), a bearer desk token (`tokendesk login`) or a
+//! bearer API key (automation), checked
 //! against the permission matrix of `tokendesk_vault::policy` before any handler runs.
 //!
 //! Sessions live in the database (stateless instances). The cookie holds only a random token;
@@ -31,6 +32,9 @@ pub enum Access {
     /// A signed-in staff member whose session is not complete yet (password change, second
     /// factor): any role.
     Partial,
+    /// A fully signed-in staff member in a browser (a session cookie; not an API key nor a
+    /// desk token), any role: the desk approval page.
+    Browser,
     /// A fully signed-in staff member or API key, any role.
     AnyStaff,
     /// A fully signed-in staff member or API key whose role has this permission.
@@ -49,6 +53,8 @@ pub(crate) struct Auth {
     pub role: Role,
     /// Recorded in audit events.
     pub actor: Actor,
+    /// The desk's name, for a request made with a desk token (`tokendesk login`).
+    pub desk: Option<String>,
 }
 
 impl Auth {
@@ -134,7 +140,7 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<Zeroizing<
         .filter(|v| !v.is_empty())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -223,16 +229,38 @@ pub(crate) async fn gate(
         return next.run(req).await;
     }
     let client = req.extensions().get::<Client>().copied();
-    // A bearer API key (automation) is always fully authenticated.
+    // A bearer desk token acts as its staff member with their current role; a bearer API
+    // key (automation) is always fully authenticated.
     if let Some(token) = bearer(req.headers()) {
+        if access == Access::Partial || access == Access::Browser {
+            return problem(api, Problem::forbidden());
+        }
+        if token.starts_with(tokendesk_vault::DESK_TOKEN_PREFIX) {
+            return match state.vault().staff().desk_token(&token).await {
+                Ok(Some(desk)) => {
+                    if let Access::Needs(p) = access
+                        && !allows(desk.staff.role, p)
+                    {
+                        return problem(api, Problem::forbidden());
+                    }
+                    req.extensions_mut().insert(Auth {
+                        actor: desk.principal().actor,
+                        display_name: desk.staff.display_name.clone(),
+                        name: desk.staff.username.clone(),
+                        role: desk.staff.role,
+                        desk: Some(desk.session.desk_name),
+                    });
+                    next.run(req).await
+                }
+                Ok(None) => problem(api, Problem::unauthenticated()),
+                Err(e) => problem(api, e.into()),
+            };
+        }
         let key = match state.vault().staff().apikey(&token).await {
             Ok(Some(key)) => key,
             Ok(None) => return problem(api, Problem::unauthenticated()),
             Err(e) => return problem(api, e.into()),
         };
-        if access == Access::Partial {
-            return problem(api, Problem::forbidden());
-        }
         if let Access::Needs(p) = access
             && !allows(key.role, p)
         {
@@ -243,6 +271,7 @@ pub(crate) async fn gate(
             display_name: key.name.clone(),
             name: key.name,
             role: key.role,
+            desk: None,
         });
         return next.run(req).await;
     }
@@ -279,6 +308,7 @@ pub(crate) async fn gate(
         },
         name: session.staff.username.clone(),
         role: session.staff.role,
+        desk: None,
     });
     next.run(req).await
 }

@@ -131,6 +131,13 @@ impl From<VaultError> for Problem {
                 | StaffError::Disabled,
             ) => (S::FORBIDDEN, "provider_sign_in_refused"),
             VaultError::Staff(StaffError::FlowInvalid) => (S::BAD_REQUEST, "sign_in_flow_invalid"),
+            VaultError::Staff(StaffError::DeskCodeUnknown) => (S::NOT_FOUND, "desk_code_unknown"),
+            VaultError::Staff(StaffError::DeskSessionNotFound { .. }) => {
+                (S::NOT_FOUND, "not_found")
+            }
+            VaultError::Staff(StaffError::BurnGrantRefused { .. }) => {
+                (S::CONFLICT, "burn_grant_refused")
+            }
             VaultError::Reveal(RevealError::ApprovalInvalid { .. }) => {
                 (S::UNPROCESSABLE_ENTITY, "approval_invalid")
             }

@@ -11,6 +11,7 @@
 mod api;
 mod assets;
 mod auth;
+mod burn_grant;
 mod capture;
 mod client;
 mod decode;

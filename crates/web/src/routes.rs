@@ -15,7 +15,9 @@ use tokendesk_vault::Permission as P;
 
 use crate::auth::{Access, gate};
 use crate::client::Client;
-use crate::{AppState, MAX_UPLOAD_BYTES, api, assets, capture, pages, signin_oidc, toolset};
+use crate::{
+    AppState, MAX_UPLOAD_BYTES, api, assets, burn_grant, capture, pages, signin_oidc, toolset,
+};
 
 /// One row of the route table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +85,7 @@ fn upload(h: MethodRouter<AppState>) -> MethodRouter<AppState> {
 }
 
 fn build(state: AppState) -> Builder {
-    use Access::{AnyStaff, Needs, Open, Partial, Public, Setup};
+    use Access::{AnyStaff, Browser, Needs, Open, Partial, Public, Setup};
     let b = Builder {
         state,
         router: Router::new(),
@@ -96,6 +98,7 @@ fn build(state: AppState) -> Builder {
         .get("/assets/app.css", Open, get(assets::css))
         .get("/assets/app.js", Open, get(assets::js))
         .get("/assets/capture.js", Open, get(assets::capture_js))
+        .get("/assets/burn.js", Open, get(assets::burn_js))
         .get("/api/v1/openapi.json", Open, get(api::openapi))
         // First administrator.
         .get("/setup", Setup, get(pages::auth::setup_form))
@@ -120,6 +123,14 @@ fn build(state: AppState) -> Builder {
         .get("/account/totp", Partial, get(pages::auth::enrol_form))
         .post("/account/totp", Partial, post(pages::auth::enrol_submit))
         .post("/logout", Partial, post(pages::auth::logout))
+        // Desk sign-in: the person's side (a browser session with its second factor).
+        .get("/desk", Browser, get(pages::desk::form))
+        .post("/desk", Browser, post(pages::desk::answer))
+        .post(
+            "/desk/sessions/{id}/revoke",
+            Browser,
+            post(pages::desk::revoke),
+        )
         // Pages.
         .get("/", AnyStaff, get(pages::dashboard::show))
         .get("/toolset", Needs(P::Toolset), get(toolset::form))
@@ -170,6 +181,11 @@ fn build(state: AppState) -> Builder {
             Needs(P::ApproveReveal),
             post(pages::reveal::approve),
         )
+        .post(
+            "/records/{id}/burn-grant",
+            Needs(P::Capture),
+            post(burn_grant::page),
+        )
         .get("/wizard", Needs(P::Capture), get(pages::wizard::form))
         .post(
             "/wizard",
@@ -200,7 +216,12 @@ fn build(state: AppState) -> Builder {
             Needs(P::ManageApiKeys),
             post(pages::staff::apikey_revoke),
         )
-        // JSON API.
+        // JSON API. The desk's side of desk sign-in: `start` is limited like a sign-in; `poll`
+        // is open, because the device code it carries is the credential (unguessable, hashed,
+        // single-use) and the vault slows a desk that polls too often.
+        .post("/api/v1/desk/start", Public, post(api::desk_start))
+        .post("/api/v1/desk/poll", Open, post(api::desk_poll))
+        .post("/api/v1/desk/logout", AnyStaff, post(api::desk_logout))
         .get(
             "/api/v1/records",
             Needs(P::ViewRecords),
@@ -240,6 +261,21 @@ fn build(state: AppState) -> Builder {
             "/api/v1/approvals/{id}/approve",
             Needs(P::ApproveReveal),
             post(api::approve),
+        )
+        .post(
+            "/api/v1/records/{id}/burn-grant",
+            Needs(P::Capture),
+            post(burn_grant::create),
+        )
+        .post(
+            "/api/v1/burn-grants/fetch",
+            Needs(P::Capture),
+            post(burn_grant::fetch),
+        )
+        .post(
+            "/api/v1/records/{id}/burned",
+            Needs(P::Transition),
+            post(burn_grant::burned),
         )
         .get("/api/v1/audit", Needs(P::ViewAudit), get(api::audit))
         .post(

@@ -60,6 +60,11 @@ struct SeedSource {
     /// token's serial and model are recorded and the record moves to `burned`.
     #[arg(long, value_name = "UPN")]
     user: Option<String>,
+    /// Burn with a one-time grant from the server this desk is signed in to (`tokendesk
+    /// login`): the command shown by the record page's "Burn on a desk reader". The seed is
+    /// fetched once, burnt, checked against the server, and never shown or stored.
+    #[arg(long, value_name = "GRANT")]
+    grant: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,6 +85,10 @@ struct BurnArgs {
     period: Option<String>,
     #[command(flatten)]
     settings: Settings,
+    /// With `--user`: ask the server this desk is signed in to for a burn grant for that
+    /// user's captured record, instead of the local vault.
+    #[arg(long, requires = "user")]
+    remote: bool,
     /// Burn even if the serial is not a known programmable Token2 model.
     #[arg(long)]
     force_unknown_model: bool,
@@ -125,9 +134,11 @@ pub(crate) fn run(
     match &args.command {
         NfcCommand::Readers => env(transport::readers(out)),
         NfcCommand::Info(r) => env(transport::info(r, clock, out)),
-        NfcCommand::Burn(b) => match &b.source.user {
-            Some(upn) => burn_from_vault(b, upn, vault, clock, out),
-            None => {
+        NfcCommand::Burn(b) => match (&b.source.user, &b.source.grant) {
+            (_, Some(grant)) => grant::burn(b, grant::Source::Grant(grant), clock, out),
+            (Some(upn), None) if b.remote => grant::burn(b, grant::Source::User(upn), clock, out),
+            (Some(upn), None) => burn_from_vault(b, upn, vault, clock, out),
+            (None, None) => {
                 let plan = BurnPlan::from_args(b).map_err(CliError::input)?;
                 env(transport::burn(&plan, &b.reader, clock, out).map(|_| ()))
             }
@@ -143,8 +154,7 @@ pub(crate) fn run(
     }
 }
 
-#[cfg_attr(not(feature = "nfc-pcsc"), allow(dead_code))]
-fn format_unix(secs: u64) -> String {
+pub(crate) fn format_unix(secs: u64) -> String {
     i64::try_from(secs)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
@@ -606,5 +616,6 @@ mod transport {
     }
 }
 
+mod grant;
 #[cfg(test)]
 mod tests;

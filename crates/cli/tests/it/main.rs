@@ -12,6 +12,7 @@ mod backup_drill;
 mod bulk;
 mod config;
 mod crash;
+mod desk;
 mod doctor;
 mod drift;
 mod errors;

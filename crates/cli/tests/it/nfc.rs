@@ -312,3 +312,101 @@ fn burn_from_the_vault_records_the_token_and_moves_to_burned() {
         stderr(&again)
     );
 }
+
+/// Issue 20: "Burn on a desk reader" end to end: a real `serve`, a desk signed in with
+/// `tokendesk login`, a grant from the server, the seed burnt on the emulated token through
+/// pcscd + vpcd, the code checked by the server, the record burned. The seed never shows.
+#[test]
+fn burn_with_a_grant_from_the_server_checks_the_code_and_marks_burned() {
+    use crate::desk::{desk, login_as, serve, with_vault};
+    use tokendesk_vault::{Actor, Permission, Policy, Principal, RecordId, Role, Vault};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let profile = dir.path().join("desk-login.json");
+    for (args, stdin) in [
+        (&["init"][..], ""),
+        (&["staff", "add", "alice", "--role", "provisioner"][..], ""),
+        (&["add", "--user", "alice@contoso.com", "-"][..], SEED_B32),
+        (&["add", "--user", "bob@contoso.com", "-"][..], SEED_B32),
+    ] {
+        let o = tokendesk_at(&data)
+            .args(args)
+            .write_stdin(stdin)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    let (_server, url) = serve(&data);
+    login_as(&data, &profile, &url, "BURN-1", "alice");
+
+    // A grant made on the record page (the vault call behind the button), used once.
+    let grant = with_vault(&data, async |v: &Vault| {
+        let id = v.current("bob@contoso.com").await.unwrap().id;
+        let alice = Principal {
+            actor: Actor::new("alice"),
+            role: Role::Provisioner,
+        };
+        let auth = Policy::authorize(&alice, Permission::Capture).unwrap();
+        let (grant, _) = v
+            .burn_grant_create(&auth, "alice", &RecordId(id))
+            .await
+            .unwrap();
+        grant.expose().to_owned()
+    });
+    let bench = Bench::insert(TokenSpec::new("8659632000888", true));
+    let o = desk(&data, &profile)
+        .args(["nfc", "burn", "--grant", &grant, "--reader", READER])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    assert!(
+        out.contains("verified: the burnt seed gives the server's code; bob@contoso.com is now burned (token 8659632000888, C302-i)"),
+        "{out}"
+    );
+    assert!(!out.contains(SEED_B32) && !stderr(&o).contains(SEED_B32));
+    assert_eq!(
+        bench.token().state().seed.as_deref(),
+        Some(&b"12345678901234567890"[..])
+    );
+    drop(bench);
+    // Spent: the same command again is refused with the reason, before the reader is used.
+    let o = desk(&data, &profile)
+        .args(["nfc", "burn", "--grant", &grant, "--reader", READER])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("used already"), "{}", stderr(&o));
+
+    // `--remote --user` asks the server for the grant itself.
+    let bench = Bench::insert(TokenSpec::new("8659632000999", true));
+    let o = desk(&data, &profile)
+        .args([
+            "nfc",
+            "burn",
+            "--remote",
+            "--user",
+            "alice@contoso.com",
+            "--reader",
+            READER,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
+    assert!(stdout(&o).contains("alice@contoso.com is now burned"));
+    drop(bench);
+    let (bob, alice, audit) = with_vault(&data, async |v: &Vault| {
+        (
+            v.current("bob@contoso.com").await.unwrap(),
+            v.current("alice@contoso.com").await.unwrap(),
+            v.audit_list(&Default::default()).await.unwrap(),
+        )
+    });
+    assert_eq!(bob.state.as_str(), "burned");
+    assert_eq!(bob.serial.as_deref(), Some("8659632000888"));
+    assert_eq!(alice.serial.as_deref(), Some("8659632000999"));
+    let exports: Vec<_> = audit.iter().filter(|e| e.action == "export").collect();
+    assert_eq!(exports.len(), 2);
+    assert!(exports.iter().all(|e| e.actor == "alice@desk:BURN-1"));
+}

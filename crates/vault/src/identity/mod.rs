@@ -20,6 +20,7 @@ use crate::vault::Vault;
 
 mod accounts;
 mod apikeys;
+mod desk;
 mod oidc;
 mod sessions;
 mod setup;
@@ -29,6 +30,12 @@ mod totp;
 
 pub(crate) use apikeys::API_KEY_ACTOR_PREFIX;
 pub use apikeys::ApiKey;
+pub(crate) use desk::person_at_desk;
+pub use desk::{
+    DESK_POLL_INTERVAL_SECS, DESK_REQUEST_TTL_SECS, DESK_TOKEN_PREFIX, DeskCaller, DeskPending,
+    DeskPoll, DeskRequest, DeskSession, MAX_DESK_SESSION_SECS, check_desk_name, desk_actor,
+    normalise_user_code,
+};
 pub use oidc::{OIDC_FLOW_TTL_SECS, ProviderIdentity};
 pub use throttle::FAILURE_WINDOW_SECS;
 

@@ -14,6 +14,7 @@ mod listing;
 mod lookup;
 mod sealed;
 
+pub(crate) use lifecycle::Extra;
 pub use lifecycle::TokenUpdate;
 pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};
 pub use lookup::ListFilter;

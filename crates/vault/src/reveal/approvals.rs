@@ -422,11 +422,15 @@ async fn passphrase_state(
     ))
 }
 
-/// The person behind an audit actor name: a staff member's own name, or for an API key
+/// The person behind an audit actor name: a staff member's own name (also at a desk,
+/// `alice@desk:FRONT-1`), or for an API key
 /// (`apikey:NAME`) the name of the admin who created it. Four-eyes checks compare persons, so a
 /// key cannot stand in as a second person for its creator. A key unknown here (never the case
 /// for a live key) stands for itself.
 pub(crate) async fn person_of(conn: &mut AnyConnection, actor_name: &str) -> Result<String> {
+    if let Some(person) = crate::identity::person_at_desk(actor_name) {
+        return Ok(person.to_owned());
+    }
     let Some(key) = actor_name.strip_prefix(crate::identity::API_KEY_ACTOR_PREFIX) else {
         return Ok(actor_name.to_owned());
     };

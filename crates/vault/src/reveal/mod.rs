@@ -18,12 +18,14 @@ use sqlx::{AnyConnection, Row};
 use tokendesk_otp::TotpCode;
 
 mod approvals;
+mod burn_grant;
 mod export;
 pub(crate) mod group;
 pub use group::{BATCH_BUCKETS, BatchSizes};
 mod request;
 
 pub use approvals::{Approval, MIN_CALLER_PASSPHRASE_CHARS};
+pub use burn_grant::{BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS};
 pub use export::{ExportedSeed, graph_ready};
 pub use request::{ApprovalId, Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification};
 use request::{check_request, check_window};

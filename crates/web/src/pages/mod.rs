@@ -4,6 +4,7 @@
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod dashboard;
+pub(crate) mod desk;
 pub(crate) mod records;
 pub(crate) mod reveal;
 pub(crate) mod staff;
@@ -23,6 +24,9 @@ pub(crate) use crate::timefmt::{fmt_opt_time, fmt_time, parse_date};
 impl Nav {
     pub fn for_auth(auth: &Auth) -> Self {
         let mut links = vec![("/", "Dashboard")];
+        if auth.desk.is_none() {
+            links.push(("/desk", "Desks"));
+        }
         let optional = [
             (Permission::ViewRecords, "/records", "Records"),
             (Permission::Capture, "/wizard", "New token"),

@@ -1,5 +1,5 @@
 //! Staff administration (admins): accounts, roles, disabling, password/second-factor resets,
-//! and API keys. One-time passwords and API keys are shown once, on the response page only.
+//! API keys, and every desk session (revoked through `/desk/sessions/{id}/revoke`). One-time passwords and API keys are shown once, on the response page only.
 
 use askama::Template;
 use axum::Form;
@@ -42,6 +42,7 @@ struct StaffPage {
     roles: Vec<&'static str>,
     rows: Vec<StaffRow>,
     keys: Vec<KeyRow>,
+    desks: Vec<super::desk::DeskRow>,
 }
 
 impl Drop for StaffPage {
@@ -98,6 +99,13 @@ async fn page(
             name: k.name,
         })
         .collect();
+    let desks = vault
+        .staff()
+        .desk_sessions(None)
+        .await?
+        .into_iter()
+        .map(super::desk::DeskRow::from)
+        .collect();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -110,6 +118,7 @@ async fn page(
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         rows,
         keys,
+        desks,
     });
     *resp.status_mut() = status;
     Ok(resp)

@@ -30,6 +30,7 @@ mod auth;
 mod browser;
 mod browser_capture;
 mod capture;
+mod desk;
 mod email;
 mod logs;
 mod logs_outbound;

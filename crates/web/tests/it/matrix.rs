@@ -104,7 +104,7 @@ async fn every_route_times_every_role(app: TestApp) {
             let expect_allowed = match spec.access {
                 Access::Open | Access::Public | Access::AnyStaff => true,
                 Access::Setup => false,
-                Access::Partial => false,
+                Access::Partial | Access::Browser => false,
                 Access::Needs(p) => allows(*role, p),
             };
             if expect_allowed {
