@@ -1,5 +1,5 @@
 //! Bulk writes: many rows in one statement with **one** parameter, a JSON array of rows, which
-//! the database unpacks (`jsonb_each` on SQLite, `json_array_elements` on PostgreSQL).
+//! the database unpacks (`jsonb_each` on SQLite, `jsonb_array_elements` on PostgreSQL).
 //!
 //! Why not multi-row `VALUES ($1, …, $3600)`: SQLite resolves each parameter's name with a linear
 //! scan, and sqlx asks for every name, so a statement with n parameters costs O(n²) before it
@@ -203,10 +203,10 @@ fn insert_sql(postgres: bool, table: &str, cols: &[Col], constants: &[(&str, &st
         .map(|(i, c)| c.expr(postgres, i))
         .chain(constants.iter().map(|(_, e)| (*e).to_owned()))
         .collect();
-    // SQLite: `jsonb_each` hands each row over as binary JSON, so the `->>` of every column reads
-    // it without parsing the row's text again (`json_each` would: once per column).
+    // Binary JSON on both (`jsonb_each`, `jsonb_array_elements`): the `->>` of every column reads
+    // the row without parsing its text again (the text forms would, once per column).
     let source = if postgres {
-        "json_array_elements(CAST($1 AS TEXT)::json) AS x"
+        "jsonb_array_elements(CAST($1 AS TEXT)::jsonb) AS x"
     } else {
         "jsonb_each($1)"
     };
