@@ -18,6 +18,11 @@ use zeroize::Zeroizing;
 use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, PageError, Problem};
+use crate::timefmt::Zone;
+
+/// The cookie in which `assets/app.js` names the browser's time zone (an IANA name; not a
+/// secret, read only as a preference).
+pub(crate) const ZONE_COOKIE: &str = "tz";
 
 /// What a route requires of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,9 @@ pub(crate) struct Auth {
     pub role: Role,
     /// Recorded in audit events.
     pub actor: Actor,
+    /// The time zone pages show times in: the staff member's setting, else the browser's
+    /// (the `tz` cookie `assets/app.js` sets), else the server's.
+    pub zone: Zone,
 }
 
 impl Auth {
@@ -239,6 +247,7 @@ pub(crate) async fn gate(
             return problem(api, Problem::forbidden());
         }
         req.extensions_mut().insert(Auth {
+            zone: state.zone().clone(),
             actor: Actor::new(format!("apikey:{}", key.name)),
             display_name: key.name.clone(),
             name: key.name,
@@ -270,7 +279,16 @@ pub(crate) async fn gate(
     {
         return problem(api, Problem::forbidden());
     }
+    let browser_zone = cookie_value(req.headers(), ZONE_COOKIE);
+    let zone = Zone::first_of(
+        [
+            session.staff.time_zone.as_deref(),
+            browser_zone.as_deref().map(String::as_str),
+        ],
+        state.zone(),
+    );
     req.extensions_mut().insert(Auth {
+        zone,
         actor: Actor::new(session.staff.username.clone()),
         display_name: if session.staff.display_name.trim().is_empty() {
             session.staff.username.clone()

@@ -13,6 +13,8 @@ pub(crate) struct Nav {
     /// The full name, shown before the login name.
     pub display_name: String,
     pub role: &'static str,
+    /// The time zone the page's times are in (IANA name).
+    pub zone: String,
     pub links: Vec<(&'static str, &'static str)>,
 }
 

@@ -122,6 +122,8 @@ fn build(state: AppState) -> Builder {
         .post("/logout", Partial, post(pages::auth::logout))
         // Pages.
         .get("/", AnyStaff, get(pages::dashboard::show))
+        .get("/account", AnyStaff, get(pages::account::show))
+        .post("/account", AnyStaff, post(pages::account::save))
         .get("/toolset", Needs(P::Toolset), get(toolset::form))
         .post("/toolset", Needs(P::Toolset), post(toolset::submit))
         .get("/records", Needs(P::ViewRecords), get(pages::records::list))

@@ -1,12 +1,14 @@
-//! `GET /`: records by state, overdue shipments, recent reveals and reveals per user.
+//! `GET /`: records by state and shipments in transit by age (small SVG charts with their
+//! numbers beside them), overdue shipments, recent reveals and reveals per user.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Extension, State};
-use tokendesk_vault::{AuditFilter, ListFilter, Permission};
+use tokendesk_vault::{ALL_STATES, AuditFilter, ListFilter, Permission, State as RecordState};
 
-use super::{Nav, fmt_opt_time, fmt_time, render};
+use super::charts::{Bar, bar_chart, transit_ages};
+use super::{Nav, When, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::PageResult;
@@ -17,14 +19,14 @@ pub(crate) const OVERDUE_DAYS: i64 = 14;
 pub(crate) struct OverdueRow {
     pub id: String,
     pub upn: String,
-    pub shipped: String,
+    pub shipped: When,
     pub carrier: String,
     pub tracking: String,
-    pub expected: String,
+    pub expected: When,
 }
 
 pub(crate) struct RevealRow {
-    pub at: String,
+    pub at: When,
     pub actor: String,
     pub subject: String,
     pub method: String,
@@ -36,6 +38,11 @@ pub(crate) struct RevealRow {
 struct Dashboard {
     nav: Option<Nav>,
     by_state: Vec<(&'static str, i64)>,
+    /// Records by state as a bar chart (SVG).
+    state_chart: String,
+    /// Shipments in transit by age: the chart (SVG) and its numbers.
+    transit_chart: String,
+    transit: Vec<(String, i64)>,
     can_capture: bool,
     overdue_days: i64,
     overdue: Vec<OverdueRow>,
@@ -51,12 +58,49 @@ fn detail_field(detail: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The two charts: records by state (every state, in lifecycle order) and shipments in
+/// transit by how long they have been on the way.
+async fn charts(
+    state: &AppState,
+    by_state: &[(&'static str, i64)],
+) -> Result<(String, String, Vec<(String, i64)>), crate::error::PageError> {
+    let bars: Vec<Bar> = ALL_STATES
+        .iter()
+        .map(|s| Bar {
+            label: s.as_str().to_owned(),
+            value: by_state
+                .iter()
+                .find(|(name, _)| *name == s.as_str())
+                .map_or(0, |(_, n)| *n),
+            class: "bar-state",
+        })
+        .collect();
+    let now = state.now_i64();
+    let ages: Vec<i64> = state
+        .vault()
+        .list(&ListFilter {
+            state: Some(RecordState::Shipped),
+            overdue_days: None,
+        })
+        .await?
+        .iter()
+        .filter_map(|r| r.shipped_unix_secs)
+        .map(|t| (now - t).max(0) / 86_400)
+        .collect();
+    let transit = transit_ages(&ages, OVERDUE_DAYS);
+    Ok((
+        bar_chart("state-chart", "Records by state", &bars),
+        bar_chart("transit-chart", "Shipments in transit by age", &transit),
+        transit.into_iter().map(|b| (b.label, b.value)).collect(),
+    ))
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> PageResult {
     let vault = state.vault();
-    let by_state = if auth.can(Permission::ViewRecords) {
+    let by_state: Vec<(&'static str, i64)> = if auth.can(Permission::ViewRecords) {
         vault
             .count_by_state()
             .await?
@@ -75,16 +119,21 @@ pub(crate) async fn show(
             .await?
             .into_iter()
             .map(|r| OverdueRow {
-                shipped: fmt_opt_time(r.shipped_unix_secs),
+                shipped: auth.zone.when_opt(r.shipped_unix_secs),
                 carrier: r.shipment.carrier.unwrap_or_default(),
                 tracking: r.shipment.tracking.unwrap_or_default(),
-                expected: fmt_opt_time(r.shipment.expected_unix_secs),
+                expected: auth.zone.when_opt(r.shipment.expected_unix_secs),
                 id: r.id,
                 upn: r.upn,
             })
             .collect()
     } else {
         Vec::new()
+    };
+    let (state_chart, transit_chart, transit) = if auth.can(Permission::ViewRecords) {
+        charts(&state, &by_state).await?
+    } else {
+        (String::new(), String::new(), Vec::new())
     };
     let show_reveals = auth.can(Permission::ViewAudit) || auth.can(Permission::ApproveReveal);
     let (mut recent, mut per_user) = (Vec::new(), Vec::new());
@@ -109,7 +158,7 @@ pub(crate) async fn show(
             .rev()
             .take(10)
             .map(|e| RevealRow {
-                at: fmt_time(e.at_unix_secs),
+                at: auth.zone.when(e.at_unix_secs),
                 actor: e.actor.clone(),
                 subject: e.subject.clone().unwrap_or_default(),
                 method: detail_field(&e.detail, "method"),
@@ -120,6 +169,9 @@ pub(crate) async fn show(
     Ok(render(&Dashboard {
         nav: Some(Nav::for_auth(&auth)),
         by_state,
+        state_chart,
+        transit_chart,
+        transit,
         can_capture: auth.can(Permission::Capture),
         overdue_days: OVERDUE_DAYS,
         overdue,

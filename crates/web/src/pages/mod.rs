@@ -1,8 +1,11 @@
 //! Server-rendered HTML pages (askama templates under `templates/`). They work without
 //! JavaScript; `assets/app.js` only keeps countdowns current.
 
+pub(crate) mod account;
 pub(crate) mod audit;
+pub(crate) mod audit_sentence;
 pub(crate) mod auth;
+pub(crate) mod charts;
 pub(crate) mod dashboard;
 pub(crate) mod records;
 pub(crate) mod reveal;
@@ -18,7 +21,7 @@ use tokendesk_vault::Permission;
 use crate::AppState;
 use crate::auth::Auth;
 pub(crate) use crate::html::{Nav, redirect, render};
-pub(crate) use crate::timefmt::{fmt_opt_time, fmt_time, parse_date};
+pub(crate) use crate::timefmt::{When, fmt_time};
 
 impl Nav {
     pub fn for_auth(auth: &Auth) -> Self {
@@ -40,6 +43,7 @@ impl Nav {
             name: auth.name.clone(),
             display_name: auth.display_name.clone(),
             role: auth.role.as_str(),
+            zone: auth.zone.name().to_owned(),
             links,
         }
     }

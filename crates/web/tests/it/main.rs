@@ -26,8 +26,10 @@ macro_rules! both_backends {
 
 mod api;
 mod app;
+mod audit_view;
 mod auth;
 mod browser;
+mod browser_a11y;
 mod browser_capture;
 mod capture;
 mod email;
@@ -42,6 +44,7 @@ mod scratch_db;
 mod security_records;
 mod security_web;
 mod signin_security;
+mod times;
 mod toolset;
 
 pub use app::{NOW, TestApp, client};
