@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, PageError, Problem};
+use crate::i18n::Lang;
 use crate::timefmt::Zone;
 
 /// The cookie in which `assets/app.js` names the browser's time zone (an IANA name; not a
@@ -57,6 +58,9 @@ pub(crate) struct Auth {
     /// The time zone pages show times in: the staff member's setting, else the browser's
     /// (the `tz` cookie `assets/app.js` sets), else the server's.
     pub zone: Zone,
+    /// The language of converted pages: the staff member's setting, else the browser's
+    /// `Accept-Language`, else English.
+    pub lang: Lang,
 }
 
 impl Auth {
@@ -247,6 +251,7 @@ pub(crate) async fn gate(
             return problem(api, Problem::forbidden());
         }
         req.extensions_mut().insert(Auth {
+            lang: Lang::default(),
             zone: state.zone().clone(),
             actor: Actor::new(format!("apikey:{}", key.name)),
             display_name: key.name.clone(),
@@ -287,7 +292,19 @@ pub(crate) async fn gate(
         ],
         state.zone(),
     );
+    let lang = session
+        .staff
+        .language
+        .as_deref()
+        .and_then(Lang::parse)
+        .unwrap_or_else(|| {
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map_or(Lang::En, Lang::from_accept_language)
+        });
     req.extensions_mut().insert(Auth {
+        lang,
         zone,
         actor: Actor::new(session.staff.username.clone()),
         display_name: if session.staff.display_name.trim().is_empty() {

@@ -18,6 +18,7 @@ mod error;
 mod headers;
 mod host;
 mod html;
+mod i18n;
 mod mail;
 pub mod metrics;
 mod pages;

@@ -11,11 +11,19 @@ use super::{Nav, redirect, render};
 use crate::AppState;
 use crate::auth::{Auth, ZONE_COOKIE, cookie_value};
 use crate::error::{PageResult, Problem};
+use crate::i18n::{LANGS, Lang, Tr};
 
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
     nav: Option<Nav>,
+    t: Tr,
+    /// The language chosen here (blank: the browser's).
+    chosen_language: String,
+    /// The language the browser asks for, by name.
+    browser_language: &'static str,
+    /// Every language: tag and own name.
+    languages: Vec<(&'static str, &'static str)>,
     saved: bool,
     /// The zone chosen here (blank: the browser's).
     chosen_zone: String,
@@ -40,8 +48,17 @@ pub(crate) async fn show(
     Query(q): Query<ShowQuery>,
 ) -> PageResult {
     let me = state.vault().staff().get(&auth.name).await?;
+    let browser_language = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Lang::En, Lang::from_accept_language)
+        .name();
     Ok(render(&AccountPage {
-        nav: Some(Nav::for_auth(&auth)),
+        nav: Some(Nav::localized(&auth)),
+        t: Tr(auth.lang),
+        chosen_language: me.language.unwrap_or_default(),
+        browser_language,
+        languages: LANGS.iter().map(|l| (l.tag(), l.name())).collect(),
         saved: q.done == "saved",
         chosen_zone: me.time_zone.unwrap_or_default(),
         browser_zone: cookie_value(&headers, ZONE_COOKIE)
@@ -56,6 +73,8 @@ pub(crate) async fn show(
 pub(crate) struct PrefsForm {
     #[serde(default)]
     time_zone: String,
+    #[serde(default)]
+    language: String,
 }
 
 pub(crate) async fn save(
@@ -67,13 +86,22 @@ pub(crate) async fn save(
         "" => None,
         z => Some(tokendesk_outbound::zone::check(z).map_err(|e| Problem::invalid(e.to_string()))?),
     };
+    let language = match form.language.trim() {
+        "" => None,
+        tag => Some(Lang::parse(tag).ok_or_else(|| {
+            Problem::invalid(format!(
+                "no pages in {tag:?}: choose one of {}",
+                LANGS.map(Lang::tag).join(", ")
+            ))
+        })?),
+    };
     state
         .vault()
         .staff()
         .set_preferences(
             &auth.authorize(Permission::ViewRecords)?,
             zone.as_deref(),
-            None,
+            language.map(Lang::tag),
         )
         .await?;
     Ok(redirect("/account?done=saved"))

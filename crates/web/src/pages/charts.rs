@@ -75,29 +75,33 @@ pub(crate) fn bar_chart(id: &str, title: &str, bars: &[Bar]) -> String {
 
 /// The age groups of shipments in transit, in days: up to 3, 4 to 7, 8 to `overdue_days`,
 /// and overdue.
-pub(crate) fn transit_ages(ages_days: &[i64], overdue_days: i64) -> Vec<Bar> {
+pub(crate) fn transit_ages(
+    ages_days: &[i64],
+    overdue_days: i64,
+    label: impl Fn(&str, i64) -> String,
+) -> Vec<Bar> {
     let count = |lo: i64, hi: i64| {
         i64::try_from(ages_days.iter().filter(|d| (lo..=hi).contains(*d)).count())
             .unwrap_or(i64::MAX)
     };
     vec![
         Bar {
-            label: "0–3 days".into(),
+            label: label("transit-0-3", 3),
             value: count(0, 3),
             class: "bar-fresh",
         },
         Bar {
-            label: "4–7 days".into(),
+            label: label("transit-4-7", 7),
             value: count(4, 7),
             class: "bar-fresh",
         },
         Bar {
-            label: format!("8–{overdue_days} days"),
+            label: label("transit-8-n", overdue_days),
             value: count(8, overdue_days),
             class: "bar-late",
         },
         Bar {
-            label: format!("over {overdue_days} days"),
+            label: label("transit-over", overdue_days),
             value: count(overdue_days + 1, i64::MAX),
             class: "bar-overdue",
         },
@@ -215,7 +219,9 @@ mod tests {
 
     #[test]
     fn transit_ages_fall_into_groups() {
-        let bars = transit_ages(&[0, 3, 4, 9, 14, 15, 40], 14);
+        let bars = transit_ages(&[0, 3, 4, 9, 14, 15, 40], 14, |key, days| {
+            crate::i18n::Tr(crate::i18n::Lang::En).tn(key, "days", days)
+        });
         let values: Vec<i64> = bars.iter().map(|b| b.value).collect();
         assert_eq!(values, vec![2, 1, 2, 2]);
         assert_eq!(bars[3].label, "over 14 days");

@@ -12,6 +12,7 @@ use super::{Nav, When, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::PageResult;
+use crate::i18n::Tr;
 
 /// Shipments in transit longer than this are flagged.
 pub(crate) const OVERDUE_DAYS: i64 = 14;
@@ -37,7 +38,9 @@ pub(crate) struct RevealRow {
 #[template(path = "dashboard.html")]
 struct Dashboard {
     nav: Option<Nav>,
-    by_state: Vec<(&'static str, i64)>,
+    t: Tr,
+    /// State (for the link), its name in the page's language, count.
+    by_state: Vec<(&'static str, String, i64)>,
     /// Records by state as a bar chart (SVG).
     state_chart: String,
     /// Shipments in transit by age: the chart (SVG) and its numbers.
@@ -62,12 +65,13 @@ fn detail_field(detail: &str, key: &str) -> String {
 /// transit by how long they have been on the way.
 async fn charts(
     state: &AppState,
+    t: Tr,
     by_state: &[(&'static str, i64)],
 ) -> Result<(String, String, Vec<(String, i64)>), crate::error::PageError> {
     let bars: Vec<Bar> = ALL_STATES
         .iter()
         .map(|s| Bar {
-            label: s.as_str().to_owned(),
+            label: t.t(&format!("state-{}", s.as_str())),
             value: by_state
                 .iter()
                 .find(|(name, _)| *name == s.as_str())
@@ -87,10 +91,10 @@ async fn charts(
         .filter_map(|r| r.shipped_unix_secs)
         .map(|t| (now - t).max(0) / 86_400)
         .collect();
-    let transit = transit_ages(&ages, OVERDUE_DAYS);
+    let transit = transit_ages(&ages, OVERDUE_DAYS, |key, days| t.tn(key, "days", days));
     Ok((
-        bar_chart("state-chart", "Records by state", &bars),
-        bar_chart("transit-chart", "Shipments in transit by age", &transit),
+        bar_chart("state-chart", &t.t("by-state"), &bars),
+        bar_chart("transit-chart", &t.t("in-transit"), &transit),
         transit.into_iter().map(|b| (b.label, b.value)).collect(),
     ))
 }
@@ -100,6 +104,7 @@ pub(crate) async fn show(
     Extension(auth): Extension<Auth>,
 ) -> PageResult {
     let vault = state.vault();
+    let t = Tr(auth.lang);
     let by_state: Vec<(&'static str, i64)> = if auth.can(Permission::ViewRecords) {
         vault
             .count_by_state()
@@ -131,7 +136,7 @@ pub(crate) async fn show(
         Vec::new()
     };
     let (state_chart, transit_chart, transit) = if auth.can(Permission::ViewRecords) {
-        charts(&state, &by_state).await?
+        charts(&state, t, &by_state).await?
     } else {
         (String::new(), String::new(), Vec::new())
     };
@@ -167,8 +172,12 @@ pub(crate) async fn show(
             .collect();
     }
     Ok(render(&Dashboard {
-        nav: Some(Nav::for_auth(&auth)),
-        by_state,
+        nav: Some(Nav::localized(&auth)),
+        t,
+        by_state: by_state
+            .into_iter()
+            .map(|(s, n)| (s, t.t(&format!("state-{s}")), n))
+            .collect(),
         state_chart,
         transit_chart,
         transit,

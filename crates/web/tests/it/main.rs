@@ -33,6 +33,7 @@ mod browser_a11y;
 mod browser_capture;
 mod capture;
 mod email;
+mod languages;
 mod logs;
 mod logs_outbound;
 mod matrix;
