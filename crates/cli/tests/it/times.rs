@@ -6,7 +6,14 @@ use super::*;
 #[test]
 fn issue_21_times_in_the_system_zone_and_utc_on_request() {
     // 2026-11-28 09:00:00 UTC is 10:00:00 in Berlin (CET, UTC+01:00).
-    let args = ["otp", "--at", "2026-11-28T09:00:00Z", RFC_SHA1];
+    let args = [
+        "otp",
+        "--at",
+        "2026-11-28T09:00:00Z",
+        "--future",
+        "1",
+        RFC_SHA1,
+    ];
     let o = tokendesk()
         .env("TZ", "Europe/Berlin")
         .args(args)
