@@ -50,6 +50,9 @@ pub struct GlobalArgs {
         value_name = "FILE"
     )]
     pub key_file: Option<PathBuf>,
+    /// Show times in UTC instead of the system's time zone.
+    #[arg(long, global = true)]
+    pub utc: bool,
     /// Reveals allowed per user per UTC day [default: 5].
     #[arg(long, global = true, env = "TOKENDESK_REVEAL_QUOTA", value_name = "N")]
     pub reveal_quota: Option<i64>,
@@ -123,6 +126,7 @@ pub(crate) struct FileConfig {
     pub log: Option<String>,
     pub public_url: Option<String>,
     pub helpdesk_phone: Option<String>,
+    pub time_zone: Option<String>,
     pub signin_burst: Option<u32>,
     pub signin_per_minute: Option<u32>,
     // The limits (serde cannot flatten into a struct that denies unknown keys).

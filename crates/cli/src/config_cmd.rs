@@ -126,6 +126,7 @@ fn write_effective(
         "helpdesk_phone",
         cfg.helpdesk_phone.as_deref().map(quoted),
     )?;
+    line(out, "time_zone", cfg.time_zone.as_deref().map(quoted))?;
     line(
         out,
         "signin_burst",

@@ -91,6 +91,10 @@ pub enum Command {
 /// # Errors
 /// A [`CliError`] carrying the exit code (2 for bad input, 3 for the environment).
 pub fn run(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    timefmt::with_utc(cli.global.utc, || run_command(cli, clock, out))
+}
+
+fn run_command(cli: Cli, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Otp(args) => otp_cmd::run(&args, clock, out),
         Command::Seed(cmd) => seed_cmd::run(&cmd, clock, out),

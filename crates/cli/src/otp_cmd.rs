@@ -254,7 +254,7 @@ fn print_table(
         p.algorithm,
         p.digits.get(),
         p.period.secs(),
-        zone.label()
+        zone.label(codes.first().map_or(0, |c| c.valid_from))
     )?;
     writeln!(out, "{:>7}  {:<10}  valid from – until", "offset", "code")?;
     for c in codes {

@@ -104,6 +104,7 @@ async fn serve(
         tls: tls.is_some(),
         trusted_proxies: TrustedProxies::new(cfg.trusted_proxies.clone()),
         helpdesk_phone: cfg.helpdesk_phone.clone(),
+        time_zone: cfg.time_zone.clone(),
         signin_limit: cfg.signin_limit,
         qr: cfg.qr,
         public_host: cfg.public_host.clone(),

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Helpdesk phone number printed in the message sent to users with their token.
     #[arg(long, env = "TOKENDESK_HELPDESK_PHONE", value_name = "NUMBER")]
     helpdesk_phone: Option<String>,
+    /// Time zone (IANA name, e.g. Europe/Berlin) pages show times in when neither the staff
+    /// member's setting nor the browser names one [default: UTC].
+    #[arg(long, env = "TOKENDESK_TIME_ZONE", value_name = "ZONE")]
+    time_zone: Option<String>,
     /// Sign-in attempts a client address may make at once, before the refill rate applies
     /// [default: 20].
     #[arg(long, env = "TOKENDESK_SIGNIN_BURST", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -209,6 +213,8 @@ pub(crate) struct Resolved {
     /// The public URL's host: requests for other hosts are refused.
     pub(crate) public_host: Option<String>,
     pub(crate) helpdesk_phone: Option<String>,
+    /// The pages' default time zone (checked IANA name).
+    pub(crate) time_zone: Option<String>,
     pub(crate) signin_limit: SignInLimit,
     pub(crate) limits: ServerLimits,
     pub(crate) qr: QrLimits,
@@ -346,6 +352,12 @@ impl ServeArgs {
                 .helpdesk_phone
                 .clone()
                 .or_else(|| file.helpdesk_phone.clone()),
+            time_zone: self
+                .time_zone
+                .clone()
+                .or_else(|| file.time_zone.clone())
+                .map(|z| tokendesk_outbound::zone::check(&z).map_err(CliError::input))
+                .transpose()?,
             signin_limit: SignInLimit {
                 burst: positive(
                     "signin_burst",

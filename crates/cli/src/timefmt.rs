@@ -1,8 +1,10 @@
-//! Times on the command line: `--at` parsing and local-time display.
+//! Times on the command line: `--at` parsing and display in the system's time zone (`--utc`:
+//! UTC).
 
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
 
 /// Parses `--at`: Unix seconds, or an RFC 3339 timestamp such as `2026-12-01T09:30:00+01:00`.
 ///
@@ -38,47 +40,74 @@ pub(crate) fn resolve_at(
     }
 }
 
-/// How times are shown: in the machine's local zone (or UTC when it cannot be determined).
-#[derive(Clone, Copy, Debug)]
+thread_local! {
+    /// `--utc` for the command running on this thread (set by [`crate::run`] for its duration,
+    /// so tests running commands side by side do not see each other's choice).
+    static FORCE_UTC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with times shown in UTC (`--utc`) or in the system zone.
+pub(crate) fn with_utc<T>(utc: bool, f: impl FnOnce() -> T) -> T {
+    let before = FORCE_UTC.with(|c| c.replace(utc));
+    let out = f();
+    FORCE_UTC.with(|c| c.set(before));
+    out
+}
+
+/// How times are shown: in the system's time zone (`TZ`, else `/etc/localtime`; UTC when
+/// neither names one), or in UTC with `--utc`.
+#[derive(Clone, Debug)]
 pub(crate) struct Zone {
-    offset: UtcOffset,
+    tz: TimeZone,
 }
 
 impl Zone {
     pub(crate) fn local() -> Self {
-        Self {
-            offset: UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC),
+        let tz = if FORCE_UTC.with(std::cell::Cell::get) {
+            TimeZone::UTC
+        } else {
+            TimeZone::try_system().unwrap_or(TimeZone::UTC)
+        };
+        Self { tz }
+    }
+
+    /// The zone as "Europe/Berlin (UTC+01:00)" (the offset in force at `at_unix_secs`), or
+    /// "UTC".
+    pub(crate) fn label(&self, at_unix_secs: u64) -> String {
+        let name = self.tz.iana_name().unwrap_or("local time");
+        if name == "UTC" || name == "Etc/UTC" {
+            return "UTC".to_owned();
         }
+        let at = i64::try_from(at_unix_secs)
+            .ok()
+            .and_then(|t| Timestamp::from_second(t).ok())
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        let offset = self.tz.to_offset(at);
+        let secs = offset.seconds();
+        let sign = if secs < 0 { '-' } else { '+' };
+        let (h, m) = (secs.unsigned_abs() / 3600, secs.unsigned_abs() % 3600 / 60);
+        format!("{name} (UTC{sign}{h:02}:{m:02})")
     }
 
-    /// The zone as "UTC+01:00".
-    pub(crate) fn label(&self) -> String {
-        let (h, m, _) = self.offset.as_hms();
-        let sign = if self.offset.is_negative() { '-' } else { '+' };
-        format!("UTC{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
-    }
-
-    fn at(&self, unix_secs: u64) -> Option<OffsetDateTime> {
+    fn at(&self, unix_secs: u64) -> Option<jiff::Zoned> {
         let secs = i64::try_from(unix_secs).ok()?;
-        OffsetDateTime::from_unix_timestamp(secs)
-            .ok()?
-            .checked_to_offset(self.offset)
+        Some(Timestamp::from_second(secs).ok()?.to_zoned(self.tz.clone()))
+    }
+
+    fn format(&self, unix_secs: u64, fmt: &str) -> String {
+        self.at(unix_secs)
+            .map(|z| z.strftime(fmt).to_string())
+            .unwrap_or_else(|| format!("@{unix_secs}"))
     }
 
     /// `2026-11-28 14:02:30`, or the raw number for times the calendar cannot show.
     pub(crate) fn datetime(&self, unix_secs: u64) -> String {
-        let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        self.at(unix_secs)
-            .and_then(|dt| dt.format(&fmt).ok())
-            .unwrap_or_else(|| format!("@{unix_secs}"))
+        self.format(unix_secs, "%Y-%m-%d %H:%M:%S")
     }
 
     /// `14:02:30`.
     pub(crate) fn time(&self, unix_secs: u64) -> String {
-        let fmt = format_description!("[hour]:[minute]:[second]");
-        self.at(unix_secs)
-            .and_then(|dt| dt.format(&fmt).ok())
-            .unwrap_or_else(|| format!("@{unix_secs}"))
+        self.format(unix_secs, "%H:%M:%S")
     }
 
     /// True when both times fall on the same local calendar day.

@@ -68,4 +68,12 @@ impl Vault {
     pub async fn audit_list(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         store::audit_chain::list(self.store.pool(), filter).await
     }
+
+    /// The action names that occur in the audit trail, sorted.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn audit_actions(&self) -> Result<Vec<String>> {
+        store::audit_chain::actions(self.store.pool()).await
+    }
 }

@@ -1,4 +1,4 @@
-// Live countdowns for code windows, and "Back" links. Pages work without this script; it keeps the
+// Live countdowns for code windows, "Back" links and the browser's time zone. Pages work without this script; it keeps the
 // "seconds left" figures current. Time comes from the server (data-server-now) plus the time
 // elapsed in the browser, so a wrong browser clock does not matter.
 (function () {
@@ -20,15 +20,46 @@
       if (!zones[z].value && zone) { zones[z].value = zone; }
     } catch (e) { /* no Intl: the field stays empty (UTC) */ }
   }
+  // The browser's time zone, for the server to show times in (a staff member's own setting
+  // on /account wins). Sent as a cookie on the next request; a page shown before that uses
+  // the server's zone. Only IANA-shaped names are sent.
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz && /^[A-Za-z0-9_+\/-]{1,64}$/.test(tz) && document.cookie.indexOf("tz=" + tz) < 0) {
+      document.cookie = "tz=" + tz + "; path=/; max-age=31536000; SameSite=Strict";
+    }
+  } catch (e) { /* no Intl: the server's zone */ }
   var body = document.body;
   var serverNow = Number(body.getAttribute("data-server-now"));
   if (!serverNow) { return; }
   var loadedAt = Date.now() / 1000;
+  // Screen readers hear the code once when it becomes current and once when 10 seconds are
+  // left, never the countdown itself (the status region changes only at those moments).
+  var status = document.getElementById("code-status");
+  var announced = "";
+  function spoken(digits) { return digits.split("").join(" "); }
+  function announce(row, now) {
+    if (!status || !row) { return; }
+    var cell = row.querySelector("[data-code]");
+    var code = cell ? cell.getAttribute("data-code") : "";
+    var until = Number(row.getAttribute("data-valid-until"));
+    var late = until - now <= 10;
+    var key = code + (late ? ":late" : "");
+    if (key === announced) { return; }
+    announced = key;
+    var left = Math.ceil(until - now);
+    status.textContent = row.getAttribute("data-label") + " code " + spoken(code) + ", " +
+      row.getAttribute("data-until") + ", " + left + " seconds left" +
+      (late ? "; read the next code instead." : ".");
+  }
   function tick() {
     var now = serverNow + (Date.now() / 1000 - loadedAt);
     var rows = document.querySelectorAll("[data-valid-from][data-valid-until]");
+    var current = null;
     for (var i = 0; i < rows.length; i++) {
       var row = rows[i];
+      if (now >= Number(row.getAttribute("data-valid-from")) &&
+          now < Number(row.getAttribute("data-valid-until")) && !current) { current = row; }
       var from = Number(row.getAttribute("data-valid-from"));
       var until = Number(row.getAttribute("data-valid-until"));
       var left = row.querySelector(".left");
@@ -40,6 +71,7 @@
         else { left.textContent = Math.ceil(until - now) + " s left"; }
       }
     }
+    announce(current, now);
   }
   tick();
   setInterval(tick, 500);

@@ -19,6 +19,12 @@ use zeroize::Zeroizing;
 use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, PageError, Problem};
+use crate::i18n::Lang;
+use crate::timefmt::Zone;
+
+/// The cookie in which `assets/app.js` names the browser's time zone (an IANA name; not a
+/// secret, read only as a preference).
+pub(crate) const ZONE_COOKIE: &str = "tz";
 
 /// What a route requires of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +61,12 @@ pub(crate) struct Auth {
     pub actor: Actor,
     /// The desk's name, for a request made with a desk token (`tokendesk login`).
     pub desk: Option<String>,
+    /// The time zone pages show times in: the staff member's setting, else the browser's
+    /// (the `tz` cookie `assets/app.js` sets), else the server's.
+    pub zone: Zone,
+    /// The language of converted pages: the staff member's setting, else the browser's
+    /// `Accept-Language`, else English.
+    pub lang: Lang,
 }
 
 impl Auth {
@@ -243,7 +255,16 @@ pub(crate) async fn gate(
                     {
                         return problem(api, Problem::forbidden());
                     }
+                    let zone = Zone::first_of([desk.staff.time_zone.as_deref()], state.zone());
+                    let lang = desk
+                        .staff
+                        .language
+                        .as_deref()
+                        .and_then(Lang::parse)
+                        .unwrap_or_default();
                     req.extensions_mut().insert(Auth {
+                        lang,
+                        zone,
                         actor: desk.principal().actor,
                         display_name: desk.staff.display_name.clone(),
                         name: desk.staff.username.clone(),
@@ -267,6 +288,8 @@ pub(crate) async fn gate(
             return problem(api, Problem::forbidden());
         }
         req.extensions_mut().insert(Auth {
+            lang: Lang::default(),
+            zone: state.zone().clone(),
             actor: Actor::new(format!("apikey:{}", key.name)),
             display_name: key.name.clone(),
             name: key.name,
@@ -299,7 +322,28 @@ pub(crate) async fn gate(
     {
         return problem(api, Problem::forbidden());
     }
+    let browser_zone = cookie_value(req.headers(), ZONE_COOKIE);
+    let zone = Zone::first_of(
+        [
+            session.staff.time_zone.as_deref(),
+            browser_zone.as_deref().map(String::as_str),
+        ],
+        state.zone(),
+    );
+    let lang = session
+        .staff
+        .language
+        .as_deref()
+        .and_then(Lang::parse)
+        .unwrap_or_else(|| {
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map_or(Lang::En, Lang::from_accept_language)
+        });
     req.extensions_mut().insert(Auth {
+        lang,
+        zone,
         actor: Actor::new(session.staff.username.clone()),
         display_name: if session.staff.display_name.trim().is_empty() {
             session.staff.username.clone()

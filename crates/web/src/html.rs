@@ -13,7 +13,11 @@ pub(crate) struct Nav {
     /// The full name, shown before the login name.
     pub display_name: String,
     pub role: &'static str,
-    pub links: Vec<(&'static str, &'static str)>,
+    /// The time zone the page's times are in (IANA name).
+    pub zone: String,
+    pub links: Vec<(&'static str, String)>,
+    /// The page's language (English on pages not converted yet, so no page mixes two).
+    pub t: crate::i18n::Tr,
 }
 
 /// Renders a template, or a plain 500 page if rendering fails (it cannot for our templates,

@@ -19,6 +19,7 @@ mod error;
 mod headers;
 mod host;
 mod html;
+mod i18n;
 mod mail;
 pub mod metrics;
 mod pages;
@@ -74,6 +75,9 @@ pub struct WebConfig {
     pub mail: Option<MailConfig>,
     /// Sign-in through the organisation's identity provider. `None`: local accounts only.
     pub oidc: Option<OidcConfig>,
+    /// The time zone (IANA name) pages use when neither the staff member's setting nor the
+    /// browser names one (without JavaScript, for API keys). `None` or unknown: UTC.
+    pub time_zone: Option<String>,
 }
 
 /// What the web layer e-mails, and through which server.
@@ -115,6 +119,8 @@ struct Inner {
     signin_limiter: signin_limit::Limiter,
     /// Screen-share frames per staff member.
     frame_limiter: signin_limit::Limiter<String>,
+    /// [`WebConfig::time_zone`], looked up once.
+    zone: timefmt::Zone,
 }
 
 /// Shared, cheaply cloned state of every handler.
@@ -128,6 +134,7 @@ impl AppState {
         Self(Arc::new(Inner {
             vault,
             decoder: decode::Decoder::new(config.qr),
+            zone: timefmt::Zone::first_of([config.time_zone.as_deref()], &timefmt::Zone::utc()),
             config,
             set_up: AtomicBool::new(false),
             signin_limiter: signin_limit::Limiter::default(),
@@ -150,6 +157,11 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &WebConfig {
         &self.0.config
+    }
+
+    /// The server's time zone for pages ([`WebConfig::time_zone`]).
+    pub(crate) fn zone(&self) -> &timefmt::Zone {
+        &self.0.zone
     }
 
     /// The identity provider's button label, when sign-in through one is configured.

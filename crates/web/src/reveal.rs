@@ -12,7 +12,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::Problem;
-use crate::timefmt::fmt_time;
+use crate::timefmt::Zone;
 
 /// How far from its step Entra ID is assumed to accept a code (workflow.md: default ±2 min).
 pub(crate) const ENTRA_WINDOW_SECS: u64 = 120;
@@ -67,8 +67,31 @@ pub(crate) struct CodeRow {
     pub code: String,
     pub valid_from: u64,
     pub valid_until: u64,
+    /// `14:32:00 – 14:32:30 CET` in the viewer's zone.
     pub window: String,
+    /// The same window in UTC (shown on hover).
+    pub window_utc: String,
+    /// `valid until 14:32:30`, in the viewer's zone.
+    pub until: String,
     pub left: String,
+}
+
+impl CodeRow {
+    /// Where the code splits into two groups for reading aloud (`591 757`, `1234 5678`).
+    fn split(&self) -> usize {
+        let n = self.code.len() / 2;
+        if self.code.is_char_boundary(n) { n } else { 0 }
+    }
+
+    /// The first group of digits.
+    pub fn head(&self) -> &str {
+        self.code.get(..self.split()).unwrap_or_default()
+    }
+
+    /// The second group of digits.
+    pub fn tail(&self) -> &str {
+        self.code.get(self.split()..).unwrap_or_default()
+    }
 }
 
 impl Drop for CodeRow {
@@ -123,7 +146,13 @@ pub(crate) async fn run(
     let (record, codes) = vault
         .reveal(&auth.authorize(Permission::Reveal)?, &request)
         .await?;
-    Ok(shape(state.now(), record.upn, ask.purpose, &codes))
+    Ok(shape(
+        state.now(),
+        &auth.zone,
+        record.upn,
+        ask.purpose,
+        &codes,
+    ))
 }
 
 /// Records that the caller failed verification (audited; nothing is revealed).
@@ -150,8 +179,16 @@ pub(crate) async fn record_failure(
 
 /// Labels and windows for the codes: for a read-out the current and the next code, otherwise
 /// the code at the chosen time.
-fn shape(now: u64, upn: String, purpose: Purpose, codes: &[tokendesk_otp::TotpCode]) -> Shown {
-    let at = |t: u64| fmt_time(i64::try_from(t).unwrap_or(i64::MAX));
+fn shape(
+    now: u64,
+    zone: &Zone,
+    upn: String,
+    purpose: Purpose,
+    codes: &[tokendesk_otp::TotpCode],
+) -> Shown {
+    let secs = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+    let at = |t: u64| zone.when(secs(t)).text();
+    let clock = |z: &Zone, t: u64| z.clock(secs(t));
     let rows: Vec<CodeRow> = codes
         .iter()
         .enumerate()
@@ -164,7 +201,18 @@ fn shape(now: u64, upn: String, purpose: Purpose, codes: &[tokendesk_otp::TotpCo
             code: c.code.expose().to_owned(),
             valid_from: c.valid_from,
             valid_until: c.valid_until,
-            window: format!("{} – {}", at(c.valid_from), at(c.valid_until)),
+            window: format!(
+                "{} – {} {}",
+                clock(zone, c.valid_from),
+                clock(zone, c.valid_until),
+                zone.abbreviation(secs(c.valid_from))
+            ),
+            window_utc: format!(
+                "{} – {} UTC",
+                clock(&Zone::utc(), c.valid_from),
+                clock(&Zone::utc(), c.valid_until)
+            ),
+            until: format!("valid until {}", clock(zone, c.valid_until)),
             left: if now < c.valid_from {
                 format!("valid in {} s", c.valid_from - now)
             } else if now < c.valid_until {

@@ -133,6 +133,8 @@ fn build(state: AppState) -> Builder {
         )
         // Pages.
         .get("/", AnyStaff, get(pages::dashboard::show))
+        .get("/account", AnyStaff, get(pages::account::show))
+        .post("/account", AnyStaff, post(pages::account::save))
         .get("/toolset", Needs(P::Toolset), get(toolset::form))
         .post("/toolset", Needs(P::Toolset), post(toolset::submit))
         .get("/records", Needs(P::ViewRecords), get(pages::records::list))

@@ -1,11 +1,16 @@
-//! Times as the pages and the API write and read them, on `time`'s calendar: Unix seconds to
-//! `YYYY-MM-DD HH:MM:SS UTC`, and the HTML date and date-time inputs back to Unix seconds (UTC).
+//! Times as the pages and the API write and read them: Unix seconds to
+//! `YYYY-MM-DD HH:MM:SS UTC` (the CSV, the API), to the viewer's local time with UTC on hover
+//! ([`Zone::when`], every page), and the HTML date and date-time inputs back to Unix seconds
+//! (in the viewer's zone). Zones are IANA names from the time zone database (jiff).
 
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::error::Problem;
+
+mod zone;
+pub(crate) use zone::{When, Zone};
 
 const SHOWN: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
@@ -17,11 +22,6 @@ pub(crate) fn fmt_time(unix: i64) -> String {
         .ok()
         .and_then(|t| t.format(SHOWN).ok())
         .unwrap_or_else(|| format!("{unix} s after 1970 (UTC)"))
-}
-
-/// Formats an optional Unix time, or an empty string.
-pub(crate) fn fmt_opt_time(unix: Option<i64>) -> String {
-    unix.map(fmt_time).unwrap_or_default()
 }
 
 /// A calendar date from 1970 to 9999, or `None`.

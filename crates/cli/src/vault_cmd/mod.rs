@@ -127,6 +127,35 @@ pub(crate) fn run(
     })
 }
 
+/// Who runs the command, for the audit trail when `--actor` is not given: the login name from
+/// the environment (`USER`, `LOGNAME`, `USERNAME` on Windows), else the account that owns this
+/// process (`root`, `uid:998`: a service started without a login environment, as `tokendesk
+/// serve` under systemd or in a container), never "unknown" (issue 21: the first audit entry of
+/// a fresh install named no one).
+pub(crate) fn system_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(process_owner)
+}
+
+#[cfg(unix)]
+fn process_owner() -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata("/proc/self").map(|m| m.uid()) {
+        Ok(0) => "root".to_owned(),
+        Ok(uid) => format!("uid:{uid}"),
+        Err(_) => "local-administrator".to_owned(),
+    }
+}
+
+#[cfg(not(unix))]
+fn process_owner() -> String {
+    "local-administrator".to_owned()
+}
+
 /// Everything a command needs from the options and the environment.
 pub(crate) struct Ctx<'a> {
     pub opts: &'a VaultOptions,
@@ -136,11 +165,7 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(opts: &'a VaultOptions, clock: &dyn Clock) -> Self {
-        let name = opts
-            .actor
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "unknown".into());
+        let name = opts.actor.clone().unwrap_or_else(system_user);
         Self {
             opts,
             now: i64::try_from(clock.now_unix_secs()).unwrap_or(i64::MAX),

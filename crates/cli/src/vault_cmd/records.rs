@@ -323,7 +323,7 @@ pub(crate) async fn code(
             c.code.expose(),
             zone.time(c.valid_from),
             zone.time(c.valid_until),
-            zone.label()
+            zone.label(c.valid_from)
         )?;
         if u64::try_from(ctx.now).is_ok_and(|now| (c.valid_from..c.valid_until).contains(&now)) {
             write!(out, " ({} s left)", c.secs_left)?;

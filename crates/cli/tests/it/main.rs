@@ -35,6 +35,7 @@ mod scratch_db;
 mod seed;
 mod seed_qr;
 mod t2otp;
+mod times;
 mod upgrade;
 mod vault;
 mod windows;

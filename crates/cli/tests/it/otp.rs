@@ -93,6 +93,7 @@ fn past_is_clamped_at_step_zero() {
 fn table_shows_windows_and_seconds_left() {
     let out = ok(&[
         "otp",
+        "--utc",
         "--at",
         "1234567890",
         "--past",

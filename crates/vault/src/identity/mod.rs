@@ -22,6 +22,7 @@ mod accounts;
 mod apikeys;
 mod desk;
 mod oidc;
+mod prefs;
 mod sessions;
 mod setup;
 mod signin;
@@ -115,6 +116,10 @@ pub struct Staff {
     pub updated_unix_secs: i64,
     /// Last successful sign-in.
     pub last_login_unix_secs: Option<i64>,
+    /// The time zone this person chose for the pages (IANA name); `None`: the browser's.
+    pub time_zone: Option<String>,
+    /// The language this person chose for the pages (`en`, `de`, `fr`); `None`: the browser's.
+    pub language: Option<String>,
 }
 
 impl Staff {
@@ -154,7 +159,7 @@ impl Session {
 const STAFF_COLUMNS: &str = "st.id, st.username, st.display_name, st.role, \
     st.must_change_password, st.totp_enrolled, st.disabled, st.failed_logins, \
     st.locked_until_unix_secs, st.created_by, st.created_unix_secs, st.updated_unix_secs, \
-    st.last_login_unix_secs";
+    st.last_login_unix_secs, st.time_zone, st.language";
 
 pub(super) fn staff_from_row(row: &AnyRow) -> Result<Staff> {
     let role: String = row.try_get("role")?;
@@ -174,6 +179,8 @@ pub(super) fn staff_from_row(row: &AnyRow) -> Result<Staff> {
         created_unix_secs: row.try_get("created_unix_secs")?,
         updated_unix_secs: row.try_get("updated_unix_secs")?,
         last_login_unix_secs: row.try_get("last_login_unix_secs")?,
+        time_zone: row.try_get("time_zone")?,
+        language: row.try_get("language")?,
     })
 }
 

@@ -446,6 +446,17 @@ pub(crate) async fn list(pool: &AnyPool, filter: &AuditFilter) -> Result<Vec<Aud
     Ok(out)
 }
 
+/// Every action name that occurs in the trail, sorted (for a filter that offers only what
+/// exists).
+pub(crate) async fn actions(pool: &AnyPool) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT DISTINCT action FROM audit ORDER BY action")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("action").map_err(Into::into))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,7 +61,9 @@ pub(crate) async fn audit(
     State(state): State<AppState>,
     super::Params(f): super::Params<Filters>,
 ) -> ApiResult<Json<Value>> {
-    let filter = f.to_filter(Some(10_000)).map_err(|e| e.0)?;
+    let filter = f
+        .to_filter(&crate::timefmt::Zone::utc(), Some(10_000))
+        .map_err(|e| e.0)?;
     let entries = state.vault().audit_list(&filter).await?;
     let report = state.vault().audit_verify().await?;
     Ok(Json(json!({

@@ -8,10 +8,12 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use tokendesk_vault::{AuditEntry, AuditFilter};
 
-use super::{Nav, fmt_time, parse_date, render};
+use super::audit_sentence::sentence;
+use super::{Nav, When, fmt_time, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageError, PageResult};
+use crate::timefmt::Zone;
 
 /// Most entries on one page (the CSV has them all).
 const PAGE_LIMIT: i64 = 1000;
@@ -36,15 +38,19 @@ fn opt(s: &str) -> Option<String> {
 }
 
 impl Filters {
-    pub(crate) fn to_filter(&self, limit: Option<i64>) -> Result<AuditFilter, PageError> {
+    pub(crate) fn to_filter(
+        &self,
+        zone: &Zone,
+        limit: Option<i64>,
+    ) -> Result<AuditFilter, PageError> {
         Ok(AuditFilter {
             subject: opt(&self.user).map(|u| u.to_lowercase()),
             actor: opt(&self.actor),
             action: opt(&self.action),
-            since_unix_secs: opt(&self.since).map(|d| parse_date(&d)).transpose()?,
+            since_unix_secs: opt(&self.since).map(|d| zone.parse_date(&d)).transpose()?,
             // "until" is inclusive of that day.
             until_unix_secs: opt(&self.until)
-                .map(|d| parse_date(&d).map(|t| t + 86_400))
+                .map(|d| zone.parse_date(&d).map(|t| t + 86_400))
                 .transpose()?,
             limit,
         })
@@ -74,10 +80,12 @@ impl Filters {
 
 pub(crate) struct Row {
     seq: i64,
-    at: String,
+    at: When,
     actor: String,
     action: String,
     subject: String,
+    /// The entry as a sentence ([`sentence`]).
+    sentence: String,
     detail: String,
 }
 
@@ -89,6 +97,8 @@ struct AuditPage {
     chain: String,
     f: Filters,
     query: String,
+    /// The action names that occur in the trail (the action filter's choices).
+    actions: Vec<String>,
     rows: Vec<Row>,
 }
 
@@ -97,7 +107,7 @@ pub(crate) async fn list(
     Extension(auth): Extension<Auth>,
     Query(f): Query<Filters>,
 ) -> PageResult {
-    let filter = f.to_filter(Some(PAGE_LIMIT))?;
+    let filter = f.to_filter(&auth.zone, Some(PAGE_LIMIT))?;
     let entries = state.vault().audit_list(&filter).await?;
     let report = state.vault().audit_verify().await?;
     let chain_ok = report.problem.is_none();
@@ -110,7 +120,8 @@ pub(crate) async fn list(
         .rev()
         .map(|e| Row {
             seq: e.seq,
-            at: fmt_time(e.at_unix_secs),
+            at: auth.zone.when(e.at_unix_secs),
+            sentence: sentence(&e.action, &e.detail, &auth.zone),
             actor: e.actor,
             action: e.action,
             subject: e.subject.unwrap_or_default(),
@@ -122,6 +133,7 @@ pub(crate) async fn list(
         chain_ok,
         chain,
         query: f.query(),
+        actions: state.vault().audit_actions().await?,
         f,
         rows,
     }))
@@ -129,7 +141,7 @@ pub(crate) async fn list(
 
 /// The audit CSV, written by the one CSV writer (`tokendesk_formats::csv::push_record`: fields
 /// quoted where needed, formula-like cells neutralised).
-pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
+pub(crate) fn to_csv(entries: &[AuditEntry], zone: &Zone) -> String {
     use tokendesk_formats::csv::push_record;
     let mut out = String::new();
     push_record(
@@ -138,10 +150,12 @@ pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
             "seq",
             "time_utc",
             "unix_secs",
+            "time_local",
             "actor",
             "action",
             "subject",
             "record_id",
+            "what",
             "detail",
         ],
         "\r\n",
@@ -153,10 +167,12 @@ pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
                 e.seq.to_string().as_str(),
                 &fmt_time(e.at_unix_secs),
                 &e.at_unix_secs.to_string(),
+                &zone.when(e.at_unix_secs).text(),
                 &e.actor,
                 &e.action,
                 e.subject.as_deref().unwrap_or(""),
                 e.record_id.as_deref().unwrap_or(""),
+                &sentence(&e.action, &e.detail, zone),
                 &e.detail,
             ],
             "\r\n",
@@ -165,8 +181,15 @@ pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
     out
 }
 
-pub(crate) async fn csv(State(state): State<AppState>, Query(f): Query<Filters>) -> PageResult {
-    let entries = state.vault().audit_list(&f.to_filter(None)?).await?;
+pub(crate) async fn csv(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Query(f): Query<Filters>,
+) -> PageResult {
+    let entries = state
+        .vault()
+        .audit_list(&f.to_filter(&auth.zone, None)?)
+        .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -175,7 +198,7 @@ pub(crate) async fn csv(State(state): State<AppState>, Query(f): Query<Filters>)
                 "attachment; filename=\"tokendesk-audit.csv\"",
             ),
         ],
-        to_csv(&entries),
+        to_csv(&entries, &auth.zone),
     )
         .into_response())
 }

@@ -1,15 +1,18 @@
-//! `GET /`: records by state, overdue shipments, recent reveals and reveals per user.
+//! `GET /`: records by state and shipments in transit by age (small SVG charts with their
+//! numbers beside them), overdue shipments, recent reveals and reveals per user.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Extension, State};
-use tokendesk_vault::{AuditFilter, ListFilter, Permission};
+use tokendesk_vault::{ALL_STATES, AuditFilter, ListFilter, Permission, State as RecordState};
 
-use super::{Nav, fmt_opt_time, fmt_time, render};
+use super::charts::{Bar, bar_chart, transit_ages};
+use super::{Nav, When, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::PageResult;
+use crate::i18n::Tr;
 
 /// Shipments in transit longer than this are flagged.
 pub(crate) const OVERDUE_DAYS: i64 = 14;
@@ -17,14 +20,14 @@ pub(crate) const OVERDUE_DAYS: i64 = 14;
 pub(crate) struct OverdueRow {
     pub id: String,
     pub upn: String,
-    pub shipped: String,
+    pub shipped: When,
     pub carrier: String,
     pub tracking: String,
-    pub expected: String,
+    pub expected: When,
 }
 
 pub(crate) struct RevealRow {
-    pub at: String,
+    pub at: When,
     pub actor: String,
     pub subject: String,
     pub method: String,
@@ -35,7 +38,14 @@ pub(crate) struct RevealRow {
 #[template(path = "dashboard.html")]
 struct Dashboard {
     nav: Option<Nav>,
-    by_state: Vec<(&'static str, i64)>,
+    t: Tr,
+    /// State (for the link), its name in the page's language, count.
+    by_state: Vec<(&'static str, String, i64)>,
+    /// Records by state as a bar chart (SVG).
+    state_chart: String,
+    /// Shipments in transit by age: the chart (SVG) and its numbers.
+    transit_chart: String,
+    transit: Vec<(String, i64)>,
     can_capture: bool,
     overdue_days: i64,
     overdue: Vec<OverdueRow>,
@@ -51,12 +61,51 @@ fn detail_field(detail: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The two charts: records by state (every state, in lifecycle order) and shipments in
+/// transit by how long they have been on the way.
+async fn charts(
+    state: &AppState,
+    t: Tr,
+    by_state: &[(&'static str, i64)],
+) -> Result<(String, String, Vec<(String, i64)>), crate::error::PageError> {
+    let bars: Vec<Bar> = ALL_STATES
+        .iter()
+        .map(|s| Bar {
+            label: t.t(&format!("state-{}", s.as_str())),
+            value: by_state
+                .iter()
+                .find(|(name, _)| *name == s.as_str())
+                .map_or(0, |(_, n)| *n),
+            class: "bar-state",
+        })
+        .collect();
+    let now = state.now_i64();
+    let ages: Vec<i64> = state
+        .vault()
+        .list(&ListFilter {
+            state: Some(RecordState::Shipped),
+            overdue_days: None,
+        })
+        .await?
+        .iter()
+        .filter_map(|r| r.shipped_unix_secs)
+        .map(|t| (now - t).max(0) / 86_400)
+        .collect();
+    let transit = transit_ages(&ages, OVERDUE_DAYS, |key, days| t.tn(key, "days", days));
+    Ok((
+        bar_chart("state-chart", &t.t("by-state"), &bars),
+        bar_chart("transit-chart", &t.t("in-transit"), &transit),
+        transit.into_iter().map(|b| (b.label, b.value)).collect(),
+    ))
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> PageResult {
     let vault = state.vault();
-    let by_state = if auth.can(Permission::ViewRecords) {
+    let t = Tr(auth.lang);
+    let by_state: Vec<(&'static str, i64)> = if auth.can(Permission::ViewRecords) {
         vault
             .count_by_state()
             .await?
@@ -75,16 +124,21 @@ pub(crate) async fn show(
             .await?
             .into_iter()
             .map(|r| OverdueRow {
-                shipped: fmt_opt_time(r.shipped_unix_secs),
+                shipped: auth.zone.when_opt(r.shipped_unix_secs),
                 carrier: r.shipment.carrier.unwrap_or_default(),
                 tracking: r.shipment.tracking.unwrap_or_default(),
-                expected: fmt_opt_time(r.shipment.expected_unix_secs),
+                expected: auth.zone.when_opt(r.shipment.expected_unix_secs),
                 id: r.id,
                 upn: r.upn,
             })
             .collect()
     } else {
         Vec::new()
+    };
+    let (state_chart, transit_chart, transit) = if auth.can(Permission::ViewRecords) {
+        charts(&state, t, &by_state).await?
+    } else {
+        (String::new(), String::new(), Vec::new())
     };
     let show_reveals = auth.can(Permission::ViewAudit) || auth.can(Permission::ApproveReveal);
     let (mut recent, mut per_user) = (Vec::new(), Vec::new());
@@ -109,7 +163,7 @@ pub(crate) async fn show(
             .rev()
             .take(10)
             .map(|e| RevealRow {
-                at: fmt_time(e.at_unix_secs),
+                at: auth.zone.when(e.at_unix_secs),
                 actor: e.actor.clone(),
                 subject: e.subject.clone().unwrap_or_default(),
                 method: detail_field(&e.detail, "method"),
@@ -118,8 +172,15 @@ pub(crate) async fn show(
             .collect();
     }
     Ok(render(&Dashboard {
-        nav: Some(Nav::for_auth(&auth)),
-        by_state,
+        nav: Some(Nav::localized(&auth)),
+        t,
+        by_state: by_state
+            .into_iter()
+            .map(|(s, n)| (s, t.t(&format!("state-{s}")), n))
+            .collect(),
+        state_chart,
+        transit_chart,
+        transit,
         can_capture: auth.can(Permission::Capture),
         overdue_days: OVERDUE_DAYS,
         overdue,

@@ -10,10 +10,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use tokendesk_vault::{DeskPending, DeskSession, MAX_DESK_SESSION_SECS, Principal};
 
-use super::{Nav, fmt_opt_time, fmt_time, redirect, render};
+use super::{Nav, When, redirect, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
+use crate::timefmt::Zone;
 
 /// A desk session as a table row (the Staff page shows the same rows with the owner).
 pub(crate) struct DeskRow {
@@ -21,17 +22,18 @@ pub(crate) struct DeskRow {
     pub username: String,
     pub desk: String,
     pub host: String,
-    pub created: String,
-    pub expires: String,
-    pub last_used: String,
+    pub created: When,
+    pub expires: When,
+    pub last_used: When,
 }
 
-impl From<DeskSession> for DeskRow {
-    fn from(d: DeskSession) -> Self {
+impl DeskRow {
+    /// A desk session with its times in the viewer's zone.
+    pub(crate) fn new(d: DeskSession, zone: &Zone) -> Self {
         Self {
-            created: fmt_time(d.created_unix_secs),
-            expires: fmt_time(d.expires_unix_secs),
-            last_used: fmt_opt_time(d.last_used_unix_secs),
+            created: zone.when(d.created_unix_secs),
+            expires: zone.when(d.expires_unix_secs),
+            last_used: zone.when_opt(d.last_used_unix_secs),
             host: d.desk_host.unwrap_or_default(),
             desk: d.desk_name,
             username: d.username,
@@ -73,7 +75,7 @@ async fn page(
         .desk_sessions(Some(&auth.name))
         .await?
         .into_iter()
-        .map(DeskRow::from)
+        .map(|d| DeskRow::new(d, &auth.zone))
         .collect();
     let host = headers
         .get(header::HOST)

@@ -1,8 +1,11 @@
 //! Server-rendered HTML pages (askama templates under `templates/`). They work without
 //! JavaScript; `assets/app.js` only keeps countdowns current.
 
+pub(crate) mod account;
 pub(crate) mod audit;
+pub(crate) mod audit_sentence;
 pub(crate) mod auth;
+pub(crate) mod charts;
 pub(crate) mod dashboard;
 pub(crate) mod desk;
 pub(crate) mod records;
@@ -19,32 +22,45 @@ use tokendesk_vault::Permission;
 use crate::AppState;
 use crate::auth::Auth;
 pub(crate) use crate::html::{Nav, redirect, render};
-pub(crate) use crate::timefmt::{fmt_opt_time, fmt_time, parse_date};
+use crate::i18n::{Lang, Tr};
+pub(crate) use crate::timefmt::{When, fmt_time};
 
 impl Nav {
+    /// The header of a page not converted to the catalogue yet: English.
     pub fn for_auth(auth: &Auth) -> Self {
-        let mut links = vec![("/", "Dashboard")];
+        Self::in_lang(auth, Tr(Lang::En))
+    }
+
+    /// The header of a converted page, in the viewer's language.
+    pub fn localized(auth: &Auth) -> Self {
+        Self::in_lang(auth, Tr(auth.lang))
+    }
+
+    fn in_lang(auth: &Auth, t: Tr) -> Self {
+        let mut links = vec![("/", t.t("nav-dashboard"))];
         if auth.desk.is_none() {
-            links.push(("/desk", "Desks"));
+            links.push(("/desk", t.t("nav-desks")));
         }
         let optional = [
-            (Permission::ViewRecords, "/records", "Records"),
-            (Permission::Capture, "/wizard", "New token"),
-            (Permission::ApproveReveal, "/approvals", "Approvals"),
-            (Permission::Toolset, "/toolset", "Toolset"),
-            (Permission::ViewAudit, "/audit", "Audit"),
-            (Permission::ManageStaff, "/staff", "Staff"),
+            (Permission::ViewRecords, "/records", "nav-records"),
+            (Permission::Capture, "/wizard", "nav-new-token"),
+            (Permission::ApproveReveal, "/approvals", "nav-approvals"),
+            (Permission::Toolset, "/toolset", "nav-toolset"),
+            (Permission::ViewAudit, "/audit", "nav-audit"),
+            (Permission::ManageStaff, "/staff", "nav-staff"),
         ];
-        for (p, href, label) in optional {
+        for (p, href, key) in optional {
             if auth.can(p) {
-                links.push((href, label));
+                links.push((href, t.t(key)));
             }
         }
         Self {
             name: auth.name.clone(),
             display_name: auth.display_name.clone(),
             role: auth.role.as_str(),
+            zone: auth.zone.name().to_owned(),
             links,
+            t,
         }
     }
 }

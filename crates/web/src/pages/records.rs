@@ -11,7 +11,7 @@ use tokendesk_vault::{
 };
 use zeroize::Zeroize;
 
-use super::{Nav, fmt_opt_time, fmt_time, parse_date, redirect, render};
+use super::{Nav, When, redirect, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
@@ -116,7 +116,7 @@ pub(crate) struct Row {
     name: String,
     state: &'static str,
     token: String,
-    updated: String,
+    updated: When,
 }
 
 #[derive(Template)]
@@ -172,7 +172,7 @@ pub(crate) async fn list(
             .into_iter()
             .map(|r| Row {
                 token: token_label(&r),
-                updated: fmt_time(r.updated_unix_secs),
+                updated: auth.zone.when(r.updated_unix_secs),
                 name: r.display_name.clone().unwrap_or_default(),
                 state: r.state.as_str(),
                 id: r.id,
@@ -183,9 +183,11 @@ pub(crate) async fn list(
 }
 
 pub(crate) struct HistoryRow {
-    at: String,
+    at: When,
     actor: String,
     action: String,
+    /// The entry as a sentence.
+    sentence: String,
     detail: String,
 }
 
@@ -202,7 +204,7 @@ struct RecordPage {
     model: String,
     params: String,
     shipment: String,
-    created: String,
+    created: When,
     has_passphrase: bool,
     message: String,
     revealable: bool,
@@ -211,6 +213,8 @@ struct RecordPage {
     can_cancel: bool,
     can_purge: bool,
     can_capture: bool,
+    /// The lifecycle as steps, for the timeline.
+    timeline: Vec<super::charts::Step>,
     history: Vec<HistoryRow>,
 }
 
@@ -254,7 +258,7 @@ pub(crate) async fn show(
 ) -> PageResult {
     let vault = state.vault();
     let r = vault.record(&id).await?;
-    let history = vault
+    let entries: Vec<_> = vault
         .audit_list(&AuditFilter {
             subject: Some(r.upn.clone()),
             ..AuditFilter::default()
@@ -262,8 +266,23 @@ pub(crate) async fn show(
         .await?
         .into_iter()
         .filter(|e| e.record_id.as_deref().is_none_or(|rid| rid == r.id))
+        .collect();
+    // When and by whom each state was reached: the first capture or `state.X` entry.
+    let reached = |s: RecordState| {
+        entries
+            .iter()
+            .find(|e| match s {
+                RecordState::Captured => e.action == "capture",
+                _ => e.action.strip_prefix("state.") == Some(s.as_str()),
+            })
+            .map(|e| (auth.zone.when(e.at_unix_secs), e.actor.clone()))
+    };
+    let timeline = super::charts::timeline(r.state, &reached);
+    let history = entries
+        .into_iter()
         .map(|e| HistoryRow {
-            at: fmt_time(e.at_unix_secs),
+            at: auth.zone.when(e.at_unix_secs),
+            sentence: super::audit_sentence::sentence(&e.action, &e.detail, &auth.zone),
             actor: e.actor,
             action: e.action,
             detail: e.detail,
@@ -275,9 +294,9 @@ pub(crate) async fn show(
             "{} {} shipped {}{}",
             s.carrier.as_deref().unwrap_or(""),
             s.tracking.as_deref().unwrap_or(""),
-            fmt_opt_time(r.shipped_unix_secs),
+            auth.zone.when_opt(r.shipped_unix_secs).text(),
             s.expected_unix_secs
-                .map(|e| format!(", expected {}", fmt_time(e)))
+                .map(|e| format!(", expected {}", auth.zone.when(e).text()))
                 .unwrap_or_default()
         )
     } else {
@@ -303,7 +322,7 @@ pub(crate) async fn show(
             r.params.algorithm, r.params.digits, r.params.period_secs
         ),
         shipment,
-        created: fmt_time(r.created_unix_secs),
+        created: auth.zone.when(r.created_unix_secs),
         has_passphrase,
         message: user_message(&r, state.config().helpdesk_phone.as_deref()),
         revealable: r.state.is_revealable(),
@@ -312,6 +331,7 @@ pub(crate) async fn show(
         can_cancel: auth.can(Permission::Cancel),
         can_purge: auth.can(Permission::Purge),
         can_capture: auth.can(Permission::Capture),
+        timeline,
         history,
         r,
     }))
@@ -389,7 +409,7 @@ pub(crate) async fn apply_transition(
         }
         RecordState::Shipped => {
             let expected = match opt(&form.expected) {
-                Some(d) => Some(parse_date(&d)?),
+                Some(d) => Some(auth.zone.parse_date(&d)?),
                 None => None,
             };
             vault

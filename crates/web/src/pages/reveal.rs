@@ -11,12 +11,12 @@ use serde::Deserialize;
 use tokendesk_vault::{AuditFilter, Permission, Purpose};
 use zeroize::Zeroize;
 
-use super::{Nav, fmt_time, redirect, render};
+use super::{Nav, When, redirect, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
 use crate::reveal::{self, Ask, CodeRow};
-use crate::timefmt::parse_datetime;
+use crate::timefmt::Zone;
 
 #[derive(Template)]
 #[template(path = "reveal.html")]
@@ -42,6 +42,8 @@ struct RevealPage {
     email_hint: String,
     /// What happened to an e-mailed code.
     sent: Option<String>,
+    /// The viewer's time zone (IANA name).
+    zone: String,
 }
 
 async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Problem> {
@@ -94,6 +96,7 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
         email: r.email.clone().unwrap_or_default(),
         email_hint,
         sent: None,
+        zone: auth.zone.name().to_owned(),
         nav: Some(Nav::for_auth(auth)),
         server_now: state.now(),
         id: r.id.clone(),
@@ -131,7 +134,7 @@ pub(crate) struct RevealForm {
     approval: String,
     #[serde(default)]
     purpose: String,
-    /// `YYYY-MM-DDTHH:MM` (UTC) for an e-mailed code.
+    /// `YYYY-MM-DDTHH:MM` (in the viewer's zone) for an e-mailed code.
     #[serde(default)]
     at: String,
     /// Minutes ahead for a code sent by e-mail.
@@ -172,7 +175,7 @@ pub(crate) async fn submit(
         return Ok(resp);
     }
     let outcome = if form.failed.is_empty() {
-        match ask(&form, state.now_i64()) {
+        match ask(&form, &auth.zone, state.now_i64()) {
             Ok(ask) => reveal::run(&state, &auth, &p.id, &ask).await.map(Some),
             Err(problem) => Err(problem),
         }
@@ -242,9 +245,9 @@ async fn send_by_email(
 
 /// The form as a reveal: now and the next code for a read-out, the chosen (future) time for
 /// an e-mail.
-fn ask(form: &RevealForm, now: i64) -> Result<Ask, Problem> {
+fn ask(form: &RevealForm, zone: &Zone, now: i64) -> Result<Ask, Problem> {
     let (purpose, at) = if form.purpose == "email" {
-        let at = parse_datetime(&form.at)?;
+        let at = zone.parse_datetime(&form.at)?;
         if at < now {
             return Err(Problem::invalid(
                 "the time for an e-mailed code is in the past",
@@ -293,7 +296,7 @@ pub(crate) async fn request_approval(
 
 pub(crate) struct ApprovalRow {
     id: String,
-    created: String,
+    created: When,
     requested_by: String,
     upn: String,
     ticket: String,
@@ -325,7 +328,7 @@ async fn approvals_page(state: &AppState, auth: &Auth, notice: Option<&'static s
                 None => "waiting".into(),
             },
             id: a.id.to_string(),
-            created: fmt_time(a.created_unix_secs),
+            created: auth.zone.when(a.created_unix_secs),
             requested_by: a.requested_by,
             upn: a.upn,
             ticket: a.ticket,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokendesk_vault::{Permission, Role, SecretString};
 use zeroize::Zeroize;
 
-use super::{Nav, fmt_opt_time, fmt_time, render};
+use super::{Nav, When, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
@@ -21,14 +21,14 @@ pub(crate) struct StaffRow {
     role: String,
     status: String,
     disabled: bool,
-    last_login: String,
+    last_login: When,
 }
 
 pub(crate) struct KeyRow {
     name: String,
     role: String,
-    created: String,
-    last_used: String,
+    created: When,
+    last_used: When,
     status: String,
     revoked: bool,
 }
@@ -74,7 +74,7 @@ async fn page(
                 "active".into()
             },
             disabled: s.disabled,
-            last_login: fmt_opt_time(s.last_login_unix_secs),
+            last_login: auth.zone.when_opt(s.last_login_unix_secs),
             role: s.role.as_str().to_owned(),
             display_name: s.display_name,
             username: s.username,
@@ -93,8 +93,8 @@ async fn page(
             }
             .into(),
             revoked: k.revoked_unix_secs.is_some(),
-            created: fmt_time(k.created_unix_secs),
-            last_used: fmt_opt_time(k.last_used_unix_secs),
+            created: auth.zone.when(k.created_unix_secs),
+            last_used: auth.zone.when_opt(k.last_used_unix_secs),
             role: k.role.as_str().to_owned(),
             name: k.name,
         })
@@ -104,7 +104,7 @@ async fn page(
         .desk_sessions(None)
         .await?
         .into_iter()
-        .map(super::desk::DeskRow::from)
+        .map(|d| super::desk::DeskRow::new(d, &auth.zone))
         .collect();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY

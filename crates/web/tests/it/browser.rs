@@ -50,9 +50,15 @@ fn free_port() -> u16 {
 }
 
 pub(crate) async fn start_driver() -> Driver {
+    start_driver_with_env(&[]).await
+}
+
+/// chromedriver with extra environment variables (which Chromium inherits, e.g. `TZ`).
+pub(crate) async fn start_driver_with_env(env: &[(&str, &str)]) -> Driver {
     let bin = std::env::var("TOKENDESK_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let port = free_port();
     let child = match Command::new(&bin)
+        .envs(env.iter().copied())
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -143,7 +149,7 @@ impl Ui<'_> {
     }
 
     /// Records the current page source (for the seed check) once the seed has been saved.
-    async fn seen(&mut self) {
+    pub(crate) async fn seen(&mut self) {
         if let Some(pages) = &mut self.after_save {
             let url = self.c.current_url().await.unwrap().to_string();
             let src = self.c.source().await.unwrap();
@@ -151,7 +157,7 @@ impl Ui<'_> {
         }
     }
 
-    async fn el(&self, css: &str) -> Element {
+    pub(crate) async fn el(&self, css: &str) -> Element {
         match self
             .c
             .wait()
@@ -168,28 +174,28 @@ impl Ui<'_> {
         }
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.el(css).await.text().await.unwrap()
     }
 
-    async fn typ(&self, css: &str, text: &str) {
+    pub(crate) async fn typ(&self, css: &str, text: &str) {
         let e = self.el(css).await;
         e.clear().await.unwrap();
         e.send_keys(text).await.unwrap();
     }
 
     /// Clicks a button that submits a form and waits until the next page shows `expect`.
-    async fn submit(&mut self, button: &str, expect: &str) {
+    pub(crate) async fn submit(&mut self, button: &str, expect: &str) {
         self.el(button).await.click().await.unwrap();
         self.el(expect).await;
         self.seen().await;
     }
 
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         self.c.current_url().await.unwrap().path().to_owned()
     }
 
-    async fn shot(&self, name: &str) {
+    pub(crate) async fn shot(&self, name: &str) {
         if let Some(dir) = &self.shots {
             let png = self.c.screenshot().await.unwrap();
             assert!(
@@ -481,7 +487,11 @@ async fn flow(ui: &mut Ui<'_>) {
     ui.shot("dashboard").await;
     ui.goto("/audit").await;
     ui.shot("audit").await;
-    ui.typ("#action", "state.purged").await;
+    ui.el("#action")
+        .await
+        .select_by_value("state.purged")
+        .await
+        .unwrap();
     ui.submit("#audit-filter", "#audit").await;
     let rows = audit_rows(ui).await;
     assert_eq!(
@@ -493,7 +503,11 @@ async fn flow(ui: &mut Ui<'_>) {
         ]],
         "the audit page lists exactly one purge"
     );
-    ui.typ("#action", "state.delivered").await;
+    ui.el("#action")
+        .await
+        .select_by_value("state.delivered")
+        .await
+        .unwrap();
     ui.submit("#audit-filter", "#audit").await;
     let rows = audit_rows(ui).await;
     assert_eq!(

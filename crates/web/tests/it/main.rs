@@ -26,12 +26,15 @@ macro_rules! both_backends {
 
 mod api;
 mod app;
+mod audit_view;
 mod auth;
 mod browser;
+mod browser_a11y;
 mod browser_capture;
 mod capture;
 mod desk;
 mod email;
+mod languages;
 mod logs;
 mod logs_outbound;
 mod matrix;
@@ -43,6 +46,7 @@ mod scratch_db;
 mod security_records;
 mod security_web;
 mod signin_security;
+mod times;
 mod toolset;
 
 pub use app::{NOW, TestApp, client};
