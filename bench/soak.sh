@@ -140,7 +140,8 @@ sql "SELECT detail FROM audit WHERE action = 'reveal'" \
   | python3 -c 'import json, sys; [print(json.loads(l)["ticket"]) for l in sys.stdin if l.strip()]' | sort -u >"$work/audited"
 missing=$(comm -23 <(printf '%s\n' "$answered" | grep .) "$work/audited" | wc -l)
 verify=$(run audit verify 2>&1 | tail -n 1)
-unexplained=$(sql "SELECT COUNT(*) FROM records r WHERE (state <> 'captured' AND NOT EXISTS (SELECT 1 FROM audit a WHERE a.record_id = r.id AND a.action <> 'capture')) OR NOT EXISTS (SELECT 1 FROM audit a WHERE a.record_id = r.id AND a.action = 'capture') OR ((sealed_seed IS NULL) <> (state IN ('purged', 'cancelled', 'lost')))")
+# One pass over the audit trail (grouped), not a correlated subquery per record.
+unexplained=$(sql "SELECT COUNT(*) FROM records r LEFT JOIN (SELECT record_id, SUM(CASE WHEN action = 'capture' THEN 1 ELSE 0 END) AS captures, SUM(CASE WHEN action <> 'capture' THEN 1 ELSE 0 END) AS others FROM audit WHERE record_id IS NOT NULL GROUP BY record_id) a ON a.record_id = r.id WHERE COALESCE(a.captures, 0) = 0 OR (r.state <> 'captured' AND COALESCE(a.others, 0) = 0) OR ((r.sealed_seed IS NULL) <> (r.state IN ('purged', 'cancelled', 'lost')))")
 
 mkdir -p docs
 png="docs/soak-$backend.png"
