@@ -174,18 +174,7 @@ fn other_export(
     let tokens: Vec<_> = seeds
         .iter()
         .zip(&secrets)
-        .map(|(item, secret)| {
-            let r = &item.record;
-            graph::GraphToken {
-                upn: &r.upn,
-                serial: r.serial.as_deref().unwrap_or_default(),
-                manufacturer: r.manufacturer.as_deref().unwrap_or_default(),
-                model: r.model.as_deref().unwrap_or_default(),
-                secret,
-                algorithm: r.params.algorithm,
-                period_secs: r.params.period_secs,
-            }
-        })
+        .map(|(item, secret)| item.graph_token(secret))
         .collect();
     graph::write(&tokens).map_err(|e| {
         CliError::input(anyhow!(

@@ -29,6 +29,25 @@ impl ExportedSeed {
         Secret::from_bytes(self.seed.to_vec())
     }
 
+    /// The record as a Microsoft Graph hardware token, with `secret` from
+    /// [`ExportedSeed::secret`]: the one mapping used by the CLI and the JSON API exports
+    /// (missing fields stay empty; [`graph_ready`] refuses them before anything is decrypted).
+    pub fn graph_token<'a>(
+        &'a self,
+        secret: &'a Secret,
+    ) -> tokendesk_formats::graph::GraphToken<'a> {
+        let r = &self.record;
+        tokendesk_formats::graph::GraphToken {
+            upn: &r.upn,
+            serial: r.serial.as_deref().unwrap_or_default(),
+            manufacturer: r.manufacturer.as_deref().unwrap_or_default(),
+            model: r.model.as_deref().unwrap_or_default(),
+            secret,
+            algorithm: r.params.algorithm,
+            period_secs: r.params.period_secs,
+        }
+    }
+
     /// The record as a PSKC key (RFC 6030), issuer `tokendesk`, with `secret` from
     /// [`ExportedSeed::secret`]: the one mapping used by the CLI and the JSON API exports.
     pub fn pskc_key<'a>(&'a self, secret: &'a Secret) -> tokendesk_formats::pskc::ExportKey<'a> {

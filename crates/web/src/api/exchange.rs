@@ -192,18 +192,7 @@ pub(crate) async fn export(
         let tokens: Vec<_> = seeds
             .iter()
             .zip(&secrets)
-            .map(|(item, secret)| {
-                let r = &item.record;
-                tokendesk_formats::graph::GraphToken {
-                    upn: &r.upn,
-                    serial: r.serial.as_deref().unwrap_or_default(),
-                    manufacturer: r.manufacturer.as_deref().unwrap_or_default(),
-                    model: r.model.as_deref().unwrap_or_default(),
-                    secret,
-                    algorithm: r.params.algorithm,
-                    period_secs: r.params.period_secs,
-                }
-            })
+            .map(|(item, secret)| item.graph_token(secret))
             .collect();
         let text = tokendesk_formats::graph::write(&tokens)
             .map_err(|e| Problem::invalid(e.to_string()))?;
