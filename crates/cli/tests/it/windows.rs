@@ -249,3 +249,101 @@ fn issue_20_tokendesk_exe_otp_json_matches_linux_at_many_times() {
     }
     assert_eq!(compared, seeds.len() * times.len() + 4);
 }
+
+/// The Windows path Wine gives a Linux path (drive `Z:` is `/`).
+fn wine_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+#[test]
+fn issue_20_tokendesk_exe_signs_in_and_reveals_against_a_linux_serve() {
+    // The desk side on Windows: `tokendesk.exe login`, `remote search`, `remote reveal`,
+    // `logout`, against a real `tokendesk serve` (Linux) on loopback. The approval goes through
+    // the vault's `desk_answer`, as in `desk::issue_20_login_remote_reveal_move_and_logout_against_serve`.
+    // Wine's `icacls` accepts every call without changing anything, so the owner-only ACL of
+    // the desk file is exercised (whoami, icacls called, success checked) but not its effect.
+    use super::desk::{SEED, approve_login, codes_around, now, serve, with_vault};
+    use tokendesk_vault::{AuditFilter, Vault};
+
+    let wine = Wine::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let profile = dir.path().join("profile").join("desk-login.json");
+    for args in [
+        &["init"][..],
+        &["staff", "add", "alice", "--role", "helpdesk"][..],
+    ] {
+        let o = crate::tokendesk_at(&data).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", crate::stderr(&o));
+    }
+    let o = crate::tokendesk_at(&data)
+        .args(["add", "--user", "bob@contoso.com", "-"])
+        .write_stdin(SEED)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", crate::stderr(&o));
+    let (_server, url) = serve(&data);
+
+    let desk = |args: &[&str]| {
+        let mut c = wine.exe("tokendesk.exe");
+        c.env("TOKENDESK_DESK_PROFILE", wine_path(&profile))
+            .env_remove("TOKENDESK_DATA")
+            .args(args);
+        run(c, None)
+    };
+
+    let mut login = wine.exe("tokendesk.exe");
+    login
+        .env("TOKENDESK_DESK_PROFILE", wine_path(&profile))
+        .env_remove("TOKENDESK_DATA")
+        .args(["login", &url, "--desk-name", "WIN-DESK"]);
+    let shown = approve_login(login, &data, "alice");
+    assert!(shown.contains(&format!("{url}/desk")), "{shown}");
+    assert!(shown.contains("signed in as alice"), "{shown}");
+    let stored = std::fs::read_to_string(&profile).unwrap();
+    assert!(
+        stored.contains("tdd_") && !stored.contains(SEED),
+        "{stored}"
+    );
+
+    let found = desk(&["remote", "search", "bob"]);
+    assert_eq!(found.code, Some(0), "{found:?}");
+    assert!(
+        found.stdout.contains("bob@contoso.com\tcaptured"),
+        "{found:?}"
+    );
+    let id = found.stdout.split('\t').next().unwrap().to_owned();
+    let shown = desk(&[
+        "remote",
+        "reveal",
+        &id,
+        "--ticket",
+        "INC-20",
+        "--verification",
+        "call-back",
+    ]);
+    assert_eq!(shown.code, Some(0), "{shown:?}");
+    let around = codes_around(now());
+    assert!(
+        around
+            .iter()
+            .any(|c| shown.stdout.contains(&format!("bob@contoso.com: {c}"))),
+        "{shown:?} not in {around:?}"
+    );
+    let audit = with_vault(&data, async |v: &Vault| {
+        v.audit_list(&AuditFilter::default()).await.unwrap()
+    });
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "reveal" && e.actor == "alice@desk:WIN-DESK"),
+        "{audit:?}"
+    );
+
+    let out = desk(&["logout"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!profile.exists());
+    let after = desk(&["remote", "search"]);
+    assert_eq!(after.code, Some(3), "{after:?}");
+    assert!(after.stderr.contains("not signed in"), "{after:?}");
+}

@@ -88,6 +88,32 @@ pub fn is_open_to_others(meta: &std::fs::Metadata) -> Option<u32> {
     }
 }
 
+/// The icacls principal for `whoami /user /fo csv /nh`'s output: `*SID` from
+/// `"machine\user","S-1-5-…"`, else a lone `machine\user` line as it is; `None` for anything
+/// else (nothing is granted to a name we did not understand).
+#[cfg_attr(not(windows), allow(dead_code))]
+fn principal(whoami: &str) -> Option<String> {
+    let text = whoami.trim();
+    let last = text.rsplit(',').next()?.trim().trim_matches('"');
+    if last.starts_with("S-1-")
+        && last
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == 'S')
+    {
+        return Some(format!("*{last}"));
+    }
+    let plain = |part: &str| {
+        !part.is_empty()
+            && !part
+                .chars()
+                .any(|c| c.is_control() || matches!(c, '"' | ',' | ':' | '*' | '\\'))
+    };
+    match text.split_once('\\') {
+        Some((machine, user)) if plain(machine) && plain(user) => Some(text.to_owned()),
+        _ => None,
+    }
+}
+
 #[cfg(windows)]
 mod windows {
     //! The owner-only ACL through the system's `icacls` and `whoami`, called by absolute path.
@@ -102,33 +128,37 @@ mod windows {
         PathBuf::from(root).join("System32").join(exe)
     }
 
-    /// The current user's SID (`S-1-5-21-…`), from `whoami /user /fo csv /nh`, which prints
-    /// `"machine\user","S-1-5-21-…"`.
-    fn current_user_sid() -> io::Result<String> {
-        static SID: OnceLock<Option<String>> = OnceLock::new();
-        let sid = SID.get_or_init(|| {
+    /// Who gets the entry: the current user's SID (`*S-1-5-21-…`, icacls's syntax for a SID),
+    /// from `whoami /user /fo csv /nh`, which prints `"machine\user","S-1-5-21-…"`. A `whoami`
+    /// that prints only the account (`machine\user`, as Wine's does) gives that name instead,
+    /// which icacls resolves to the same account.
+    fn current_user() -> io::Result<String> {
+        static WHO: OnceLock<Option<String>> = OnceLock::new();
+        let who = WHO.get_or_init(|| {
             let out = Command::new(system32("whoami.exe"))
                 .args(["/user", "/fo", "csv", "/nh"])
                 .stdin(Stdio::null())
                 .stderr(Stdio::null())
                 .output()
                 .ok()?;
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let sid = text.trim().rsplit(',').next()?.trim().trim_matches('"');
-            (out.status.success() && sid.starts_with("S-1-")).then(|| sid.to_owned())
+            if !out.status.success() {
+                return None;
+            }
+            super::principal(&String::from_utf8_lossy(&out.stdout))
         });
-        sid.clone()
-            .ok_or_else(|| io::Error::other("cannot find the current user's SID with whoami /user"))
+        who.clone().ok_or_else(|| {
+            io::Error::other("cannot find the current user's account with whoami /user")
+        })
     }
 
     /// Replaces the ACL of `path` with full control for the current user only (inherited by
     /// children when `dir`).
     pub(super) fn restrict(path: &Path, dir: bool) -> io::Result<()> {
-        let sid = current_user_sid()?;
+        let who = current_user()?;
         let grant = if dir {
-            format!("*{sid}:(OI)(CI)F")
+            format!("{who}:(OI)(CI)F")
         } else {
-            format!("*{sid}:F")
+            format!("{who}:F")
         };
         let status = Command::new(system32("icacls.exe"))
             .arg(path)
@@ -146,6 +176,33 @@ mod windows {
                 "icacls could not make {} private to the current user ({status})",
                 path.display()
             )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod principal_tests {
+    use super::principal;
+
+    #[test]
+    fn whoami_output_becomes_an_icacls_principal() {
+        assert_eq!(
+            principal("\"DESK-7\\ana\",\"S-1-5-21-1004336348-1177238915-682003330-1001\"\r\n")
+                .as_deref(),
+            Some("*S-1-5-21-1004336348-1177238915-682003330-1001")
+        );
+        // Wine's whoami prints the account only.
+        assert_eq!(principal("VM\\root\r\n").as_deref(), Some("VM\\root"));
+        for odd in [
+            "",
+            "\r\n",
+            "root",
+            "a\\b\\c",
+            "\"x\",\"y\"",
+            "a\\b:F",
+            "S-1-5-21-0;rm",
+        ] {
+            assert_eq!(principal(odd), None, "{odd:?}");
         }
     }
 }
