@@ -140,6 +140,7 @@ pub(crate) struct FileConfig {
     pub backup_dir: Option<PathBuf>,
     pub backup_every_hours: Option<u32>,
     pub backup_keep: Option<u32>,
+    pub desk_session_hours: Option<u32>,
     /// E-mail (`[smtp]`).
     pub smtp: Option<crate::outbound_config::SmtpFile>,
     /// Sign-in through the organisation's identity provider (`[oidc]`).

@@ -129,6 +129,11 @@ fn write_effective(
     line(out, "time_zone", cfg.time_zone.as_deref().map(quoted))?;
     line(
         out,
+        "desk_session_hours",
+        Some((cfg.desk_session_secs / 3600).to_string()),
+    )?;
+    line(
+        out,
         "signin_burst",
         Some(cfg.signin_limit.burst.to_string()),
     )?;

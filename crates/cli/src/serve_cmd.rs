@@ -83,6 +83,7 @@ async fn serve(
     });
     vault.set_staff_settings(tokendesk_vault::StaffSettings {
         require_provider_signin: cfg.require_provider_signin,
+        desk_session_secs: cfg.desk_session_secs,
         ..vault.staff_settings()
     });
     let vault = Arc::new(vault);

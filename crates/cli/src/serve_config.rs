@@ -84,6 +84,9 @@ pub struct ServeArgs {
     /// Scheduled backups kept in --backup-dir; older ones are deleted [default: 7].
     #[arg(long, env = "TOKENDESK_BACKUP_KEEP", value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     backup_keep: Option<u32>,
+    /// Hours a desk stays signed in after `tokendesk login` (1 to 24) [default: 8].
+    #[arg(long, env = "TOKENDESK_DESK_SESSION_HOURS", value_name = "HOURS", value_parser = clap::value_parser!(u32).range(1..=24))]
+    desk_session_hours: Option<u32>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -228,6 +231,20 @@ pub(crate) struct Resolved {
     pub(crate) oidc: Option<tokendesk_web::OidcConfig>,
     /// Local sign-in for admins only.
     pub(crate) require_provider_signin: bool,
+    /// Seconds a desk session lasts (one hour to a day).
+    pub(crate) desk_session_secs: i64,
+}
+
+/// `desk_session_hours` from the flag, else the file, else 8; 1 to 24 (a working day at most
+/// by default, never more than a day).
+fn desk_session_secs(flag: Option<u32>, file: &FileConfig) -> Result<i64, CliError> {
+    let hours = flag.or(file.desk_session_hours).unwrap_or(8);
+    if !(1..=24).contains(&hours) {
+        return Err(CliError::input(anyhow!(
+            "desk_session_hours = {hours}: give 1 to 24 hours"
+        )));
+    }
+    Ok(i64::from(hours) * 3600)
 }
 
 /// The file's limit keys, in the shape of the flags.
@@ -377,6 +394,7 @@ impl ServeArgs {
             mail,
             oidc,
             require_provider_signin,
+            desk_session_secs: desk_session_secs(self.desk_session_hours, file)?,
         })
     }
 }
@@ -459,6 +477,35 @@ mod tests {
             };
             assert_eq!(err.exit_code, 2, "{args:?} {toml:?}");
         }
+    }
+
+    #[test]
+    fn issue_20_desk_session_length_is_a_setting_of_one_to_24_hours() {
+        // Why: a desk token is a bearer credential; its life is the organisation's choice, but
+        // never more than a day.
+        assert_eq!(resolve(&[], "").unwrap().desk_session_secs, 8 * 3600);
+        assert_eq!(
+            resolve(&[], "desk_session_hours = 4\n")
+                .unwrap()
+                .desk_session_secs,
+            4 * 3600
+        );
+        assert_eq!(
+            resolve(&["--desk-session-hours", "2"], "desk_session_hours = 4\n")
+                .unwrap()
+                .desk_session_secs,
+            2 * 3600
+        );
+        for (args, toml) in [
+            (&[][..], "desk_session_hours = 0\n"),
+            (&[][..], "desk_session_hours = 25\n"),
+        ] {
+            let Err(err) = resolve(args, toml) else {
+                unreachable!("{args:?} {toml:?} was accepted")
+            };
+            assert_eq!(err.exit_code, 2, "{args:?} {toml:?}");
+        }
+        assert!(Cmd::try_parse_from(["t", "--desk-session-hours", "25"]).is_err());
     }
 
     #[test]

@@ -41,8 +41,28 @@ enum RemoteCommand {
     },
     /// Move a record along its lifecycle (burned, shipped, delivered, lost, cancelled).
     Move(MoveArgs),
-    /// Reveal the current code of a record, after verifying the caller (audited on the server).
+    /// Reveal the current code of a record, after verifying the caller (audited on the server),
+    /// or send a code to the record's e-mail address (`--email`).
     Reveal(RevealArgs),
+    /// Ask for a four-eyes approval to reveal a record's code (for `--verification
+    /// second-approver`, or past the daily quota); another person approves it.
+    RequestApproval {
+        /// Record id.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The ticket the reveal is for.
+        #[arg(long)]
+        ticket: String,
+        /// Why a second person is needed, for the approver.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve someone else's four-eyes request (never your own).
+    Approve {
+        /// The approval id the requester was given.
+        #[arg(value_name = "APPROVAL-ID")]
+        approval: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +116,13 @@ struct RevealArgs {
     /// Record that the caller could NOT be verified (no code is shown).
     #[arg(long)]
     failed: bool,
+    /// Send the code to the record's e-mail address instead of printing it (the server needs
+    /// its mail settings and the record an address; the desk never sees the code).
+    #[arg(long)]
+    email: bool,
+    /// With --email: a code usable that many minutes from now (0 to 44640) instead of now.
+    #[arg(long = "in", value_name = "MINUTES", requires = "email")]
+    in_minutes: Option<i64>,
 }
 
 /// Runs a `remote` subcommand.
@@ -145,15 +172,31 @@ pub(crate) fn run(args: &RemoteArgs, out: &mut dyn Write) -> Result<Outcome, Cli
                     Some(p) => Some(zeroize::Zeroizing::new(p.to_owned())),
                     None => None,
                 };
-                let body = json!({
+                let mut body = json!({
                     "verification": r.verification,
                     "outcome": if r.failed { "failed" } else { "passed" },
                     "ticket": r.ticket,
                     "passphrase": passphrase.as_deref().map(String::as_str),
                     "approval": r.approval,
                 });
+                if r.email
+                    && let Some(fields) = body.as_object_mut()
+                {
+                    fields.insert("purpose".into(), json!("email"));
+                    fields.insert("send_email".into(), json!(true));
+                    fields.insert("future".into(), json!(r.in_minutes.unwrap_or(0)));
+                }
                 let path = format!("/api/v1/records/{}/reveal", path_part(&r.id)?);
                 server.post(&path, Some(token), &body).await
+            }
+            RemoteCommand::RequestApproval { id, ticket, reason } => {
+                let path = format!("/api/v1/records/{}/approval", path_part(id)?);
+                let body = json!({ "ticket": ticket, "reason": reason });
+                server.post(&path, Some(token), &body).await
+            }
+            RemoteCommand::Approve { approval } => {
+                let path = format!("/api/v1/approvals/{}/approve", path_part(approval)?);
+                server.post(&path, Some(token), &json!({})).await
             }
         }
         .map_err(http_error)?;
@@ -184,7 +227,24 @@ pub(crate) fn run(args: &RemoteArgs, out: &mut dyn Write) -> Result<Outcome, Cli
             RemoteCommand::Show { .. } | RemoteCommand::Move(_) => {
                 print_record_line(&value, out)?;
             }
+            RemoteCommand::Reveal(_) if value.get("sent").is_some() => print_sent(&value, out)?,
             RemoteCommand::Reveal(_) => print_codes(&value, out)?,
+            RemoteCommand::RequestApproval { .. } => {
+                let approval = text(&value, "/approval");
+                writeln!(
+                    out,
+                    "approval {approval} requested for {}; another person approves it with \
+                     `tokendesk remote approve {approval}` or on the Approvals page, then \
+                     reveal with --verification second-approver --approval {approval}",
+                    text(&value, "/upn")
+                )?;
+            }
+            RemoteCommand::Approve { .. } => writeln!(
+                out,
+                "approval {} approved by {}",
+                text(&value, "/approval"),
+                text(&value, "/approved_by")
+            )?,
         }
         Ok(Outcome::Done)
     })
@@ -215,6 +275,37 @@ fn print_codes(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{upn}: {code} (for {left} more s)")?;
     }
     Ok(())
+}
+
+/// A string at `pointer` in the server's answer, `-` when missing.
+fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("-")
+}
+
+/// Where an e-mailed code went and when it can be used, in this desk's time zone (the e-mail
+/// states the user's zone).
+fn print_sent(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+    let zone = crate::timefmt::Zone::local();
+    let at = |pointer: &str| {
+        v.pointer(pointer)
+            .and_then(Value::as_u64)
+            .map_or_else(|| "-".to_owned(), |t| zone.datetime(t))
+    };
+    let from = v
+        .pointer("/sent/usable_from")
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "code sent to {}, usable from {} until {} {} (the e-mail gives the times in {}); the \
+         mail server answered: {}",
+        text(v, "/sent/to"),
+        at("/sent/usable_from"),
+        at("/sent/usable_until"),
+        zone.label(from),
+        text(v, "/sent/time_zone"),
+        text(v, "/sent/server_reply"),
+    )
 }
 
 /// A path segment: record ids are UUIDs; refuse anything that would change the path.
