@@ -19,11 +19,21 @@ pub enum ParamError {
         given: u64,
     },
     /// Unknown hash name.
-    #[error("unknown algorithm {given:?}; use SHA1, SHA256 or SHA512")]
+    #[error("unknown algorithm{}; use SHA1, SHA256 or SHA512", quote_name(given))]
     Algorithm {
-        /// What was given (first 16 characters).
+        /// What was given when it looks like a name (at most 8 letters, digits, `-` or `_`);
+        /// empty otherwise, since a mangled otpauth link can run the secret into this value.
         given: String,
     },
+}
+
+/// ` "NAME"` for a non-empty name, nothing for an empty one.
+fn quote_name(given: &str) -> String {
+    if given.is_empty() {
+        String::new()
+    } else {
+        format!(" {given:?}")
+    }
 }
 
 /// A time outside what TOTP can express.

@@ -58,9 +58,18 @@ impl FromStr for Algorithm {
             "sha1" => Ok(Self::Sha1),
             "sha256" => Ok(Self::Sha256),
             "sha512" => Ok(Self::Sha512),
-            _ => Err(ParamError::Algorithm {
-                given: s.chars().take(16).collect(),
-            }),
+            _ => {
+                let name_like = s.len() <= 8
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                Err(ParamError::Algorithm {
+                    given: if name_like {
+                        s.to_owned()
+                    } else {
+                        String::new()
+                    },
+                })
+            }
         }
     }
 }

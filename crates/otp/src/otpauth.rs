@@ -321,6 +321,31 @@ mod tests {
     }
 
     #[test]
+    fn a_mangled_link_does_not_echo_the_secret_in_the_algorithm_error() {
+        // Found by fuzzing (seed_input, docs/fuzzing.md): a link whose `&` was lost runs the
+        // next parameters, the secret among them, into the algorithm's value, which the error
+        // quoted (16 characters of it).
+        let err = OtpAuth::parse(
+            "otpauth://totp/x?algorithm=SHA1secret=JBSWY3DPEHPK3PXP&secret=JBSWY3DPEHPK3PXP",
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("JBSWY3DP"), "{err}");
+        assert!(err.contains("use SHA1, SHA256 or SHA512"), "{err}");
+        let err = OtpAuth::parse(
+            "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=MD5",
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"MD5\""),
+            "a plain wrong name is still named: {err}"
+        );
+    }
+
+    #[test]
     fn canonical_form() {
         let u = OtpAuth::new_totp(
             Secret::from_bytes(b"12345678901234567890".to_vec()),
