@@ -1,0 +1,58 @@
+//! Checks shared by the import targets: parsing gives rows or row errors, never a panic, and no
+//! seed a file held shows in the `Debug` output or in any message about the file.
+
+use tokendesk_formats::{ImportFormat, Parsed, ReadError};
+
+/// Upper-case letters and digits only, for a case-insensitive search.
+fn squeeze(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Reads `bytes` as `format` and checks what comes back.
+pub fn read_and_check(format: ImportFormat, bytes: &[u8]) {
+    let normalise = |u: &str| {
+        let u = u.trim();
+        if u.is_empty() {
+            Err("no user".to_owned())
+        } else {
+            Ok(u.to_ascii_lowercase())
+        }
+    };
+    let creds = tokendesk_formats::pskc::Credentials {
+        password: Some(b"fuzz"),
+        preshared_key: Some(&[7; 16]),
+    };
+    let _ = tokendesk_formats::detect(bytes);
+    match tokendesk_formats::read(format, bytes, &creds, &normalise) {
+        Ok((parsed, _scheme)) => check_parsed(&parsed),
+        Err(e) => check_error(&e),
+    }
+}
+
+fn check_parsed(parsed: &Parsed) {
+    let shown = squeeze(&format!("{parsed:?}"));
+    let said = squeeze(&parsed.errors.join("\n"));
+    for row in &parsed.rows {
+        assert!(row.digits >= 6 && row.digits <= 10, "digits {}", row.digits);
+        assert!(row.period_secs > 0, "period 0");
+        let b32 = squeeze(&row.secret.to_base32());
+        let hex = squeeze(&row.secret.to_hex());
+        // Short secrets are refused by the parsers; a 16-character run is a real seed.
+        if b32.len() >= 16 {
+            assert!(!shown.contains(&b32), "a seed is in the Debug output");
+            assert!(!said.contains(&b32), "a seed is in a row error");
+        }
+        if hex.len() >= 32 {
+            assert!(!shown.contains(&hex), "a seed (hex) is in the Debug output");
+        }
+    }
+}
+
+fn check_error(e: &ReadError) {
+    let text = e.to_string();
+    assert!(!text.is_empty(), "an empty error message");
+    assert!(text.len() < 4096, "an error message of {} bytes", text.len());
+}
