@@ -27,12 +27,16 @@ pub fn read_and_check(format: ImportFormat, bytes: &[u8]) {
     };
     let _ = tokendesk_formats::detect(bytes);
     match tokendesk_formats::read(format, bytes, &creds, &normalise) {
-        Ok((parsed, _scheme)) => check_parsed(&parsed),
+        Ok((parsed, _scheme)) => check_parsed(&parsed, bytes),
         Err(e) => check_error(&e),
     }
 }
 
-fn check_parsed(parsed: &Parsed) {
+/// A seed the file holds once (as the seed) must not show anywhere. A seed whose text the file
+/// also holds elsewhere (the fuzzer copies runs between fields: a user name that reads like
+/// another row's seed) may rightly be echoed as that other field, so it is not checked.
+fn check_parsed(parsed: &Parsed, input: &[u8]) {
+    let input = squeeze(&String::from_utf8_lossy(input));
     let shown = squeeze(&format!("{parsed:?}"));
     let said = squeeze(&parsed.errors.join("\n"));
     for row in &parsed.rows {
@@ -41,11 +45,11 @@ fn check_parsed(parsed: &Parsed) {
         let b32 = squeeze(&row.secret.to_base32());
         let hex = squeeze(&row.secret.to_hex());
         // Short secrets are refused by the parsers; a 16-character run is a real seed.
-        if b32.len() >= 16 {
+        if b32.len() >= 16 && input.matches(b32.as_str()).count() <= 1 {
             assert!(!shown.contains(&b32), "a seed is in the Debug output");
             assert!(!said.contains(&b32), "a seed is in a row error");
         }
-        if hex.len() >= 32 {
+        if hex.len() >= 32 && input.matches(hex.as_str()).count() <= 1 {
             assert!(!shown.contains(&hex), "a seed (hex) is in the Debug output");
         }
     }
