@@ -180,6 +180,18 @@ pub(crate) async fn records_create(
 ) -> ApiResult<Response> {
     let (secret, params, _) =
         crate::toolset::parse_seed(&body.secret, false).map_err(Problem::invalid)?;
+    // Checked before the capture, so a passphrase the vault would refuse leaves no record.
+    let passphrase = body.passphrase.as_deref().filter(|p| !p.trim().is_empty());
+    if let Some(p) = passphrase {
+        let words: Vec<String> = p.split_whitespace().map(str::to_lowercase).collect();
+        if words.join(" ").chars().count() < tokendesk_vault::MIN_CALLER_PASSPHRASE_CHARS {
+            return Err(Problem::invalid(format!(
+                "a caller passphrase needs at least {} characters",
+                tokendesk_vault::MIN_CALLER_PASSPHRASE_CHARS
+            ))
+            .into());
+        }
+    }
     let new = NewRecord {
         upn: body.upn.clone(),
         display_name: body.display_name.clone(),
@@ -200,7 +212,7 @@ pub(crate) async fn records_create(
         .vault()
         .capture(&auth.authorize(Permission::Capture)?, new, &secret)
         .await?;
-    if let Some(p) = body.passphrase.as_deref().filter(|p| !p.trim().is_empty()) {
+    if let Some(p) = passphrase {
         state
             .vault()
             .set_passphrase(
