@@ -172,11 +172,12 @@ pub(crate) mod int {
     }
 
     pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-        match Option::<serde_json::Number>::deserialize(d)? {
-            None => Ok(None),
-            Some(n) => whole(&n).map(Some).ok_or_else(|| {
-                D::Error::invalid_type(serde::de::Unexpected::Other("number"), &"an integer")
-            }),
+        let refuse =
+            |kind: &str| D::Error::invalid_type(serde::de::Unexpected::Other(kind), &"an integer");
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::Number(n) => whole(&n).map(Some).ok_or_else(|| refuse("number")),
+            _ => Err(refuse("value")),
         }
     }
 }
@@ -233,7 +234,7 @@ mod tests {
         );
         assert_eq!(
             refusal(r#"{"kind": "two"}"#),
-            "`kind` is invalid: expected variant `one`"
+            "`kind` is invalid: expected `one`"
         );
     }
 
