@@ -229,7 +229,7 @@ async fn issue_13_a_missing_approval_is_refused_under_quota(app: TestApp) {
             ],
         )
         .await;
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 404);
     let page = r.text().await.unwrap();
     assert!(page.contains("no such approval"), "{page}");
     assert!(!page.contains(&rfc_code(app.now())), "no code shown");
