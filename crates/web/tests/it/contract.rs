@@ -247,6 +247,15 @@ async fn refusals_answer_the_statuses_the_document_names() {
     )
     .await;
     assert_eq!(status, 400, "{answer}");
+    // A passphrase the vault would refuse is refused before the capture: no record is left.
+    let (status, answer) = post(
+        "/api/v1/records".into(),
+        r#"{"upn": "short@example.com", "secret": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "passphrase": "a b c"}"#,
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    let (_, page) = get("/api/v1/records?q=short%40").await;
+    assert!(page.contains(r#""total":0"#), "{page}");
     // A blank e-mail or time zone on capture means none, as on the contact route.
     let (status, answer) = post(
         "/api/v1/records".into(),
