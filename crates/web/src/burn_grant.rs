@@ -105,7 +105,9 @@ pub(crate) async fn fetch(
     crate::api::Body(body): crate::api::Body<FetchBody>,
 ) -> ApiResult<Response> {
     if auth.desk.is_none() {
-        return Err(Problem::bad_request(
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "desk_only",
             "a burn grant is fetched by a signed-in desk (`tokendesk login`, then `tokendesk nfc burn --grant`)",
         )
         .into());

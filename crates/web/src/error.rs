@@ -138,8 +138,8 @@ impl From<VaultError> for Problem {
             VaultError::Staff(StaffError::BurnGrantRefused { .. }) => {
                 (S::CONFLICT, "burn_grant_refused")
             }
-            VaultError::Reveal(RevealError::ApprovalInvalid { .. }) => {
-                (S::UNPROCESSABLE_ENTITY, "approval_invalid")
+            VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) => {
+                (approval_status(reason), "approval_invalid")
             }
             _ => {
                 tracing::error!(error = %err, "internal error");
@@ -151,6 +151,18 @@ impl From<VaultError> for Problem {
             }
         };
         Problem::new(status, code, err.to_string())
+    }
+}
+
+/// The status of a refused approval, by the vault's reason: an unknown request is 404, one's
+/// own request (or approval) 403, and one that is not (or no longer) usable 409.
+fn approval_status(reason: &str) -> StatusCode {
+    if reason.starts_with("no such approval") {
+        StatusCode::NOT_FOUND
+    } else if reason.contains("own request") || reason.contains("own approval") {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::CONFLICT
     }
 }
 

@@ -2,14 +2,13 @@
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::ApiResult;
-use crate::pages::audit::Filters;
+use crate::error::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokendesk_vault::AuditEntry;
+use tokendesk_vault::{AuditEntry, AuditFilter};
 
 #[derive(Deserialize)]
 pub(crate) struct ApprovalBody {
@@ -57,13 +56,50 @@ pub(crate) async fn approve(
     ))
 }
 
+/// The query of `GET /api/v1/audit`: every filter optional, `since` and `until` dates
+/// (`YYYY-MM-DD`, 1970 to 9999, UTC; `until` takes in that whole day).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditParams {
+    user: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// A date parameter exactly as the document says: no blanks around it.
+fn date_param(name: &str, text: Option<&str>) -> Result<Option<i64>, Problem> {
+    match text {
+        None => Ok(None),
+        Some(t) if t.trim() == t => crate::timefmt::parse_date(t).map(Some).map_err(|_| {
+            Problem::bad_request(format!("{name} is a date like 2026-12-24 (1970 to 9999)"))
+        }),
+        Some(_) => Err(Problem::bad_request(format!(
+            "{name} is a date like 2026-12-24 (1970 to 9999)"
+        ))),
+    }
+}
+
 pub(crate) async fn audit(
     State(state): State<AppState>,
-    super::Params(f): super::Params<Filters>,
+    super::Params(p): super::Params<AuditParams>,
 ) -> ApiResult<Json<Value>> {
-    let filter = f
-        .to_filter(&crate::timefmt::Zone::utc(), Some(10_000))
-        .map_err(|e| e.0)?;
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let filter = AuditFilter {
+        subject: text(&p.user).map(|u| u.to_lowercase()),
+        actor: text(&p.actor),
+        action: text(&p.action),
+        since_unix_secs: date_param("since", p.since.as_deref())?,
+        // `until` is inclusive of that day.
+        until_unix_secs: date_param("until", p.until.as_deref())?.map(|t| t + 86_400),
+        limit: Some(10_000),
+    };
     let entries = state.vault().audit_list(&filter).await?;
     let report = state.vault().audit_verify().await?;
     Ok(Json(json!({

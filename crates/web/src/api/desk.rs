@@ -112,7 +112,9 @@ pub(crate) async fn logout(
 ) -> ApiResult<Response> {
     let token = crate::auth::bearer(&headers).filter(|_| auth.desk.is_some());
     let Some(token) = token else {
-        return Err(Problem::bad_request(
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "desk_only",
             "this request was not made with a desk token; desks sign out with `tokendesk logout`",
         )
         .into());

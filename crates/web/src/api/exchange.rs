@@ -53,13 +53,31 @@ pub(crate) async fn import(
                 .to_vec(),
         );
         let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
+        let flag = |field: &str| match text().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(Problem::bad_request(format!("`{field}` is true or false"))),
+        };
         match name.as_str() {
             "file" => file = Some(bytes.clone()),
-            "format" => format = text(),
+            "format" => {
+                format = text();
+                if format.is_empty() {
+                    return Err(Problem::bad_request(
+                        "`format` names the format; leave the field out to detect it",
+                    )
+                    .into());
+                }
+            }
             "password" => password = Some(Zeroizing::new(text())),
-            "dry_run" => dry_run = matches!(text().as_str(), "true" | "1" | "on"),
-            "skip_invalid" => skip_invalid = matches!(text().as_str(), "true" | "1" | "on"),
-            other => return Err(Problem::bad_request(format!("unknown field {other:?}")).into()),
+            "dry_run" => dry_run = flag("dry_run")?,
+            "skip_invalid" => skip_invalid = flag("skip_invalid")?,
+            _ => {
+                return Err(Problem::bad_request(
+                    "unknown field; the fields are file, format, password, dry_run and skip_invalid",
+                )
+                .into());
+            }
         }
     }
     let file = file.ok_or_else(|| Problem::bad_request("the upload has no `file` field"))?;
@@ -149,29 +167,33 @@ pub(crate) async fn export(
         .map(str::parse::<RecordState>)
         .transpose()
         .map_err(Problem::bad_request)?;
-    let password = match q.format.as_str() {
-        "entra" | "graph" => None,
-        "pskc" => {
-            let p = headers
-                .get("x-export-password")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| Zeroizing::new(v.to_owned()))
-                .ok_or_else(|| {
-                    Problem::invalid(
-                        "a PSKC export needs a password in the X-Export-Password header",
-                    )
-                })?;
+    // The header is checked whenever it is sent, also for a format that does not use it.
+    let header = match headers.get("x-export-password") {
+        None => None,
+        Some(v) => {
+            if !v.as_bytes().iter().all(|b| (0x20..=0x7e).contains(b)) {
+                return Err(Problem::bad_request(
+                    "X-Export-Password is printable ASCII (letters, digits, punctuation, spaces)",
+                )
+                .into());
+            }
+            let p = Zeroizing::new(String::from_utf8_lossy(v.as_bytes()).into_owned());
             if p.chars().count() < 12 {
-                return Err(
-                    Problem::invalid("the export password needs at least 12 characters").into(),
-                );
+                return Err(Problem::bad_request(
+                    "the export password (X-Export-Password) needs at least 12 characters",
+                )
+                .into());
             }
             Some(p)
         }
-        other => {
-            return Err(
-                Problem::invalid(format!("format {other:?}: use entra, graph or pskc")).into(),
-            );
+    };
+    let password = match q.format.as_str() {
+        "entra" | "graph" => None,
+        "pskc" => Some(header.ok_or_else(|| {
+            Problem::invalid("a PSKC export needs a password in the X-Export-Password header")
+        })?),
+        _ => {
+            return Err(Problem::bad_request("format is entra, graph or pskc").into());
         }
     };
     let graph = q.format == "graph";

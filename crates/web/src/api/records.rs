@@ -3,23 +3,124 @@
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
-use crate::pages::records::ListQuery;
+use crate::pages::records::PAGE_SIZE;
 use crate::pages::records::{TransitionForm, apply_transition};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokendesk_vault::{NewRecord, PageCursor, Permission, Record, TokenParams};
+use tokendesk_vault::{
+    ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Permission, Record,
+    State as RecordState, TokenParams,
+};
 use zeroize::Zeroize;
 
+/// The query of `GET /api/v1/records`, checked as `openapi.json` describes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::int::option_text")]
+    overdue_days: Option<i64>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::int::option_text")]
+    limit: Option<i64>,
+}
+
+/// Longest `overdue_days` (a hundred years).
+const MAX_OVERDUE_DAYS: i64 = 36_500;
+
+/// A record id as the vault makes them: a lowercase UUID.
+pub(crate) fn is_record_id(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+impl ListParams {
+    fn to_page_query(&self) -> Result<PageQuery, Problem> {
+        let state = match self.state.as_deref() {
+            None => None,
+            Some(s) => Some(s.parse::<RecordState>().map_err(|_| {
+                Problem::bad_request(format!(
+                    "state is one of {}",
+                    tokendesk_vault::ALL_STATES
+                        .map(RecordState::as_str)
+                        .join(", ")
+                ))
+            })?),
+        };
+        if self
+            .overdue_days
+            .is_some_and(|d| !(0..=MAX_OVERDUE_DAYS).contains(&d))
+        {
+            return Err(Problem::bad_request(format!(
+                "overdue_days is 0 to {MAX_OVERDUE_DAYS}"
+            )));
+        }
+        let limit = self.limit.unwrap_or(PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(Problem::bad_request(format!(
+                "limit is 1 to {MAX_PAGE_SIZE}"
+            )));
+        }
+        let cursor_id = |name: &str, v: &Option<String>| match v.as_deref() {
+            None | Some("") => Ok(None),
+            Some(id) if is_record_id(id) => Ok(Some(id.to_owned())),
+            Some(_) => Err(Problem::bad_request(format!(
+                "{name} is a record id (the `next_after` or `previous_before` of a page)"
+            ))),
+        };
+        let cursor = match (
+            cursor_id("after", &self.after)?,
+            cursor_id("before", &self.before)?,
+        ) {
+            (None, None) => PageCursor::First,
+            (Some(a), None) => PageCursor::After(a),
+            (None, Some(b)) => PageCursor::Before(b),
+            (Some(_), Some(_)) => {
+                return Err(Problem::bad_request(
+                    "give either `after` (next page) or `before` (previous page), not both",
+                ));
+            }
+        };
+        Ok(PageQuery {
+            filter: ListFilter {
+                state,
+                overdue_days: self.overdue_days,
+            },
+            upn_contains: self
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+            cursor,
+            limit,
+        })
+    }
+}
+
 /// `GET /api/v1/records`: one page (default 100, at most 200) in `(upn, created, id)` order,
-/// with the total and the cursors of the neighbouring pages.
+/// with the total and the cursors of the neighbouring pages. A cursor naming no record is 404.
 pub(crate) async fn records_list(
     State(state): State<AppState>,
-    super::Params(q): super::Params<ListQuery>,
+    super::Params(q): super::Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let query = q.to_page_query()?;
+    if let PageCursor::After(id) | PageCursor::Before(id) = &query.cursor {
+        state.vault().record(id).await?;
+    }
     let page = state.vault().list_page(&query).await?;
     let cursor_id = |c: Option<PageCursor>| match c {
         Some(PageCursor::After(id) | PageCursor::Before(id)) => Some(id),
@@ -79,11 +180,23 @@ pub(crate) async fn records_create(
 ) -> ApiResult<Response> {
     let (secret, params, _) =
         crate::toolset::parse_seed(&body.secret, false).map_err(Problem::invalid)?;
+    // Checked before the capture, so a passphrase the vault would refuse leaves no record.
+    let passphrase = body.passphrase.as_deref().filter(|p| !p.trim().is_empty());
+    if let Some(p) = passphrase {
+        let words: Vec<String> = p.split_whitespace().map(str::to_lowercase).collect();
+        if words.join(" ").chars().count() < tokendesk_vault::MIN_CALLER_PASSPHRASE_CHARS {
+            return Err(Problem::invalid(format!(
+                "a caller passphrase needs at least {} characters",
+                tokendesk_vault::MIN_CALLER_PASSPHRASE_CHARS
+            ))
+            .into());
+        }
+    }
     let new = NewRecord {
         upn: body.upn.clone(),
         display_name: body.display_name.clone(),
         phone: body.phone.clone(),
-        email: body.email.clone(),
+        email: body.email.clone().filter(|e| !e.trim().is_empty()),
         time_zone: crate::mail::zone_field(body.time_zone.as_deref().unwrap_or(""))?,
         notes: body.notes.clone(),
         serial: body.serial.clone(),
@@ -99,7 +212,7 @@ pub(crate) async fn records_create(
         .vault()
         .capture(&auth.authorize(Permission::Capture)?, new, &secret)
         .await?;
-    if let Some(p) = body.passphrase.as_deref().filter(|p| !p.trim().is_empty()) {
+    if let Some(p) = passphrase {
         state
             .vault()
             .set_passphrase(
@@ -142,6 +255,17 @@ pub(crate) async fn transition(
     super::Body(body): super::Body<TransitionBody>,
 ) -> ApiResult<Json<Value>> {
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    // Every field given is checked, whichever move it is for (as `openapi.json` says).
+    if let Some(d) = body.expected.as_deref().filter(|d| !d.is_empty()) {
+        crate::timefmt::parse_date(d)
+            .map_err(|_| Problem::bad_request("expected is a date like 2026-12-24"))?;
+    }
+    if let Some(c) = body.code.as_deref().filter(|c| !c.is_empty()) {
+        let digits = c.trim();
+        if !(6..=10).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Problem::bad_request("code is the 6 to 10 digits the token shows").into());
+        }
+    }
     let form = TransitionForm {
         to: body.to.clone(),
         serial: o(&body.serial),

@@ -35,7 +35,7 @@ pub(crate) struct RevealBody {
     #[serde(default)]
     at: Option<Value>,
     /// Minutes from now (alternative to `at`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::extract::int::option")]
     future: Option<i64>,
     /// Send the code to the record's e-mail address instead of answering it (purpose
     /// `email`); the answer says where it went and the mail server's reply.
@@ -68,11 +68,8 @@ pub(crate) async fn reveal(
             )
             .into());
         }
-        other => {
-            return Err(Problem::invalid(format!(
-                "outcome {other:?} is neither \"passed\" nor \"failed\""
-            ))
-            .into());
+        _ => {
+            return Err(Problem::bad_request("outcome is \"passed\" or \"failed\"").into());
         }
     }
     let ask = body.ask(state.now_i64())?;
@@ -123,32 +120,38 @@ pub(crate) async fn reveal(
 
 impl RevealBody {
     /// The body as a reveal: `at` (a Unix time or a date-time) or `future` (minutes from now),
-    /// not both; without either, now. The purpose defaults to `email` for a later code.
+    /// not both (a `null` counts as absent); without either, now. The purpose defaults to
+    /// `email` for a later code or with `send_email`.
     fn ask(&self, now: i64) -> Result<Ask, Problem> {
-        let at = match (&self.at, self.future) {
-            (Some(Value::Number(n)), None) => Some(
-                n.as_i64()
-                    .ok_or_else(|| Problem::invalid("`at` must be a Unix time in seconds"))?,
-            ),
-            (Some(Value::String(s)), None) => Some(parse_datetime(s)?),
-            (None, Some(minutes)) if (0..=60 * 24 * 31).contains(&minutes) => {
+        let shape = "`at` is a Unix time in whole seconds or a UTC time like 2026-12-24T09:30";
+        let at = match &self.at {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => {
+                Some(super::extract::int::whole(n).ok_or_else(|| Problem::bad_request(shape))?)
+            }
+            Some(Value::String(s)) => Some(parse_datetime(s)?),
+            Some(_) => return Err(Problem::bad_request(shape)),
+        };
+        let at = match (at, self.future) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::bad_request("give `at` or `future`, not both"));
+            }
+            (Some(t), None) => Some(t),
+            (None, Some(minutes)) if (0..=MAX_FUTURE_MINUTES).contains(&minutes) => {
                 Some(now + minutes * 60)
             }
             (None, Some(_)) => {
-                return Err(Problem::invalid("`future` is minutes from now, 0 to 44640"));
+                return Err(Problem::bad_request(format!(
+                    "`future` is minutes from now, 0 to {MAX_FUTURE_MINUTES}"
+                )));
             }
             (None, None) => None,
-            _ => {
-                return Err(Problem::invalid(
-                    "give `at` or `future`, not both, as a number or a time",
-                ));
-            }
         };
         let purpose = match self.purpose.as_deref() {
-            None if at.is_some() => Purpose::Email,
+            None if at.is_some() || self.send_email => Purpose::Email,
             None | Some("read-out") => Purpose::ReadOut,
             Some("email") => Purpose::Email,
-            Some(_) => return Err(Problem::invalid("purpose is \"read-out\" or \"email\"")),
+            Some(_) => return Err(Problem::bad_request("purpose is \"read-out\" or \"email\"")),
         };
         if at.is_some_and(|t| t < now) {
             return Err(Problem::invalid("the time asked for is in the past"));
@@ -163,3 +166,6 @@ impl RevealBody {
         )
     }
 }
+
+/// The latest `future`: 31 days, in minutes.
+const MAX_FUTURE_MINUTES: i64 = 60 * 24 * 31;

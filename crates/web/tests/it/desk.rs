@@ -340,7 +340,7 @@ async fn burn_grants_refuse_wrong_person_expired_reused_uncaptured_and_roles(app
         json!({ "grant": grant }),
     )
     .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 403);
     let (status, e) = fetch(desk2.clone(), grant.clone()).await;
     assert_eq!(status, 409);
     assert!(

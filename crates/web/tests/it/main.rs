@@ -32,6 +32,7 @@ mod browser;
 mod browser_a11y;
 mod browser_capture;
 mod capture;
+mod contract;
 mod desk;
 mod email;
 mod languages;

@@ -293,7 +293,7 @@ async fn quota_needs_a_second_approver(app: TestApp) {
         .await;
     assert_eq!(
         r.status(),
-        422,
+        409,
         "a used approval is refused, with the reason"
     );
     assert!(r.text().await.unwrap().contains("approval"));

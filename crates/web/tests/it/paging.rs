@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokendesk_vault::{NewRecord, Role};
 
 use crate::TestApp;
@@ -175,8 +175,15 @@ async fn records_pages_list_every_record_once(app: TestApp) {
         assert_eq!(body["code"], "bad_request");
     }
     let (status, body) = get(&app, &auth, "/api/v1/records?after=no-such-record").await;
-    assert_eq!(status, 422, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("first page"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("record id"));
+    let (status, body) = get(
+        &app,
+        &auth,
+        "/api/v1/records?after=00000000-0000-4000-8000-000000000000",
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
     // The OpenAPI document describes the paging parameters and fields.
     let doc: Value = app.openapi().await;
     let list = &doc["paths"]["/records"]["get"];
@@ -186,9 +193,16 @@ async fn records_pages_list_every_record_once(app: TestApp) {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
+    assert_eq!(params, ["state", "overdue_days", "q", "limit", "page"]);
+    // `after` and `before`, not both: one exploded object parameter can say so.
+    let page = &list["parameters"][4];
     assert_eq!(
-        params,
-        ["state", "overdue_days", "q", "after", "before", "limit"]
+        (&page["style"], &page["explode"]),
+        (&json!("form"), &json!(true))
+    );
+    assert_eq!(
+        page["schema"]["not"]["required"],
+        json!(["after", "before"])
     );
     let fields = &list["responses"]["200"]["content"]["application/json"]["schema"]["properties"];
     for f in [

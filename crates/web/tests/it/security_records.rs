@@ -152,7 +152,7 @@ async fn issue_13_an_api_key_cannot_approve_its_owners_request(app: TestApp) {
         json!({}),
     )
     .await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert_eq!(body["code"], "approval_invalid");
     assert!(
         body["message"].as_str().unwrap().contains("own request"),
@@ -171,7 +171,7 @@ async fn issue_13_an_api_key_cannot_approve_its_owners_request(app: TestApp) {
     let r = app
         .post_form(&admin, &format!("/approvals/{by_key}/approve"), &[])
         .await;
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("own request"));
     // Another person approves.
     let other = app.staff("bob", Role::Helpdesk).await;
@@ -207,7 +207,7 @@ async fn issue_13_a_missing_approval_is_refused_under_quota(app: TestApp) {
             reveal_body(json!({"verification": verification, "approval": "made-up-id"})),
         )
         .await;
-        assert_eq!(status, 422, "{verification}: {body}");
+        assert_eq!(status, 404, "{verification}: {body}");
         assert_eq!(body["code"], "approval_invalid");
         assert!(
             body["message"]
@@ -229,7 +229,7 @@ async fn issue_13_a_missing_approval_is_refused_under_quota(app: TestApp) {
             ],
         )
         .await;
-    assert_eq!(r.status(), 422);
+    assert_eq!(r.status(), 404);
     let page = r.text().await.unwrap();
     assert!(page.contains("no such approval"), "{page}");
     assert!(!page.contains(&rfc_code(app.now())), "no code shown");
