@@ -30,8 +30,8 @@ pub use policy::{
 };
 pub use records::{
     Algorithm, ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Record, RecordId,
-    RecordPage, Shipment, TokenParams, TokenUpdate, check_email, check_time_zone_name,
-    normalise_upn, validate_upn,
+    RecordPage, Shipment, TokenParams, TokenUpdate, check_email, check_language_tag,
+    check_time_zone_name, normalise_upn, validate_upn,
 };
 pub use reveal::{
     Approval, ApprovalId, BATCH_BUCKETS, BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS, BatchSizes,

@@ -37,6 +37,8 @@
   // left, never the countdown itself (the status region changes only at those moments).
   var status = document.getElementById("code-status");
   var announced = "";
+  // The words come from the page (data-t-* on <body>), in its language.
+  function text(name, fallback) { return body.getAttribute("data-t-" + name) || fallback; }
   function spoken(digits) { return digits.split("").join(" "); }
   function announce(row, now) {
     if (!status || !row) { return; }
@@ -48,9 +50,11 @@
     if (key === announced) { return; }
     announced = key;
     var left = Math.ceil(until - now);
-    status.textContent = row.getAttribute("data-label") + " code " + spoken(code) + ", " +
-      row.getAttribute("data-until") + ", " + left + " seconds left" +
-      (late ? "; read the next code instead." : ".");
+    var sentence = text(late ? "spoken-late" : "spoken",
+      "%label% code %code%, %until%, %n% seconds left" + (late ? "; read the next code instead." : "."));
+    status.textContent = sentence.replace("%label%", row.getAttribute("data-label"))
+      .replace("%code%", spoken(code)).replace("%until%", row.getAttribute("data-until"))
+      .replace("%n%", left);
   }
   function tick() {
     var now = serverNow + (Date.now() / 1000 - loadedAt);
@@ -66,9 +70,9 @@
       row.classList.toggle("current", now >= from && now < until);
       row.classList.toggle("expired", now >= until);
       if (left) {
-        if (now >= until) { left.textContent = "expired"; }
-        else if (now < from) { left.textContent = "valid in " + Math.ceil(from - now) + " s"; }
-        else { left.textContent = Math.ceil(until - now) + " s left"; }
+        if (now >= until) { left.textContent = text("expired", "expired"); }
+        else if (now < from) { left.textContent = text("valid-in", "valid in %n% s").replace("%n%", Math.ceil(from - now)); }
+        else { left.textContent = text("left", "%n% s left").replace("%n%", Math.ceil(until - now)); }
       }
     }
     announce(current, now);

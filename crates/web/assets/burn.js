@@ -13,9 +13,12 @@
         if (!record || record.state === "captured") { return; }
         status.setAttribute("data-state", record.state);
         var token = record.token || {};
+        // The sentences come from the page, in its language (%token%, %state% filled in here).
+        var label = (token.serial || "?") + (token.model ? " (" + token.model + ")" : "");
+        var name = status.getAttribute("data-t-state-" + record.state) || record.state;
         status.textContent = record.state === "burned"
-          ? "Burned: token " + (token.serial || "?") + (token.model ? " (" + token.model + ")" : "") + ". The record is now burned."
-          : "The record is now " + record.state + ".";
+          ? (status.getAttribute("data-t-burned") || "Burned: token %token%.").replace("%token%", label)
+          : (status.getAttribute("data-t-now") || "The record is now %state%.").replace("%state%", name);
         if (timer) { window.clearInterval(timer); }
       })
       .catch(function () { /* the next tick tries again */ });

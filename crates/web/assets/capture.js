@@ -30,6 +30,8 @@
   }
 
   function say(text) { status.textContent = text; }
+  // The sentences come from the page, in its language.
+  function msg(name, fallback) { return box.getAttribute("data-t-" + name) || fallback; }
 
   function stop(message) {
     if (timer) { clearInterval(timer); timer = null; }
@@ -67,7 +69,7 @@
     if (done) { return; }
     if (answer.status === "found") {
       done = true;
-      stop("Seed found. Reading it…");
+      stop(msg("found", "Seed found. Reading it…"));
       field.value = answer.secret;
       answer.secret = "";
       var file = form.querySelector("input[type=file]");
@@ -79,7 +81,7 @@
     } else if (answer.status === "not_seed" || answer.status === "error") {
       stop(answer.message);
     } else if (!fromStream) {
-      say(answer.message || "No QR code in that image.");
+      say(answer.message || msg("no-qr", "No QR code in that image."));
     }
   }
 
@@ -95,8 +97,8 @@
   function sample(manual) {
     if (!stream || inFlight) { return; }
     if (!manual && Date.now() > deadline) {
-      stop("No QR code found in " + timeoutSecs + " s. Ask the user to show Microsoft's QR code " +
-        "and to zoom the shared window so the code is large, then try again.");
+      stop(msg("timeout", "No QR code found in %secs% s. Ask the user to show Microsoft's QR code " +
+        "and to zoom the shared window so the code is large, then try again.").replace("%secs%", timeoutSecs));
       return;
     }
     var pending = grab();
@@ -106,7 +108,7 @@
       .then(function (answer) {
         inFlight = false;
         if (manual && answer.status === "none") {
-          say("No QR code in this frame; still looking…");
+          say(msg("still-looking", "No QR code in this frame; still looking…"));
           return;
         }
         handle(answer, true);
@@ -125,7 +127,7 @@
       stream = s;
       box.setAttribute("data-capture-state", "live");
       s.getVideoTracks().forEach(function (t) {
-        t.addEventListener("ended", function () { stop("Screen sharing ended."); });
+        t.addEventListener("ended", function () { stop(msg("ended", "Screen sharing ended.")); });
       });
       preview.srcObject = s;
       preview.hidden = false;
@@ -133,18 +135,18 @@
       frameButton.hidden = false;
       cancelButton.hidden = false;
       deadline = Date.now() + timeoutSecs * 1000;
-      say("Looking for the QR code…");
+      say(msg("looking", "Looking for the QR code…"));
       timer = setInterval(function () { sample(false); }, 500);
     }, function (err) {
-      stop("The screen share was not started (" + err.name + ").");
+      stop(msg("not-started", "The screen share was not started (%error%).").replace("%error%", err.name));
     });
   });
   frameButton.addEventListener("click", function () { sample(true); });
-  cancelButton.addEventListener("click", function () { stop("Capture cancelled."); });
+  cancelButton.addEventListener("click", function () { stop(msg("cancelled", "Capture cancelled.")); });
 
   function fromImage(blob) {
     if (!blob || !/^image\//.test(blob.type)) { return false; }
-    say("Reading the image…");
+    say(msg("reading", "Reading the image…"));
     send(blob).then(function (answer) { handle(answer, false); });
     return true;
   }

@@ -184,17 +184,45 @@ fn problem(api: bool, p: Problem) -> Response {
     }
 }
 
-/// The guard in front of every route (see [`crate::routes::table`]).
+/// The language `Accept-Language` asks for (English without one).
+fn browser_lang(headers: &HeaderMap) -> Lang {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Lang::En, Lang::from_accept_language)
+}
+
+/// A person's own language setting, else the browser's.
+fn staff_lang(setting: Option<&str>, headers: &HeaderMap) -> Lang {
+    setting
+        .and_then(Lang::parse)
+        .unwrap_or_else(|| browser_lang(headers))
+}
+
+/// The guard in front of every route (see [`crate::routes::table`]). Everything it and the
+/// handler render is in the request's language: the browser's until a session names the
+/// person's own.
 pub(crate) async fn gate(
     access: Access,
     api: bool,
     State(state): State<AppState>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
     if access == Access::Open {
         return next.run(req).await;
     }
+    let lang = browser_lang(req.headers());
+    crate::i18n::scoped(lang, guard(access, api, state, req, next)).await
+}
+
+async fn guard(
+    access: Access,
+    api: bool,
+    state: AppState,
+    mut req: Request,
+    next: Next,
+) -> Response {
     // Requests that check a sign-in secret spend the client address's budget first, before
     // anything is read or written (a flood costs neither Argon2 nor audit rows).
     if req.method() == axum::http::Method::POST
@@ -256,12 +284,7 @@ pub(crate) async fn gate(
                         return problem(api, Problem::forbidden());
                     }
                     let zone = Zone::first_of([desk.staff.time_zone.as_deref()], state.zone());
-                    let lang = desk
-                        .staff
-                        .language
-                        .as_deref()
-                        .and_then(Lang::parse)
-                        .unwrap_or_default();
+                    let lang = staff_lang(desk.staff.language.as_deref(), req.headers());
                     req.extensions_mut().insert(Auth {
                         lang,
                         zone,
@@ -271,7 +294,7 @@ pub(crate) async fn gate(
                         role: desk.staff.role,
                         desk: Some(desk.session.desk_name),
                     });
-                    next.run(req).await
+                    crate::i18n::scoped(lang, next.run(req)).await
                 }
                 Ok(None) => problem(api, Problem::unauthenticated()),
                 Err(e) => problem(api, e.into()),
@@ -306,9 +329,10 @@ pub(crate) async fn gate(
         Ok(None) => return login_required(api, &state),
         Err(e) => return problem(api, e.into()),
     };
+    let lang = staff_lang(session.staff.language.as_deref(), req.headers());
     if access == Access::Partial {
         req.extensions_mut().insert(PartialAuth(session));
-        return next.run(req).await;
+        return crate::i18n::scoped(lang, next.run(req)).await;
     }
     if session.stage != SessionStage::Full {
         // Signed in with the password only: finish the second factor first.
@@ -330,17 +354,6 @@ pub(crate) async fn gate(
         ],
         state.zone(),
     );
-    let lang = session
-        .staff
-        .language
-        .as_deref()
-        .and_then(Lang::parse)
-        .unwrap_or_else(|| {
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .map_or(Lang::En, Lang::from_accept_language)
-        });
     req.extensions_mut().insert(Auth {
         lang,
         zone,
@@ -354,7 +367,7 @@ pub(crate) async fn gate(
         role: session.staff.role,
         desk: None,
     });
-    next.run(req).await
+    crate::i18n::scoped(lang, next.run(req)).await
 }
 
 /// A typed password or passphrase as the vault takes it (wiped on drop).

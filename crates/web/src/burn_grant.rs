@@ -23,6 +23,9 @@ use crate::html::{Nav, render};
 #[template(path = "burn_grant.html")]
 struct GrantPage {
     nav: Option<Nav>,
+    t: crate::i18n::Tr,
+    /// Every state, for the script's state names.
+    states: Vec<&'static str>,
     id: String,
     upn: String,
     grant: String,
@@ -54,6 +57,11 @@ pub(crate) async fn page(
     let record = state.vault().record(&id.0).await?;
     let mut resp = render(&GrantPage {
         nav: Some(Nav::for_auth(&auth)),
+        t: crate::i18n::Tr(auth.lang),
+        states: tokendesk_vault::ALL_STATES
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
         id: id.0,
         upn: record.upn,
         grant: grant.expose().to_owned(),

@@ -22,6 +22,7 @@ use tokendesk_qr::QrCode;
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
+use crate::i18n::Tr;
 
 /// What one image held, as the page acts on it.
 enum Found {
@@ -31,7 +32,7 @@ enum Found {
 }
 
 /// The first TOTP seed among the decoded codes, or why there is none.
-fn classify(codes: &[QrCode]) -> Found {
+fn classify(t: Tr, codes: &[QrCode]) -> Found {
     let mut reasons = Vec::new();
     for code in codes {
         match crate::toolset::parse_seed(code.expose_payload(), false) {
@@ -42,10 +43,7 @@ fn classify(codes: &[QrCode]) -> Found {
     if reasons.is_empty() {
         Found::Nothing
     } else {
-        Found::NotSeed(format!(
-            "the QR code is not a TOTP seed: {}",
-            reasons.join("; ")
-        ))
+        Found::NotSeed(t.t1("capture-not-seed", "reason", reasons.join("; ")))
     }
 }
 
@@ -58,17 +56,21 @@ pub(crate) async fn frame(
         let mut p = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("too many frames; try again in {wait} s"),
+            Tr(auth.lang).tn(
+                "capture-too-many",
+                "secs",
+                i64::try_from(wait).unwrap_or(i64::MAX),
+            ),
         );
         p.retry_after = Some(i64::try_from(wait).unwrap_or(i64::MAX));
         return Err(p.into());
     }
     if body.is_empty() {
-        return Err(Problem::invalid("the image is empty").into());
+        return Err(Problem::invalid(Tr(auth.lang).t("capture-empty")).into());
     }
     let codes = state.decoder().decode(body.to_vec()).await?;
     drop(body);
-    let answer = match classify(&codes) {
+    let answer = match classify(Tr(auth.lang), &codes) {
         Found::Seed(secret) => json!({ "status": "found", "secret": secret }),
         Found::Nothing => json!({ "status": "none" }),
         Found::NotSeed(message) => json!({ "status": "not_seed", "message": message }),

@@ -9,6 +9,8 @@ use serde_json::json;
 use tokendesk_vault::VaultError;
 use tokendesk_vault::{RecordError, RevealError, StaffError};
 
+use crate::i18n::{Arg, Lang, Msg, Tr};
+
 /// A client-facing failure.
 #[derive(Debug)]
 pub(crate) struct Problem {
@@ -16,6 +18,8 @@ pub(crate) struct Problem {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<i64>,
+    /// The message as a page words it in the reader's language (the JSON API keeps `message`).
+    pub page: Option<Msg>,
 }
 
 impl Problem {
@@ -25,7 +29,41 @@ impl Problem {
             code,
             message: message.into(),
             retry_after: None,
+            page: None,
         }
+    }
+
+    /// The same problem, worded on pages by the catalogue's `msg`.
+    pub fn say(mut self, msg: Msg) -> Self {
+        self.page = Some(msg);
+        self
+    }
+
+    /// The message in the request's language, for a page.
+    pub(crate) fn on_page(&self) -> String {
+        self.page_message(Tr::current())
+    }
+
+    /// The message in `t`'s language: its own wording, else the catalogue's sentence for its
+    /// code, else (a detail only the vault words, in English) the detail after a translated
+    /// lead-in. English pages show the message as the API sends it.
+    pub(crate) fn page_message(&self, t: Tr) -> String {
+        if let Some(m) = &self.page {
+            return m.say(t);
+        }
+        if t.0 == Lang::En {
+            return self.message.clone();
+        }
+        let key = format!("problem-{}", self.code.replace('_', "-"));
+        if t.has(&key) {
+            let args: Vec<(&str, Arg)> = self
+                .retry_after
+                .map(|secs| ("secs", Arg::N(secs)))
+                .into_iter()
+                .collect();
+            return t.ta(&key, &args);
+        }
+        t.t1("problem-detail", "detail", &self.message)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -52,6 +90,7 @@ impl Problem {
             "unauthenticated",
             "sign in first (or send an API key as `Authorization: Bearer tdk_...`)",
         )
+        .say(Msg::new("problem-unauthenticated"))
     }
 
     pub fn forbidden() -> Self {
@@ -60,6 +99,7 @@ impl Problem {
             "forbidden",
             "your role does not allow this",
         )
+        .say(Msg::new("problem-forbidden"))
     }
 
     /// This problem as a page.
@@ -216,7 +256,8 @@ impl<E: Into<Problem>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let p = self.0;
-        let body = crate::html::error_page(p.status, &p.message);
+        let t = Tr::current();
+        let body = crate::html::error_page(t, p.status, &p.page_message(t));
         let mut resp = (p.status, Html(body)).into_response();
         p.headers(&mut resp);
         resp

@@ -12,7 +12,7 @@ pub(crate) struct Nav {
     pub name: String,
     /// The full name, shown before the login name.
     pub display_name: String,
-    pub role: &'static str,
+    pub role: String,
     /// The time zone the page's times are in (IANA name).
     pub zone: String,
     pub links: Vec<(&'static str, String)>,
@@ -36,17 +36,25 @@ pub(crate) fn render(t: &impl Template) -> Response {
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
     nav: Option<Nav>,
+    t: crate::i18n::Tr,
     status: u16,
     reason: &'a str,
     message: &'a str,
 }
 
-/// The body of an error page.
-pub(crate) fn error_page(status: StatusCode, message: &str) -> String {
+/// The body of an error page in `t`'s language.
+pub(crate) fn error_page(t: crate::i18n::Tr, status: StatusCode, message: &str) -> String {
+    let key = format!("status-{}", status.as_u16());
+    let reason = if t.has(&key) {
+        t.t(&key)
+    } else {
+        t.t("status-other")
+    };
     ErrorPage {
         nav: None,
+        t,
         status: status.as_u16(),
-        reason: status.canonical_reason().unwrap_or("Error"),
+        reason: &reason,
         message,
     }
     .render()
@@ -57,6 +65,7 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> String {
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     nav: Option<Nav>,
+    t: crate::i18n::Tr,
     error: Option<&'a str>,
     notice: Option<&'a str>,
     provider: Option<&'a str>,
@@ -71,6 +80,7 @@ pub(crate) fn login_page(
 ) -> String {
     LoginPage {
         nav: None,
+        t: crate::i18n::Tr::current(),
         error,
         notice,
         provider,
@@ -84,11 +94,24 @@ pub(crate) fn login_page(
 /// `SameSite=Strict` cookies from such a request, so the session would seem missing; a
 /// navigation from this page is same-site. `path` is one of our fixed paths.
 pub(crate) fn continue_page(path: &'static str) -> Response {
+    let t = crate::i18n::Tr::current();
+    let text = |key: &str| {
+        t.t(key)
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let (lang, title, signed_in, go) = (
+        t.tag(),
+        text("continue-title"),
+        text("continue-signed-in"),
+        text("continue-link"),
+    );
     let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"0; url={path}\"><title>Signed in · tokendesk</title>\
+        "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0; url={path}\"><title>{title}</title>\
          <link rel=\"stylesheet\" href=\"/assets/app.css\"></head><body><main>\
-         <p>Signed in. <a id=\"continue\" href=\"{path}\">Continue</a></p></main></body></html>"
+         <p>{signed_in} <a id=\"continue\" href=\"{path}\">{go}</a></p></main></body></html>"
     );
     Html(body).into_response()
 }

@@ -1,9 +1,10 @@
-//! The one message catalogue of the pages (Project Fluent: `locales/{en,de,fr}.ftl`, compiled
-//! in). The language is the staff member's setting, else the browser's `Accept-Language`, else
-//! English. A page is converted whole or not at all: a converted page takes [`Tr`] in the
-//! viewer's language, the others render in English, header included, so no page mixes two
-//! languages. A key missing in any language fails `tests::every_language_has_every_key`; a
-//! key unknown at render time shows as `⟦key⟧`, which the page tests look for.
+//! The one message catalogue (Project Fluent: `locales/{en,de,fr}.ftl`, compiled in) for
+//! everything a person reads: the pages, their errors and scripts' words, the audit sentences,
+//! the message for the user and the e-mails (as `tokendesk_outbound::mail::Wording`). The
+//! language of a page is the staff member's setting, else the browser's `Accept-Language`, else
+//! English; what the user reads follows the record's language. The JSON API stays English. A key
+//! missing in any language fails `tests::every_language_has_every_key`; a key unknown at render
+//! time shows as `⟦key⟧`, which the page tests look for.
 
 use std::sync::LazyLock;
 
@@ -119,11 +120,47 @@ fn message(lang: Lang, key: &str, args: Option<&FluentArgs>) -> String {
     }
 }
 
+tokio::task_local! {
+    /// The language of the request being answered (set by `auth::gate`), for what is rendered
+    /// without an `Auth` at hand: the sign-in pages and error pages.
+    static REQUEST_LANG: Lang;
+}
+
+/// Runs `fut` with `lang` as the request's language.
+pub(crate) async fn scoped<F: std::future::Future>(lang: Lang, fut: F) -> F::Output {
+    REQUEST_LANG.scope(lang, fut).await
+}
+
 /// The translator a page renders with: `{{ t.t("key") }}` in a template.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Tr(pub Lang);
 
 impl Tr {
+    /// The request's language (English outside a request).
+    pub(crate) fn current() -> Tr {
+        Tr(REQUEST_LANG.try_with(|l| *l).unwrap_or_default())
+    }
+
+    /// Whether the catalogue has `key`.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        CATALOGUE
+            .bundles
+            .iter()
+            .any(|(l, b)| *l == self.0 && b.has_message(key))
+    }
+
+    /// A message with several arguments (numbers stay numbers, for plurals).
+    pub(crate) fn ta(&self, key: &str, args: &[(&str, Arg)]) -> String {
+        let mut fa = FluentArgs::new();
+        for (name, value) in args {
+            match value {
+                Arg::S(s) => fa.set(*name, FluentValue::from(s.clone())),
+                Arg::N(n) => fa.set(*name, FluentValue::from(*n)),
+            }
+        }
+        message(self.0, key, Some(&fa))
+    }
+
     /// The language tag, for `<html lang>`.
     pub(crate) fn tag(&self) -> &'static str {
         self.0.tag()
@@ -132,6 +169,26 @@ impl Tr {
     /// The language's own name (`Deutsch`).
     pub(crate) fn lang_name(&self) -> &'static str {
         self.0.name()
+    }
+
+    /// A record state's name (`state-shipped`).
+    pub(crate) fn state(&self, state: &str) -> String {
+        let key = format!("state-{state}");
+        if self.has(&key) {
+            message(self.0, &key, None)
+        } else {
+            state.to_owned()
+        }
+    }
+
+    /// A role's name (`role-helpdesk`).
+    pub(crate) fn role(&self, role: &str) -> String {
+        let key = format!("role-{role}");
+        if self.has(&key) {
+            message(self.0, &key, None)
+        } else {
+            role.to_owned()
+        }
     }
 
     /// A message without arguments.
@@ -151,6 +208,77 @@ impl Tr {
         let mut args = FluentArgs::new();
         args.set(name, FluentValue::from(*value.borrow()));
         message(self.0, key, Some(&args))
+    }
+}
+
+impl tokendesk_outbound::mail::Wording for Tr {
+    fn tag(&self) -> &str {
+        self.0.tag()
+    }
+
+    fn say(&self, key: &str, args: &[(&str, &str)]) -> String {
+        let mut fa = FluentArgs::new();
+        for (name, value) in args {
+            fa.set(*name, FluentValue::from(*value));
+        }
+        message(self.0, key, Some(&fa))
+    }
+}
+
+/// An argument of a message: text or a number.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    S(String),
+    N(i64),
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::S(s.to_owned())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Self {
+        Arg::S(s)
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(s: &String) -> Self {
+        Arg::S(s.clone())
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(n: i64) -> Self {
+        Arg::N(n)
+    }
+}
+
+/// A message chosen now and worded later, in the reader's language: a key and its arguments.
+#[derive(Clone, Debug)]
+pub(crate) struct Msg {
+    pub key: &'static str,
+    pub args: Vec<(&'static str, Arg)>,
+}
+
+impl Msg {
+    pub(crate) fn new(key: &'static str) -> Self {
+        Self {
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn arg(mut self, name: &'static str, value: impl Into<Arg>) -> Self {
+        self.args.push((name, value.into()));
+        self
+    }
+
+    /// The message in `t`'s language.
+    pub(crate) fn say(&self, t: Tr) -> String {
+        t.ta(self.key, &self.args)
     }
 }
 
@@ -225,7 +353,7 @@ mod tests {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                for call in [".t(\"", ".t1(\"", ".tn(\""] {
+                for call in [".t(\"", ".t1(\"", ".tn(\"", "Msg::new(\""] {
                     for piece in text.split(call).skip(1) {
                         if let Some((key, _)) = piece.split_once('"') {
                             used.push((path.display().to_string(), key.to_owned()));

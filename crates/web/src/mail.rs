@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::AppState;
 use crate::error::Problem;
+use crate::i18n::{Lang, Tr};
 use crate::reveal::ENTRA_WINDOW_SECS;
 
 /// A time zone field as typed: blank is none; otherwise it must be in the time zone
@@ -21,6 +22,16 @@ pub(crate) fn zone_field(text: &str) -> Result<Option<String>, Problem> {
     tokendesk_outbound::zone::check(text)
         .map(Some)
         .map_err(|e| Problem::invalid(e.to_string()))
+}
+
+/// The language of what the user reads (e-mails, the message for the user): the record's,
+/// else the request's (the staff member's setting, else the browser's).
+pub(crate) fn user_lang(record: &Record) -> Tr {
+    record
+        .language
+        .as_deref()
+        .and_then(Lang::parse)
+        .map_or_else(Tr::current, Tr)
 }
 
 /// The outcome of sending a code, for the page and the API.
@@ -99,6 +110,7 @@ async fn send_code(
             usable_until,
             zone: zone.clone(),
             ticket: ticket.to_owned(),
+            wording: std::sync::Arc::new(user_lang(record)),
         }
         .message(mail.mailer.from());
         match message {
@@ -119,7 +131,8 @@ async fn send_code(
             axum::http::StatusCode::BAD_GATEWAY,
             "email_not_sent",
             format!("The code was NOT sent: {e}. The reveal is recorded in the audit trail."),
-        )),
+        )
+        .say(crate::i18n::Msg::new("email-code-not-sent").arg("reason", e.to_string()))),
     }
 }
 
@@ -152,6 +165,7 @@ pub(crate) async fn notify(
         kind,
         at: state.now_i64(),
         zone: record.time_zone.clone(),
+        wording: std::sync::Arc::new(user_lang(record)),
     };
     let outcome = match notice.message(mail.mailer.from()) {
         Ok(m) => mail.mailer.send(m).await,
@@ -185,6 +199,7 @@ pub(crate) fn mail_and_address<'a>(
             "email_not_configured",
             "e-mail is not set up on this server (see the README, \"E-mail\"); read the code out instead",
         )
+        .say(crate::i18n::Msg::new("email-not-configured"))
     })?;
     let to = record.email.clone().ok_or_else(|| {
         Problem::new(
@@ -192,6 +207,7 @@ pub(crate) fn mail_and_address<'a>(
             "no_email_address",
             "this record has no e-mail address for the user; a provisioner can add one on the record page",
         )
+        .say(crate::i18n::Msg::new("email-no-address"))
     })?;
     Ok((mail, to))
 }

@@ -12,6 +12,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::Problem;
+use crate::i18n::{Msg, Tr};
 use crate::timefmt::Zone;
 
 /// How far from its step Entra ID is assumed to accept a code (workflow.md: default ±2 min).
@@ -45,10 +46,12 @@ impl Ask {
             .map(|a| ApprovalId(a.to_owned()));
         let method: Verification = method.parse()?;
         if method == Verification::SecondApprover && approval.is_none() {
-            return Err(Problem::invalid("choose the approval to use"));
+            return Err(Problem::invalid("choose the approval to use")
+                .say(Msg::new("reveal-choose-approval")));
         }
         if method == Verification::Passphrase && passphrase.is_empty() {
-            return Err(Problem::invalid("type the passphrase the caller said"));
+            return Err(Problem::invalid("type the passphrase the caller said")
+                .say(Msg::new("reveal-type-passphrase")));
         }
         Ok(Self {
             ticket: Ticket::new(ticket)?,
@@ -63,7 +66,8 @@ impl Ask {
 
 /// One code shaped for a page or a JSON answer.
 pub(crate) struct CodeRow {
-    pub label: &'static str,
+    /// "Now", "Next" or "For e-mail", in the viewer's language.
+    pub label: String,
     pub code: String,
     pub valid_from: u64,
     pub valid_until: u64,
@@ -130,7 +134,8 @@ pub(crate) async fn run(
                 StatusCode::FORBIDDEN,
                 "verification_failed",
                 "the passphrase does not match; no code was revealed (the failed attempt is audited)",
-            ));
+            )
+            .say(Msg::new("reveal-passphrase-mismatch")));
         }
     }
     let request = RevealRequest {
@@ -147,6 +152,7 @@ pub(crate) async fn run(
         .reveal(&auth.authorize(Permission::Reveal)?, &request)
         .await?;
     Ok(shape(
+        Tr(auth.lang),
         state.now(),
         &auth.zone,
         record.upn,
@@ -180,6 +186,7 @@ pub(crate) async fn record_failure(
 /// Labels and windows for the codes: for a read-out the current and the next code, otherwise
 /// the code at the chosen time.
 fn shape(
+    t: Tr,
     now: u64,
     zone: &Zone,
     upn: String,
@@ -193,11 +200,11 @@ fn shape(
         .iter()
         .enumerate()
         .map(|(i, c)| CodeRow {
-            label: match (purpose, i) {
-                (Purpose::ReadOut, 0) => "Now",
-                (Purpose::ReadOut, _) => "Next",
-                _ => "For e-mail",
-            },
+            label: t.t(match (purpose, i) {
+                (Purpose::ReadOut, 0) => "code-now",
+                (Purpose::ReadOut, _) => "code-next",
+                _ => "code-for-email",
+            }),
             code: c.code.expose().to_owned(),
             valid_from: c.valid_from,
             valid_until: c.valid_until,
@@ -212,33 +219,27 @@ fn shape(
                 clock(&Zone::utc(), c.valid_from),
                 clock(&Zone::utc(), c.valid_until)
             ),
-            until: format!("valid until {}", clock(zone, c.valid_until)),
-            left: if now < c.valid_from {
-                format!("valid in {} s", c.valid_from - now)
-            } else if now < c.valid_until {
-                format!("{} s left", c.valid_until - now)
+            until: t.t1("code-valid-until", "time", clock(zone, c.valid_until)),
+            left: if now < c.valid_until {
+                crate::pages::wizard::seconds_left(t, now, c.valid_from, c.valid_until)
             } else {
-                "expired".into()
+                t.t("code-expired")
             },
         })
         .collect();
     let (heading, note) = if purpose == Purpose::ReadOut {
-        (
-            "Current and next code".to_owned(),
-            "Read the code slowly; if fewer than 10 seconds are left, read the next one."
-                .to_owned(),
-        )
+        (t.t("reveal-heading-read-out"), t.t("reveal-note-read-out"))
     } else {
         let (from, until) = rows
             .first()
             .map_or((0, 0), |r| (r.valid_from, r.valid_until));
         (
-            "Code for e-mail".to_owned(),
-            format!(
-                "Entra ID is assumed to accept a code up to {ENTRA_WINDOW_SECS} s either side of its step, so this code should work from {} to {}. Tell the user exactly when to use it.",
-                at(from.saturating_sub(ENTRA_WINDOW_SECS)),
-                at(until.saturating_add(ENTRA_WINDOW_SECS))
-            ),
+            t.t("reveal-heading-email"),
+            Msg::new("reveal-note-email")
+                .arg("secs", i64::try_from(ENTRA_WINDOW_SECS).unwrap_or(i64::MAX))
+                .arg("from", at(from.saturating_sub(ENTRA_WINDOW_SECS)))
+                .arg("until", at(until.saturating_add(ENTRA_WINDOW_SECS)))
+                .say(t),
         )
     };
     Shown {

@@ -14,6 +14,7 @@ use zeroize::Zeroize;
 
 use crate::AppState;
 use crate::auth::Auth;
+use crate::i18n::{Msg, Tr};
 use crate::pages::Nav;
 
 /// Most steps shown either side of now.
@@ -76,6 +77,7 @@ struct CodeRow {
 #[template(path = "toolset.html")]
 struct ToolsetPage {
     nav: Option<Nav>,
+    t: Tr,
     server_now: u64,
     seed: String,
     past: u32,
@@ -117,6 +119,7 @@ impl ToolsetPage {
         let now = state.now();
         Self {
             nav: Some(Nav::for_auth(auth)),
+            t: Tr(auth.lang),
             server_now: now,
             seed: String::new(),
             past: 1,
@@ -211,12 +214,12 @@ pub(crate) fn parse_seed(
 }
 
 fn apply(page: &mut ToolsetPage, action: Action) -> Result<(), String> {
+    let t = page.t;
     match action {
         Action::New => {
-            let secret = Secret::generate(20)
-                .map_err(|_| "the server could not generate randomness".to_owned())?;
+            let secret = Secret::generate(20).map_err(|_| t.t("toolset-no-randomness"))?;
             page.seed = secret.to_base32().to_string();
-            page.output_label = "New random seed (160 bits)".into();
+            page.output_label = t.t("toolset-new-seed");
             page.output = page.seed.clone();
             fill_codes(page, &secret, TotpParams::default())
         }
@@ -248,27 +251,21 @@ fn apply(page: &mut ToolsetPage, action: Action) -> Result<(), String> {
 
 fn fill_codes(page: &mut ToolsetPage, secret: &Secret, params: TotpParams) -> Result<(), String> {
     let totp = Totp::new(secret, params);
-    page.params_label = format!(
-        "{}, {} digits, {} s steps",
-        params.algorithm,
-        params.digits.get(),
-        params.period.secs()
-    );
+    let t = page.t;
+    page.params_label = steps_label(t, &params);
     let now = page.server_now;
     for offset in -i64::from(page.past)..=i64::from(page.future) {
         let Ok(c) = totp.at_offset(now, offset) else {
             continue;
         };
-        let left = if offset == 0 {
-            format!("{} s left", c.secs_left)
-        } else if offset > 0 {
-            format!("valid in {} s", c.valid_from.saturating_sub(now))
+        let left = if offset >= 0 {
+            crate::pages::wizard::seconds_left(t, now, c.valid_from, c.valid_until)
         } else {
-            "expired".into()
+            t.t("code-expired")
         };
         page.codes.push(CodeRow {
             offset: match offset {
-                0 => "now".into(),
+                0 => t.t("ahead-now"),
                 o if o > 0 => format!("+{o}"),
                 o => o.to_string(),
             },
@@ -287,6 +284,18 @@ fn fill_codes(page: &mut ToolsetPage, secret: &Secret, params: TotpParams) -> Re
     Ok(())
 }
 
+/// "SHA1, 6 digits, 30 s steps" in `t`'s language.
+fn steps_label(t: Tr, params: &TotpParams) -> String {
+    Msg::new("params-steps")
+        .arg("algorithm", params.algorithm.to_string())
+        .arg("digits", i64::from(params.digits.get()))
+        .arg(
+            "period",
+            i64::try_from(params.period.secs()).unwrap_or(i64::MAX),
+        )
+        .say(t)
+}
+
 /// `HH:MM:SS` of a Unix time, in UTC.
 fn clock_time(unix_secs: u64) -> String {
     let s = unix_secs % 86_400;
@@ -294,6 +303,7 @@ fn clock_time(unix_secs: u64) -> String {
 }
 
 fn qr(page: &mut ToolsetPage) -> Result<(), String> {
+    let t = page.t;
     let (secret, params, uri) = parse_seed(&page.seed, false)?;
     let mut uri = uri.unwrap_or_else(|| OtpAuth::new_totp(secret, None, String::new()));
     if !page.issuer.is_empty() {
@@ -304,30 +314,23 @@ fn qr(page: &mut ToolsetPage) -> Result<(), String> {
     }
     let text = uri.to_uri();
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|_| "the link is too long for a QR code".to_owned())?;
+        .map_err(|_| t.t("toolset-too-long"))?;
     page.qr_svg = code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(260, 260)
         .quiet_zone(true)
         .build();
-    page.output_label = "otpauth link in the QR code".into();
+    page.output_label = t.t("toolset-link-in-qr");
     page.output = text.to_string();
-    page.params_label = format!(
-        "{}, {} digits, {} s steps",
-        params.algorithm,
-        params.digits.get(),
-        params.period.secs()
-    );
+    page.params_label = steps_label(t, &params);
     Ok(())
 }
 
 /// Refuses a field a spreadsheet would run as a formula: typed into the Toolset, it is a mistake
 /// (or an attack on whoever opens the file), so it is refused rather than neutralised.
-fn check_field(name: &str, value: &str) -> Result<(), String> {
+fn check_field(t: Tr, name: &str, value: &str) -> Result<(), String> {
     if value.starts_with(['=', '+', '-', '@']) {
-        return Err(format!(
-            "{name} starts with a character spreadsheets treat as a formula; remove it"
-        ));
+        return Err(t.t1("toolset-formula", "field", t.t(name)));
     }
     Ok(())
 }
@@ -335,48 +338,46 @@ fn check_field(name: &str, value: &str) -> Result<(), String> {
 /// Entra ID's hardware OATH token CSV (formats.md): `upn,serial number,secret key,time
 /// interval,manufacturer,model`, base32 secret of at most 128 characters, 30 or 60 s.
 fn entra(page: &mut ToolsetPage) -> Result<(), String> {
+    let t = page.t;
     let (secret, params, _) = parse_seed(&page.seed, false)?;
     let b32 = secret.to_base32();
     if b32.len() > 128 {
-        return Err(format!(
-            "the secret has {} base32 characters; Entra ID accepts at most 128",
-            b32.len()
-        ));
+        let n = i64::try_from(b32.len()).unwrap_or(i64::MAX);
+        return Err(t.tn("toolset-secret-too-long", "chars", n));
     }
     if !matches!(page.interval, 30 | 60) {
-        return Err("Entra ID accepts a time interval of 30 or 60 seconds".into());
+        return Err(t.t("toolset-interval"));
     }
     if params.period.secs() != page.interval {
-        return Err(format!(
-            "the otpauth link's period is {} s but the interval chosen is {} s",
-            params.period.secs(),
-            page.interval
-        ));
+        return Err(Msg::new("toolset-period-differs")
+            .arg("period", i64::try_from(params.period.secs()).unwrap_or(0))
+            .arg("interval", i64::try_from(page.interval).unwrap_or(0))
+            .say(t));
     }
     for (name, value) in [
-        ("the UPN", &page.upn),
-        ("the serial number", &page.serial),
-        ("the manufacturer", &page.manufacturer),
-        ("the model", &page.model),
+        ("field-upn", &page.upn),
+        ("field-serial", &page.serial),
+        ("field-manufacturer", &page.manufacturer),
+        ("field-model", &page.model),
     ] {
         if value.is_empty() {
-            return Err(format!("{name} is required for the Entra ID CSV"));
+            return Err(t.t1("toolset-required", "field", t.t(name)));
         }
     }
     let upn = tokendesk_vault::validate_upn(&page.upn).map_err(|e| e.to_string())?;
     for (name, value) in [
-        ("the serial number", &page.serial),
-        ("the manufacturer", &page.manufacturer),
-        ("the model", &page.model),
+        ("field-serial", &page.serial),
+        ("field-manufacturer", &page.manufacturer),
+        ("field-model", &page.model),
     ] {
-        check_field(name, value)?;
+        check_field(t, name, value)?;
     }
     let mut text = zeroize::Zeroizing::new(tokendesk_formats::csv::entra_header());
     text.push_str(&tokendesk_formats::csv::entra_line(
         &upn,
         Some(&page.serial),
         &secret,
-        u32::try_from(page.interval).map_err(|_| "the time interval is out of range".to_owned())?,
+        u32::try_from(page.interval).map_err(|_| t.t("toolset-interval"))?,
         Some(&page.manufacturer),
         Some(&page.model),
     ));
@@ -390,10 +391,11 @@ mod tests {
 
     #[test]
     fn formula_fields_are_refused() {
-        assert!(check_field("x", "plain").is_ok());
-        assert!(check_field("x", "a,b").is_ok());
-        assert!(check_field("x", "=cmd()").is_err());
-        assert!(check_field("x", "@SUM(A1)").is_err());
+        let t = Tr::default();
+        assert!(check_field(t, "field-model", "plain").is_ok());
+        assert!(check_field(t, "field-model", "a,b").is_ok());
+        assert!(check_field(t, "field-model", "=cmd()").is_err());
+        assert!(check_field(t, "field-model", "@SUM(A1)").is_err());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The messages tokendesk sends, each as plain text and HTML (templates in
-//! `crates/outbound/templates/mail_*`). Times are written in the user's time zone when the
-//! record has one, else UTC, always with the zone named.
+//! `crates/outbound/templates/mail_*`: the layout; the sentences come from the caller's message
+//! catalogue through [`Wording`], in the user's language). Times are written in the user's time
+//! zone when the record has one, else UTC, always with the zone named.
+
+use std::sync::Arc;
 
 use askama::Template;
 use lettre::Message;
@@ -9,6 +12,16 @@ use zeroize::Zeroizing;
 
 use super::SendError;
 use crate::zone;
+
+/// The sentences of a message in the reader's language: the caller's message catalogue (the
+/// web crate's, so the pages and the e-mails share one). Keys: `mail-hello`, `mail-code-*`,
+/// `mail-notice-*`, `mail-shipped*`, `mail-delivered*`, `mail-carrier`, `mail-tracking`.
+pub trait Wording: Send + Sync {
+    /// The language tag (`de`), for the HTML part's `lang`.
+    fn tag(&self) -> &str;
+    /// The message `key` with its named arguments filled in.
+    fn say(&self, key: &str, args: &[(&str, &str)]) -> String;
+}
 
 /// A one-time code for the user, valid in a stated window.
 pub struct CodeMail {
@@ -28,6 +41,8 @@ pub struct CodeMail {
     pub zone: Option<String>,
     /// The helpdesk's ticket reference.
     pub ticket: String,
+    /// The sentences, in the user's language.
+    pub wording: Arc<dyn Wording>,
 }
 
 /// A lifecycle notice.
@@ -58,50 +73,55 @@ pub struct Notice {
     pub at: i64,
     /// The user's IANA zone, if the record has one.
     pub zone: Option<String>,
+    /// The sentences, in the user's language.
+    pub wording: Arc<dyn Wording>,
 }
 
 #[derive(Template)]
 #[template(path = "mail_code.txt", escape = "none")]
 struct CodeText<'a> {
-    m: &'a CodeView<'a>,
+    m: &'a CodeView,
 }
 
 #[derive(Template)]
 #[template(path = "mail_code.html")]
 struct CodeHtml<'a> {
-    m: &'a CodeView<'a>,
+    m: &'a CodeView,
 }
 
-struct CodeView<'a> {
-    user: &'a str,
-    upn: &'a str,
+struct CodeView {
+    lang: String,
+    title: String,
+    hello: String,
+    intro: String,
     grouped: Zeroizing<String>,
-    day: String,
-    from: String,
-    until: String,
-    zone: String,
-    ticket: &'a str,
+    use_it: String,
+    not_you: String,
 }
 
 #[derive(Template)]
 #[template(path = "mail_notice.txt", escape = "none")]
 struct NoticeText<'a> {
-    m: &'a NoticeView<'a>,
+    m: &'a NoticeView,
 }
 
 #[derive(Template)]
 #[template(path = "mail_notice.html")]
 struct NoticeHtml<'a> {
-    m: &'a NoticeView<'a>,
+    m: &'a NoticeView,
 }
 
-struct NoticeView<'a> {
-    user: &'a str,
-    upn: &'a str,
-    delivered: bool,
-    carrier: &'a str,
-    tracking: &'a str,
-    at: String,
+struct NoticeView {
+    lang: String,
+    title: String,
+    hello: String,
+    /// The paragraph saying what happened.
+    what: String,
+    /// Carrier and tracking lines (empty when not recorded).
+    carrier: String,
+    tracking: String,
+    /// The closing paragraph (until it arrives), empty for a delivery.
+    until: String,
 }
 
 /// `591757` as `591 757`, `12345678` as `1234 5678`: easier to read and type.
@@ -159,19 +179,30 @@ impl CodeMail {
     /// [`SendError::Message`] for an address that does not parse.
     pub fn message(&self, from: &Mailbox) -> Result<Message, SendError> {
         let z = self.zone.as_deref();
+        let w = &self.wording;
+        let day = zone::format(self.usable_from, z)
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let from_clock = zone::format_clock(self.usable_from, z);
+        let until_clock = zone::format_clock(self.usable_until, z);
+        let zone_name = zone_label(z);
+        let window = [
+            ("day", day.as_str()),
+            ("from", from_clock.as_str()),
+            ("until", until_clock.as_str()),
+            ("zone", zone_name.as_str()),
+            ("upn", self.upn.as_str()),
+        ];
         let view = CodeView {
-            user: &self.user,
-            upn: &self.upn,
+            lang: w.tag().to_owned(),
+            title: w.say("mail-code-title", &[]),
+            hello: w.say("mail-hello", &[("user", &self.user)]),
+            intro: w.say("mail-code-intro", &[("ticket", &self.ticket)]),
             grouped: group_code(&self.code),
-            day: zone::format(self.usable_from, z)
-                .split(' ')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            from: zone::format_clock(self.usable_from, z),
-            until: zone::format_clock(self.usable_until, z),
-            zone: zone_label(z),
-            ticket: &self.ticket,
+            use_it: w.say("mail-code-use", &window),
+            not_you: w.say("mail-code-not-you", &[]),
         };
         let text = Zeroizing::new(
             CodeText { m: &view }
@@ -183,10 +214,7 @@ impl CodeMail {
                 .render()
                 .map_err(|e| SendError::Message(e.to_string()))?,
         );
-        let subject = format!(
-            "Your sign-in code for {} ({} to {} {})",
-            view.day, view.from, view.until, view.zone
-        );
+        let subject = w.say("mail-code-subject", &window);
         build(from, &self.to, subject, text, html)
     }
 }
@@ -197,21 +225,39 @@ impl Notice {
     /// # Errors
     /// [`SendError::Message`] for an address that does not parse.
     pub fn message(&self, from: &Mailbox) -> Result<Message, SendError> {
-        let (delivered, carrier, tracking) = match &self.kind {
-            NoticeKind::Delivered => (true, "", ""),
+        let w = &self.wording;
+        let at = zone::format(self.at, self.zone.as_deref());
+        let upn = self.upn.as_str();
+        let (what, carrier, tracking, until, subject) = match &self.kind {
+            NoticeKind::Delivered => (
+                w.say("mail-delivered", &[("upn", upn), ("at", &at)]),
+                String::new(),
+                String::new(),
+                String::new(),
+                w.say("mail-delivered-subject", &[]),
+            ),
             NoticeKind::Shipped { carrier, tracking } => (
-                false,
-                carrier.as_deref().unwrap_or(""),
-                tracking.as_deref().unwrap_or(""),
+                w.say("mail-shipped", &[("upn", upn), ("at", &at)]),
+                carrier
+                    .as_deref()
+                    .map(|c| w.say("mail-carrier", &[("carrier", c)]))
+                    .unwrap_or_default(),
+                tracking
+                    .as_deref()
+                    .map(|t| w.say("mail-tracking", &[("tracking", t)]))
+                    .unwrap_or_default(),
+                w.say("mail-shipped-until", &[]),
+                w.say("mail-shipped-subject", &[]),
             ),
         };
         let view = NoticeView {
-            user: &self.user,
-            upn: &self.upn,
-            delivered,
+            lang: w.tag().to_owned(),
+            title: w.say("mail-notice-title", &[]),
+            hello: w.say("mail-hello", &[("user", &self.user)]),
+            what,
             carrier,
             tracking,
-            at: zone::format(self.at, self.zone.as_deref()),
+            until,
         };
         let text = Zeroizing::new(
             NoticeText { m: &view }
@@ -223,11 +269,6 @@ impl Notice {
                 .render()
                 .map_err(|e| SendError::Message(e.to_string()))?,
         );
-        let subject = if delivered {
-            "Your sign-in token has arrived".to_owned()
-        } else {
-            "Your sign-in token is on its way".to_owned()
-        };
         build(from, &self.to, subject, text, html)
     }
 }
@@ -235,6 +276,22 @@ impl Notice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for the web crate's catalogue (which this crate cannot depend on): each
+    /// sentence is its key and arguments, so the tests see what was filled in where. The real
+    /// sentences are checked where the catalogue lives (`web it::email`).
+    pub(crate) struct Keys;
+
+    impl Wording for Keys {
+        fn tag(&self) -> &str {
+            "en"
+        }
+
+        fn say(&self, key: &str, args: &[(&str, &str)]) -> String {
+            let args: Vec<String> = args.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            format!("[{key} {}]", args.join(" "))
+        }
+    }
 
     fn from() -> Mailbox {
         "Helpdesk <helpdesk@example.com>"
@@ -260,16 +317,21 @@ mod tests {
             usable_until: 1_796_564_190,
             zone: Some("Europe/Berlin".into()),
             ticket: "INC-1".into(),
+            wording: Arc::new(Keys),
         };
         let Ok(message) = mail.message(&from()) else {
             unreachable!("a valid mail")
         };
-        let text = String::from_utf8_lossy(&message.formatted()).into_owned();
+        // Quoted-printable soft line breaks and folded headers joined.
+        let text = String::from_utf8_lossy(&message.formatted())
+            .replace("=\r\n", "")
+            .replace("\r\n ", " ");
         assert!(text.contains("591 757"), "{text}");
-        assert!(text.contains("14:32:30"), "{text}");
-        assert!(text.contains("14:36:30"), "{text}");
-        assert!(text.contains("Europe/Berlin"), "{text}");
-        assert!(text.contains("anna@contoso.com"), "{text}");
+        assert!(text.contains("from: 14:32:30"), "{text}");
+        assert!(text.contains("until: 14:36:30"), "{text}");
+        assert!(text.contains("zone: Europe/Berlin"), "{text}");
+        assert!(text.contains("upn: anna@contoso.com"), "{text}");
+        assert!(text.contains("[mail-code-use day: 2026-12-06"), "{text}");
     }
 
     #[test]
@@ -281,6 +343,7 @@ mod tests {
             kind: NoticeKind::Delivered,
             at: 0,
             zone: None,
+            wording: Arc::new(Keys),
         };
         assert!(matches!(
             notice.message(&from()),

@@ -18,7 +18,7 @@ use crate::error_chain as chain;
 
 mod compose;
 
-pub use compose::{CodeMail, Notice, NoticeKind};
+pub use compose::{CodeMail, Notice, NoticeKind, Wording};
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use crate::error::RecordError;
 use crate::error::{Result, VaultError};
 use crate::policy::{Actor, Authorized, Permission};
 use crate::records::{
-    RECORD_COLUMNS, Record, RecordId, Shipment, check_email, check_time_zone_name, normalise_upn,
-    record_from_row,
+    RECORD_COLUMNS, Record, RecordId, Shipment, check_email, check_language_tag,
+    check_time_zone_name, normalise_upn, record_from_row,
 };
 use crate::state::State;
 use crate::vault::Vault;
@@ -146,6 +146,47 @@ impl Vault {
                     "contact",
                     Some((&record.id, &record.upn)),
                     detail,
+                )
+                .await
+            })
+            .await?;
+        self.record_by_id(&id.0).await
+    }
+
+    /// Sets the user's language for e-mails and the message for the user (`None` or blank:
+    /// not recorded), audited as `language`.
+    ///
+    /// # Errors
+    /// A tag of the wrong shape; no record; database errors.
+    pub async fn set_language(
+        &self,
+        auth: &Authorized,
+        id: &RecordId,
+        language: Option<&str>,
+    ) -> Result<Record> {
+        let actor = auth.require(Permission::Capture)?;
+        let language = language
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(check_language_tag)
+            .transpose()?;
+        self.store
+            .write(async |conn: &mut AnyConnection| {
+                let record = record_in(conn, id).await?;
+                sqlx::query(
+                    "UPDATE records SET language = $1, updated_unix_secs = $2 WHERE id = $3",
+                )
+                .bind(language.clone())
+                .bind(self.now().0)
+                .bind(&record.id)
+                .execute(&mut *conn)
+                .await?;
+                self.audit(
+                    conn,
+                    actor,
+                    "language",
+                    Some((&record.id, &record.upn)),
+                    json!({ "language": language }),
                 )
                 .await
             })

@@ -165,6 +165,8 @@ pub struct Record {
     pub email: Option<String>,
     /// The user's IANA time zone.
     pub time_zone: Option<String>,
+    /// The user's language (a tag such as `de`) for e-mails and the message for the user.
+    pub language: Option<String>,
 }
 
 /// Columns selected for a [`Record`]; `seed_present` avoids reading ciphertext for listings.
@@ -179,6 +181,7 @@ impl Record {
             "phone": self.phone,
             "email": self.email,
             "time_zone": self.time_zone,
+            "language": self.language,
             "notes": self.notes,
             "state": self.state.as_str(),
             "token": {
@@ -209,7 +212,7 @@ impl Record {
 pub(crate) const RECORD_COLUMNS: &str = "id, upn, display_name, phone, notes, serial, model, \
     manufacturer, algorithm, digits, period_secs, drift_steps, state, carrier, tracking, \
     expected_unix_secs, created_by, created_unix_secs, updated_unix_secs, shipped_unix_secs, \
-    purge_due_unix_secs, key_version, email, time_zone, \
+    purge_due_unix_secs, key_version, email, time_zone, language, \
     CAST(CASE WHEN sealed_seed IS NULL THEN 0 ELSE 1 END AS BIGINT) AS seed_present, \
     CAST(CASE WHEN passphrase_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS passphrase_present";
 
@@ -257,6 +260,7 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
         has_passphrase: row.try_get::<i64, _>("passphrase_present")? != 0,
         email: row.try_get("email")?,
         time_zone: row.try_get("time_zone")?,
+        language: row.try_get("language")?,
     })
 }
 
@@ -306,6 +310,22 @@ pub fn check_time_zone_name(zone: &str) -> Result<String> {
         )));
     }
     Ok(zone.to_owned())
+}
+
+/// Checks the shape of a language tag (`de`, `fr-CH`): letters, digits and `-`, at most 35
+/// characters; whether the pages know the language is checked at the edge.
+///
+/// # Errors
+/// [`VaultError::Invalid`].
+pub fn check_language_tag(tag: &str) -> Result<String> {
+    let tag = tag.trim();
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    if tag.is_empty() || tag.len() > 35 || !tag.chars().all(ok) {
+        return Err(VaultError::Invalid(format!(
+            "{tag:?} is not a language tag; use one such as de or fr"
+        )));
+    }
+    Ok(tag.to_owned())
 }
 
 /// Lowercases and checks a UPN: non-empty, no whitespace or control characters, one `@`.

@@ -11,7 +11,7 @@ use super::{Nav, redirect, render};
 use crate::AppState;
 use crate::auth::{Auth, ZONE_COOKIE, cookie_value};
 use crate::error::{PageResult, Problem};
-use crate::i18n::{LANGS, Lang, Tr};
+use crate::i18n::{LANGS, Lang, Msg, Tr};
 
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -54,7 +54,7 @@ pub(crate) async fn show(
         .map_or(Lang::En, Lang::from_accept_language)
         .name();
     Ok(render(&AccountPage {
-        nav: Some(Nav::localized(&auth)),
+        nav: Some(Nav::for_auth(&auth)),
         t: Tr(auth.lang),
         chosen_language: me.language.unwrap_or_default(),
         browser_language,
@@ -89,10 +89,9 @@ pub(crate) async fn save(
     let language = match form.language.trim() {
         "" => None,
         tag => Some(Lang::parse(tag).ok_or_else(|| {
-            Problem::invalid(format!(
-                "no pages in {tag:?}: choose one of {}",
-                LANGS.map(Lang::tag).join(", ")
-            ))
+            let known = LANGS.map(Lang::tag).join(", ");
+            Problem::invalid(format!("no pages in {tag:?}: choose one of {known}"))
+                .say(Msg::new("no-pages-in").arg("tag", tag).arg("known", known))
         })?),
     };
     state

@@ -13,6 +13,7 @@ use super::{Nav, When, fmt_time, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageError, PageResult};
+use crate::i18n::Tr;
 use crate::timefmt::Zone;
 
 /// Most entries on one page (the CSV has them all).
@@ -93,6 +94,7 @@ pub(crate) struct Row {
 #[template(path = "audit.html")]
 struct AuditPage {
     nav: Option<Nav>,
+    t: Tr,
     chain_ok: bool,
     chain: String,
     f: Filters,
@@ -111,9 +113,10 @@ pub(crate) async fn list(
     let entries = state.vault().audit_list(&filter).await?;
     let report = state.vault().audit_verify().await?;
     let chain_ok = report.problem.is_none();
+    let t = Tr(auth.lang);
     let chain = match &report.problem {
-        None => format!("Audit chain verified: {} entries, intact.", report.entries),
-        Some(problem) => format!("AUDIT CHAIN BROKEN: {problem}"),
+        None => t.tn("chain-ok", "entries", report.entries),
+        Some(problem) => t.t1("chain-broken", "problem", problem),
     };
     let rows = entries
         .into_iter()
@@ -121,7 +124,7 @@ pub(crate) async fn list(
         .map(|e| Row {
             seq: e.seq,
             at: auth.zone.when(e.at_unix_secs),
-            sentence: sentence(&e.action, &e.detail, &auth.zone),
+            sentence: sentence(t, &e.action, &e.detail, &auth.zone),
             actor: e.actor,
             action: e.action,
             subject: e.subject.unwrap_or_default(),
@@ -130,6 +133,7 @@ pub(crate) async fn list(
         .collect();
     Ok(render(&AuditPage {
         nav: Some(Nav::for_auth(&auth)),
+        t,
         chain_ok,
         chain,
         query: f.query(),
@@ -141,7 +145,7 @@ pub(crate) async fn list(
 
 /// The audit CSV, written by the one CSV writer (`tokendesk_formats::csv::push_record`: fields
 /// quoted where needed, formula-like cells neutralised).
-pub(crate) fn to_csv(entries: &[AuditEntry], zone: &Zone) -> String {
+pub(crate) fn to_csv(t: Tr, entries: &[AuditEntry], zone: &Zone) -> String {
     use tokendesk_formats::csv::push_record;
     let mut out = String::new();
     push_record(
@@ -172,7 +176,7 @@ pub(crate) fn to_csv(entries: &[AuditEntry], zone: &Zone) -> String {
                 &e.action,
                 e.subject.as_deref().unwrap_or(""),
                 e.record_id.as_deref().unwrap_or(""),
-                &sentence(&e.action, &e.detail, zone),
+                &sentence(t, &e.action, &e.detail, zone),
                 &e.detail,
             ],
             "\r\n",
@@ -198,7 +202,7 @@ pub(crate) async fn csv(
                 "attachment; filename=\"tokendesk-audit.csv\"",
             ),
         ],
-        to_csv(&entries, &auth.zone),
+        to_csv(Tr(auth.lang), &entries, &auth.zone),
     )
         .into_response())
 }

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::i18n::{Msg, Tr};
 use crate::timefmt::Zone;
 
 /// The detail's field `key` as text ("" when absent or null).
@@ -16,221 +17,246 @@ fn field(d: &Value, key: &str) -> String {
     }
 }
 
-/// `", ticket INC-1"`-style suffix when the field is present.
-fn with(d: &Value, key: &str, label: &str) -> String {
+/// `", ticket INC-1"`-style suffix when the field is present, the label from the catalogue
+/// (`au-l-ticket`).
+fn with(t: Tr, d: &Value, key: &str, label: &str) -> String {
     match field(d, key) {
         s if s.is_empty() => String::new(),
-        s => format!(", {label} {s}"),
+        s => format!(", {} {s}", t.t(label)),
     }
 }
 
-fn verified_by(method: &str) -> &'static str {
+/// `": reason"`-style suffix when the field is present.
+fn colon(d: &Value, key: &str) -> String {
+    match field(d, key) {
+        s if s.is_empty() => String::new(),
+        s => format!(": {s}"),
+    }
+}
+
+fn verified_by(t: Tr, method: &str) -> String {
+    t.t(match method {
+        "call-back" => "au-verified-call-back",
+        "passphrase" => "au-verified-passphrase",
+        "second-approver" => "au-verified-second-approver",
+        _ => "au-verified",
+    })
+}
+
+/// A verification method by name (`call-back`).
+fn method_name(t: Tr, method: &str) -> String {
     match method {
-        "call-back" => "verified by call-back",
-        "passphrase" => "verified by their passphrase",
-        "second-approver" => "verified by a second approver",
-        _ => "verified",
+        "call-back" | "passphrase" | "second-approver" => t.t(&format!("au-method-{method}")),
+        other => other.to_owned(),
     }
 }
 
-fn reveal(d: &Value) -> String {
+fn reveal(t: Tr, d: &Value) -> String {
     let steps = d.get("steps").and_then(Value::as_array).map_or(0, Vec::len);
-    let what = match (field(d, "purpose").as_str(), steps) {
-        ("read-out", 2) => "the current and next code",
-        ("read-out", _) => "the current code",
-        ("email", _) => "a code for e-mail",
-        ("chat", _) => "a code for chat",
-        _ => "a code",
-    };
-    format!(
-        "revealed {what} to a caller {}{}{}",
-        verified_by(&field(d, "method")),
-        with(d, "ticket", "ticket"),
-        with(d, "approval", "approval")
-    )
+    let what = t.t(match (field(d, "purpose").as_str(), steps) {
+        ("read-out", 2) => "au-what-read-out-2",
+        ("read-out", _) => "au-what-read-out",
+        ("email", _) => "au-what-email",
+        ("chat", _) => "au-what-chat",
+        _ => "au-what-code",
+    });
+    let rest = format!(
+        "{}{}",
+        with(t, d, "ticket", "au-l-ticket"),
+        with(t, d, "approval", "au-l-approval")
+    );
+    Msg::new("au-reveal")
+        .arg("what", what)
+        .arg("verified", verified_by(t, &field(d, "method")))
+        .arg("rest", rest)
+        .say(t)
 }
 
-fn state_move(to: &str, d: &Value, zone: &Zone) -> String {
+fn state_move(t: Tr, to: &str, d: &Value, zone: &Zone) -> String {
     let mut s = match to {
-        "burned" => "marked the token burned".to_owned(),
-        "shipped" => "marked the token shipped".to_owned(),
-        "delivered" => "marked the token delivered".to_owned(),
-        "cancelled" => "cancelled the record (token not sent)".to_owned(),
-        "lost" => "marked the token lost in transit".to_owned(),
-        "purged" => "destroyed the seed".to_owned(),
-        other => format!("moved the record to {other}"),
+        "burned" | "shipped" | "delivered" | "cancelled" | "lost" | "purged" => {
+            t.t(&format!("au-state-{to}"))
+        }
+        other => t.t1("au-state-other", "state", other),
     };
     let from = field(d, "from");
     if !from.is_empty() {
-        s.push_str(&format!(" (was {from})"));
+        s.push_str(&format!(" {}", t.t1("au-was", "state", t.state(&from))));
     }
     for (key, label) in [
-        ("serial", "serial"),
-        ("model", "model"),
-        ("carrier", "carrier"),
-        ("tracking", "tracking"),
-        ("drift_steps", "drift in steps"),
-        ("reason", "reason"),
+        ("serial", "au-l-serial"),
+        ("model", "au-l-model"),
+        ("carrier", "au-l-carrier"),
+        ("tracking", "au-l-tracking"),
+        ("drift_steps", "au-l-drift"),
+        ("reason", "au-l-reason"),
     ] {
-        s.push_str(&with(d, key, label));
+        s.push_str(&with(t, d, key, label));
     }
-    if let Some(t) = d.get("purge_due_unix_secs").and_then(Value::as_i64) {
-        s.push_str(&format!(", seed kept until {}", zone.when(t).text()));
+    if let Some(when) = d.get("purge_due_unix_secs").and_then(Value::as_i64) {
+        s.push_str(&t.t1("au-seed-kept", "when", zone.when(when).text()));
     }
     if d.get("seed_destroyed").and_then(Value::as_bool) == Some(true) && to != "purged" {
-        s.push_str("; the seed was destroyed");
+        s.push_str(&t.t("au-seed-destroyed"));
     }
     s
 }
 
-fn sign_in(action: &str, d: &Value) -> Option<String> {
+fn sign_in(t: Tr, action: &str, d: &Value) -> Option<String> {
     let who = match field(d, "staff") {
         s if s.is_empty() => match field(d, "login") {
-            l if l.is_empty() => "an unknown user name".to_owned(),
+            l if l.is_empty() => t.t("au-unknown-user"),
             l => l,
         },
         s => s,
     };
-    let from = with(d, "source_ip", "from");
+    let from = with(t, d, "source_ip", "au-l-from");
+    let key = match action {
+        "login" => "au-login",
+        "login.totp" => "au-login-totp",
+        "login-failed" => "au-login-failed",
+        "locked-out" => "au-locked-out",
+        "login-refused" => "au-login-refused",
+        "login-unusable" => "au-login-unusable",
+        "logout" => "au-logout",
+        "totp.enrol-begin" => "au-totp-enrol-begin",
+        "totp.enrolled" => "au-totp-enrolled",
+        "totp-failed" => "au-totp-failed",
+        "password-change" => "au-password-change",
+        "password-change-failed" => "au-password-change-failed",
+        "oidc-refused" => "au-oidc-refused",
+        "oidc-linked" => "au-oidc-linked",
+        "oidc-created" => "au-oidc-created",
+        _ => return None,
+    };
+    let rest = match action {
+        "login" | "locked-out" => from,
+        "login-failed" => format!("{from}{}", with(t, d, "locked_for_secs", "au-l-locked")),
+        "login-refused" | "oidc-refused" => with(t, d, "reason", "au-l-reason"),
+        "oidc-created" => with(t, d, "role", "au-l-as"),
+        _ => String::new(),
+    };
+    Some(Msg::new(key).arg("who", who).arg("rest", rest).say(t))
+}
+
+fn staff(t: Tr, action: &str, d: &Value) -> Option<String> {
+    let msg = |key: &'static str| Msg::new(key).arg("who", field(d, "staff"));
     Some(match action {
-        "login" => format!("signed in with the password{from}"),
-        "login.totp" => "completed sign-in with the second factor".to_owned(),
-        "login-failed" => format!(
-            "failed to sign in as {who}{from}{}",
-            with(d, "locked_for_secs", "locked for seconds:")
-        ),
-        "locked-out" => format!("was refused sign-in as {who} while locked out{from}"),
-        "login-refused" => format!(
-            "was refused sign-in as {who}{}",
-            with(d, "reason", "reason")
-        ),
-        "login-unusable" => format!("could not sign in as {who}: the account cannot be used"),
-        "logout" => "signed out".to_owned(),
-        "totp.enrol-begin" => "began setting up a second factor".to_owned(),
-        "totp.enrolled" => "set up a second factor".to_owned(),
-        "totp-failed" => "typed a wrong second-factor code".to_owned(),
-        "password-change" => "changed their password".to_owned(),
-        "password-change-failed" => "failed to change their password".to_owned(),
-        "oidc-refused" => format!(
-            "was refused sign-in through the identity provider{}",
-            with(d, "reason", "reason")
-        ),
-        "oidc-linked" => format!("linked {who} to the identity provider"),
-        "oidc-created" => format!(
-            "created {who} from an identity provider sign-in{}",
-            with(d, "role", "as")
-        ),
+        "staff.add" => msg("au-staff-add")
+            .arg("rest", with(t, d, "role", "au-l-as"))
+            .say(t),
+        "staff.disable" => msg("au-staff-disable").say(t),
+        "staff.enable" => msg("au-staff-enable").say(t),
+        "staff.role" => msg("au-staff-role")
+            .arg("from", t.role(&field(d, "from")))
+            .arg("to", t.role(&field(d, "to")))
+            .say(t),
+        "staff.reset" => msg("au-staff-reset").say(t),
+        "staff.preferences" => t.t("au-staff-preferences"),
+        "apikey.create" => Msg::new("au-apikey-create")
+            .arg("key", field(d, "api_key"))
+            .arg("rest", with(t, d, "role", "au-l-as"))
+            .say(t),
+        "apikey.revoke" => t.t1("au-apikey-revoke", "key", field(d, "api_key")),
+        "setup.token" => t.t("au-setup-token"),
+        "setup.complete" => msg("au-setup-complete").say(t),
+        "init" => t.t("au-init"),
+        "key.rotate" => t.t("au-key-rotate"),
         _ => return None,
     })
 }
 
-fn staff(action: &str, d: &Value) -> Option<String> {
-    let who = field(d, "staff");
+fn record(t: Tr, action: &str, d: &Value) -> Option<String> {
+    let ticket = || with(t, d, "ticket", "au-l-ticket");
     Some(match action {
-        "staff.add" => format!("added staff account {who}{}", with(d, "role", "as")),
-        "staff.disable" => format!("disabled staff account {who}"),
-        "staff.enable" => format!("enabled staff account {who}"),
-        "staff.role" => format!(
-            "changed the role of {who} from {} to {}",
-            field(d, "from"),
-            field(d, "to")
+        "reveal" => reveal(t, d),
+        "reveal.refused" => t.t1(
+            "au-reveal-refused",
+            "rest",
+            format!("{}{}", colon(d, "refused"), ticket()),
         ),
-        "staff.reset" => format!("reset the password and second factor of {who}"),
-        "staff.preferences" => "changed their own settings".to_owned(),
-        "apikey.create" => format!(
-            "created API key {}{}",
-            field(d, "api_key"),
-            with(d, "role", "as")
-        ),
-        "apikey.revoke" => format!("revoked API key {}", field(d, "api_key")),
-        "setup.token" => "issued a one-time setup link".to_owned(),
-        "setup.complete" => format!("created the first administrator, {who}"),
-        "init" => "created the vault".to_owned(),
-        "key.rotate" => "rotated the master key".to_owned(),
-        _ => return None,
-    })
-}
-
-fn record(action: &str, d: &Value) -> Option<String> {
-    Some(match action {
-        "reveal" => reveal(d),
-        "reveal.refused" => format!(
-            "was refused a code{}{}",
-            with(d, "refused", ":"),
-            with(d, "ticket", "ticket")
-        ),
-        "verify.failed" => format!(
-            "recorded that the caller failed verification by {}{}; no code was revealed",
-            field(d, "method"),
-            with(d, "ticket", "ticket")
-        ),
+        "verify.failed" => Msg::new("au-verify-failed")
+            .arg("method", method_name(t, &field(d, "method")))
+            .arg("rest", ticket())
+            .say(t),
         "verify-passphrase" => match field(d, "result").as_str() {
-            "passed" => "checked the caller's passphrase: it matched".to_owned(),
-            "failed" => format!(
-                "checked the caller's passphrase: it did not match{}",
-                with(d, "failures_today", "failures today:")
+            "passed" => t.t("au-passphrase-passed"),
+            "failed" => t.t1(
+                "au-passphrase-failed",
+                "rest",
+                with(t, d, "failures_today", "au-l-failures"),
             ),
-            _ => "was refused a passphrase check (too many failures today)".to_owned(),
+            _ => t.t("au-passphrase-refused"),
         },
-        "set-passphrase" => "set the caller passphrase".to_owned(),
-        "capture" => match field(d, "source").as_str() {
-            "" | "capture" => format!("captured the seed{}", with(d, "serial", "token")),
-            source => format!(
-                "captured the seed from {source}{}",
-                with(d, "serial", "token")
-            ),
-        },
-        "import" => format!(
-            "imported {} records from {}",
-            field(d, "records"),
-            field(d, "source")
-        ),
-        "burn.claim" => format!(
-            "bound the seed to token {}{}",
-            field(d, "serial"),
-            with(d, "model", "model")
-        ),
-        "contact" => match (field(d, "email"), field(d, "time_zone")) {
-            (e, z) if e.is_empty() && z.is_empty() => {
-                "cleared the user's e-mail address and time zone".to_owned()
+        "set-passphrase" => t.t("au-set-passphrase"),
+        "capture" => {
+            let rest = with(t, d, "serial", "au-l-token");
+            match field(d, "source").as_str() {
+                "" | "capture" => t.t1("au-capture", "rest", rest),
+                source => Msg::new("au-capture-from")
+                    .arg("source", source)
+                    .arg("rest", rest)
+                    .say(t),
             }
-            (e, z) => format!(
-                "set the user's e-mail address to {} and time zone to {}",
-                if e.is_empty() { "none" } else { &e },
-                if z.is_empty() { "none (UTC)" } else { &z }
-            ),
+        }
+        "import" => Msg::new("au-import")
+            .arg("records", field(d, "records"))
+            .arg("source", field(d, "source"))
+            .say(t),
+        "burn.claim" => Msg::new("au-burn-claim")
+            .arg("serial", field(d, "serial"))
+            .arg("rest", with(t, d, "model", "au-l-model"))
+            .say(t),
+        "contact" => match (field(d, "email"), field(d, "time_zone")) {
+            (e, z) if e.is_empty() && z.is_empty() => t.t("au-contact-cleared"),
+            (e, z) => Msg::new("au-contact")
+                .arg("email", if e.is_empty() { t.t("au-none") } else { e })
+                .arg("zone", if z.is_empty() { t.t("au-none-utc") } else { z })
+                .say(t),
         },
-        "export" => format!("exported the seed{}", with(d, "format", "as")),
-        "approval.request" => format!(
-            "asked for a second approver{}{}",
-            with(d, "ticket", "ticket"),
-            with(d, "reason", "because")
+        "language" => match field(d, "language") {
+            l if l.is_empty() => t.t("au-language-cleared"),
+            l => t.t1("au-language", "language", l),
+        },
+        "export" => t.t1("au-export", "rest", with(t, d, "format", "au-l-as")),
+        "approval.request" => t.t1(
+            "au-approval-request",
+            "rest",
+            format!("{}{}", ticket(), with(t, d, "reason", "au-l-because")),
         ),
-        "approval.grant" => format!(
-            "approved a reveal asked for by {}",
-            field(d, "requested_by")
-        ),
-        "approval.refused" => format!("was refused approving{}", with(d, "refused", ":")),
-        "email.sent" => format!("e-mailed the {} to {}", field(d, "message"), field(d, "to")),
-        "email.not-sent" => format!(
-            "could not e-mail the {} to {}{}",
-            field(d, "message"),
-            field(d, "to"),
-            with(d, "detail", ":")
-        ),
+        "approval.grant" => t.t1("au-approval-grant", "who", field(d, "requested_by")),
+        "approval.refused" => t.t1("au-approval-refused", "rest", colon(d, "refused")),
+        "email.sent" => Msg::new("au-email-sent")
+            .arg("message", mail_what(t, &field(d, "message")))
+            .arg("to", field(d, "to"))
+            .say(t),
+        "email.not-sent" => Msg::new("au-email-not-sent")
+            .arg("message", mail_what(t, &field(d, "message")))
+            .arg("to", field(d, "to"))
+            .arg("rest", colon(d, "detail"))
+            .say(t),
         _ => return None,
     })
 }
 
-/// The entry as a sentence (without the actor, who stands in its own column).
-pub(crate) fn sentence(action: &str, detail: &str, zone: &Zone) -> String {
+/// What an e-mail carried (`code`, `shipped`, `delivered`), in words.
+fn mail_what(t: Tr, what: &str) -> String {
+    match what {
+        "code" | "shipped" | "delivered" => t.t(&format!("au-mail-{what}")),
+        other => other.to_owned(),
+    }
+}
+
+/// The entry as a sentence in `t`'s language (without the actor, who stands in its own
+/// column).
+pub(crate) fn sentence(t: Tr, action: &str, detail: &str, zone: &Zone) -> String {
     let d: Value = serde_json::from_str(detail).unwrap_or(Value::Null);
     if let Some(to) = action.strip_prefix("state.") {
-        return state_move(to, &d, zone);
+        return state_move(t, to, &d, zone);
     }
-    record(action, &d)
-        .or_else(|| staff(action, &d))
-        .or_else(|| sign_in(action, &d))
+    record(t, action, &d)
+        .or_else(|| staff(t, action, &d))
+        .or_else(|| sign_in(t, action, &d))
         .unwrap_or_else(|| {
             let parts: Vec<String> = d
                 .as_object()
@@ -254,7 +280,32 @@ mod tests {
     use super::*;
 
     fn check(action: &str, detail: &str, expected: &str) {
-        assert_eq!(sentence(action, detail, &Zone::utc()), expected, "{action}");
+        let t = Tr(crate::i18n::Lang::En);
+        assert_eq!(
+            sentence(t, action, detail, &Zone::utc()),
+            expected,
+            "{action}"
+        );
+    }
+
+    #[test]
+    fn sentences_are_in_the_readers_language() {
+        let d = r#"{"method":"call-back","purpose":"read-out","steps":[1,2],"ticket":"INC-1"}"#;
+        let de = sentence(Tr(crate::i18n::Lang::De), "reveal", d, &Zone::utc());
+        assert_eq!(
+            de,
+            "hat einem per Rückruf geprüften Anrufer den aktuellen und den nächsten Code angezeigt, Ticket INC-1"
+        );
+        let fr = sentence(
+            Tr(crate::i18n::Lang::Fr),
+            "state.lost",
+            r#"{"from":"shipped","seed_destroyed":true}"#,
+            &Zone::utc(),
+        );
+        assert_eq!(
+            fr,
+            "a marqué le jeton perdu en route (était expédié) ; le secret a été détruit"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::auth::{PartialAuth, clear_cookie, passphrase, session_cookie, session
 use crate::client::Client;
 use crate::error::Problem;
 use crate::html::stage_path;
+use crate::i18n::Tr;
 
 #[derive(Deserialize)]
 pub(crate) struct SetupQuery {
@@ -33,6 +34,7 @@ impl Drop for SetupQuery {
 #[template(path = "setup.html")]
 struct SetupPage<'a> {
     nav: Option<Nav>,
+    t: Tr,
     token: &'a str,
     username: &'a str,
     display_name: &'a str,
@@ -42,6 +44,7 @@ struct SetupPage<'a> {
 pub(crate) async fn setup_form(Query(q): Query<SetupQuery>) -> Response {
     render(&SetupPage {
         nav: None,
+        t: Tr::current(),
         token: &q.token,
         username: "",
         display_name: "",
@@ -74,6 +77,7 @@ pub(crate) async fn setup_submit(
     let again = |error: String| {
         let mut resp = render(&SetupPage {
             nav: None,
+            t: Tr::current(),
             token: &form.token,
             username: &form.username,
             display_name: &form.display_name,
@@ -83,7 +87,7 @@ pub(crate) async fn setup_submit(
         resp
     };
     if form.password != form.password2 {
-        return again("the two passwords differ".into());
+        return again(Tr::current().t("passwords-differ"));
     }
     let display = if form.display_name.trim().is_empty() {
         form.username.trim()
@@ -106,7 +110,7 @@ pub(crate) async fn setup_submit(
             // Post/redirect/get: a refresh of the next page does not send the form again.
             redirect("/login?created=1")
         }
-        Err(e) => again(Problem::from(e).message),
+        Err(e) => again(Problem::from(e).on_page()),
     }
 }
 
@@ -124,10 +128,10 @@ pub(crate) async fn login_form(
     let notice = q
         .created
         .is_some()
-        .then_some("Administrator created. Sign in, then set up your second factor.");
+        .then(|| Tr::current().t("login-created"));
     Html(crate::html::login_page(
         None,
-        notice,
+        notice.as_deref(),
         state.provider_label(),
     ))
     .into_response()
@@ -169,7 +173,7 @@ pub(crate) async fn login_submit(
             let mut resp = (
                 p.status,
                 Html(crate::html::login_page(
-                    Some(&p.message),
+                    Some(&p.on_page()),
                     None,
                     state.provider_label(),
                 )),
@@ -189,6 +193,7 @@ pub(crate) async fn login_submit(
 #[template(path = "totp.html")]
 struct TotpPage {
     nav: Option<Nav>,
+    t: Tr,
     error: Option<String>,
 }
 
@@ -198,6 +203,7 @@ pub(crate) async fn totp_form(Extension(PartialAuth(session)): Extension<Partial
     }
     render(&TotpPage {
         nav: None,
+        t: Tr::current(),
         error: None,
     })
 }
@@ -235,7 +241,8 @@ pub(crate) async fn totp_submit(
             let p = Problem::from(e);
             let mut resp = render(&TotpPage {
                 nav: None,
-                error: Some(p.message),
+                t: Tr::current(),
+                error: Some(p.on_page()),
             });
             *resp.status_mut() = p.status;
             resp
@@ -261,12 +268,14 @@ fn full_session(
 #[template(path = "password.html")]
 struct PasswordPage {
     nav: Option<Nav>,
+    t: Tr,
     error: Option<String>,
 }
 
 pub(crate) async fn password_form() -> Response {
     render(&PasswordPage {
         nav: None,
+        t: Tr::current(),
         error: None,
     })
 }
@@ -295,6 +304,7 @@ pub(crate) async fn password_submit(
     let fail = |status: StatusCode, message: String| {
         let mut resp = render(&PasswordPage {
             nav: None,
+            t: Tr::current(),
             error: Some(message),
         });
         *resp.status_mut() = status;
@@ -303,7 +313,7 @@ pub(crate) async fn password_submit(
     if form.new != form.new2 {
         return fail(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "the two new passwords differ".into(),
+            Tr::current().t("new-passwords-differ"),
         );
     }
     let token = token_of(&headers, &client);
@@ -316,7 +326,7 @@ pub(crate) async fn password_submit(
         Ok(session) => redirect(stage_path(session.stage)),
         Err(e) => {
             let p = Problem::from(e);
-            fail(p.status, p.message)
+            fail(p.status, p.on_page())
         }
     }
 }
@@ -325,8 +335,9 @@ pub(crate) async fn password_submit(
 #[template(path = "enrol.html")]
 struct EnrolPage {
     nav: Option<Nav>,
+    t: Tr,
     /// Whether the key is new or the one shown before in this session.
-    notice: &'static str,
+    notice: String,
     error: Option<String>,
     qr_svg: String,
     key: String,
@@ -362,13 +373,14 @@ async fn enrol_page(
             .build(),
         Err(_) => String::new(),
     };
-    let notice = if fresh {
-        "A new key: add it to your authenticator app (delete any older tokendesk entry for this account first)."
+    let notice = Tr::current().t(if fresh {
+        "enrol-new-key"
     } else {
-        "The same key as before: keep the entry you already added and type its current code."
-    };
+        "enrol-same-key"
+    });
     render(&EnrolPage {
         nav: None,
+        t: Tr::current(),
         notice,
         error,
         qr_svg,
@@ -419,7 +431,7 @@ pub(crate) async fn enrol_submit(
         Err(e) => {
             let p = Problem::from(e);
             let mut resp =
-                enrol_page(&state, &token, &session.staff.username, Some(p.message)).await;
+                enrol_page(&state, &token, &session.staff.username, Some(p.on_page())).await;
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             resp
         }
@@ -439,7 +451,7 @@ pub(crate) async fn logout(
         StatusCode::OK,
         Html(crate::html::login_page(
             None,
-            Some("Signed out."),
+            Some(&Tr::current().t("signed-out")),
             state.provider_label(),
         )),
     )

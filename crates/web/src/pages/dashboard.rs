@@ -172,7 +172,7 @@ pub(crate) async fn show(
             .collect();
     }
     Ok(render(&Dashboard {
-        nav: Some(Nav::localized(&auth)),
+        nav: Some(Nav::for_auth(&auth)),
         t,
         by_state: by_state
             .into_iter()

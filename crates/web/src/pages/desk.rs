@@ -14,6 +14,7 @@ use super::{Nav, When, redirect, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
+use crate::i18n::{Msg, Tr};
 use crate::timefmt::Zone;
 
 /// A desk session as a table row (the Staff page shows the same rows with the owner).
@@ -46,10 +47,11 @@ impl DeskRow {
 #[template(path = "desk.html")]
 struct DeskPage {
     nav: Option<Nav>,
+    t: Tr,
     error: Option<String>,
     notice: Option<String>,
     pending: Option<DeskPending>,
-    role: &'static str,
+    role: String,
     hours: i64,
     base: String,
     sessions: Vec<DeskRow>,
@@ -89,10 +91,11 @@ async fn page(
         / 3600;
     let mut resp = render(&DeskPage {
         nav: Some(Nav::for_auth(auth)),
+        t: Tr(auth.lang),
         error: error.clone(),
         notice,
         pending,
-        role: auth.role.as_str(),
+        role: Tr(auth.lang).role(auth.role.as_str()),
         hours: hours.max(1),
         base: format!("https://{host}"),
         sessions,
@@ -119,7 +122,8 @@ pub(crate) async fn form(
         None => {
             let e =
                 tokendesk_vault::VaultError::Staff(tokendesk_vault::StaffError::DeskCodeUnknown);
-            page(&state, &auth, &headers, None, Some(e.to_string()), None).await
+            let message = Problem::from(e).on_page();
+            page(&state, &auth, &headers, None, Some(message), None).await
         }
     }
 }
@@ -140,7 +144,11 @@ pub(crate) async fn answer(
     let approve = match form.decision.as_str() {
         "approve" => true,
         "deny" => false,
-        _ => return Err(Problem::invalid("the decision is approve or deny").into()),
+        _ => {
+            return Err(Problem::invalid("the decision is approve or deny")
+                .say(Msg::new("desk-decision"))
+                .into());
+        }
     };
     let staff = state.vault().staff().get(&auth.name).await?;
     match state
@@ -150,14 +158,17 @@ pub(crate) async fn answer(
         .await
     {
         Ok(()) => {
-            let notice = if approve {
-                "Approved: the desk is signed in as you within a few seconds."
+            let notice = Tr(auth.lang).t(if approve {
+                "desk-approved"
             } else {
-                "Denied: the desk was not signed in."
-            };
-            page(&state, &auth, &headers, None, None, Some(notice.into())).await
+                "desk-denied"
+            });
+            page(&state, &auth, &headers, None, None, Some(notice)).await
         }
-        Err(e) => page(&state, &auth, &headers, None, Some(e.to_string()), None).await,
+        Err(e) => {
+            let message = Problem::from(e).on_page();
+            page(&state, &auth, &headers, None, Some(message), None).await
+        }
     }
 }
 

@@ -22,21 +22,13 @@ use tokendesk_vault::Permission;
 use crate::AppState;
 use crate::auth::Auth;
 pub(crate) use crate::html::{Nav, redirect, render};
-use crate::i18n::{Lang, Tr};
+use crate::i18n::Tr;
 pub(crate) use crate::timefmt::{When, fmt_time};
 
 impl Nav {
-    /// The header of a page not converted to the catalogue yet: English.
+    /// The header of a page, in the viewer's language.
     pub fn for_auth(auth: &Auth) -> Self {
-        Self::in_lang(auth, Tr(Lang::En))
-    }
-
-    /// The header of a converted page, in the viewer's language.
-    pub fn localized(auth: &Auth) -> Self {
-        Self::in_lang(auth, Tr(auth.lang))
-    }
-
-    fn in_lang(auth: &Auth, t: Tr) -> Self {
+        let t = Tr(auth.lang);
         let mut links = vec![("/", t.t("nav-dashboard"))];
         if auth.desk.is_none() {
             links.push(("/desk", t.t("nav-desks")));
@@ -57,7 +49,7 @@ impl Nav {
         Self {
             name: auth.name.clone(),
             display_name: auth.display_name.clone(),
-            role: auth.role.as_str(),
+            role: t.t(&format!("role-{}", auth.role.as_str())),
             zone: auth.zone.name().to_owned(),
             links,
             t,

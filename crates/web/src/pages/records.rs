@@ -15,6 +15,7 @@ use super::{Nav, When, redirect, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
+use crate::i18n::{LANGS, Lang, Msg, Tr};
 
 /// Rows on one page of the records list (the API's default page size too).
 pub(crate) const PAGE_SIZE: i64 = 100;
@@ -123,13 +124,13 @@ pub(crate) struct Row {
 #[template(path = "records.html")]
 struct ListPage {
     nav: Option<Nav>,
+    t: Tr,
+    range: String,
     states: Vec<&'static str>,
     state: String,
     q: String,
     rows: Vec<Row>,
     total: i64,
-    first: i64,
-    last: i64,
     first_link: Option<String>,
     prev_link: Option<String>,
     next_link: Option<String>,
@@ -156,14 +157,19 @@ pub(crate) async fn list(
     let page = state.vault().list_page(&q.to_page_query()?).await?;
     let link = |c: Option<PageCursor>| c.map(|c| q.link(&c));
     let shown = i64::try_from(page.records.len()).unwrap_or(i64::MAX);
+    let t = Tr(auth.lang);
     Ok(render(&ListPage {
         nav: Some(Nav::for_auth(&auth)),
+        t,
+        range: Msg::new("records-range")
+            .arg("first", page.offset + 1)
+            .arg("last", page.offset + shown)
+            .arg("total", page.total)
+            .say(t),
         states: ALL_STATES.iter().map(|s| s.as_str()).collect(),
         state: q.state.clone(),
         q: q.q.clone(),
         total: page.total,
-        first: page.offset + 1,
-        last: page.offset + shown,
         first_link: (page.offset > 0).then(|| q.link(&PageCursor::First)),
         prev_link: link(page.previous()),
         next_link: link(page.next()),
@@ -195,6 +201,13 @@ pub(crate) struct HistoryRow {
 #[template(path = "record.html")]
 struct RecordPage {
     nav: Option<Nav>,
+    t: Tr,
+    languages: Vec<(&'static str, &'static str)>,
+    /// The record's language by name ("" when it has none) and by tag.
+    record_language: &'static str,
+    record_language_tag: &'static str,
+    /// The language the message for the user is written in.
+    message_language: &'static str,
     r: Record,
     notice: Option<String>,
     display_name: String,
@@ -227,27 +240,16 @@ pub(crate) struct ShowQuery {
     mail: String,
 }
 
-fn notice_for(done: &str, r: &Record) -> Option<String> {
-    Some(match done {
-        "" => return None,
-        "captured" => "Saved. The seed is encrypted and will not be shown again.".to_owned(),
-        "burned" => "Marked burned.".to_owned(),
-        "shipped" => "Marked shipped.".to_owned(),
-        "delivered" => format!(
-            "Delivered. The token's code matched with a drift of {} steps; the seed {}.",
-            r.drift_steps,
-            if r.has_seed {
-                "is kept until its retention ends"
-            } else {
-                "has been destroyed"
-            }
-        ),
-        "cancelled" => "Cancelled; the seed has been destroyed.".to_owned(),
-        "lost" => "Marked lost; the seed has been destroyed. The user must enrol again.".to_owned(),
-        "purged" => "The seed has been destroyed.".to_owned(),
-        "contact" => "Saved where the user gets e-mail.".to_owned(),
+fn notice_for(t: Tr, done: &str, r: &Record) -> Option<String> {
+    let key = match done {
+        "captured" | "burned" | "shipped" | "cancelled" | "lost" | "purged" | "contact" => {
+            format!("done-{done}")
+        }
+        "delivered" if r.has_seed => "done-delivered-kept".to_owned(),
+        "delivered" => "done-delivered-destroyed".to_owned(),
         _ => return None,
-    })
+    };
+    Some(t.tn(&key, "steps", r.drift_steps))
 }
 
 pub(crate) async fn show(
@@ -282,34 +284,46 @@ pub(crate) async fn show(
         .into_iter()
         .map(|e| HistoryRow {
             at: auth.zone.when(e.at_unix_secs),
-            sentence: super::audit_sentence::sentence(&e.action, &e.detail, &auth.zone),
+            sentence: super::audit_sentence::sentence(
+                Tr(auth.lang),
+                &e.action,
+                &e.detail,
+                &auth.zone,
+            ),
             actor: e.actor,
             action: e.action,
             detail: e.detail,
         })
         .collect();
+    let t = Tr(auth.lang);
     let s = &r.shipment;
     let shipment = if r.shipped_unix_secs.is_some() {
-        format!(
-            "{} {} shipped {}{}",
-            s.carrier.as_deref().unwrap_or(""),
-            s.tracking.as_deref().unwrap_or(""),
-            auth.zone.when_opt(r.shipped_unix_secs).text(),
-            s.expected_unix_secs
-                .map(|e| format!(", expected {}", auth.zone.when(e).text()))
-                .unwrap_or_default()
-        )
+        let shipped = Msg::new("shipment-shipped")
+            .arg("carrier", s.carrier.as_deref().unwrap_or(""))
+            .arg("tracking", s.tracking.as_deref().unwrap_or(""))
+            .arg("when", auth.zone.when_opt(r.shipped_unix_secs).text())
+            .say(t);
+        let expected = s
+            .expected_unix_secs
+            .map(|e| t.t1("shipment-expected", "when", auth.zone.when(e).text()))
+            .unwrap_or_default();
+        format!("{}{expected}", shipped.trim())
     } else {
-        "not shipped".to_owned()
+        t.t("shipment-none")
     };
     let has_passphrase = r.has_passphrase;
+    let record_lang = r.language.as_deref().and_then(Lang::parse);
+    let message_lang = record_lang.unwrap_or(auth.lang);
     Ok(render(&RecordPage {
         nav: Some(Nav::for_auth(&auth)),
-        notice: notice_for(&q.done, &r).map(|n| match q.mail.as_str() {
-            "sent" => format!("{n} The user was told by e-mail."),
-            "failed" => format!(
-                "{n} The e-mail notice to the user was NOT sent; the audit trail below says why."
-            ),
+        t,
+        languages: LANGS.iter().map(|l| (l.tag(), l.name())).collect(),
+        record_language: record_lang.map_or("", Lang::name),
+        record_language_tag: record_lang.map_or("", Lang::tag),
+        message_language: message_lang.name(),
+        notice: notice_for(t, &q.done, &r).map(|n| match q.mail.as_str() {
+            "sent" => format!("{n} {}", t.t("mail-told")),
+            "failed" => format!("{n} {}", t.t("mail-not-told")),
             _ => n,
         }),
         display_name: r.display_name.clone().unwrap_or_default(),
@@ -317,14 +331,19 @@ pub(crate) async fn show(
         token: token_label(&r),
         serial: r.serial.clone().unwrap_or_default(),
         model: r.model.clone().unwrap_or_default(),
-        params: format!(
-            "{}, {} digits, {} s",
-            r.params.algorithm, r.params.digits, r.params.period_secs
-        ),
+        params: Msg::new("params-value")
+            .arg("algorithm", r.params.algorithm.to_string())
+            .arg("digits", i64::from(r.params.digits))
+            .arg("period", i64::from(r.params.period_secs))
+            .say(t),
         shipment,
         created: auth.zone.when(r.created_unix_secs),
         has_passphrase,
-        message: user_message(&r, state.config().helpdesk_phone.as_deref()),
+        message: user_message(
+            Tr(message_lang),
+            &r,
+            state.config().helpdesk_phone.as_deref(),
+        ),
         revealable: r.state.is_revealable(),
         can_reveal: auth.can(Permission::Reveal),
         can_transition: auth.can(Permission::Transition),
@@ -337,10 +356,10 @@ pub(crate) async fn show(
     }))
 }
 
-/// The ready-to-send message for the user: what to expect, whom to call, what they will be
-/// asked.
-pub(crate) fn user_message(r: &Record, helpdesk_phone: Option<&str>) -> String {
-    crate::pages::user_message::for_record(r, helpdesk_phone)
+/// The ready-to-send message for the user in `t`'s language: what to expect, whom to call,
+/// what they will be asked.
+pub(crate) fn user_message(t: Tr, r: &Record, helpdesk_phone: Option<&str>) -> String {
+    crate::pages::user_message::for_record(t, r, helpdesk_phone)
 }
 
 /// The lifecycle form: which state to move to and what that move needs.
@@ -427,9 +446,10 @@ pub(crate) async fn apply_transition(
         RecordState::Delivered => {
             let code = form.code.trim();
             if code.is_empty() {
-                return Err(Problem::invalid(
-                    "delivery needs a code read from the arrived token",
-                ));
+                return Err(
+                    Problem::invalid("delivery needs a code read from the arrived token")
+                        .say(Msg::new("delivery-needs-code")),
+                );
             }
             vault
                 .deliver(actor, &id, code, DELIVERY_WINDOW_STEPS)
@@ -450,7 +470,8 @@ pub(crate) async fn apply_transition(
         RecordState::Captured => {
             return Err(Problem::invalid(
                 "a record cannot go back to captured; capture a new seed instead",
-            ));
+            )
+            .say(Msg::new("no-back-to-captured")));
         }
     };
     Ok(moved)
@@ -498,6 +519,7 @@ pub(crate) async fn purge(
         return Err(Problem::invalid(
             "tick the confirmation box to destroy the seed; nothing was changed",
         )
+        .say(Msg::new("purge-needs-tick"))
         .into());
     }
     let mut form = TransitionForm::default();
@@ -513,6 +535,9 @@ pub(crate) struct ContactForm {
     email: String,
     #[serde(default)]
     time_zone: String,
+    /// The user's language (a tag; blank: not recorded).
+    #[serde(default)]
+    language: String,
 }
 
 /// Sets where the user's codes and notices go, and the user's time zone.
@@ -541,6 +566,17 @@ pub(crate) async fn contact(
     Path(id): Path<String>,
     Form(form): Form<ContactForm>,
 ) -> PageResult {
-    let r = set_contact(&state, &auth, &id, &form.email, &form.time_zone).await?;
+    let language = super::wizard::language_field(&form.language)?;
+    let mut r = set_contact(&state, &auth, &id, &form.email, &form.time_zone).await?;
+    if r.language.as_deref() != language {
+        r = state
+            .vault()
+            .set_language(
+                &auth.authorize(Permission::Capture)?,
+                &RecordId(r.id.clone()),
+                language,
+            )
+            .await?;
+    }
     Ok(redirect(&format!("/records/{}?done=contact", r.id)))
 }

@@ -15,6 +15,7 @@ use super::{Nav, When, redirect, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
+use crate::i18n::{Msg, Tr};
 use crate::reveal::{self, Ask, CodeRow};
 use crate::timefmt::Zone;
 
@@ -22,13 +23,14 @@ use crate::timefmt::Zone;
 #[template(path = "reveal.html")]
 struct RevealPage {
     nav: Option<Nav>,
+    t: Tr,
+    /// "2 of 5".
+    quota_line: String,
     server_now: u64,
     id: String,
     upn: String,
     phone: String,
     has_passphrase: bool,
-    used_today: i64,
-    quota: i64,
     approvals: Vec<(String, String)>,
     ticket: String,
     error: Option<String>,
@@ -70,28 +72,33 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
             .len(),
     )
     .unwrap_or(i64::MAX);
+    let t = Tr(auth.lang);
     let approvals = vault
         .usable_approvals(&r.upn, &auth.actor)
         .await?
         .into_iter()
         .map(|a| {
-            let label = format!(
-                "{} approved by {} (ticket {})",
-                a.requested_by,
-                a.approved_by.clone().unwrap_or_default(),
-                a.ticket
-            );
+            let label = Msg::new("approval-label")
+                .arg("requester", a.requested_by)
+                .arg("approver", a.approved_by.clone().unwrap_or_default())
+                .arg("ticket", a.ticket)
+                .say(t);
             (a.id.to_string(), label)
         })
         .collect();
     let mail_ready = state.config().mail.is_some() && r.email.is_some();
-    let email_hint = if state.config().mail.is_none() {
-        "Sending codes by e-mail is not set up on this server.".to_owned()
+    let email_hint = t.t(if state.config().mail.is_none() {
+        "email-not-set-up"
     } else {
-        "This record has no e-mail address: a provisioner can add one on the record page."
-            .to_owned()
-    };
+        "email-no-address"
+    });
+    let quota = vault.settings().daily_reveal_quota;
     Ok(RevealPage {
+        t,
+        quota_line: Msg::new("quota-line")
+            .arg("used", used_today)
+            .arg("quota", quota)
+            .say(t),
         mail_ready,
         email: r.email.clone().unwrap_or_default(),
         email_hint,
@@ -102,9 +109,7 @@ async fn page(state: &AppState, auth: &Auth, id: &str) -> Result<RevealPage, Pro
         id: r.id.clone(),
         has_passphrase: r.has_passphrase,
         upn: r.upn,
-        phone: r.phone.unwrap_or_else(|| "none recorded".into()),
-        used_today,
-        quota: vault.settings().daily_reveal_quota,
+        phone: r.phone.unwrap_or_default(),
         approvals,
         ticket: String::new(),
         error: None,
@@ -166,7 +171,7 @@ pub(crate) async fn submit(
                 StatusCode::OK
             }
             Err(problem) => {
-                p.error = Some(problem.message);
+                p.error = Some(problem.on_page());
                 problem.status
             }
         };
@@ -192,12 +197,11 @@ pub(crate) async fn submit(
             StatusCode::OK
         }
         Ok(None) => {
-            p.error =
-                Some("Recorded: the caller could not be verified. No code was revealed.".into());
+            p.error = Some(p.t.t("reveal-recorded-failure"));
             StatusCode::OK
         }
         Err(problem) => {
-            p.error = Some(problem.message);
+            p.error = Some(problem.on_page());
             problem.status
         }
     };
@@ -220,7 +224,8 @@ async fn send_by_email(
 ) -> Result<String, Problem> {
     let ahead: i64 = form.ahead.trim().parse().unwrap_or(15);
     if !(0..=24 * 60).contains(&ahead) {
-        return Err(Problem::invalid("choose when the user will use the code"));
+        return Err(Problem::invalid("choose when the user will use the code")
+            .say(Msg::new("reveal-choose-when")));
     }
     let at = state.now_i64().saturating_add(ahead.saturating_mul(60));
     let ask = Ask::parse(
@@ -233,14 +238,19 @@ async fn send_by_email(
     )?;
     let sent = crate::mail::reveal_and_send(state, auth, id, &ask).await?;
     let zone = Some(sent.zone.as_str()).filter(|z| *z != "UTC");
-    Ok(format!(
-        "Sent to {} and accepted by the mail server ({}). The user can use it from {} to {} ({}).",
-        sent.to,
-        sent.reply,
-        tokendesk_outbound::zone::format(sent.usable_from, zone),
-        tokendesk_outbound::zone::format_clock(sent.usable_until, zone),
-        sent.zone
-    ))
+    Ok(Msg::new("reveal-sent")
+        .arg("to", sent.to)
+        .arg("reply", sent.reply)
+        .arg(
+            "from",
+            tokendesk_outbound::zone::format(sent.usable_from, zone),
+        )
+        .arg(
+            "until",
+            tokendesk_outbound::zone::format_clock(sent.usable_until, zone),
+        )
+        .arg("zone", sent.zone)
+        .say(Tr(auth.lang)))
 }
 
 /// The form as a reveal: now and the next code for a read-out, the chosen (future) time for
@@ -249,9 +259,10 @@ fn ask(form: &RevealForm, zone: &Zone, now: i64) -> Result<Ask, Problem> {
     let (purpose, at) = if form.purpose == "email" {
         let at = zone.parse_datetime(&form.at)?;
         if at < now {
-            return Err(Problem::invalid(
-                "the time for an e-mailed code is in the past",
-            ));
+            return Err(
+                Problem::invalid("the time for an e-mailed code is in the past")
+                    .say(Msg::new("reveal-time-past")),
+            );
         }
         (Purpose::Email, at)
     } else {
@@ -309,11 +320,13 @@ pub(crate) struct ApprovalRow {
 #[template(path = "approvals.html")]
 struct ApprovalsPage {
     nav: Option<Nav>,
-    notice: Option<&'static str>,
+    t: Tr,
+    notice: Option<String>,
     rows: Vec<ApprovalRow>,
 }
 
 async fn approvals_page(state: &AppState, auth: &Auth, notice: Option<&'static str>) -> PageResult {
+    let t = Tr(auth.lang);
     let rows = state
         .vault()
         .pending_approvals()
@@ -324,8 +337,8 @@ async fn approvals_page(state: &AppState, auth: &Auth, notice: Option<&'static s
                 && a.requested_by != auth.actor.name
                 && auth.can(Permission::ApproveReveal),
             status: match &a.approved_by {
-                Some(by) => format!("approved by {by}"),
-                None => "waiting".into(),
+                Some(by) => t.t1("approved-by", "who", by),
+                None => t.t("approval-waiting"),
             },
             id: a.id.to_string(),
             created: auth.zone.when(a.created_unix_secs),
@@ -337,7 +350,8 @@ async fn approvals_page(state: &AppState, auth: &Auth, notice: Option<&'static s
         .collect();
     Ok(render(&ApprovalsPage {
         nav: Some(Nav::for_auth(auth)),
-        notice,
+        t,
+        notice: notice.map(|key| t.t(key)),
         rows,
     }))
 }
@@ -361,10 +375,5 @@ pub(crate) async fn approve(
             &tokendesk_vault::ApprovalId(id),
         )
         .await?;
-    approvals_page(
-        &state,
-        &auth,
-        Some("Approved. The requester can now reveal once."),
-    )
-    .await
+    approvals_page(&state, &auth, Some("approved-notice")).await
 }

@@ -14,6 +14,7 @@ use super::{Nav, When, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{PageResult, Problem};
+use crate::i18n::{Msg, Tr};
 
 pub(crate) struct StaffRow {
     username: String,
@@ -37,6 +38,7 @@ pub(crate) struct KeyRow {
 #[template(path = "staff.html")]
 struct StaffPage {
     nav: Option<Nav>,
+    t: Tr,
     error: Option<String>,
     shown_once: Option<(String, String)>,
     roles: Vec<&'static str>,
@@ -60,19 +62,20 @@ async fn page(
     shown_once: Option<(String, SecretString)>,
 ) -> PageResult {
     let vault = state.vault();
+    let t = Tr(auth.lang);
     let rows = vault
         .staff()
         .list()
         .await?
         .into_iter()
         .map(|s| StaffRow {
-            status: if s.disabled {
-                "disabled".into()
+            status: t.t(if s.disabled {
+                "status-disabled"
             } else if !s.totp_enrolled {
-                "second factor not set up".into()
+                "status-no-factor"
             } else {
-                "active".into()
-            },
+                "status-active"
+            }),
             disabled: s.disabled,
             last_login: auth.zone.when_opt(s.last_login_unix_secs),
             role: s.role.as_str().to_owned(),
@@ -86,12 +89,11 @@ async fn page(
         .await?
         .into_iter()
         .map(|k| KeyRow {
-            status: if k.revoked_unix_secs.is_some() {
-                "revoked"
+            status: t.t(if k.revoked_unix_secs.is_some() {
+                "status-revoked"
             } else {
-                "active"
-            }
-            .into(),
+                "status-active"
+            }),
             revoked: k.revoked_unix_secs.is_some(),
             created: auth.zone.when(k.created_unix_secs),
             last_used: auth.zone.when_opt(k.last_used_unix_secs),
@@ -113,6 +115,7 @@ async fn page(
     };
     let mut resp = render(&StaffPage {
         nav: Some(Nav::for_auth(auth)),
+        t,
         error,
         shown_once: shown_once.map(|(l, s)| (l, s.expose().to_owned())),
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
@@ -174,7 +177,7 @@ pub(crate) async fn add(
     .await;
     match result {
         Ok(shown) => page(&state, &auth, None, Some(shown)).await,
-        Err(p) => page(&state, &auth, Some(p.message), None).await,
+        Err(p) => page(&state, &auth, Some(p.on_page()), None).await,
     }
 }
 
@@ -212,16 +215,22 @@ pub(crate) async fn action(
             }
             "reset" => {
                 let password = vault.staff().reset(&authz, &username).await?;
-                Some((format!("New one-time password for {username}"), password))
+                Some((
+                    Tr(auth.lang).t1("one-time-password-for", "user", &username),
+                    password,
+                ))
             }
-            other => return Err(Problem::invalid(format!("unknown action {other:?}"))),
+            other => {
+                return Err(Problem::invalid(format!("unknown action {other:?}"))
+                    .say(Msg::new("unknown-action").arg("action", other)));
+            }
         };
         Ok(shown)
     }
     .await;
     match result {
         Ok(shown) => page(&state, &auth, None, shown).await,
-        Err(p) => page(&state, &auth, Some(p.message), None).await,
+        Err(p) => page(&state, &auth, Some(p.on_page()), None).await,
     }
 }
 
@@ -247,15 +256,12 @@ pub(crate) async fn apikey_create(
                 role,
             )
             .await?;
-        Ok::<_, Problem>((
-            format!("API key {} (send as Authorization: Bearer …)", key.name),
-            token,
-        ))
+        Ok::<_, Problem>((Tr(auth.lang).t1("api-key-shown", "name", key.name), token))
     }
     .await;
     match result {
         Ok(shown) => page(&state, &auth, None, Some(shown)).await,
-        Err(p) => page(&state, &auth, Some(p.message), None).await,
+        Err(p) => page(&state, &auth, Some(p.on_page()), None).await,
     }
 }
 
@@ -266,10 +272,10 @@ pub(crate) async fn apikey_revoke(
 ) -> PageResult {
     let authz = match auth.authorize(Permission::ManageApiKeys) {
         Ok(a) => a,
-        Err(p) => return page(&state, &auth, Some(p.message), None).await,
+        Err(p) => return page(&state, &auth, Some(p.on_page()), None).await,
     };
     match state.vault().staff().apikey_revoke(&authz, &name).await {
         Ok(_) => page(&state, &auth, None, None).await,
-        Err(e) => page(&state, &auth, Some(Problem::from(e).message), None).await,
+        Err(e) => page(&state, &auth, Some(Problem::from(e).on_page()), None).await,
     }
 }

@@ -5,56 +5,66 @@
 
 use tokendesk_vault::{Record, State};
 
-/// The message for `r`, with the helpdesk's number when configured.
-pub(crate) fn for_record(r: &Record, helpdesk_phone: Option<&str>) -> String {
+use crate::i18n::{Msg, Tr};
+
+/// The message for `r` in `t`'s language, with the helpdesk's number when configured.
+pub(crate) fn for_record(t: Tr, r: &Record, helpdesk_phone: Option<&str>) -> String {
     let name = r.display_name.as_deref().unwrap_or(&r.upn);
-    let phone = helpdesk_phone.unwrap_or("the IT helpdesk");
+    let phone = helpdesk_phone.map_or_else(|| t.t("um-helpdesk"), str::to_owned);
     let token = r
         .serial
         .as_deref()
-        .map(|s| format!(" (serial {s})"))
+        .map(|s| format!(" {}", t.t1("um-serial", "serial", s)))
         .unwrap_or_default();
     let now = match r.state {
         State::Shipped => {
-            let mut line = format!("your hardware security token{token} is on its way to you");
-            match (&r.shipment.carrier, &r.shipment.tracking) {
-                (Some(c), Some(t)) => line.push_str(&format!(" ({c}, tracking number {t})")),
-                (None, Some(t)) => line.push_str(&format!(" (tracking number {t})")),
-                (Some(c), None) => line.push_str(&format!(" with {c}")),
-                (None, None) => {}
-            }
-            line.push_str(". Until it arrives:");
-            line
+            let how = match (&r.shipment.carrier, &r.shipment.tracking) {
+                (Some(c), Some(k)) => Msg::new("um-how-carrier-tracking")
+                    .arg("carrier", c)
+                    .arg("tracking", k)
+                    .say(t),
+                (None, Some(k)) => t.t1("um-how-tracking", "tracking", k),
+                (Some(c), None) => t.t1("um-how-carrier", "carrier", c),
+                (None, None) => String::new(),
+            };
+            let how = if how.is_empty() {
+                how
+            } else {
+                format!(" {how}")
+            };
+            Msg::new("um-shipped")
+                .arg("token", token)
+                .arg("how", how)
+                .say(t)
         }
-        _ => format!(
-            "we are preparing your hardware security token{token} and will send it to you soon. Until it arrives:"
-        ),
+        _ => t.t1("um-preparing", "token", token),
     };
     let mut ways = Vec::new();
     if r.phone.is_some() {
-        ways.push("we call you back on your registered number".to_owned());
+        ways.push(t.t("um-way-callback"));
     }
     if r.has_passphrase {
-        ways.push("we ask for the passphrase you chose".to_owned());
+        ways.push(t.t("um-way-passphrase"));
     }
     let verify = match ways.as_slice() {
-        [] => "We will verify that it is you".to_owned(),
-        [one] => format!("We will verify that it is you ({one})"),
-        [a, b, ..] => format!("We will verify that it is you ({a}, or {b})"),
+        [] => t.t("um-verify-none"),
+        [one] => t.t1("um-verify-one", "way", one),
+        [a, b, ..] => Msg::new("um-verify-two").arg("a", a).arg("b", b).say(t),
     };
     let email = r
         .email
         .as_deref()
-        .map(|e| format!(" If you prefer, we e-mail you a code to {e} for a time you choose."))
+        .map(|e| format!(" {}", t.t1("um-email", "email", e)))
         .unwrap_or_default();
+    let call = Msg::new("um-call")
+        .arg("phone", phone)
+        .arg("verify", verify)
+        .say(t);
     format!(
-        "Hello {name},\n\n\
-         {now}\n\
-         - Sign in with \"Stay signed in\" so Microsoft rarely asks for a code.\n\
-         - If you are asked for a code, call {phone}. {verify} and read you a code. We will \
-           never ask for a password.{email}\n\n\
-         When the token arrives, call us once and read us the number on its display: we check it \
-         and from then on you use the token.\n"
+        "{}\n\n{now}\n- {}\n- {call}{email}\n\n{}\n",
+        t.t1("um-hello", "name", name),
+        t.t("um-stay"),
+        t.t("um-arrives"),
     )
 }
 
@@ -63,6 +73,9 @@ mod tests {
     use tokendesk_vault::{Shipment, TokenParams};
 
     use super::*;
+    use crate::i18n::Lang;
+
+    const EN: Tr = Tr(Lang::En);
 
     fn record(state: State) -> Record {
         Record {
@@ -88,12 +101,13 @@ mod tests {
             has_passphrase: false,
             email: None,
             time_zone: None,
+            language: None,
         }
     }
 
     #[test]
     fn a_captured_token_is_being_prepared_not_on_its_way() {
-        let text = for_record(&record(State::Captured), None);
+        let text = for_record(EN, &record(State::Captured), None);
         assert!(text.contains("we are preparing your hardware security token (serial C302-7)"));
         assert!(!text.contains("on its way"));
     }
@@ -103,7 +117,7 @@ mod tests {
         let mut r = record(State::Shipped);
         r.shipment.carrier = Some("DHL".into());
         r.shipment.tracking = Some("JJD1".into());
-        let text = for_record(&r, Some("+41 44 000 00 00"));
+        let text = for_record(EN, &r, Some("+41 44 000 00 00"));
         assert!(
             text.contains("is on its way to you (DHL, tracking number JJD1)"),
             "{text}"
@@ -114,7 +128,7 @@ mod tests {
     #[test]
     fn only_the_verifications_the_record_allows_are_promised() {
         let r = record(State::Burned);
-        let text = for_record(&r, None);
+        let text = for_record(EN, &r, None);
         assert!(
             !text.contains("passphrase") && !text.contains("call you back"),
             "{text}"
@@ -123,7 +137,7 @@ mod tests {
         r.phone = Some("+41 79 1".into());
         r.has_passphrase = true;
         r.email = Some("anna@example.org".into());
-        let text = for_record(&r, None);
+        let text = for_record(EN, &r, None);
         assert!(
             text.contains("call you back on your registered number, or we ask for the passphrase"),
             "{text}"
@@ -132,5 +146,19 @@ mod tests {
             text.contains("e-mail you a code to anna@example.org"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_message_is_written_in_the_language_asked_for() {
+        let mut r = record(State::Shipped);
+        r.shipment.tracking = Some("JJD1".into());
+        r.phone = Some("+41 79 1".into());
+        let de = for_record(Tr(Lang::De), &r, None);
+        assert!(de.starts_with("Hallo Anna,"), "{de}");
+        assert!(de.contains("JJD1") && de.contains("Sendungsnummer"), "{de}");
+        assert!(!de.contains("Hello") && !de.contains("on its way"), "{de}");
+        let fr = for_record(Tr(Lang::Fr), &r, None);
+        assert!(fr.starts_with("Bonjour Anna,"), "{fr}");
+        assert!(!fr.contains('⟦'), "{fr}");
     }
 }

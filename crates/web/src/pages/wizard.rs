@@ -14,22 +14,15 @@ use super::{Nav, redirect, render};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::Problem;
+use crate::i18n::{LANGS, Lang, Msg, Tr};
 
 /// The guide's steps up to the capture (the rest are on the record page).
+/// Each step's form field and its message key.
 const STEPS_BEFORE: [(&str, &str); 4] = [
-    ("step_share", "Screen share started"),
-    (
-        "step_signed_in",
-        "User signed in to Microsoft 365 and is on the security-info page (mysignins.microsoft.com)",
-    ),
-    (
-        "step_other_app",
-        "\"Add sign-in method\" → Authenticator app → \"I want to use a different authenticator app\" chosen",
-    ),
-    (
-        "step_qr",
-        "Microsoft shows the QR code (not the one for Microsoft Authenticator)",
-    ),
+    ("step_share", "wizard-check-share"),
+    ("step_signed_in", "wizard-check-signed-in"),
+    ("step_other_app", "wizard-check-other-app"),
+    ("step_qr", "wizard-check-qr"),
 ];
 
 pub(crate) struct WizardCode {
@@ -44,6 +37,10 @@ pub(crate) struct WizardCode {
 #[template(path = "wizard.html")]
 struct WizardPage {
     nav: Option<Nav>,
+    t: Tr,
+    languages: Vec<(&'static str, &'static str)>,
+    /// The user's language as chosen (a tag, or empty).
+    language: String,
     server_now: u64,
     error: Option<String>,
     notice: Option<String>,
@@ -76,6 +73,9 @@ impl WizardPage {
     fn new(state: &AppState, auth: &Auth) -> Self {
         Self {
             nav: Some(Nav::for_auth(auth)),
+            t: Tr(auth.lang),
+            languages: LANGS.iter().map(|l| (l.tag(), l.name())).collect(),
+            language: String::new(),
             server_now: state.now(),
             error: None,
             notice: None,
@@ -167,38 +167,41 @@ async fn seed_text(state: &AppState, posted: &mut Posted) -> Result<Zeroizing<St
             Err(reason) => reasons.push(reason),
         }
     }
-    Err(Problem::invalid(if codes.is_empty() {
-        "no QR code found in the screenshot; capture the whole QR code, sharp and not cropped, or type the secret shown under \"Can't scan image?\"".to_owned()
-    } else {
-        format!(
-            "the screenshot's QR code is not a TOTP seed: {}",
-            reasons.join("; ")
+    Err(if codes.is_empty() {
+        Problem::invalid(
+            "no QR code found in the screenshot; capture the whole QR code, sharp and not cropped, or type the secret shown under \"Can't scan image?\"",
         )
-    }))
+        .say(Msg::new("wizard-no-qr"))
+    } else {
+        let reasons = reasons.join("; ");
+        Problem::invalid(format!(
+            "the screenshot's QR code is not a TOTP seed: {reasons}"
+        ))
+        .say(Msg::new("wizard-qr-not-seed").arg("reason", reasons))
+    })
 }
 
 fn algorithm(params: &TotpParams) -> Algorithm {
     params.algorithm
 }
 
-fn codes_for(secret: &Secret, params: TotpParams, now: u64) -> Vec<WizardCode> {
+fn codes_for(t: Tr, secret: &Secret, params: TotpParams, now: u64) -> Vec<WizardCode> {
     let totp = Totp::new(secret, params);
     let period = params.period.secs();
-    [("Now", now), ("Next", now - now % period + period)]
-        .into_iter()
-        .filter_map(|(label, t)| totp.at(t).ok().map(|c| (label, c)))
-        .map(|(label, c)| WizardCode {
-            label,
-            code: c.code.expose().to_owned(),
-            valid_from: c.valid_from,
-            valid_until: c.valid_until,
-            left: if now < c.valid_from {
-                format!("valid in {} s", c.valid_from - now)
-            } else {
-                format!("{} s left", c.valid_until.saturating_sub(now))
-            },
-        })
-        .collect()
+    [
+        ("code-now", now),
+        ("code-next", now - now % period + period),
+    ]
+    .into_iter()
+    .filter_map(|(label, t)| totp.at(t).ok().map(|c| (label, c)))
+    .map(|(label, c)| WizardCode {
+        label,
+        code: c.code.expose().to_owned(),
+        valid_from: c.valid_from,
+        valid_until: c.valid_until,
+        left: seconds_left(t, now, c.valid_from, c.valid_until),
+    })
+    .collect()
 }
 
 pub(crate) async fn submit(
@@ -210,7 +213,7 @@ pub(crate) async fn submit(
     let mut posted = match read_form(multipart).await {
         Ok(p) => p,
         Err(problem) => {
-            page.error = Some(problem.message);
+            page.error = Some(problem.on_page());
             return with_status(render(&page), problem.status);
         }
     };
@@ -222,6 +225,7 @@ pub(crate) async fn submit(
     page.phone = posted.get("phone");
     page.email = posted.get("email");
     page.time_zone = posted.get("time_zone");
+    page.language = posted.get("language");
     page.manufacturer = posted.get("manufacturer");
     page.model = posted.get("model");
     page.serial = posted.get("serial");
@@ -229,7 +233,7 @@ pub(crate) async fn submit(
     let text = match seed_text(&state, &mut posted).await {
         Ok(t) => t,
         Err(problem) => {
-            page.error = Some(problem.message.clone());
+            page.error = Some(problem.on_page());
             let mut resp = with_status(render(&page), problem.status);
             problem.headers(&mut resp);
             return resp;
@@ -239,7 +243,7 @@ pub(crate) async fn submit(
     let (secret, params, uri) = match crate::toolset::parse_seed(&text, false) {
         Ok(parsed) => parsed,
         Err(reason) => {
-            page.error = Some(format!("Cannot use this seed: {reason}"));
+            page.error = Some(page.t.t1("seed-unusable", "reason", reason));
             return with_status(render(&page), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
@@ -249,23 +253,25 @@ pub(crate) async fn submit(
     {
         page.upn = account;
     }
-    page.params_label = format!(
-        "{}, {} digits, {} s",
-        params.algorithm,
-        params.digits.get(),
-        params.period.secs()
-    );
-    page.codes = codes_for(&secret, params, state.now());
+    page.params_label = params_label(page.t, &params);
+    page.codes = codes_for(page.t, &secret, params, state.now());
     if posted.action != "save" {
         if from_screenshot {
-            page.notice = Some("Seed read from the screenshot.".into());
+            page.notice = Some(page.t.t("wizard-seed-read"));
         }
         return render(&page);
     }
     if page.upn.is_empty() {
-        page.error = Some("enter the user's UPN (e.g. jane@example.com) before saving".into());
+        page.error = Some(page.t.t("wizard-upn-missing"));
         return with_status(render(&page), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     }
+    let language = match language_field(&page.language) {
+        Ok(l) => l,
+        Err(problem) => {
+            page.error = Some(problem.on_page());
+            return with_status(render(&page), problem.status);
+        }
+    };
     let new = NewRecord {
         upn: page.upn.clone(),
         display_name: opt(&page.display_name),
@@ -274,7 +280,7 @@ pub(crate) async fn submit(
         time_zone: match crate::mail::zone_field(&page.time_zone) {
             Ok(z) => z,
             Err(problem) => {
-                page.error = Some(problem.message);
+                page.error = Some(problem.on_page());
                 return with_status(render(&page), problem.status);
             }
         },
@@ -293,7 +299,17 @@ pub(crate) async fn submit(
         Err(problem) => return with_status(render(&page), problem.status),
     };
     let saved = async {
-        let record = state.vault().capture(&capturing, new, &secret).await?;
+        let mut record = state.vault().capture(&capturing, new, &secret).await?;
+        if language.is_some() {
+            record = state
+                .vault()
+                .set_language(
+                    &capturing,
+                    &tokendesk_vault::RecordId(record.id.clone()),
+                    language,
+                )
+                .await?;
+        }
         if !posted.passphrase.trim().is_empty() {
             state
                 .vault()
@@ -311,8 +327,51 @@ pub(crate) async fn submit(
         Ok(record) => redirect(&format!("/records/{}?done=captured", record.id)),
         Err(e) => {
             let problem = Problem::from(e);
-            page.error = Some(problem.message);
+            page.error = Some(problem.on_page());
             with_status(render(&page), problem.status)
+        }
+    }
+}
+
+/// "SHA1, 6 digits, 30 s" in `t`'s language.
+pub(crate) fn params_label(t: Tr, params: &TotpParams) -> String {
+    Msg::new("params-value")
+        .arg("algorithm", params.algorithm.to_string())
+        .arg("digits", i64::from(params.digits.get()))
+        .arg(
+            "period",
+            i64::try_from(params.period.secs()).unwrap_or(i64::MAX),
+        )
+        .say(t)
+}
+
+/// "12 s left", or "valid in 5 s" for a code whose window has not begun.
+pub(crate) fn seconds_left(t: Tr, now: u64, valid_from: u64, valid_until: u64) -> String {
+    let secs = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    if now < valid_from {
+        t.tn("code-valid-in", "secs", secs(valid_from - now))
+    } else {
+        t.tn("code-left", "secs", secs(valid_until.saturating_sub(now)))
+    }
+}
+
+/// A record's language from a form: blank is none; else a language the pages are written in.
+pub(crate) fn language_field(tag: &str) -> Result<Option<&'static str>, Problem> {
+    let tag = tag.trim();
+    if tag.is_empty() {
+        return Ok(None);
+    }
+    match Lang::parse(tag) {
+        Some(l) => Ok(Some(l.tag())),
+        None => {
+            let known = LANGS.map(Lang::tag).join(", ");
+            Err(
+                Problem::invalid(format!("no e-mails in {tag:?}: choose one of {known}")).say(
+                    Msg::new("language-unknown")
+                        .arg("tag", tag)
+                        .arg("known", known),
+                ),
+            )
         }
     }
 }

@@ -434,3 +434,132 @@ async fn a_helpdesk_operator_cannot_change_where_codes_go() {
             .any(|(a, d)| a == "contact" && d["email"] == "eve.new@example.org")
     );
 }
+
+/// A message as its text: quoted-printable soft line breaks joined and `=XX` bytes decoded
+/// (lettre sends non-ASCII text quoted-printable), folded headers unfolded.
+fn decoded(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("\r\n ", " ");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Issue 21: what the user reads follows the record's language, not the sender's: a German
+/// record gets a German code e-mail from an operator whose pages are English, a French record a
+/// French notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_german_record_gets_a_german_email_whoever_sends_it() {
+    let app = app_with(smtp("PLAIN", Security::None, None, None)).await;
+    let desk = app.staff("desk", Role::Helpdesk).await;
+    let id = record(
+        &app,
+        "dora@contoso.com",
+        "dora.private@example.org",
+        "Europe/Berlin",
+    )
+    .await;
+    app.vault
+        .set_language(
+            &crate::app::root(tokendesk_vault::Permission::Capture),
+            &tokendesk_vault::RecordId(id.clone()),
+            Some("de"),
+        )
+        .await
+        .unwrap();
+    let r = client()
+        .post(app.at(&format!("/records/{id}/reveal")))
+        .header("cookie", &desk.cookie)
+        .header("accept-language", "en-GB,en;q=0.9")
+        .form(&[
+            ("ticket", "INC-2101"),
+            ("method", "call-back"),
+            ("purpose", "send-email"),
+            ("ahead", "30"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Sent to dora.private@example.org"), "{page}");
+    let raw = received("dora.private@example.org").await;
+    let at = app.now() + 30 * 60;
+    assert_eq!(code_in(&raw), rfc_code(at), "the right code, in German too");
+    let text = decoded(&raw);
+    for german in [
+        "Hallo dora@contoso.com,",
+        "hier ist der Anmeldecode, um den Sie den Helpdesk gebeten haben (Ticket INC-2101):",
+        "Verwenden Sie ihn am",
+        "(Europe/Berlin), wenn Microsoft bei der Anmeldung als dora@contoso.com",
+        "Wenn Sie diesen Code nicht angefordert haben",
+        "<html lang=\"de\">",
+    ] {
+        assert!(text.contains(german), "{german:?} not in {text}");
+    }
+    for english in ["Hello", "sign-in code", "Use it on", "If you did not ask"] {
+        assert!(!text.contains(english), "{english:?} in {text}");
+    }
+
+    // A French record's shipped notice is French.
+    let prov = app.staff("prov", Role::Provisioner).await;
+    let id = record(
+        &app,
+        "eloise@contoso.com",
+        "eloise.private@example.org",
+        "Europe/Paris",
+    )
+    .await;
+    app.vault
+        .set_language(
+            &crate::app::root(tokendesk_vault::Permission::Capture),
+            &tokendesk_vault::RecordId(id.clone()),
+            Some("fr"),
+        )
+        .await
+        .unwrap();
+    for (to, extra) in [
+        ("burned", vec![("serial", "C302-78")]),
+        (
+            "shipped",
+            vec![("carrier", "La Poste"), ("tracking", "8R001")],
+        ),
+    ] {
+        let mut form = vec![("to", to)];
+        form.extend(extra);
+        let r = app
+            .post_form(&prov, &format!("/records/{id}/transition"), &form)
+            .await;
+        assert_eq!(r.status(), 303, "{to}");
+    }
+    let text = decoded(&received("eloise.private@example.org").await);
+    for french in [
+        "Bonjour eloise@contoso.com,",
+        "votre jeton de connexion pour eloise@contoso.com a été expédié le",
+        "Transporteur : La Poste",
+        "Numéro de suivi : 8R001",
+        "D'ici son arrivée, appelez le support",
+    ] {
+        assert!(text.contains(french), "{french:?} not in {text}");
+    }
+    assert!(
+        !text.contains("Hello") && !text.contains("on its way"),
+        "{text}"
+    );
+}

@@ -1,11 +1,14 @@
-//! Issue 21: converted pages (the dashboard, your settings, and their header) follow the
-//! viewer's language: the staff member's setting, else `Accept-Language`, else English; pages
-//! not converted yet stay wholly English; no page shows a raw catalogue key.
+//! Issue 21: every page follows the viewer's language (the staff member's setting, else
+//! `Accept-Language`, else English), shows no raw catalogue key (`⟦key⟧`) and no English
+//! sentence left over; what the user reads (the message for the user) follows the record's
+//! language.
+
+use tokendesk_vault::{Permission, RecordId, Role};
 
 use crate::TestApp;
-use crate::app::{Browser, client};
+use crate::app::{Browser, RFC_SEED, client, root};
 
-both_backends!(issue_21_pages_follow_the_language);
+both_backends!(issue_21_the_language_is_the_persons_else_the_browsers);
 
 async fn get(app: &TestApp, b: &Browser, path: &str, accept: &str) -> String {
     let r = client()
@@ -19,7 +22,7 @@ async fn get(app: &TestApp, b: &Browser, path: &str, accept: &str) -> String {
     r.text().await.unwrap()
 }
 
-async fn issue_21_pages_follow_the_language(app: TestApp) {
+async fn issue_21_the_language_is_the_persons_else_the_browsers(app: TestApp) {
     let admin = app.admin().await;
     let _ = app.capture("sprache@example.com").await;
     for (accept, lang, title, state) in [
@@ -37,31 +40,21 @@ async fn issue_21_pages_follow_the_language(app: TestApp) {
         ),
         ("nl,en;q=0.5", "en", "<h1>Dashboard</h1>", ">captured</a>"),
     ] {
-        for path in ["/", "/account"] {
-            let page = get(&app, &admin, path, accept).await;
-            assert!(
-                page.contains(&format!("<html lang=\"{lang}\">")),
-                "{path} {lang}"
-            );
-            assert!(!page.contains('⟦'), "{path} {lang}: a raw key: {page}");
-        }
         let page = get(&app, &admin, "/", accept).await;
+        assert!(page.contains(&format!("<html lang=\"{lang}\">")), "{lang}");
         assert!(page.contains(title), "{lang}: {page}");
         assert!(page.contains(state), "{lang}: {page}");
-        // A page not converted yet is English throughout, header included.
-        let records = get(&app, &admin, "/records", accept).await;
-        assert!(records.contains("<html lang=\"en\">"), "{lang}");
-        assert!(records.contains(">Records</a>"), "{lang}");
     }
     // The person's own choice wins over the browser.
     let r = app
         .post_form(&admin, "/account", &[("time_zone", ""), ("language", "fr")])
         .await;
     assert_eq!(r.status(), 303);
-    let page = get(&app, &admin, "/", "de").await;
-    assert!(page.contains("<h1>Tableau de bord</h1>"), "{page}");
+    let page = get(&app, &admin, "/records", "de").await;
+    assert!(page.contains("<html lang=\"fr\">"), "{page}");
+    assert!(page.contains("<h1>Dossiers</h1>"), "{page}");
     assert!(page.contains(">Se déconnecter</button>"), "{page}");
-    // A language without pages is refused and changes nothing.
+    // A language without pages is refused, in the person's language, and changes nothing.
     let r = app
         .post_form(
             &admin,
@@ -70,7 +63,255 @@ async fn issue_21_pages_follow_the_language(app: TestApp) {
         )
         .await;
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("choose one of en, de, fr"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("pas de pages en « tlh »"), "{body}");
     let page = get(&app, &admin, "/account", "de").await;
     assert!(page.contains("<option value=\"fr\" selected>"), "{page}");
+}
+
+/// English sentences of the pages; on a German or French page none may be left. Each page's
+/// English rendering must contain some of them (checked below), so the test can fail.
+const SENTINELS: &[&str] = &[
+    ">Sign out<",
+    ">Dashboard<",
+    ">Records<",
+    ">Filter<",
+    ">History<",
+    ">Lifecycle<",
+    ">Checklist<",
+    "Message for the user",
+    "Hello ",
+    "Until it arrives",
+    "Reveal a code to a verified caller",
+    "Verified — show the code",
+    "Before any code",
+    ">Purpose<",
+    "Over the quota",
+    "Current and next code",
+    "Time left",
+    "valid until",
+    "Back to the record",
+    ">Provision a token<",
+    "Screen share started",
+    "Capture the seed",
+    ">Save<",
+    "Reveal approvals",
+    "Nothing pending",
+    ">Approve<",
+    ">Audit trail<",
+    "Download CSV",
+    "Raw detail",
+    "What happened",
+    "marked the token",
+    "captured the seed",
+    "signed in with the password",
+    "created the vault",
+    "Add a staff member",
+    ">API keys<",
+    "Desk sessions",
+    "Last sign-in",
+    "Create API key",
+    "Sign a desk in",
+    "Code from the desk",
+    "Your desk sessions",
+    "Burn on a desk reader",
+    "Waiting for the desk",
+    "Codes, conversions and QR codes",
+    "Entra ID hardware token CSV line",
+    ">Show codes<",
+    " s left",
+    "Records by state",
+    "Your settings",
+    ">Time zone<",
+    "Not found",
+    "There is no such entry",
+    ">Sign in<",
+    ">User name<",
+    ">Password<",
+    "Phone for call-back",
+    "Caller passphrase",
+    "not shipped",
+    "seconds left",
+];
+
+/// A page: what to request and how.
+enum Req {
+    Get(String),
+    /// A form post whose answer is a page (200), not a redirect.
+    Post(String, Vec<(&'static str, String)>),
+    /// Signed out.
+    Anonymous(&'static str),
+    /// An error page, with its status.
+    Error(String, u16),
+}
+
+async fn fetch(app: &TestApp, b: &Browser, req: &Req, accept: &str) -> String {
+    let r = match req {
+        Req::Get(path) | Req::Error(path, _) => client()
+            .get(app.at(path))
+            .header("cookie", &b.cookie)
+            .header("accept-language", accept),
+        Req::Post(path, form) => client()
+            .post(app.at(path))
+            .header("cookie", &b.cookie)
+            .header("accept-language", accept)
+            .form(form),
+        Req::Anonymous(path) => client().get(app.at(path)).header("accept-language", accept),
+    }
+    .send()
+    .await
+    .unwrap();
+    let want = match req {
+        Req::Error(_, status) => *status,
+        Req::Anonymous(_) => r.status().as_u16(),
+        _ => 200,
+    };
+    assert_eq!(r.status().as_u16(), want, "{accept}");
+    r.text().await.unwrap()
+}
+
+/// Every page, signed in as an administrator, in German and in French: the page's language is
+/// named, no raw key shows and none of the English sentences the English page has is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_21_every_page_in_german_and_french_has_no_raw_key_and_no_english_left() {
+    let app = TestApp::sqlite().await;
+    let admin = app.admin().await;
+    // A captured record (burn on a desk), a burned one with its user's own language (the
+    // message for the user), a pending approval asked by a colleague, audit entries of many kinds.
+    let captured = app.capture("erfasst@example.com").await;
+    let burned = app.capture("gebrannt@example.com").await;
+    let r = app
+        .post_form(
+            &admin,
+            &format!("/records/{burned}/transition"),
+            &[("to", "burned"), ("serial", "C302-1")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let desk = app.staff("kollege", Role::Helpdesk).await;
+    let r = app
+        .post_form(
+            &desk,
+            &format!("/records/{burned}/approval"),
+            &[("ticket", "INC-7"), ("reason", "Kontingent")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let reveal = vec![
+        ("ticket", "INC-8".to_owned()),
+        ("method", "call-back".to_owned()),
+        ("purpose", "read-out".to_owned()),
+    ];
+    let pages = [
+        Req::Get("/".into()),
+        Req::Get("/account".into()),
+        Req::Get("/records".into()),
+        Req::Get(format!("/records/{burned}")),
+        Req::Get(format!("/records/{burned}/reveal")),
+        Req::Post(format!("/records/{burned}/reveal"), reveal),
+        Req::Get("/wizard".into()),
+        Req::Get("/approvals".into()),
+        Req::Get("/audit".into()),
+        Req::Get("/staff".into()),
+        Req::Get("/desk".into()),
+        Req::Get("/toolset".into()),
+        Req::Post(
+            "/toolset".into(),
+            vec![("action", "codes".into()), ("seed", RFC_SEED.into())],
+        ),
+        Req::Post(format!("/records/{captured}/burn-grant"), vec![]),
+        Req::Error("/records/no-such-record".into(), 404),
+        Req::Anonymous("/login"),
+    ];
+    for (i, req) in pages.iter().enumerate() {
+        let english = fetch(&app, &admin, req, "en").await;
+        let present: Vec<&str> = SENTINELS
+            .iter()
+            .copied()
+            .filter(|s| english.contains(s))
+            .collect();
+        assert!(
+            !present.is_empty(),
+            "page {i}: no English sentinel in {english}"
+        );
+        for lang in ["de", "fr"] {
+            let page = fetch(&app, &admin, req, &format!("{lang},en;q=0.1")).await;
+            assert!(
+                page.contains(&format!("<html lang=\"{lang}\">")),
+                "page {i} {lang}: {page}"
+            );
+            assert!(!page.contains('⟦'), "page {i} {lang}: a raw key in {page}");
+            let left: Vec<&&str> = present.iter().filter(|s| page.contains(**s)).collect();
+            assert!(
+                left.is_empty(),
+                "page {i} {lang}: English left: {left:?} in {page}"
+            );
+        }
+    }
+    // The message for the user follows the record's language, not the viewer's.
+    app.vault
+        .set_language(
+            &root(Permission::Capture),
+            &RecordId(burned.clone()),
+            Some("fr"),
+        )
+        .await
+        .unwrap();
+    let page = get(&app, &admin, &format!("/records/{burned}"), "de").await;
+    assert!(page.contains("<h2>Checkliste</h2>"), "{page}");
+    assert!(
+        page.contains("Bonjour gebrannt@example.com,")
+            && page.contains("nous préparons votre jeton"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td id=\"record-language\">Français</td>"),
+        "{page}"
+    );
+}
+
+/// The record page sets the user's language (audited); one the pages lack is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_21_the_record_page_sets_the_users_language() {
+    let app = TestApp::sqlite().await;
+    let admin = app.admin().await;
+    let id = app.capture("lang@example.com").await;
+    let r = app
+        .post_form(
+            &admin,
+            &format!("/records/{id}/contact"),
+            &[
+                ("email", "lang@example.org"),
+                ("time_zone", ""),
+                ("language", "de"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = app.vault.record(&id).await.unwrap();
+    assert_eq!(r.language.as_deref(), Some("de"));
+    assert_eq!(r.email.as_deref(), Some("lang@example.org"));
+    let page = app.get_text(&admin, &format!("/records/{id}")).await;
+    assert!(page.contains("<option value=\"de\" selected>"), "{page}");
+    assert!(page.contains("Hallo lang@example.com,"), "{page}");
+    assert!(
+        page.contains("set the user&#x27;s language to de")
+            || page.contains("set the user&#39;s language to de"),
+        "{page}"
+    );
+    let r = app
+        .post_form(
+            &admin,
+            &format!("/records/{id}/contact"),
+            &[("email", ""), ("time_zone", ""), ("language", "tlh")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let r = app.vault.record(&id).await.unwrap();
+    assert_eq!(r.language.as_deref(), Some("de"), "nothing changed");
+    assert_eq!(
+        r.email.as_deref(),
+        Some("lang@example.org"),
+        "nothing changed"
+    );
 }

@@ -215,7 +215,7 @@ async fn issue_13_oversized_screenshot_gets_a_clear_answer() {
     let (status, text, _) = upload(addr, &admin, png(&small)).await;
     assert_eq!(status, 422, "{text}");
     assert!(
-        text.contains("no QR code found in the screenshot"),
+        text.contains("No QR code found in the screenshot"),
         "{text}"
     );
 }
