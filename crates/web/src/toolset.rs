@@ -286,14 +286,7 @@ fn fill_codes(page: &mut ToolsetPage, secret: &Secret, params: TotpParams) -> Re
 
 /// "SHA1, 6 digits, 30 s steps" in `t`'s language.
 fn steps_label(t: Tr, params: &TotpParams) -> String {
-    Msg::new("params-steps")
-        .arg("algorithm", params.algorithm.to_string())
-        .arg("digits", i64::from(params.digits.get()))
-        .arg(
-            "period",
-            i64::try_from(params.period.secs()).unwrap_or(i64::MAX),
-        )
-        .say(t)
+    crate::pages::wizard::params_text(t, "params-steps", params)
 }
 
 /// `HH:MM:SS` of a Unix time, in UTC.

@@ -334,8 +334,14 @@ pub(crate) async fn submit(
 }
 
 /// "SHA1, 6 digits, 30 s" in `t`'s language.
-pub(crate) fn params_label(t: Tr, params: &TotpParams) -> String {
-    Msg::new("params-value")
+fn params_label(t: Tr, params: &TotpParams) -> String {
+    params_text(t, "params-value", params)
+}
+
+/// `params`' algorithm, digits and period through the catalogue message `key` (the wizard's
+/// "SHA1, 6 digits, 30 s", the toolset's "… 30 s steps").
+pub(crate) fn params_text(t: Tr, key: &'static str, params: &TotpParams) -> String {
+    Msg::new(key)
         .arg("algorithm", params.algorithm.to_string())
         .arg("digits", i64::from(params.digits.get()))
         .arg(
