@@ -52,6 +52,13 @@ pub(crate) fn with_vault<T>(data: &Path, f: impl AsyncFnOnce(&Vault) -> T) -> T 
         })
 }
 
+/// The served vault's whole audit trail.
+pub(crate) fn audit_of(data: &Path) -> Vec<tokendesk_vault::AuditEntry> {
+    with_vault(data, async |v: &Vault| {
+        v.audit_list(&AuditFilter::default()).await.unwrap()
+    })
+}
+
 /// `tokendesk serve` on a free loopback port; its base URL.
 pub(crate) fn serve(data: &Path) -> (Killed, String) {
     serve_with(data, &[])
@@ -268,9 +275,7 @@ fn issue_20_login_remote_reveal_move_and_logout_against_serve() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("burned"), "{}", stdout(&o));
-    let audit = with_vault(&data, async |v: &Vault| {
-        v.audit_list(&AuditFilter::default()).await.unwrap()
-    });
+    let audit = audit_of(&data);
     assert!(
         audit
             .iter()
@@ -466,9 +471,7 @@ fn issue_20_remote_four_eyes_approval_and_email_reveal() {
         "--in without --email was accepted"
     );
 
-    let audit = with_vault(&data, async |v: &Vault| {
-        v.audit_list(&AuditFilter::default()).await.unwrap()
-    });
+    let audit = audit_of(&data);
     for (actor, action) in [
         ("alice@desk:FRONT-1", "approval.request"),
         ("carol@desk:FRONT-2", "approval.grant"),

@@ -262,8 +262,7 @@ fn issue_20_tokendesk_exe_signs_in_and_reveals_against_a_linux_serve() {
     // the vault's `desk_answer`, as in `desk::issue_20_login_remote_reveal_move_and_logout_against_serve`.
     // Wine's `icacls` accepts every call without changing anything, so the owner-only ACL of
     // the desk file is exercised (whoami, icacls called, success checked) but not its effect.
-    use super::desk::{SEED, approve_login, codes_around, now, serve, with_vault};
-    use tokendesk_vault::{AuditFilter, Vault};
+    use super::desk::{SEED, approve_login, audit_of, codes_around, now, serve};
 
     let wine = Wine::new();
     let dir = tempfile::tempdir().unwrap();
@@ -330,9 +329,7 @@ fn issue_20_tokendesk_exe_signs_in_and_reveals_against_a_linux_serve() {
             .any(|c| shown.stdout.contains(&format!("bob@contoso.com: {c}"))),
         "{shown:?} not in {around:?}"
     );
-    let audit = with_vault(&data, async |v: &Vault| {
-        v.audit_list(&AuditFilter::default()).await.unwrap()
-    });
+    let audit = audit_of(&data);
     assert!(
         audit
             .iter()
