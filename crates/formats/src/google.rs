@@ -12,6 +12,11 @@ use zeroize::Zeroizing;
 use crate::account;
 use crate::{NormaliseUpn, Parsed};
 
+/// Most export screenshots one import reads (a folder for the CLI, repeated `file` parts for the
+/// API): Google Authenticator splits an export into codes of at most ten accounts, so this is
+/// room for 2,000 accounts.
+pub const MAX_SCREENSHOTS: usize = 200;
+
 /// One decoded QR payload and where it came from (`line 3`, `IMG_0012.png`).
 pub struct Payload {
     /// Named in errors.

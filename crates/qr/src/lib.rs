@@ -30,6 +30,17 @@ pub use code::QrCode;
 pub use error::QrError;
 pub use load::{MAX_DECODER_ALLOC, MAX_PIXELS};
 
+/// Whether `bytes` start like an image this crate decodes (PNG, JPEG, GIF, BMP or WebP), by
+/// their magic bytes only: a cheap check before a decode, to tell a screenshot from a text file.
+#[must_use]
+pub fn is_image(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x89PNG")
+        || bytes.starts_with(&[0xff, 0xd8, 0xff])
+        || bytes.starts_with(b"GIF8")
+        || bytes.starts_with(b"BM")
+        || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP"))
+}
+
 /// Decodes an encoded image (PNG, JPEG, BMP, GIF, WebP) and returns every QR code found,
 /// each payload once, in no particular order. An image without a readable code gives an
 /// empty list, not an error.

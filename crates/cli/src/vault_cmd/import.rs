@@ -91,9 +91,6 @@ pub struct ImportArgs {
 /// Rows above which an import shows a progress bar (on a terminal).
 const PROGRESS_ROWS: usize = 500;
 
-/// Most screenshots read from one folder.
-const MAX_SCREENSHOTS: usize = 200;
-
 /// The vault's UPN rule, after `--user-domain` completes names without an @.
 fn normaliser(domain: Option<&str>) -> impl Fn(&str) -> Result<String, String> + '_ {
     move |name: &str| {
@@ -147,7 +144,7 @@ fn read_input(args: &ImportArgs) -> Result<Read, CliError> {
         )));
     }
     let bytes = Zeroizing::new(std::fs::read(&args.file).map_err(cannot_read)?);
-    if is_image(&bytes) && given.is_none_or(|f| f == Format::Google) {
+    if tokendesk_qr::is_image(&bytes) && given.is_none_or(|f| f == Format::Google) {
         let payloads = image_payloads(&args.file, &bytes)?;
         return Ok(Read {
             parsed: google::parse(&payloads, &normalise),
@@ -175,15 +172,6 @@ fn read_input(args: &ImportArgs) -> Result<Read, CliError> {
         detected,
         scheme,
     })
-}
-
-/// PNG, JPEG, GIF, BMP or WebP, by their magic bytes.
-fn is_image(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"\x89PNG")
-        || bytes.starts_with(&[0xff, 0xd8, 0xff])
-        || bytes.starts_with(b"GIF8")
-        || bytes.starts_with(b"BM")
-        || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP"))
 }
 
 /// The QR payloads of one screenshot, named by its file name.
@@ -231,17 +219,18 @@ fn screenshot_payloads(dir: &Path) -> Result<Vec<google::Payload>, CliError> {
             dir.display()
         )));
     }
-    if files.len() > MAX_SCREENSHOTS {
+    if files.len() > google::MAX_SCREENSHOTS {
         return Err(CliError::input(anyhow!(
-            "{} holds {} files, more than {MAX_SCREENSHOTS}; split it",
+            "{} holds {} files, more than {}; split it",
             dir.display(),
-            files.len()
+            files.len(),
+            google::MAX_SCREENSHOTS
         )));
     }
     let mut payloads = Vec::new();
     for f in files {
         let bytes = Zeroizing::new(std::fs::read(&f).map_err(env)?);
-        if !is_image(&bytes) {
+        if !tokendesk_qr::is_image(&bytes) {
             return Err(CliError::input(anyhow!(
                 "{} is not an image (PNG, JPEG, GIF, BMP or WebP); the folder must hold only \
                  the export screenshots",

@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use tokendesk_formats::ImportFormat;
+use tokendesk_formats::{ImportFormat, google};
 use tokendesk_vault::{NewRecord, State as RecordState};
 use zeroize::Zeroizing;
 
@@ -35,7 +35,7 @@ pub(crate) async fn import(
             format!("send the file as multipart/form-data: {}", e.body_text()),
         )
     })?;
-    let mut file: Option<Zeroizing<Vec<u8>>> = None;
+    let mut files: Vec<Upload> = Vec::new();
     let mut format = String::new();
     let mut password: Option<Zeroizing<String>> = None;
     let (mut dry_run, mut skip_invalid) = (false, false);
@@ -45,6 +45,7 @@ pub(crate) async fn import(
         .map_err(|e| Problem::multipart("the upload", &e))?
     {
         let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
         let bytes = Zeroizing::new(
             field
                 .bytes()
@@ -59,7 +60,19 @@ pub(crate) async fn import(
             _ => Err(Problem::bad_request(format!("`{field}` is true or false"))),
         };
         match name.as_str() {
-            "file" => file = Some(bytes.clone()),
+            "file" => {
+                if files.len() == google::MAX_SCREENSHOTS {
+                    return Err(Problem::invalid(format!(
+                        "more than {} files; split the screenshots over several imports",
+                        google::MAX_SCREENSHOTS
+                    ))
+                    .into());
+                }
+                files.push(Upload {
+                    name: part_name(file_name.as_deref(), files.len() + 1),
+                    bytes,
+                });
+            }
             "format" => {
                 format = text();
                 if format.is_empty() {
@@ -80,31 +93,55 @@ pub(crate) async fn import(
             }
         }
     }
-    let file = file.ok_or_else(|| Problem::bad_request("the upload has no `file` field"))?;
-    let (format, detected) = if format.is_empty() {
-        let found = tokendesk_formats::detect(&file).ok_or_else(|| {
-            Problem::invalid("cannot tell the format of the file; name it in the `format` field")
-        })?;
-        (found, true)
+    let given = if format.is_empty() {
+        None
     } else {
+        Some(format.parse::<ImportFormat>().map_err(Problem::invalid)?)
+    };
+    let Some(first) = files.first() else {
+        return Err(Problem::bad_request("the upload has no `file` field").into());
+    };
+    let screenshots =
+        tokendesk_qr::is_image(&first.bytes) && given.is_none_or(|f| f == ImportFormat::Google);
+    let (parsed, format, detected) = if screenshots {
+        let payloads = screenshot_payloads(&state, &files).await?;
         (
-            format.parse::<ImportFormat>().map_err(Problem::invalid)?,
-            false,
+            google::parse(&payloads, &normalise),
+            ImportFormat::Google,
+            given.is_none(),
         )
+    } else {
+        if files.len() > 1 {
+            return Err(Problem::invalid(
+                "several `file` parts are for Google Authenticator export screenshots only; \
+                 send one file of any other format",
+            )
+            .into());
+        }
+        let (format, detected) = match given {
+            Some(f) => (f, false),
+            None => (
+                tokendesk_formats::detect(&first.bytes).ok_or_else(|| {
+                    Problem::invalid(
+                        "cannot tell the format of the file; name it in the `format` field",
+                    )
+                })?,
+                true,
+            ),
+        };
+        let creds = tokendesk_formats::pskc::Credentials {
+            password: password.as_ref().map(|p| p.as_bytes()),
+            preshared_key: None,
+        };
+        let (parsed, _) = tokendesk_formats::read(format, &first.bytes, &creds, &normalise)
+            .map_err(|e| Problem::invalid(e.to_string()))?;
+        (parsed, format, detected)
     };
-    let creds = tokendesk_formats::pskc::Credentials {
-        password: password.as_ref().map(|p| p.as_bytes()),
-        preshared_key: None,
-    };
-    let (
-        tokendesk_formats::Parsed {
-            rows,
-            errors,
-            left_out,
-        },
-        _,
-    ) = tokendesk_formats::read(format, &file, &creds, &normalise)
-        .map_err(|e| Problem::invalid(e.to_string()))?;
+    let tokendesk_formats::Parsed {
+        rows,
+        errors,
+        left_out,
+    } = parsed;
     if !errors.is_empty() && !skip_invalid {
         return Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -135,6 +172,59 @@ pub(crate) async fn import(
         "format": format.as_str(), "detected": detected, "left_out": left_out,
     }))
     .into_response())
+}
+
+/// One `file` part of an import upload.
+struct Upload {
+    /// How errors name it: the part's file name, else `file N`.
+    name: String,
+    bytes: Zeroizing<Vec<u8>>,
+}
+
+/// The name errors give the `n`th file part: its own file name when it sends a printable one
+/// (the last path component, at most 100 characters), else `file n`.
+fn part_name(file_name: Option<&str>, n: usize) -> String {
+    file_name
+        .map(|f| f.rsplit(['/', '\\']).next().unwrap_or_default())
+        .filter(|f| !f.is_empty() && f.chars().count() <= 100 && !f.chars().any(char::is_control))
+        .map_or_else(|| format!("file {n}"), str::to_owned)
+}
+
+/// The QR payloads of every screenshot, each decoded within the server's decode budgets. Any
+/// part that is not an image, or an image without a QR code, refuses the whole upload.
+async fn screenshot_payloads(
+    state: &AppState,
+    files: &[Upload],
+) -> Result<Vec<google::Payload>, Problem> {
+    let mut payloads = Vec::new();
+    for file in files {
+        if !tokendesk_qr::is_image(&file.bytes) {
+            return Err(Problem::invalid(format!(
+                "{} is not an image (PNG, JPEG, GIF, BMP or WebP); an upload of screenshots \
+                 holds only the export screenshots",
+                file.name
+            )));
+        }
+        let codes = state
+            .decoder()
+            .decode(file.bytes.to_vec())
+            .await
+            .map_err(|mut p| {
+                p.message = format!("{}: {}", file.name, p.message);
+                p
+            })?;
+        if codes.is_empty() {
+            return Err(Problem::invalid(format!(
+                "{}: no QR code found; take the screenshot again with the whole code visible",
+                file.name
+            )));
+        }
+        payloads.extend(codes.iter().map(|c| google::Payload {
+            source: file.name.clone(),
+            text: Zeroizing::new(c.expose_payload().to_owned()),
+        }));
+    }
+    Ok(payloads)
 }
 
 #[derive(Deserialize)]

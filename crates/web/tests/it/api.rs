@@ -274,6 +274,7 @@ async fn two_instances_share_sessions(app: TestApp) {
 
 both_backends!(import_and_export_over_the_api);
 both_backends!(issue_19_import_detects_the_format_when_none_is_named);
+both_backends!(issue_19_google_export_screenshots_import_over_the_api);
 both_backends!(issue_19_graph_export_checks_before_it_discloses);
 
 /// Issue 19: the Microsoft Graph export over the API. A token Graph cannot take (no serial) is
@@ -488,4 +489,146 @@ async fn import_and_export_over_the_api(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// A PNG screenshot of one QR code holding `payload`: 4 px modules on a white page.
+fn qr_png(payload: &str) -> Vec<u8> {
+    let code = qrcode::QrCode::new(payload.as_bytes()).unwrap();
+    let width = code.width();
+    let colors = code.to_colors();
+    let (scale, quiet) = (4u32, 40u32);
+    let side = u32::try_from(width).unwrap() * scale + 2 * quiet;
+    let img = image::GrayImage::from_fn(side + 120, side + 60, |x, y| {
+        let inside = x >= quiet && y >= quiet && x < side - quiet && y < side - quiet;
+        let dark = inside
+            && colors[((y - quiet) / scale) as usize * width + ((x - quiet) / scale) as usize]
+                == qrcode::Color::Dark;
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+async fn issue_19_google_export_screenshots_import_over_the_api(app: TestApp) {
+    // Why: a Google Authenticator export arrives as several screenshots; the API takes them as
+    // repeated `file` parts, checks each batch is complete and imports all or nothing, as the
+    // CLI does with a folder.
+    let _admin = app.admin().await;
+    let key = app.api_key("ops", Role::Admin).await;
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../formats/tests/fixtures/google_export.txt"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let shots: Vec<(String, Vec<u8>)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("IMG_{i}.png"), qr_png(l)))
+        // The first code photographed twice.
+        .chain([("IMG_9.png".to_owned(), qr_png(lines[0]))])
+        .collect();
+    let send = |files: Vec<(String, Vec<u8>)>, fields: &[(&'static str, &'static str)]| {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in files {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            );
+        }
+        for (k, v) in fields {
+            form = form.text(*k, *v);
+        }
+        client()
+            .post(app.at("/api/v1/import"))
+            .header("authorization", &key)
+            .multipart(form)
+            .send()
+    };
+    let count = || async { app.vault.list(&Default::default()).await.unwrap().len() };
+
+    let r = send(
+        shots.clone(),
+        &[("dry_run", "true"), ("skip_invalid", "true")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["format"], "google", "{report}");
+    assert_eq!(report["detected"], true);
+    assert_eq!(report["valid"], 4, "{report}");
+    assert_eq!(report["left_out"], 2, "{report}");
+    let errors = report["errors"].to_string();
+    assert!(
+        errors.contains("IMG_1.png, account 2 (GitHub): invalid input: the user"),
+        "{errors}"
+    );
+    assert_eq!(count().await, 0);
+
+    // A bad row refuses the whole upload unless skip_invalid.
+    let r = send(shots.clone(), &[]).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(count().await, 0);
+
+    // A part that is not an image, or an image without a code, refuses everything and is named.
+    let mut with_text = shots.clone();
+    with_text.push(("notes.txt".into(), b"x".to_vec()));
+    let r = send(with_text, &[("skip_invalid", "true")]).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("notes.txt is not an image"), "{body}");
+    let blank = {
+        let img = image::GrayImage::from_pixel(200, 200, image::Luma([255]));
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    };
+    let mut with_blank = shots.clone();
+    with_blank.push(("blank.png".into(), blank));
+    let r = send(with_blank, &[("skip_invalid", "true")]).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("blank.png: no QR code found"), "{body}");
+    // Several files are for screenshots only.
+    let two_sheets = vec![
+        ("a.csv".to_owned(), b"upn,secret\n".to_vec()),
+        ("b.csv".to_owned(), b"upn,secret\n".to_vec()),
+    ];
+    let r = send(two_sheets, &[]).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("several `file` parts"));
+    assert_eq!(count().await, 0);
+
+    // Without the batch's second code, its accounts are a row-precise error; the rest imports.
+    let partial: Vec<_> = shots
+        .iter()
+        .filter(|(n, _)| n != "IMG_1.png")
+        .cloned()
+        .collect();
+    let r = send(partial, &[("skip_invalid", "true")]).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert!(
+        report["errors"]
+            .to_string()
+            .contains("code(s) 2 of them are missing"),
+        "{report}"
+    );
+    let users: Vec<String> = app
+        .vault
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.upn)
+        .collect();
+    assert!(users.contains(&"alice@contoso.com".to_owned()), "{users:?}");
+    assert!(
+        !users.contains(&"carol@contoso.com".to_owned()),
+        "{users:?}"
+    );
 }
