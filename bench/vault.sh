@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Vault benchmark: spreadsheet import (encryption + audit chain, one transaction) of 10,000 and
-# 100,000 rows on SQLite and PostgreSQL, then `list` and `show` over the imported records.
+# 100,000 rows on SQLite and PostgreSQL, then `list`, `show`, `audit verify`, `backup` and an Entra
+# `export` over the imported records (time and peak RSS).
 # Results go to bench/RESULTS-vault.md (appended as a dated section).
 #
 #   bench/vault.sh                      # 10000 and 100000 rows, both backends
+#   BIN=/path/to/tokendesk bench/vault.sh   # that binary instead of a release build
 #   ROWS="10000" bench/vault.sh          # fewer sizes
 #   TOKENDESK_BENCH_PG_URL=postgres://postgres@127.0.0.1:55433/postgres bench/vault.sh
 #
@@ -22,8 +24,12 @@ cleanup() {
 trap cleanup EXIT
 
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release -p tokendesk-cli --bin tokendesk >/dev/null
-bin="$target/release/tokendesk"
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  cargo build --release -p tokendesk-cli --bin tokendesk >/dev/null
+  bin="$target/release/tokendesk"
+fi
 
 pg_url=${TOKENDESK_BENCH_PG_URL:-}
 pg_note="server given in TOKENDESK_BENCH_PG_URL"
@@ -60,8 +66,8 @@ results="$work/results.md"
   echo "PostgreSQL: $pg_note. Times are wall-clock for the whole \`tokendesk\` process (start-up,"
   echo "key file, connection, work); \`show\` is the median of 21 runs."
   echo
-  echo "| backend | rows | import | import peak RSS | rows/s | list (all) | show (one user, median) | audit verify |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| backend | rows | import | import peak RSS | rows/s | list (all) | show (one user, median) | audit verify | backup | backup peak RSS | export (entra) | export peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$results"
 
 for backend in sqlite postgres; do
@@ -94,9 +100,15 @@ for backend in sqlite postgres; do
     median=$(printf '%s\n' "${shows[@]}" | sort -n | sed -n 11p)
     t0=$(now); run audit verify >/dev/null; t1=$(now)
     verify_ms=$(ms "$t0" "$t1")
+    t0=$(now); run_timed backup "$work/backup-$backend-$rows" >/dev/null; t1=$(now)
+    backup_ms=$(ms "$t0" "$t1"); backup_mb=$(( $(cat "$work/rss") / 1024 ))
+    rm -f "$work/backup-$backend-$rows"
+    t0=$(now); run_timed export --format entra --out "$work/export-$backend-$rows.csv" >/dev/null; t1=$(now)
+    export_ms=$(ms "$t0" "$t1"); export_mb=$(( $(cat "$work/rss") / 1024 ))
+    rm -f "$work/export-$backend-$rows.csv"
     rate=$(( rows * 1000 / (import_ms > 0 ? import_ms : 1) ))
-    printf '| %s | %d | %d ms | %d MB | %d | %d ms | %d.%d ms | %d ms |\n' "$backend" "$rows" "$import_ms" "$rss_mb" "$rate" \
-      "$list_ms" "$(( median / 10 ))" "$(( median % 10 ))" "$verify_ms" >>"$results"
+    printf '| %s | %d | %d ms | %d MB | %d | %d ms | %d.%d ms | %d ms | %d ms | %d MB | %d ms | %d MB |\n' "$backend" "$rows" "$import_ms" "$rss_mb" "$rate" \
+      "$list_ms" "$(( median / 10 ))" "$(( median % 10 ))" "$verify_ms" "$backup_ms" "$backup_mb" "$export_ms" "$export_mb" >>"$results"
     echo "$backend $rows: import ${import_ms} ms, list ${list_ms} ms, show median $(( median / 10 )).$(( median % 10 )) ms, verify ${verify_ms} ms" >&2
   done
 done
@@ -109,7 +121,7 @@ for rows in $rows_list; do
   t0=$(now)
   sqlite3 "$work/floor.db" "CREATE TABLE t (username TEXT, secret TEXT);" ".import --csv --skip 1 $csv t"
   t1=$(now)
-  printf '| peer: `sqlite3 .import` into a bare table | %d | %d ms | | | | | |\n' "$rows" "$(ms "$t0" "$t1")" >>"$results"
+  printf '| peer: `sqlite3 .import` into a bare table | %d | %d ms | | | | | | | | | |\n' "$rows" "$(ms "$t0" "$t1")" >>"$results"
 done
 
 [ -f bench/RESULTS-vault.md ] || printf '# Vault benchmark results\n\nProduced by `bench/vault.sh`; goals from issue 3: 10,000 rows in under 2 s on SQLite, `show` under 5 ms.\n' >bench/RESULTS-vault.md

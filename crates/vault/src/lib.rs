@@ -47,7 +47,7 @@ pub use store::keyfile::{
 };
 pub use store::keyring::KeySpec;
 pub use store::schema::{SchemaStatus, schema_status};
-pub use store::{Snapshot, Store, owner_only};
+pub use store::{BackupReport, Snapshot, Store, owner_only};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
 pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};
 pub use vault::{DEFAULT_REVEAL_MAX_FUTURE_SECS, Settings, StaffSettings, Vault};

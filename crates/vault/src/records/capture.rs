@@ -6,11 +6,13 @@ use crate::error::{RecordError, StoreError};
 use crate::error::{Result, VaultError};
 use crate::policy::{Actor, Authorized, Permission};
 use crate::records::{
-    NewRecord, Record, check_email, check_params, check_time_zone_name, new_record_id, validate_upn,
+    NewRecord, Record, check_email, check_params, check_time_zone_name, new_time_ordered_id,
+    validate_upn,
 };
 use crate::state::State;
 use crate::store::audit_chain::{self, AuditEvent};
 use crate::store::bulk::{self, Col};
+use crate::store::clock::UnixTime;
 use crate::store::on_unique;
 use crate::vault::Vault;
 use serde_json::json;
@@ -19,79 +21,60 @@ use sqlx::Row;
 use tokendesk_otp::Secret;
 
 impl Vault {
-    /// Inserts new records, [`bulk::ROWS_PER_STATEMENT`] per statement, returning their ids:
-    /// the one place the `records` column list is written, for single captures and imports alike.
+    /// Inserts new records, [`bulk::ROWS_PER_STATEMENT`] per statement, returning their ids.
     pub(crate) async fn insert_records_bulk(
         &self,
         conn: &mut AnyConnection,
         actor: &Actor,
         items: &[(String, &NewRecord, &Secret)],
     ) -> Result<Vec<String>> {
-        const COLS: [Col; 18] = [
-            Col::Text("id"),
-            Col::Text("upn"),
-            Col::Text("display_name"),
-            Col::Text("phone"),
-            Col::Text("notes"),
-            Col::Text("serial"),
-            Col::Text("model"),
-            Col::Text("manufacturer"),
-            Col::Text("algorithm"),
-            Col::Int("digits"),
-            Col::Int("period_secs"),
-            Col::Text("created_by"),
-            Col::Int("created_unix_secs"),
-            Col::Int("updated_unix_secs"),
-            Col::Int("key_version"),
-            Col::Blob("wrapped_dek"),
-            Col::Blob("sealed_seed"),
-            Col::Blob("seed_fingerprint"),
-        ];
-        const CONSTANTS: [(&str, &str); 2] = [("drift_steps", "0"), ("state", "'captured'")];
         let now = self.now().0;
         let mut ids = Vec::with_capacity(items.len());
         for chunk in items.chunks(bulk::ROWS_PER_STATEMENT) {
-            let mut rows = bulk::Rows::new();
-            for (upn, new, seed) in chunk {
-                let id = new_record_id()?;
-                let (wrapped, sealed, fingerprint) =
-                    self.seal_new(&id, upn, seed.expose_bytes())?;
-                rows.row()
-                    .text(Some(&id))
-                    .text(Some(upn))
-                    .text(new.display_name.as_deref())
-                    .text(new.phone.as_deref())
-                    .text(new.notes.as_deref())
-                    .text(new.serial.as_deref())
-                    .text(new.model.as_deref())
-                    .text(new.manufacturer.as_deref())
-                    .text(Some(new.params.algorithm.as_str()))
-                    .int(i64::from(new.params.digits))
-                    .int(i64::from(new.params.period_secs))
-                    .text(Some(&actor.name))
-                    .int(now)
-                    .int(now)
-                    .int(self.keys.version)
-                    .blob(&wrapped)
-                    .blob(&sealed)
-                    .blob(&fingerprint);
-                ids.push(id);
-            }
-            bulk::insert(conn, "records", &COLS, &CONSTANTS, rows)
-                .await
-                .map_err(|e| {
-                    on_unique(e, || match chunk {
-                        [(upn, _, _)] => VaultError::Record(RecordError::ActiveRecordExists {
-                            upn: upn.clone(),
-                            state: State::Captured,
-                        }),
-                        _ => VaultError::Invalid(
-                            "a user in this batch already has an active record".into(),
-                        ),
-                    })
-                })?;
+            let (rows, chunk_ids) = self.record_rows(actor, now, chunk)?;
+            insert_record_rows(conn, chunk, rows).await?;
+            ids.extend(chunk_ids);
         }
         Ok(ids)
+    }
+
+    /// The `records` rows of `items` (new ids, seeds sealed), ready for [`insert_record_rows`],
+    /// and their ids: the one place the `records` column list is written, for single captures
+    /// and imports alike. No database: imports run it while the previous chunk is written.
+    fn record_rows(
+        &self,
+        actor: &Actor,
+        now: i64,
+        items: &[(String, &NewRecord, &Secret)],
+    ) -> Result<(bulk::Rows, Vec<String>)> {
+        // About 500 bytes of JSON per record (hex blobs, id, UPN, numbers).
+        let mut rows = bulk::Rows::with_capacity(items.len() * 560);
+        let mut ids = Vec::with_capacity(items.len());
+        for (upn, new, seed) in items {
+            let id = new_time_ordered_id(UnixTime(now))?;
+            let (wrapped, sealed, fingerprint) = self.seal_new(&id, upn, seed.expose_bytes())?;
+            rows.row()
+                .text(Some(&id))
+                .text(Some(upn))
+                .text(new.display_name.as_deref())
+                .text(new.phone.as_deref())
+                .text(new.notes.as_deref())
+                .text(new.serial.as_deref())
+                .text(new.model.as_deref())
+                .text(new.manufacturer.as_deref())
+                .text(Some(new.params.algorithm.as_str()))
+                .int(i64::from(new.params.digits))
+                .int(i64::from(new.params.period_secs))
+                .text(Some(&actor.name))
+                .int(now)
+                .int(now)
+                .int(self.keys.version)
+                .blob(&wrapped)
+                .blob(&sealed)
+                .blob(&fingerprint);
+            ids.push(id);
+        }
+        Ok((rows, ids))
     }
 
     /// Captures a seed: one new record in state `captured` plus its audit event. The seed is
@@ -168,38 +151,121 @@ impl Vault {
                 .map_err(|e| VaultError::Invalid(format!("item {}: {e}", n + 1)))?;
             prepared.push((upn, new, seed));
         }
+        let now = self.now();
+        let source_detail = |serial: &Option<String>| json!({ "serial": serial, "source": source });
+        // One chunk's rows: its records (seeds sealed) and their audit entries (hashed and
+        // MAC'd in chain order). Pure work, no database.
+        let rows_of = |chunk: &[(String, &NewRecord, &Secret)],
+                       chain: &mut audit_chain::Chain<'_>|
+         -> Result<(bulk::Rows, bulk::Rows)> {
+            let (records, ids) = self.record_rows(actor, now.0, chunk)?;
+            // About 400 bytes of JSON per entry (three hex hashes, id, UPN, detail).
+            let mut audit = bulk::Rows::with_capacity(chunk.len() * 460);
+            for ((upn, new, _), id) in chunk.iter().zip(ids) {
+                let event = AuditEvent {
+                    actor: actor.name.clone(),
+                    action: "capture".into(),
+                    subject: Some(upn.clone()),
+                    record_id: Some(id),
+                    detail: source_detail(&new.serial),
+                };
+                chain.push(&mut audit, event)?;
+            }
+            Ok((records, audit))
+        };
         self.store
             .write(async |conn: &mut AnyConnection| {
                 check_no_active(conn, &prepared).await?;
-                // Chunk by chunk, records then their audit entries: memory stays one chunk's
-                // worth whatever the size of the import.
-                for chunk in prepared.chunks(bulk::ROWS_PER_STATEMENT) {
-                    let ids = self.insert_records_bulk(conn, actor, chunk).await?;
-                    let events: Vec<AuditEvent> = chunk
-                        .iter()
-                        .zip(ids)
-                        .map(|((upn, new, _), id)| AuditEvent {
-                            actor: actor.name.clone(),
-                            action: "capture".into(),
-                            subject: Some(upn.clone()),
-                            record_id: Some(id),
-                            detail: json!({ "serial": new.serial, "source": source }),
-                        })
-                        .collect();
-                    audit_chain::append_many(conn, &self.keys.audit, self.now(), events).await?;
-                }
-                let summary = AuditEvent {
-                    actor: actor.name.clone(),
-                    action: "import".into(),
-                    subject: None,
-                    record_id: None,
-                    detail: json!({ "source": source, "records": prepared.len() }),
+                // Every capture entry and the summary, reserved at once.
+                let mut chain =
+                    audit_chain::Chain::reserve(conn, &self.keys.audit, now, prepared.len() + 1)
+                        .await?;
+                // Chunk by chunk, records then their audit entries, so memory stays one or two
+                // chunks' worth whatever the size of the import. While the database writes a
+                // chunk, the next one is sealed and hashed (`biased`: the write is sent first),
+                // so the two halves of the work overlap on two cores.
+                let mut chunks = prepared.chunks(bulk::ROWS_PER_STATEMENT);
+                let mut ready = match chunks.next() {
+                    Some(chunk) => Some((chunk, rows_of(chunk, &mut chain)?)),
+                    None => None,
                 };
-                audit_chain::append(conn, &self.keys.audit, self.now(), summary).await?;
+                while let Some((chunk, (records, audit))) = ready.take() {
+                    let following = chunks.next();
+                    let (written, next) = tokio::join!(
+                        biased;
+                        async {
+                            insert_record_rows(conn, chunk, records).await?;
+                            audit_chain::Chain::insert(conn, audit).await
+                        },
+                        async {
+                            following
+                                .map(|c| rows_of(c, &mut chain).map(|rows| (c, rows)))
+                                .transpose()
+                        },
+                    );
+                    written?;
+                    ready = next?;
+                }
+                let mut summary = bulk::Rows::new();
+                chain.push(
+                    &mut summary,
+                    AuditEvent {
+                        actor: actor.name.clone(),
+                        action: "import".into(),
+                        subject: None,
+                        record_id: None,
+                        detail: json!({ "source": source, "records": prepared.len() }),
+                    },
+                )?;
+                audit_chain::Chain::insert(conn, summary).await?;
+                chain.finish(conn).await?;
                 Ok(prepared.len())
             })
             .await
     }
+}
+
+/// Writes rows made by [`Vault::record_rows`] for `chunk`, naming the user when the rule of one
+/// active record per user refuses them.
+async fn insert_record_rows(
+    conn: &mut AnyConnection,
+    chunk: &[(String, &NewRecord, &Secret)],
+    rows: bulk::Rows,
+) -> Result<()> {
+    const COLS: [Col; 18] = [
+        Col::Text("id"),
+        Col::Text("upn"),
+        Col::Text("display_name"),
+        Col::Text("phone"),
+        Col::Text("notes"),
+        Col::Text("serial"),
+        Col::Text("model"),
+        Col::Text("manufacturer"),
+        Col::Text("algorithm"),
+        Col::Int("digits"),
+        Col::Int("period_secs"),
+        Col::Text("created_by"),
+        Col::Int("created_unix_secs"),
+        Col::Int("updated_unix_secs"),
+        Col::Int("key_version"),
+        Col::Blob("wrapped_dek"),
+        Col::Blob("sealed_seed"),
+        Col::Blob("seed_fingerprint"),
+    ];
+    const CONSTANTS: [(&str, &str); 2] = [("drift_steps", "0"), ("state", "'captured'")];
+    bulk::insert(conn, "records", &COLS, &CONSTANTS, rows)
+        .await
+        .map_err(|e| {
+            on_unique(e, || match chunk {
+                [(upn, _, _)] => VaultError::Record(RecordError::ActiveRecordExists {
+                    upn: upn.clone(),
+                    state: State::Captured,
+                }),
+                _ => {
+                    VaultError::Invalid("a user in this batch already has an active record".into())
+                }
+            })
+        })
 }
 
 /// Refuses a batch naming the first user who already has an active record.

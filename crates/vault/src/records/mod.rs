@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 use crate::state::State;
+use crate::store::clock::UnixTime;
 mod capture;
 mod claim;
 mod lifecycle;
@@ -434,21 +435,47 @@ pub fn check_params(params: &TokenParams) -> Result<()> {
     Ok(())
 }
 
-/// A fresh random record id (UUID v4 text).
+/// A fresh random id (UUID v4 text): staff, keys, approvals, desk sessions.
 pub(crate) fn new_record_id() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).map_err(|_| tokendesk_crypto::CryptoError::Random)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = data_encoding::HEXLOWER.encode(&b);
-    Ok(format!(
+    Ok(uuid_text(&b))
+}
+
+/// A fresh record id, in time order: UUID version 7 text (RFC 9562) with the vault clock's time
+/// (whole seconds, as milliseconds), a 30-bit counter of this process (RFC 9562's "fixed
+/// bit-length dedicated counter", so ids of one second still ascend) and 44 random bits.
+/// Ascending ids go to the end of the id index instead of a random place in it, which keeps a
+/// 100,000-record import from touching every page of that index (issue 18). The time says no
+/// more than the record's `created_unix_secs`.
+pub(crate) fn new_time_ordered_id(now: UnixTime) -> Result<String> {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|_| tokendesk_crypto::CryptoError::Random)?;
+    let millis = u64::try_from(now.0).unwrap_or(0).saturating_mul(1000);
+    b[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0x3fff_ffff;
+    let bits = |shift: u32, mask: u32| u8::try_from((n >> shift) & mask).unwrap_or(0);
+    b[6] = 0x70 | bits(26, 0x0f);
+    b[7] = bits(18, 0xff);
+    b[8] = 0x80 | bits(12, 0x3f);
+    b[9] = bits(4, 0xff);
+    b[10] = (b[10] & 0x0f) | (bits(0, 0x0f) << 4);
+    Ok(uuid_text(&b))
+}
+
+fn uuid_text(b: &[u8; 16]) -> String {
+    let hex = data_encoding::HEXLOWER.encode(b);
+    format!(
         "{}-{}-{}-{}-{}",
         hex.get(0..8).unwrap_or_default(),
         hex.get(8..12).unwrap_or_default(),
         hex.get(12..16).unwrap_or_default(),
         hex.get(16..20).unwrap_or_default(),
         hex.get(20..32).unwrap_or_default()
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -507,11 +534,29 @@ mod tests {
     }
 
     #[test]
-    fn record_ids_are_uuid_v4() {
+    fn ids_are_uuid_v4_and_record_ids_v7_in_time_order() {
         let id = new_record_id().unwrap();
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
         assert_ne!(id, new_record_id().unwrap());
+        let now = UnixTime(1_765_000_000);
+        let ids: Vec<String> = (0..5000)
+            .map(|_| new_time_ordered_id(now).unwrap())
+            .collect();
+        for id in &ids {
+            assert_eq!(id.len(), 36);
+            assert_eq!(id.as_bytes()[14], b'7', "{id}");
+            assert!(
+                matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
+                "{id}"
+            );
+        }
+        // Within one second the counter keeps them ascending; a later second sorts after.
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        let later = new_time_ordered_id(UnixTime(now.0 + 1)).unwrap();
+        assert!(later > ids[ids.len() - 1], "{later}");
+        // The time part is the clock's, in milliseconds.
+        assert!(ids[0].starts_with("019af232-b200-7"), "{}", ids[0]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::records::{current_record, sealed_rows};
 use crate::state::State;
 use crate::store::audit_chain::{AuditEvent, append_many};
 use crate::vault::Vault;
+use futures_util::TryStreamExt as _;
 use serde_json::json;
 use sqlx::AnyConnection;
 use std::fmt;
@@ -132,13 +133,16 @@ impl Vault {
                             "SELECT {RECORD_COLUMNS} FROM records WHERE sealed_seed IS NOT NULL \
                              AND (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY upn"
                         );
-                        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        // Row by row: 100,000 database rows are never held beside their
+                        // records (issue 18: export memory).
+                        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                             .bind(state.map(State::as_str))
-                            .fetch_all(&mut *conn)
-                            .await?;
-                        rows.iter()
-                            .map(record_from_row)
-                            .collect::<Result<Vec<_>>>()?
+                            .fetch(&mut *conn);
+                        let mut records = Vec::new();
+                        while let Some(row) = rows.try_next().await? {
+                            records.push(record_from_row(&row)?);
+                        }
+                        records
                     }
                 };
                 for record in &records {

@@ -136,17 +136,37 @@ pub(crate) async fn append_many(
     events: impl IntoIterator<Item = AuditEvent, IntoIter: ExactSizeIterator>,
 ) -> Result<i64> {
     let events = events.into_iter();
-    let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let head =
-        sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, head_hash")
-            .bind(count)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| {
-                VaultError::Store(StoreError::Corrupt("the audit_head row is missing".into()))
-            })?;
-    let last: i64 = head.try_get("seq")?;
-    let mut prev: Vec<u8> = head.try_get("head_hash")?;
+    let mut chain = Chain::reserve(conn, key, at, events.len()).await?;
+    let mut rows = bulk::Rows::new();
+    for event in events {
+        chain.push(&mut rows, event)?;
+        if rows.len() == bulk::ROWS_PER_STATEMENT {
+            Chain::insert(conn, std::mem::replace(&mut rows, bulk::Rows::new())).await?;
+        }
+    }
+    Chain::insert(conn, rows).await?;
+    chain.finish(conn).await
+}
+
+/// A run of entries appended in one transaction, in three steps: [`Chain::reserve`] takes
+/// their sequence numbers under the head's lock; [`Chain::push`] hashes and MACs each entry
+/// into a bulk row — pure work without the database, so an import prepares the next chunk
+/// while the previous one is written; [`Chain::finish`] moves the head, and refuses (so the
+/// transaction rolls back) unless exactly the reserved number of entries was pushed.
+pub(crate) struct Chain<'k> {
+    key: &'k MacKey,
+    at: UnixTime,
+    /// Sequence number of the next entry pushed.
+    next: i64,
+    /// Last sequence number reserved.
+    last: i64,
+    /// How many were reserved.
+    reserved: i64,
+    /// Hash of the last entry pushed (the head's before the first).
+    prev: Vec<u8>,
+}
+
+impl<'k> Chain<'k> {
     const COLS: [Col; 10] = [
         Col::Int("seq"),
         Col::Int("at_unix_secs"),
@@ -159,19 +179,51 @@ pub(crate) async fn append_many(
         Col::Blob("entry_hash"),
         Col::Blob("mac"),
     ];
-    let mut rows = bulk::Rows::new();
-    for (seq, event) in (last - count + 1..).zip(events) {
+
+    /// Reserves `count` sequence numbers (locking the head until the transaction ends).
+    pub(crate) async fn reserve(
+        conn: &mut AnyConnection,
+        key: &'k MacKey,
+        at: UnixTime,
+        count: usize,
+    ) -> Result<Self> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let head = sqlx::query(
+            "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, head_hash",
+        )
+        .bind(count)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| {
+            VaultError::Store(StoreError::Corrupt("the audit_head row is missing".into()))
+        })?;
+        let last: i64 = head.try_get("seq")?;
+        Ok(Self {
+            key,
+            at,
+            next: last - count + 1,
+            last,
+            reserved: count,
+            prev: head.try_get("head_hash")?,
+        })
+    }
+
+    /// Hashes and MACs `event` as the next entry and writes it as a row of `rows`.
+    pub(crate) fn push(&mut self, rows: &mut bulk::Rows, event: AuditEvent) -> Result<()> {
+        if self.next > self.last {
+            return Err(self.miscounted());
+        }
         let entry = AuditEntry {
-            seq,
-            at_unix_secs: at.0,
+            seq: self.next,
+            at_unix_secs: self.at.0,
             actor: event.actor,
             action: event.action,
             subject: event.subject,
             record_id: event.record_id,
             detail: event.detail.to_string(),
         };
-        let hash = entry_hash(&prev, &entry);
-        let mac = key.mac(&[b"audit entry", &hash]);
+        let hash = entry_hash(&self.prev, &entry);
+        let mac = self.key.mac(&[b"audit entry", &hash]);
         rows.row()
             .int(entry.seq)
             .int(entry.at_unix_secs)
@@ -180,28 +232,40 @@ pub(crate) async fn append_many(
             .text(entry.subject.as_deref())
             .text(entry.record_id.as_deref())
             .text(Some(&entry.detail))
-            .blob(&prev)
+            .blob(&self.prev)
             .blob(&hash)
             .blob(&mac);
-        prev = hash.to_vec();
-        if rows.len() == bulk::ROWS_PER_STATEMENT {
-            bulk::insert(
-                conn,
-                "audit",
-                &COLS,
-                &[],
-                std::mem::replace(&mut rows, bulk::Rows::new()),
-            )
-            .await?;
-        }
+        self.prev = hash.to_vec();
+        self.next += 1;
+        Ok(())
     }
-    bulk::insert(conn, "audit", &COLS, &[], rows).await?;
-    sqlx::query("UPDATE audit_head SET head_hash = $1, head_mac = $2 WHERE id = 1")
-        .bind(prev.clone())
-        .bind(head_mac(key, last, &prev).to_vec())
-        .execute(&mut *conn)
-        .await?;
-    Ok(last)
+
+    /// Writes rows made by [`Chain::push`].
+    pub(crate) async fn insert(conn: &mut AnyConnection, rows: bulk::Rows) -> Result<()> {
+        bulk::insert(conn, "audit", &Self::COLS, &[], rows).await?;
+        Ok(())
+    }
+
+    /// Moves the head to the last entry; returns its sequence number.
+    pub(crate) async fn finish(self, conn: &mut AnyConnection) -> Result<i64> {
+        if self.next != self.last + 1 {
+            return Err(self.miscounted());
+        }
+        sqlx::query("UPDATE audit_head SET head_hash = $1, head_mac = $2 WHERE id = 1")
+            .bind(self.prev.clone())
+            .bind(head_mac(self.key, self.last, &self.prev).to_vec())
+            .execute(&mut *conn)
+            .await?;
+        Ok(self.last)
+    }
+
+    fn miscounted(&self) -> VaultError {
+        VaultError::Store(StoreError::Corrupt(format!(
+            "{} audit entries were pushed for the {} reserved; nothing was written",
+            self.next - (self.last - self.reserved + 1),
+            self.reserved
+        )))
+    }
 }
 
 /// What `verify` found wrong, naming the entry.

@@ -24,6 +24,7 @@ pub mod owner_only;
 pub(crate) mod schema;
 mod snapshot;
 
+pub use backup::BackupReport;
 pub use snapshot::Snapshot;
 
 /// A migrated database.

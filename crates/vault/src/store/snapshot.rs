@@ -1,5 +1,7 @@
 //! The backup file format: a versioned, checksummed, line-per-row dump of a [`Snapshot`].
 
+use std::io::Write as _;
+
 use sha2::Digest;
 
 use crate::error::{Result, VaultError};
@@ -127,30 +129,25 @@ impl Snapshot {
             .collect()
     }
 
-    /// The file's bytes: header, rows, checksum.
+    /// The file's bytes: header, rows, checksum (the encoding [`BackupFile`] streams).
     pub fn to_bytes(&self) -> Vec<u8> {
-        use serde_json::json;
-        let header = json!({
-            "format": BACKUP_FORMAT,
-            "version": BACKUP_VERSION,
-            "backend": self.backend,
-            "migrations": self.migrations,
-            "tables": self.tables.iter().map(|t| json!({
-                "name": t.name, "columns": t.columns, "rows": t.rows.len()
-            })).collect::<Vec<_>>(),
-        });
-        let mut out = header.to_string().into_bytes();
-        out.push(b'\n');
-        for t in &self.tables {
-            for row in &t.rows {
-                let values: Vec<serde_json::Value> = row.iter().map(Val::to_json).collect();
-                out.extend_from_slice(serde_json::Value::Array(values).to_string().as_bytes());
-                out.push(b'\n');
-            }
+        let mut enc = Encoder::new(Vec::new());
+        let tables: Vec<TableHeader<'_>> = self
+            .tables
+            .iter()
+            .map(|t| TableHeader {
+                name: &t.name,
+                columns: &t.columns,
+                rows: t.rows.len(),
+            })
+            .collect();
+        // Writing into a Vec cannot fail.
+        let _ = enc.header(&self.backend, &self.migrations, &tables);
+        for row in self.tables.iter().flat_map(|t| &t.rows) {
+            let _ = enc.row(row);
         }
-        let sum = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(&out));
-        out.extend_from_slice(format!("sha256 {sum}\n").as_bytes());
-        out
+        let _ = enc.checksum();
+        enc.out
     }
 
     /// Parses and checks a backup file's bytes.
@@ -257,40 +254,26 @@ impl Snapshot {
         })
     }
 
-    /// Writes the file (mode 0600, never overwriting, synced to disk), atomically: the bytes go
-    /// to `FILE.partial` first and appear under `FILE` only once complete and synced (a hard
-    /// link, which refuses an existing `FILE`), so a crash or `kill -9` never leaves a truncated
-    /// backup under the name a restore would use (found by the crash loop of issue 18).
+    /// Writes the file as [`BackupFile`] does (0600, never overwriting, synced, atomic).
     ///
     /// # Errors
     /// [`VaultError::Invalid`] when the file exists or cannot be written.
     pub fn write(&self, path: &std::path::Path) -> Result<()> {
-        use std::io::Write;
-        let io = |e: std::io::Error| {
-            VaultError::Invalid(format!("cannot write the backup {}: {e}", path.display()))
-        };
-        if path.exists() {
-            return Err(io(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        let mut file = BackupFile::create(path)?;
+        let tables: Vec<TableHeader<'_>> = self
+            .tables
+            .iter()
+            .map(|t| TableHeader {
+                name: &t.name,
+                columns: &t.columns,
+                rows: t.rows.len(),
+            })
+            .collect();
+        file.header(&self.backend, &self.migrations, &tables)?;
+        for row in self.tables.iter().flat_map(|t| &t.rows) {
+            file.row(row)?;
         }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = std::path::PathBuf::from(partial);
-        // Left by an interrupted run of this same backup: never a complete backup.
-        let _ = std::fs::remove_file(&partial);
-        let mut file = crate::store::owner_only::open(
-            &partial,
-            std::fs::OpenOptions::new().write(true).create_new(true),
-        )
-        .map_err(io)?;
-        let written = file
-            .write_all(&self.to_bytes())
-            .and_then(|()| file.sync_all());
-        drop(file);
-        let published = written
-            .and_then(|()| std::fs::hard_link(&partial, path))
-            .and_then(|()| sync_parent(path));
-        let _ = std::fs::remove_file(&partial);
-        published.map_err(io)
+        file.finish()
     }
 
     /// Reads and checks a backup file.
@@ -303,6 +286,148 @@ impl Snapshot {
         })?;
         Self::from_bytes(&bytes)
     }
+}
+
+/// A table as the header names it.
+pub(super) struct TableHeader<'a> {
+    pub(super) name: &'a str,
+    pub(super) columns: &'a [String],
+    pub(super) rows: usize,
+}
+
+/// The one encoder of the format: header line, row lines, checksum line, hashing every byte
+/// it writes, so a file can be written row by row without holding the snapshot.
+struct Encoder<W: std::io::Write> {
+    out: W,
+    sum: sha2::Sha256,
+}
+
+impl<W: std::io::Write> Encoder<W> {
+    fn new(out: W) -> Self {
+        Self {
+            out,
+            sum: sha2::Sha256::new(),
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.sum.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    fn header(
+        &mut self,
+        backend: &str,
+        migrations: &[i64],
+        tables: &[TableHeader<'_>],
+    ) -> std::io::Result<()> {
+        use serde_json::json;
+        let header = json!({
+            "format": BACKUP_FORMAT,
+            "version": BACKUP_VERSION,
+            "backend": backend,
+            "migrations": migrations,
+            "tables": tables.iter().map(|t| json!({
+                "name": t.name, "columns": t.columns, "rows": t.rows
+            })).collect::<Vec<_>>(),
+        });
+        let mut line = header.to_string().into_bytes();
+        line.push(b'\n');
+        self.put(&line)
+    }
+
+    fn row(&mut self, row: &[Val]) -> std::io::Result<()> {
+        let values: Vec<serde_json::Value> = row.iter().map(Val::to_json).collect();
+        let mut line = serde_json::Value::Array(values).to_string().into_bytes();
+        line.push(b'\n');
+        self.put(&line)
+    }
+
+    fn checksum(&mut self) -> std::io::Result<()> {
+        let sum = data_encoding::HEXLOWER.encode(&std::mem::take(&mut self.sum).finalize());
+        self.out.write_all(format!("sha256 {sum}\n").as_bytes())
+    }
+}
+
+/// A backup file being written row by row, so memory stays flat whatever the vault's size:
+/// mode 0600, never overwriting, synced to disk, and atomic — the bytes go to `FILE.partial`
+/// and appear under `FILE` only once complete and synced (a hard link, which refuses an
+/// existing `FILE`), so a crash or `kill -9` never leaves a truncated backup under the name a
+/// restore would use (found by the crash loop of issue 18). Dropped unfinished, it removes
+/// its partial file.
+pub(super) struct BackupFile {
+    enc: Encoder<std::io::BufWriter<std::fs::File>>,
+    path: std::path::PathBuf,
+    partial: std::path::PathBuf,
+}
+
+impl BackupFile {
+    /// Starts `FILE.partial` for `path`.
+    ///
+    /// # Errors
+    /// [`VaultError::Invalid`] when `path` exists or the file cannot be created.
+    pub(super) fn create(path: &std::path::Path) -> Result<Self> {
+        if path.exists() {
+            return Err(write_error(
+                path,
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        // Left by an interrupted run of this same backup: never a complete backup.
+        let _ = std::fs::remove_file(&partial);
+        let file = crate::store::owner_only::open(
+            &partial,
+            std::fs::OpenOptions::new().write(true).create_new(true),
+        )
+        .map_err(|e| write_error(path, e))?;
+        Ok(Self {
+            enc: Encoder::new(std::io::BufWriter::with_capacity(1 << 16, file)),
+            path: path.to_owned(),
+            partial,
+        })
+    }
+
+    pub(super) fn header(
+        &mut self,
+        backend: &str,
+        migrations: &[i64],
+        tables: &[TableHeader<'_>],
+    ) -> Result<()> {
+        let r = self.enc.header(backend, migrations, tables);
+        r.map_err(|e| write_error(&self.path, e))
+    }
+
+    pub(super) fn row(&mut self, row: &[Val]) -> Result<()> {
+        let r = self.enc.row(row);
+        r.map_err(|e| write_error(&self.path, e))
+    }
+
+    /// Writes the checksum, syncs, and publishes the file under its name.
+    pub(super) fn finish(mut self) -> Result<()> {
+        let path = self.path.clone();
+        let io = |e: std::io::Error| write_error(&path, e);
+        self.enc.checksum().map_err(io)?;
+        self.enc.out.flush().map_err(io)?;
+        self.enc.out.get_ref().sync_all().map_err(io)?;
+        let published =
+            std::fs::hard_link(&self.partial, &self.path).and_then(|()| sync_parent(&self.path));
+        // Drop removes the partial name; the published link keeps the data.
+        drop(self);
+        published.map_err(io)
+    }
+}
+
+impl Drop for BackupFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.partial);
+    }
+}
+
+fn write_error(path: &std::path::Path, e: std::io::Error) -> VaultError {
+    VaultError::Invalid(format!("cannot write the backup {}: {e}", path.display()))
 }
 
 /// Makes a new directory entry durable (Unix; NTFS journals its metadata).
