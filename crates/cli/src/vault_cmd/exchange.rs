@@ -326,7 +326,9 @@ async fn write_export(
             .map_err(io)?;
         return Ok((seeds.len(), 0));
     }
-    let mut buf = Zeroizing::new(String::new());
+    // Sized once: a growing buffer would leave copies of earlier lines (seeds) in memory it
+    // frees without zeroizing, and would briefly need twice the room.
+    let mut buf = Zeroizing::new(String::with_capacity(seeds.len() * 200 + 256));
     let (mut written, mut skipped) = (0, 0);
     if let ExportFormat::Entra = args.format {
         buf.push_str(&csv::entra_header());
