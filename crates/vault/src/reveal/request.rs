@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Result, RevealError, VaultError};
+use crate::invalid::Invalid;
 
 /// How the operator verified the caller before a reveal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,9 +51,9 @@ impl FromStr for Verification {
             .into_iter()
             .find(|v| v.as_str() == s.trim())
             .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "unknown verification method {s:?}; use call-back, passphrase or second-approver"
-                ))
+                VaultError::Invalid(Invalid::UnknownMethod {
+                    given: s.to_owned(),
+                })
             })
     }
 }
@@ -96,9 +97,9 @@ impl FromStr for Purpose {
             .into_iter()
             .find(|p| p.as_str() == s.trim())
             .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "unknown purpose {s:?}; use read-out, email or chat"
-                ))
+                VaultError::Invalid(Invalid::UnknownPurpose {
+                    given: s.to_owned(),
+                })
             })
     }
 }
@@ -119,15 +120,12 @@ impl Ticket {
     pub fn new(text: &str) -> Result<Self> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(VaultError::Invalid(
-                "a reveal needs a ticket reference".into(),
-            ));
+            return Err(VaultError::Invalid(Invalid::TicketMissing));
         }
         if text.chars().count() > Self::MAX_CHARS || text.chars().any(char::is_control) {
-            return Err(VaultError::Invalid(format!(
-                "a ticket reference is at most {} characters, without control characters",
-                Self::MAX_CHARS
-            )));
+            return Err(VaultError::Invalid(Invalid::TicketTooLong {
+                max: Self::MAX_CHARS,
+            }));
         }
         Ok(Self(text.to_owned()))
     }
@@ -234,12 +232,10 @@ pub(super) fn check_request(request: &RevealRequest) -> Result<Option<String>> {
         None
     };
     if request.at_unix_secs.is_empty() || request.following_steps > 60 {
-        return Err(VaultError::Invalid(
-            "a reveal names at least one time and at most 60 following steps".into(),
-        ));
+        return Err(VaultError::Invalid(Invalid::RevealSteps));
     }
     if request.at_unix_secs.iter().any(|t| *t < 0) {
-        return Err(VaultError::Invalid("a time before 1970".into()));
+        return Err(VaultError::Invalid(Invalid::BeforeEpoch));
     }
     Ok(upn)
 }
