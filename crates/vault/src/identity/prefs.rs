@@ -63,7 +63,7 @@ impl Identity<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::preference;
+    use super::{Invalid, preference};
 
     #[test]
     fn blank_means_unset_and_odd_values_are_refused() {

@@ -342,6 +342,13 @@ async fn wizard(
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// The wizard's fields, the English detail its page shows, the German words instead.
+type WizardCase = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static [&'static str],
+);
+
 /// The wizard's refusals whose detail the vault words (a user name) or the seed parser words
 /// (a secret) read in German on a German page, with no English detail left; the English page
 /// shows the English detail (the API's wording), so the test can fail.
@@ -349,7 +356,7 @@ async fn issue_21_wizard_refusals_worded_by_the_vault_and_the_seed_parser_are_tr
     app: TestApp,
 ) {
     let admin = app.admin().await;
-    let cases: [(&[(&str, &str)], &str, &[&str]); 3] = [
+    let cases: [WizardCase; 3] = [
         (
             &[("upn", "bob"), ("secret", RFC_SEED)],
             "is not a UPN like alice@contoso.com",
