@@ -408,6 +408,7 @@ async fn issue_21_wizard_refusals_worded_by_the_vault_and_the_seed_parser_are_tr
 /// The JSON API sets the user's language on capture and on `contact`; a language without a
 /// catalogue is refused before anything is stored; `contact` without `language` keeps it.
 async fn issue_21_the_api_sets_the_users_language(app: TestApp) {
+    let _ = app.admin().await; // set up, so the API answers
     let prov = app.api_key("prov", Role::Provisioner).await;
     let post = async |path: &str, body: serde_json::Value| {
         let r = client()
