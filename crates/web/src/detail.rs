@@ -9,10 +9,11 @@
 
 use tokendesk_otp::{InputError, ParamError, TimeError};
 use tokendesk_vault::{
-    ApprovalRefusal, BurnGrantRefusal, Invalid, RevealError, StaffError, UpnRule, VaultError,
+    ApprovalRefusal, BurnGrantRefusal, Invalid, RecordError, RevealError, StaffError,
+    TransitionError, UpnRule, VaultError,
 };
 
-use crate::i18n::Msg;
+use crate::i18n::{Arg, Msg};
 use crate::toolset::SeedProblem;
 
 /// The page wording of a vault error, where the vault words a detail: `None` for errors the
@@ -26,8 +27,39 @@ pub(crate) fn vault(err: &VaultError) -> Option<Msg> {
                 .arg("reason", approval(*reason)),
         ),
         VaultError::Staff(StaffError::BurnGrantRefused { reason }) => Some(burn_grant(*reason)),
+        VaultError::Record(RecordError::Transition(t)) => Some(transition(t)),
+        VaultError::Record(RecordError::ActiveRecordExists { upn, state }) => Some(
+            Msg::new("detail-active-record-exists")
+                .arg("upn", upn)
+                .arg("state", *state),
+        ),
+        VaultError::Record(RecordError::CodeMismatch { upn, window_steps }) => Some(
+            Msg::new("detail-code-mismatch")
+                .arg("upn", upn)
+                .arg("steps", *window_steps),
+        ),
+        VaultError::Staff(StaffError::NoRole { login }) => {
+            Some(Msg::new("detail-no-role").arg("login", login))
+        }
+        VaultError::Staff(StaffError::LinkedElsewhere { username }) => {
+            Some(Msg::new("detail-linked-elsewhere").arg("username", quoted(username)))
+        }
+        VaultError::Staff(StaffError::Disabled) => Some(Msg::new("detail-account-disabled")),
+        VaultError::Staff(StaffError::FlowInvalid) => Some(Msg::new("detail-flow-invalid")),
+        // The rest is worded by its code (`problem-*`), or is the server's own failure.
         _ => None,
     }
+}
+
+/// A move the lifecycle does not allow, with the states named in the reader's language.
+fn transition(t: &TransitionError) -> Msg {
+    let allowed: Vec<&'static str> = t.from.next_states().iter().map(|s| s.as_str()).collect();
+    let msg = if allowed.is_empty() {
+        Msg::new("detail-transition-final")
+    } else {
+        Msg::new("detail-transition").arg("allowed", Arg::States(allowed))
+    };
+    msg.arg("from", t.from).arg("to", t.to)
 }
 
 /// `{value:?}`: the vault quotes user input the way Rust's `Debug` does.
@@ -537,6 +569,42 @@ mod tests {
             let err = VaultError::Staff(StaffError::BurnGrantRefused { reason });
             check(&vault(&err).expect("worded"), &err.to_string(), false);
         }
+    }
+
+    /// The other vault errors whose English names a user or states: worded here too.
+    #[test]
+    fn lifecycle_and_sign_in_refusals_are_worded_in_every_language() {
+        let upn = || "bob@contoso.com".to_owned();
+        let mut errors: Vec<VaultError> = vec![
+            RecordError::ActiveRecordExists {
+                upn: upn(),
+                state: State::Shipped,
+            }
+            .into(),
+            RecordError::CodeMismatch {
+                upn: upn(),
+                window_steps: 2,
+            }
+            .into(),
+            StaffError::NoRole { login: upn() }.into(),
+            StaffError::LinkedElsewhere {
+                username: "bob".into(),
+            }
+            .into(),
+            StaffError::Disabled.into(),
+            StaffError::FlowInvalid.into(),
+        ];
+        for (from, to) in [
+            (State::Captured, State::Delivered),
+            (State::Purged, State::Shipped),
+        ] {
+            errors.push(from.transition(to).unwrap_err().into());
+        }
+        for err in &errors {
+            check(&vault(err).expect("worded"), &err.to_string(), false);
+        }
+        let german = vault(&errors[6]).unwrap().say(Tr(Lang::De));
+        assert!(german.contains("von erfasst nach zugestellt"), "{german}");
     }
 
     #[test]

@@ -170,6 +170,10 @@ impl Tr {
                     fa.set(*name, FluentValue::from(words.join("; ")));
                 }
                 Arg::State(state) => fa.set(*name, FluentValue::from(self.state(state))),
+                Arg::States(states) => {
+                    let names: Vec<String> = states.iter().map(|s| self.state(s)).collect();
+                    fa.set(*name, FluentValue::from(names.join(", ")));
+                }
             }
         }
         message(self.0, key, Some(&fa))
@@ -248,6 +252,8 @@ pub(crate) enum Arg {
     M(Vec<Msg>),
     /// A record state's name (`state-shipped`).
     State(&'static str),
+    /// Record states' names, joined by `, `.
+    States(Vec<&'static str>),
 }
 
 impl From<Msg> for Arg {
