@@ -307,7 +307,7 @@ pub enum RevealError {
     /// A reveal asked for a code further from now than the vault allows (a few steps back,
     /// [`crate::Settings::reveal_max_future_secs`] ahead).
     #[error("{0}")]
-    OutsideRevealWindow(String),
+    OutsideRevealWindow(WindowRefusal),
     /// Too many failed caller-passphrase attempts today.
     #[error(
         "{upn} has had {limit} failed passphrase attempts today; verify the caller another way (call-back)"
@@ -326,6 +326,47 @@ pub enum RevealError {
         /// Why.
         reason: ApprovalRefusal,
     },
+}
+
+/// A time asked for outside the reveal window ([`RevealError::OutsideRevealWindow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WindowRefusal {
+    /// Further ahead than the setting allows.
+    #[error(
+        "a code {} ahead was asked for; codes can be revealed at most {} ahead (setting reveal_max_future_hours)",
+        WindowRefusal::duration(*ahead_secs),
+        WindowRefusal::duration(*max_secs)
+    )]
+    Ahead {
+        /// How far ahead the code was asked for.
+        ahead_secs: i64,
+        /// The limit.
+        max_secs: i64,
+    },
+    /// Further back than the vault allows.
+    #[error(
+        "a code {} in the past was asked for; codes can be revealed at most {steps} steps ({back_secs} s) back",
+        WindowRefusal::duration(*ago_secs)
+    )]
+    Past {
+        /// How far back the code was asked for.
+        ago_secs: i64,
+        /// The limit in steps of the token.
+        steps: i64,
+        /// The limit in seconds.
+        back_secs: i64,
+    },
+}
+
+impl WindowRefusal {
+    /// A duration as the message writes it: whole hours as `2 h`, else seconds (`90 s`).
+    pub fn duration(secs: i64) -> String {
+        if secs >= 3600 && secs % 3600 == 0 {
+            format!("{} h", secs / 3600)
+        } else {
+            format!("{secs} s")
+        }
+    }
 }
 
 /// Why an approval cannot be given or used ([`RevealError::ApprovalInvalid`]). Not

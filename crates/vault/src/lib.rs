@@ -19,7 +19,7 @@ mod vault;
 
 pub use error::{
     ApprovalRefusal, BurnGrantRefusal, RecordError, Result, RevealError, StaffError, StoreError,
-    VaultError,
+    VaultError, WindowRefusal,
 };
 pub use identity::{
     ApiKey, DESK_POLL_INTERVAL_SECS, DESK_REQUEST_TTL_SECS, DESK_TOKEN_PREFIX, DeskCaller,

@@ -762,3 +762,5 @@ detail-no-role = { $login } hat keine tokendesk-Rolle: Bitten Sie einen tokendes
 detail-linked-elsewhere = das tokendesk-Konto { $username } ist mit einem anderen Konto des Identitätsanbieters verknüpft; wenden Sie sich an einen tokendesk-Administrator
 detail-account-disabled = dieses tokendesk-Konto ist deaktiviert; wenden Sie sich an einen tokendesk-Administrator
 detail-flow-invalid = diese Anmeldung wurde bereits abgeschlossen, ist abgelaufen oder wurde nicht hier begonnen; beginnen Sie die Anmeldung erneut
+detail-window-ahead = ein Code { $ahead } im Voraus wurde verlangt; Codes lassen sich höchstens { $max } im Voraus anzeigen (Einstellung reveal_max_future_hours)
+detail-window-past = ein Code von vor { $ago } wurde verlangt; Codes lassen sich höchstens { $steps } Zeitschritte ({ $back } s) zurück anzeigen

@@ -761,3 +761,5 @@ detail-no-role = { $login } has no tokendesk role: ask a tokendesk administrator
 detail-linked-elsewhere = the tokendesk account { $username } is linked to another account of the identity provider; ask a tokendesk administrator
 detail-account-disabled = this tokendesk account is disabled; ask a tokendesk administrator
 detail-flow-invalid = this sign-in was already completed, has expired or was not started here; start the sign-in again
+detail-window-ahead = a code { $ahead } ahead was asked for; codes can be revealed at most { $max } ahead (setting reveal_max_future_hours)
+detail-window-past = a code { $ago } in the past was asked for; codes can be revealed at most { $steps } steps ({ $back } s) back

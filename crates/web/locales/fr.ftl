@@ -762,3 +762,5 @@ detail-no-role = { $login } n'a pas de rôle tokendesk : demandez à un administ
 detail-linked-elsewhere = le compte tokendesk { $username } est lié à un autre compte du fournisseur d'identité ; adressez-vous à un administrateur tokendesk
 detail-account-disabled = ce compte tokendesk est désactivé ; adressez-vous à un administrateur tokendesk
 detail-flow-invalid = cette connexion a déjà été menée à bien, a expiré ou n'a pas été commencée ici ; recommencez la connexion
+detail-window-ahead = un code { $ahead } à l'avance a été demandé ; les codes peuvent être révélés au plus { $max } à l'avance (réglage reveal_max_future_hours)
+detail-window-past = un code d'il y a { $ago } a été demandé ; les codes peuvent être révélés au plus { $steps } pas ({ $back } s) en arrière

@@ -10,7 +10,7 @@
 use tokendesk_otp::{InputError, ParamError, TimeError};
 use tokendesk_vault::{
     ApprovalRefusal, BurnGrantRefusal, Invalid, RecordError, RevealError, StaffError,
-    TransitionError, UpnRule, VaultError,
+    TransitionError, UpnRule, VaultError, WindowRefusal,
 };
 
 use crate::i18n::{Arg, Msg};
@@ -28,6 +28,7 @@ pub(crate) fn vault(err: &VaultError) -> Option<Msg> {
         ),
         VaultError::Staff(StaffError::BurnGrantRefused { reason }) => Some(burn_grant(*reason)),
         VaultError::Record(RecordError::Transition(t)) => Some(transition(t)),
+        VaultError::Reveal(RevealError::OutsideRevealWindow(w)) => Some(window(w)),
         VaultError::Record(RecordError::ActiveRecordExists { upn, state }) => Some(
             Msg::new("detail-active-record-exists")
                 .arg("upn", upn)
@@ -48,6 +49,27 @@ pub(crate) fn vault(err: &VaultError) -> Option<Msg> {
         VaultError::Staff(StaffError::FlowInvalid) => Some(Msg::new("detail-flow-invalid")),
         // The rest is worded by its code (`problem-*`), or is the server's own failure.
         _ => None,
+    }
+}
+
+/// A time outside the reveal window (durations as `2 h` or `90 s`, the same in every language).
+fn window(w: &WindowRefusal) -> Msg {
+    let d = WindowRefusal::duration;
+    match w {
+        WindowRefusal::Ahead {
+            ahead_secs,
+            max_secs,
+        } => Msg::new("detail-window-ahead")
+            .arg("ahead", d(*ahead_secs))
+            .arg("max", d(*max_secs)),
+        WindowRefusal::Past {
+            ago_secs,
+            steps,
+            back_secs,
+        } => Msg::new("detail-window-past")
+            .arg("ago", d(*ago_secs))
+            .arg("steps", *steps)
+            .arg("back", *back_secs),
     }
 }
 
@@ -594,6 +616,21 @@ mod tests {
             StaffError::Disabled.into(),
             StaffError::FlowInvalid.into(),
         ];
+        errors.push(
+            RevealError::OutsideRevealWindow(WindowRefusal::Ahead {
+                ahead_secs: 7200,
+                max_secs: 3600,
+            })
+            .into(),
+        );
+        errors.push(
+            RevealError::OutsideRevealWindow(WindowRefusal::Past {
+                ago_secs: 200,
+                steps: 3,
+                back_secs: 90,
+            })
+            .into(),
+        );
         for (from, to) in [
             (State::Captured, State::Delivered),
             (State::Purged, State::Shipped),
@@ -603,7 +640,7 @@ mod tests {
         for err in &errors {
             check(&vault(err).expect("worded"), &err.to_string(), false);
         }
-        let german = vault(&errors[6]).unwrap().say(Tr(Lang::De));
+        let german = vault(&errors[8]).unwrap().say(Tr(Lang::De));
         assert!(german.contains("von erfasst nach zugestellt"), "{german}");
     }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Result, RevealError, VaultError};
+use crate::error::{Result, RevealError, VaultError, WindowRefusal};
 use crate::invalid::Invalid;
 
 /// How the operator verified the caller before a reveal.
@@ -178,15 +178,6 @@ pub struct RevealRequest {
 /// that the user did not manage to type). Further back is refused.
 pub const REVEAL_PAST_STEPS: i64 = 3;
 
-/// Seconds as the limit reads best in a message: whole hours as hours.
-fn describe_secs(secs: i64) -> String {
-    if secs >= 3600 && secs % 3600 == 0 {
-        format!("{} h", secs / 3600)
-    } else {
-        format!("{secs} s")
-    }
-}
-
 /// Refuses any time outside the reveal window: at most [`REVEAL_PAST_STEPS`] steps of the
 /// token before `now`, at most `max_future_secs` after it. The message names the limit.
 pub(super) fn check_window(
@@ -202,21 +193,19 @@ pub(super) fn check_window(
     );
     if let Some(&t) = times.iter().find(|t| **t > latest) {
         return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
-            format!(
-                "a code {} ahead was asked for; codes can be revealed at most {} ahead \
-             (setting reveal_max_future_hours)",
-                describe_secs(t.saturating_sub(now)),
-                describe_secs(max_future_secs)
-            ),
+            WindowRefusal::Ahead {
+                ahead_secs: t.saturating_sub(now),
+                max_secs: max_future_secs,
+            },
         )));
     }
     if let Some(&t) = times.iter().find(|t| **t < earliest) {
         return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
-            format!(
-                "a code {} in the past was asked for; codes can be revealed at most \
-             {REVEAL_PAST_STEPS} steps ({back} s) back",
-                describe_secs(now.saturating_sub(t))
-            ),
+            WindowRefusal::Past {
+                ago_secs: now.saturating_sub(t),
+                steps: REVEAL_PAST_STEPS,
+                back_secs: back,
+            },
         )));
     }
     Ok(())
