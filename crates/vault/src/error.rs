@@ -2,6 +2,7 @@
 //! [`RevealError`]) composed into [`VaultError`]. Messages name states, positions and key ids,
 //! never secrets.
 
+use crate::invalid::Invalid;
 use crate::policy::{Forbidden, Permission, Role};
 use crate::state::{State, TransitionError};
 
@@ -29,9 +30,9 @@ pub enum VaultError {
         /// What was asked.
         permission: Permission,
     },
-    /// Input that cannot be stored (bad UPN, digits, period...).
+    /// Input that cannot be stored (bad UPN, digits, period...): one [`Invalid`] reason.
     #[error("invalid input: {0}")]
-    Invalid(String),
+    Invalid(Invalid),
 }
 
 /// Storage, keys and integrity: the database, migrations, the master key, sealed data and the audit chain.
@@ -235,8 +236,8 @@ pub enum StaffError {
     /// A burn grant that does not exist, is for someone else, has expired or was used.
     #[error("{reason}")]
     BurnGrantRefused {
-        /// Why, in words for the person at the desk (never the grant itself).
-        reason: &'static str,
+        /// Why (never the grant itself).
+        reason: BurnGrantRefusal,
     },
 }
 
@@ -306,7 +307,7 @@ pub enum RevealError {
     /// A reveal asked for a code further from now than the vault allows (a few steps back,
     /// [`crate::Settings::reveal_max_future_secs`] ahead).
     #[error("{0}")]
-    OutsideRevealWindow(String),
+    OutsideRevealWindow(WindowRefusal),
     /// Too many failed caller-passphrase attempts today.
     #[error(
         "{upn} has had {limit} failed passphrase attempts today; verify the caller another way (call-back)"
@@ -322,9 +323,118 @@ pub enum RevealError {
     ApprovalInvalid {
         /// Approval id.
         id: String,
-        /// Why, in plain words.
-        reason: &'static str,
+        /// Why.
+        reason: ApprovalRefusal,
     },
+}
+
+/// A time asked for outside the reveal window ([`RevealError::OutsideRevealWindow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WindowRefusal {
+    /// Further ahead than the setting allows.
+    #[error(
+        "a code {} ahead was asked for; codes can be revealed at most {} ahead (setting reveal_max_future_hours)",
+        WindowRefusal::duration(*ahead_secs),
+        WindowRefusal::duration(*max_secs)
+    )]
+    Ahead {
+        /// How far ahead the code was asked for.
+        ahead_secs: i64,
+        /// The limit.
+        max_secs: i64,
+    },
+    /// Further back than the vault allows.
+    #[error(
+        "a code {} in the past was asked for; codes can be revealed at most {steps} steps ({back_secs} s) back",
+        WindowRefusal::duration(*ago_secs)
+    )]
+    Past {
+        /// How far back the code was asked for.
+        ago_secs: i64,
+        /// The limit in steps of the token.
+        steps: i64,
+        /// The limit in seconds.
+        back_secs: i64,
+    },
+}
+
+impl WindowRefusal {
+    /// A duration as the message writes it: whole hours as `2 h`, else seconds (`90 s`).
+    pub fn duration(secs: i64) -> String {
+        if secs >= 3600 && secs % 3600 == 0 {
+            format!("{} h", secs / 3600)
+        } else {
+            format!("{secs} s")
+        }
+    }
+}
+
+/// Why an approval cannot be given or used ([`RevealError::ApprovalInvalid`]). Not
+/// `#[non_exhaustive]`: the web maps each to a status and to words in every language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalRefusal {
+    /// No approval request has this id.
+    #[error("no such approval request")]
+    Unknown,
+    /// Approving: someone approved it first.
+    #[error("it has been approved already")]
+    ApprovedAlready,
+    /// Approving: the request is too old.
+    #[error("the request has expired; ask for a new approval")]
+    RequestExpired,
+    /// Approving one's own request (also through one's own API key).
+    #[error(
+        "nobody can approve their own request, also not with an API key they created; another person must approve it"
+    )]
+    OwnRequest,
+    /// Revealing: nobody has approved it yet.
+    #[error("it has not been approved yet")]
+    NotApproved,
+    /// Revealing with an approval one gave oneself.
+    #[error("the approver cannot use their own approval; the requester reveals")]
+    OwnApproval,
+    /// Revealing: the approval was spent.
+    #[error("it has been used already")]
+    Used,
+    /// Revealing: the approval is too old.
+    #[error("it has expired; ask for a new approval")]
+    Expired,
+    /// Revealing another user's or record's code with it.
+    #[error("it was given for another user or record")]
+    OtherRecord,
+}
+
+/// Why a burn grant is refused ([`StaffError::BurnGrantRefused`]), in words for the person at
+/// the desk. Not `#[non_exhaustive]`, like [`ApprovalRefusal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BurnGrantRefusal {
+    /// The grantee is an API key or a name without a staff account.
+    #[error("burn grants are for staff accounts only")]
+    StaffOnly,
+    /// Granting a record that is not captured.
+    #[error("only a captured record is burned on a desk reader; this one is not captured")]
+    NotCaptured,
+    /// Text that is not shaped like a grant.
+    #[error("this is not a burn grant; copy the command from the record's page")]
+    NotAGrant,
+    /// No such grant.
+    #[error("no such burn grant; copy the command from the record's page")]
+    Unknown,
+    /// Someone else's grant.
+    #[error("this burn grant was made for another person")]
+    OtherPerson,
+    /// A spent grant.
+    #[error("this burn grant was used already; ask for a new one on the record's page")]
+    Used,
+    /// A grant spent by a concurrent fetch.
+    #[error("this burn grant was used already")]
+    UsedMeanwhile,
+    /// A grant past its lifetime.
+    #[error("this burn grant has expired; ask for a new one on the record's page")]
+    Expired,
+    /// The record moved on since the grant was made.
+    #[error("the record is no longer captured; nothing to burn")]
+    NoLongerCaptured,
 }
 
 impl From<Forbidden> for VaultError {

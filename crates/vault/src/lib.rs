@@ -7,6 +7,7 @@
 
 mod error;
 mod identity;
+mod invalid;
 mod policy;
 mod records;
 mod reveal;
@@ -16,13 +17,17 @@ mod store;
 mod tokens;
 mod vault;
 
-pub use error::{RecordError, Result, RevealError, StaffError, StoreError, VaultError};
+pub use error::{
+    ApprovalRefusal, BurnGrantRefusal, RecordError, Result, RevealError, StaffError, StoreError,
+    VaultError, WindowRefusal,
+};
 pub use identity::{
     ApiKey, DESK_POLL_INTERVAL_SECS, DESK_REQUEST_TTL_SECS, DESK_TOKEN_PREFIX, DeskCaller,
     DeskPending, DeskPoll, DeskRequest, DeskSession, FAILURE_WINDOW_SECS, Identity,
     MAX_DESK_SESSION_SECS, MIN_PASSWORD_CHARS, OIDC_FLOW_TTL_SECS, ProviderIdentity, Session,
     SessionStage, Staff, check_desk_name, desk_actor, normalise_user_code, normalise_username,
 };
+pub use invalid::{Invalid, UpnRule};
 
 pub use policy::{
     Actor, Authorized, Forbidden, Permission, Policy, Principal, Role, UnknownRole, allows,

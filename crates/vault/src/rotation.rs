@@ -49,10 +49,10 @@ impl Vault {
                     .await?
                     .ok_or(VaultError::Store(StoreError::NotInitialised))?;
                 if meta.key_version != old_version {
-                    return Err(VaultError::Invalid(format!(
+                    return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                         "the vault was rotated meanwhile (now key version {}); reopen it",
                         meta.key_version
-                    )));
+                    ))));
                 }
                 let rows = sqlx::query(
                     "SELECT id, upn, key_version, wrapped_dek, sealed_seed FROM records \

@@ -259,9 +259,9 @@ impl Vault {
     ) -> Result<()> {
         let actor = auth.require(permission)?;
         if !matches!(action, "email.sent" | "email.not-sent") {
-            return Err(VaultError::Invalid(format!(
-                "{action:?} is not a note the trail takes"
-            )));
+            return Err(VaultError::Invalid(crate::Invalid::NoteAction {
+                action: action.to_owned(),
+            }));
         }
         let record = self.record_by_id(record_id).await?;
         self.store

@@ -22,7 +22,8 @@ use tokendesk_qr::QrCode;
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
-use crate::i18n::Tr;
+use crate::i18n::{Msg, Tr};
+use crate::toolset::SeedProblem;
 
 /// What one image held, as the page acts on it.
 enum Found {
@@ -43,7 +44,8 @@ fn classify(t: Tr, codes: &[QrCode]) -> Found {
     if reasons.is_empty() {
         Found::Nothing
     } else {
-        Found::NotSeed(t.t1("capture-not-seed", "reason", reasons.join("; ")))
+        let words: Vec<Msg> = reasons.iter().map(SeedProblem::msg).collect();
+        Found::NotSeed(Msg::new("capture-not-seed").arg("reason", words).say(t))
     }
 }
 

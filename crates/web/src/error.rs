@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use tokendesk_vault::VaultError;
-use tokendesk_vault::{RecordError, RevealError, StaffError};
+use tokendesk_vault::{ApprovalRefusal, RecordError, RevealError, StaffError};
 
 use crate::i18n::{Arg, Lang, Msg, Tr};
 
@@ -44,9 +44,10 @@ impl Problem {
         self.page_message(Tr::current())
     }
 
-    /// The message in `t`'s language: its own wording, else the catalogue's sentence for its
-    /// code, else (a detail only the vault words, in English) the detail after a translated
-    /// lead-in. English pages show the message as the API sends it.
+    /// The message in `t`'s language: its own wording (the vault's and the seed parser's
+    /// details have theirs: `detail.rs`), else the catalogue's sentence for its code, else the
+    /// English message after a translated lead-in. English pages show the message as the API
+    /// sends it.
     pub(crate) fn page_message(&self, t: Tr) -> String {
         if let Some(m) = &self.page {
             return m.say(t);
@@ -179,7 +180,7 @@ impl From<VaultError> for Problem {
                 (S::CONFLICT, "burn_grant_refused")
             }
             VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) => {
-                (approval_status(reason), "approval_invalid")
+                (approval_status(*reason), "approval_invalid")
             }
             _ => {
                 tracing::error!(error = %err, "internal error");
@@ -190,19 +191,26 @@ impl From<VaultError> for Problem {
                 );
             }
         };
-        Problem::new(status, code, err.to_string())
+        let problem = Problem::new(status, code, err.to_string());
+        match crate::detail::vault(&err) {
+            Some(words) => problem.say(words),
+            None => problem,
+        }
     }
 }
 
 /// The status of a refused approval, by the vault's reason: an unknown request is 404, one's
 /// own request (or approval) 403, and one that is not (or no longer) usable 409.
-fn approval_status(reason: &str) -> StatusCode {
-    if reason.starts_with("no such approval") {
-        StatusCode::NOT_FOUND
-    } else if reason.contains("own request") || reason.contains("own approval") {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::CONFLICT
+fn approval_status(reason: ApprovalRefusal) -> StatusCode {
+    match reason {
+        ApprovalRefusal::Unknown => StatusCode::NOT_FOUND,
+        ApprovalRefusal::OwnRequest | ApprovalRefusal::OwnApproval => StatusCode::FORBIDDEN,
+        ApprovalRefusal::ApprovedAlready
+        | ApprovalRefusal::RequestExpired
+        | ApprovalRefusal::NotApproved
+        | ApprovalRefusal::Used
+        | ApprovalRefusal::Expired
+        | ApprovalRefusal::OtherRecord => StatusCode::CONFLICT,
     }
 }
 

@@ -23,6 +23,15 @@ pub(crate) enum Lang {
 /// Every language, in the order the settings page offers them.
 pub(crate) const LANGS: [Lang; 3] = [Lang::En, Lang::De, Lang::Fr];
 
+/// The tags of the languages the catalogue has (`en`, `de`, `fr`), for the command line.
+pub const PAGE_LANGUAGES: [&str; 3] = [Lang::En.tag(), Lang::De.tag(), Lang::Fr.tag()];
+
+/// The catalogue's tag for `tag` (`de-CH`, `FR` → `de`, `fr`), or `None` for a language
+/// without a catalogue: what a record's language may be.
+pub fn page_language(tag: &str) -> Option<&'static str> {
+    Lang::parse(tag).map(Lang::tag)
+}
+
 const SOURCES: [(Lang, &str); 3] = [
     (Lang::En, include_str!("../locales/en.ftl")),
     (Lang::De, include_str!("../locales/de.ftl")),
@@ -31,7 +40,7 @@ const SOURCES: [(Lang, &str); 3] = [
 
 impl Lang {
     /// The language tag (`en`, `de`, `fr`).
-    pub(crate) fn tag(self) -> &'static str {
+    pub(crate) const fn tag(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::De => "de",
@@ -156,6 +165,15 @@ impl Tr {
             match value {
                 Arg::S(s) => fa.set(*name, FluentValue::from(s.clone())),
                 Arg::N(n) => fa.set(*name, FluentValue::from(*n)),
+                Arg::M(msgs) => {
+                    let words: Vec<String> = msgs.iter().map(|m| m.say(*self)).collect();
+                    fa.set(*name, FluentValue::from(words.join("; ")));
+                }
+                Arg::State(state) => fa.set(*name, FluentValue::from(self.state(state))),
+                Arg::States(states) => {
+                    let names: Vec<String> = states.iter().map(|s| self.state(s)).collect();
+                    fa.set(*name, FluentValue::from(names.join(", ")));
+                }
             }
         }
         message(self.0, key, Some(&fa))
@@ -230,6 +248,48 @@ impl tokendesk_outbound::mail::Wording for Tr {
 pub(crate) enum Arg {
     S(String),
     N(i64),
+    /// Messages worded in the same language, joined by `; ` (none: empty).
+    M(Vec<Msg>),
+    /// A record state's name (`state-shipped`).
+    State(&'static str),
+    /// Record states' names, joined by `, `.
+    States(Vec<&'static str>),
+}
+
+impl From<Msg> for Arg {
+    fn from(m: Msg) -> Self {
+        Arg::M(vec![m])
+    }
+}
+
+impl From<Vec<Msg>> for Arg {
+    fn from(m: Vec<Msg>) -> Self {
+        Arg::M(m)
+    }
+}
+
+impl From<usize> for Arg {
+    fn from(n: usize) -> Self {
+        Arg::N(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<u32> for Arg {
+    fn from(n: u32) -> Self {
+        Arg::N(i64::from(n))
+    }
+}
+
+impl From<u64> for Arg {
+    fn from(n: u64) -> Self {
+        Arg::N(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<tokendesk_vault::State> for Arg {
+    fn from(s: tokendesk_vault::State) -> Self {
+        Arg::State(s.as_str())
+    }
 }
 
 impl From<&str> for Arg {

@@ -9,7 +9,9 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use tokendesk_otp::{OtpAuth, OtpKind, ParseOptions, Secret, SeedInput, Totp, TotpParams};
+use tokendesk_otp::{
+    InputError, OtpAuth, OtpKind, ParseOptions, Secret, SeedInput, Totp, TotpParams,
+};
 use zeroize::Zeroize;
 
 use crate::AppState;
@@ -187,29 +189,60 @@ pub(crate) async fn submit(
     }
 }
 
+/// Why a form's seed field holds no single TOTP seed. The `Display` is the English the JSON
+/// API answers; [`SeedProblem::msg`] words it for a page. Never carries the text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SeedProblem {
+    /// The parser's reason.
+    Input(InputError),
+    /// A counter-based (HOTP) link.
+    Hotp,
+    /// A Google Authenticator export of several accounts.
+    Migration { accounts: usize },
+}
+
+impl std::fmt::Display for SeedProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeedProblem::Input(e) => e.fmt(f),
+            SeedProblem::Hotp => f.write_str(
+                "this is an HOTP (counter-based) link; hardware TOTP tokens need a time-based \
+                 (totp) seed",
+            ),
+            SeedProblem::Migration { accounts } => write!(
+                f,
+                "this Google Authenticator export holds {accounts} account(s); paste one otpauth \
+                 link or secret"
+            ),
+        }
+    }
+}
+
+impl SeedProblem {
+    /// The reason as a catalogue message.
+    pub(crate) fn msg(&self) -> Msg {
+        crate::detail::seed(self)
+    }
+}
+
 /// One secret with its parameters, from the form's seed field.
 pub(crate) fn parse_seed(
     text: &str,
     hex: bool,
-) -> Result<(Secret, TotpParams, Option<OtpAuth>), String> {
+) -> Result<(Secret, TotpParams, Option<OtpAuth>), SeedProblem> {
     let options = ParseOptions {
         allow_short: false,
         hex,
     };
-    match SeedInput::parse_with(text, options).map_err(|e| e.to_string())? {
+    match SeedInput::parse_with(text, options).map_err(SeedProblem::Input)? {
         SeedInput::Secret(s) => Ok((s, TotpParams::default(), None)),
         SeedInput::OtpAuth(u) if u.kind == OtpKind::Totp => {
             Ok((u.secret.duplicate(), u.totp_params(), Some(u)))
         }
-        SeedInput::OtpAuth(_) => Err(
-            "this is an HOTP (counter-based) link; hardware TOTP tokens \
-                                      need a time-based (totp) seed"
-                .into(),
-        ),
-        SeedInput::Migration(m) => Err(format!(
-            "this Google Authenticator export holds {} account(s); paste one otpauth link or secret",
-            m.accounts.len()
-        )),
+        SeedInput::OtpAuth(_) => Err(SeedProblem::Hotp),
+        SeedInput::Migration(m) => Err(SeedProblem::Migration {
+            accounts: m.accounts.len(),
+        }),
     }
 }
 
@@ -224,7 +257,7 @@ fn apply(page: &mut ToolsetPage, action: Action) -> Result<(), String> {
             fill_codes(page, &secret, TotpParams::default())
         }
         Action::Codes => {
-            let (secret, params, _) = parse_seed(&page.seed, false)?;
+            let (secret, params, _) = parse_seed(&page.seed, false).map_err(|e| e.msg().say(t))?;
             fill_codes(page, &secret, params)
         }
         Action::ToBase32 => {
@@ -233,13 +266,13 @@ fn apply(page: &mut ToolsetPage, action: Action) -> Result<(), String> {
                 .strip_prefix("hex:")
                 .unwrap_or(&page.seed)
                 .to_owned();
-            let (secret, _, _) = parse_seed(&text, true)?;
+            let (secret, _, _) = parse_seed(&text, true).map_err(|e| e.msg().say(t))?;
             page.output_label = "Base32".into();
             page.output = secret.to_base32().to_string();
             Ok(())
         }
         Action::ToHex => {
-            let (secret, _, _) = parse_seed(&page.seed, false)?;
+            let (secret, _, _) = parse_seed(&page.seed, false).map_err(|e| e.msg().say(t))?;
             page.output_label = "Hex".into();
             page.output = secret.to_hex().to_string();
             Ok(())
@@ -297,7 +330,7 @@ fn clock_time(unix_secs: u64) -> String {
 
 fn qr(page: &mut ToolsetPage) -> Result<(), String> {
     let t = page.t;
-    let (secret, params, uri) = parse_seed(&page.seed, false)?;
+    let (secret, params, uri) = parse_seed(&page.seed, false).map_err(|e| e.msg().say(t))?;
     let mut uri = uri.unwrap_or_else(|| OtpAuth::new_totp(secret, None, String::new()));
     if !page.issuer.is_empty() {
         uri.issuer = Some(page.issuer.clone());
@@ -332,7 +365,7 @@ fn check_field(t: Tr, name: &str, value: &str) -> Result<(), String> {
 /// interval,manufacturer,model`, base32 secret of at most 128 characters, 30 or 60 s.
 fn entra(page: &mut ToolsetPage) -> Result<(), String> {
     let t = page.t;
-    let (secret, params, _) = parse_seed(&page.seed, false)?;
+    let (secret, params, _) = parse_seed(&page.seed, false).map_err(|e| e.msg().say(t))?;
     let b32 = secret.to_base32();
     if b32.len() > 128 {
         let n = i64::try_from(b32.len()).unwrap_or(i64::MAX);

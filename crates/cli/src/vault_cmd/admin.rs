@@ -339,8 +339,11 @@ async fn read_backup(path: &Path, scratch: &Path) -> Result<Snapshot, VaultError
     }
     let copy = scratch.with_extension("legacy");
     remove_db_files(&copy);
-    std::fs::copy(path, &copy)
-        .map_err(|e| VaultError::Invalid(format!("cannot copy the backup: {e}")))?;
+    std::fs::copy(path, &copy).map_err(|e| {
+        VaultError::Invalid(tokendesk_vault::Invalid::Operator(format!(
+            "cannot copy the backup: {e}"
+        )))
+    })?;
     let result = async {
         let store = Store::open(&format!("sqlite://{}", copy.display())).await?;
         let snap = store.snapshot().await;
@@ -384,11 +387,12 @@ pub(crate) async fn restore(
         let snapshot = read_backup(&args.file, &staging).await?;
         let store = Store::open(&format!("sqlite://{}", staging.display())).await?;
         store.replace_with(&snapshot).await?;
-        let spec =
-            match env_key_spec().map_err(|e| VaultError::Invalid(format!("{:#}", e.error)))? {
-                Some(spec) => spec,
-                None => KeySpec::Key(tokendesk_vault::read_key_file(&ctx.key_path())?),
-            };
+        let spec = match env_key_spec().map_err(|e| {
+            VaultError::Invalid(tokendesk_vault::Invalid::Operator(format!("{:#}", e.error)))
+        })? {
+            Some(spec) => spec,
+            None => KeySpec::Key(tokendesk_vault::read_key_file(&ctx.key_path())?),
+        };
         let vault = Vault::open(store, spec, ctx.clock()).await?;
         let report = vault.audit_verify().await?;
         vault.store().close().await;

@@ -33,7 +33,7 @@ pub enum VaultCommand {
     /// Create the vault: data folder, database and a new master key file (mode 0600).
     Init(admin::InitArgs),
     /// Capture a seed for a user (state captured).
-    Add(records::AddArgs),
+    Add(Box<records::AddArgs>),
     /// List records.
     List(records::ListArgs),
     /// Show a user's records (never the seed).

@@ -50,6 +50,9 @@ pub struct AddArgs {
     /// The user's IANA time zone (e.g. Europe/Berlin), for times written to the user.
     #[arg(long, value_name = "ZONE")]
     time_zone: Option<String>,
+    /// The user's language (en, de or fr), for the e-mails and the message with the token.
+    #[arg(long, value_name = "LANG", value_parser = parse_language)]
+    language: Option<&'static str>,
     /// Display name.
     #[arg(long)]
     name: Option<String>,
@@ -60,6 +63,16 @@ pub struct AddArgs {
     seed: SeedOptions,
     #[command(flatten)]
     params: ParamArgs,
+}
+
+/// A language the pages, e-mails and messages are written in (`de`, `de-CH`, `FR` → `de`, `fr`).
+fn parse_language(tag: &str) -> Result<&'static str, String> {
+    tokendesk_web::page_language(tag).ok_or_else(|| {
+        format!(
+            "no e-mails in {tag:?}: choose one of {}",
+            tokendesk_web::PAGE_LANGUAGES.join(", ")
+        )
+    })
 }
 
 pub(crate) fn token_params(params: &tokendesk_otp::TotpParams) -> Result<TokenParams, CliError> {
@@ -110,10 +123,18 @@ pub(crate) async fn add(
         params: token_params(&resolved.params)?,
     };
     let vault = ctx.open().await?;
-    let record = vault
-        .capture(&ctx.admin(), new, &resolved.secret)
+    let admin = ctx.admin();
+    let mut record = vault
+        .capture(&admin, new, &resolved.secret)
         .await
         .map_err(vault_error)?;
+    if args.language.is_some() {
+        let id = RecordId(record.id.clone());
+        record = vault
+            .set_language(&admin, &id, args.language)
+            .await
+            .map_err(vault_error)?;
+    }
     writeln!(out, "captured {} (record {})", record.upn, record.id)?;
     Ok(Outcome::Done)
 }

@@ -286,6 +286,24 @@ fn illegal_transition_exits_2_and_names_the_state(td: Td) {
     assert!(err.contains("from cancelled"), "{err}");
     let err = td.fails(&["add", "--user", "nobody", "--secret", OTHER], 2);
     assert!(err.contains("UPN"), "{err}");
+    // Issue 21: the user's language, one the pages have; a region names its language.
+    let bob = [
+        "add",
+        "--user",
+        "bob@contoso.com",
+        "--secret",
+        OTHER,
+        "--language",
+    ];
+    let err = td.fails(&[&bob[..], &["tlh"]].concat(), 2);
+    assert!(
+        err.contains("no e-mails in \"tlh\": choose one of en, de, fr"),
+        "{err}"
+    );
+    td.ok(&[&bob[..], &["de-CH"]].concat());
+    let shown: serde_json::Value =
+        serde_json::from_str(&td.ok(&["show", "bob@contoso.com", "--json"])).unwrap();
+    assert_eq!(shown[0]["language"], "de", "{shown}");
     td.assert_no_leak();
 }
 

@@ -69,9 +69,7 @@ fn check_key_name(name: &str) -> Result<String> {
     let name = name.trim();
     let ok = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
     if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
-        return Err(VaultError::Invalid(
-            "an API key name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'".into(),
-        ));
+        return Err(VaultError::Invalid(crate::Invalid::ApiKeyName));
     }
     Ok(name.to_owned())
 }

@@ -130,9 +130,7 @@ pub fn check_desk_name(name: &str) -> Result<String> {
     let name = name.trim();
     let ok = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
     if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
-        return Err(VaultError::Invalid(
-            "a desk name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'".into(),
-        ));
+        return Err(VaultError::Invalid(crate::Invalid::DeskName));
     }
     Ok(name.to_owned())
 }
@@ -221,9 +219,7 @@ impl Identity<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(VaultError::Invalid(
-            "could not pick a free sign-in code; try again".into(),
-        ))
+        Err(VaultError::Invalid(crate::Invalid::NoFreeDeskCode))
     }
 
     /// The desk waiting for `user_code`, if it has not expired or been answered.

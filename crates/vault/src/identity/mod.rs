@@ -201,9 +201,7 @@ pub fn normalise_username(name: &str) -> Result<String> {
     let name = name.trim().to_lowercase();
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._@-".contains(c);
     if name.is_empty() || name.len() > 64 || !name.chars().all(ok_char) {
-        return Err(VaultError::Invalid(
-            "a user name is 1 to 64 characters of a-z, 0-9, '.', '_', '@' and '-'".into(),
-        ));
+        return Err(VaultError::Invalid(crate::Invalid::UserName));
     }
     Ok(name)
 }
@@ -211,9 +209,7 @@ pub fn normalise_username(name: &str) -> Result<String> {
 pub(super) fn check_display_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(VaultError::Invalid(
-            "a display name is 1 to 200 printable characters".into(),
-        ));
+        return Err(VaultError::Invalid(crate::Invalid::DisplayName));
     }
     Ok(name.to_owned())
 }
@@ -223,21 +219,17 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 
 pub(super) fn check_new_password(username: &str, password: &Passphrase) -> Result<()> {
     let text = std::str::from_utf8(password.expose_bytes())
-        .map_err(|_| VaultError::Invalid("the password is not valid UTF-8".into()))?;
+        .map_err(|_| VaultError::Invalid(crate::Invalid::PasswordUtf8))?;
     if text.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(VaultError::Invalid(format!(
-            "a password needs at least {MIN_PASSWORD_CHARS} characters"
-        )));
+        return Err(VaultError::Invalid(crate::Invalid::PasswordTooShort {
+            min: MIN_PASSWORD_CHARS,
+        }));
     }
     if text.len() > 1024 {
-        return Err(VaultError::Invalid(
-            "a password may be at most 1024 bytes".into(),
-        ));
+        return Err(VaultError::Invalid(crate::Invalid::PasswordTooLong));
     }
     if text.trim().eq_ignore_ascii_case(username) {
-        return Err(VaultError::Invalid(
-            "the password must not be the user name".into(),
-        ));
+        return Err(VaultError::Invalid(crate::Invalid::PasswordIsUserName));
     }
     Ok(())
 }

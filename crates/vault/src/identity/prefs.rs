@@ -7,18 +7,17 @@ use sqlx::AnyConnection;
 
 use super::{Identity, Staff};
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::policy::Authorized;
 
 /// A preference value: blank is `None` (the browser decides), otherwise at most 64 printable
-/// characters without spaces.
-fn preference(what: &str, value: Option<&str>) -> Result<Option<String>> {
+/// characters without spaces (`bad` otherwise).
+fn preference(bad: Invalid, value: Option<&str>) -> Result<Option<String>> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if value.len() > 64 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(VaultError::Invalid(format!(
-            "a {what} is at most 64 characters without spaces"
-        )));
+        return Err(VaultError::Invalid(bad));
     }
     Ok(Some(value.to_owned()))
 }
@@ -36,8 +35,8 @@ impl Identity<'_> {
         language: Option<&str>,
     ) -> Result<Staff> {
         let actor = auth.actor();
-        let time_zone = preference("time zone", time_zone)?;
-        let language = preference("language", language)?;
+        let time_zone = preference(Invalid::PreferenceZone, time_zone)?;
+        let language = preference(Invalid::PreferenceLanguage, language)?;
         let now = self.vault.now().0;
         self.vault
             .store
@@ -64,17 +63,20 @@ impl Identity<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::preference;
+    use super::{Invalid, preference};
 
     #[test]
     fn blank_means_unset_and_odd_values_are_refused() {
-        assert_eq!(preference("x", None).ok(), Some(None));
-        assert_eq!(preference("x", Some("  ")).ok(), Some(None));
+        assert_eq!(preference(Invalid::PreferenceZone, None).ok(), Some(None));
         assert_eq!(
-            preference("x", Some(" Europe/Berlin ")).ok(),
+            preference(Invalid::PreferenceZone, Some("  ")).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            preference(Invalid::PreferenceZone, Some(" Europe/Berlin ")).ok(),
             Some(Some("Europe/Berlin".to_owned()))
         );
-        assert!(preference("x", Some("Europe/ Berlin")).is_err());
-        assert!(preference("x", Some(&"a".repeat(65))).is_err());
+        assert!(preference(Invalid::PreferenceZone, Some("Europe/ Berlin")).is_err());
+        assert!(preference(Invalid::PreferenceZone, Some(&"a".repeat(65))).is_err());
     }
 }

@@ -33,9 +33,7 @@ impl Identity<'_> {
     /// [`VaultError::Invalid`] once staff accounts exist; database errors.
     pub async fn create_setup_token(self, ttl_secs: i64) -> Result<SecretString> {
         if ttl_secs <= 0 {
-            return Err(VaultError::Invalid(
-                "the setup link needs a positive lifetime".into(),
-            ));
+            return Err(VaultError::Invalid(crate::Invalid::SetupLifetime));
         }
         let now = self.vault.now().0;
         let (token, hash) = new_token(SETUP_PREFIX)?;
@@ -44,9 +42,7 @@ impl Identity<'_> {
             .store
             .write(async |conn: &mut AnyConnection| {
                 if staff_count_in(conn).await? > 0 {
-                    return Err(VaultError::Invalid(
-                        "staff accounts exist already; an admin adds further accounts".into(),
-                    ));
+                    return Err(VaultError::Invalid(crate::Invalid::StaffExistAlready));
                 }
                 sqlx::query(
                     "UPDATE setup_tokens SET used_unix_secs = $1 WHERE used_unix_secs IS NULL",

@@ -248,9 +248,7 @@ impl Identity<'_> {
         }
         if verify_password(new.expose_bytes(), &acct.password_hash)? {
             self.release_attempt(&staff, &counted).await?;
-            return Err(VaultError::Invalid(
-                "the new password must differ from the old one".into(),
-            ));
+            return Err(VaultError::Invalid(crate::Invalid::PasswordUnchanged));
         }
         let phc = self.hash(new.expose_bytes())?;
         let next = match session.stage {

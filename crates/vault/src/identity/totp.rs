@@ -133,9 +133,7 @@ impl Identity<'_> {
         let (hash, session) = self.session_at(token, &[stage]).await?;
         let staff = &session.staff;
         let (sealed, last_step) = self.totp_state(staff).await?;
-        let sealed = sealed.ok_or_else(|| {
-            VaultError::Invalid("no authenticator is being enrolled; start enrolment again".into())
-        })?;
+        let sealed = sealed.ok_or_else(|| VaultError::Invalid(crate::Invalid::EnrolmentMissing))?;
         let totp = self.open_staff_totp(staff, &sealed)?;
         let counted = self.reserve_attempt(staff).await?;
         let now = self.vault.now().0;

@@ -4,6 +4,7 @@
 use super::current_record;
 use crate::error::{RecordError, StoreError};
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::policy::{Actor, Authorized, Permission};
 use crate::records::{
     NewRecord, Record, check_email, check_params, check_time_zone_name, new_time_ordered_id,
@@ -112,7 +113,7 @@ impl Vault {
                     .insert_records_bulk(conn, actor, &[(upn.clone(), &new, seed)])
                     .await?
                     .pop()
-                    .ok_or_else(|| VaultError::Invalid("the record was not stored".into()))?;
+                    .ok_or(VaultError::Invalid(Invalid::NotStored))?;
                 if email.is_some() || time_zone.is_some() {
                     sqlx::query("UPDATE records SET email = $1, time_zone = $2 WHERE id = $3")
                         .bind(email.clone())
@@ -148,7 +149,14 @@ impl Vault {
         for (n, (new, seed)) in items.iter().enumerate() {
             let upn = validate_upn(&new.upn)
                 .and_then(|u| check_params(&new.params).map(|()| u))
-                .map_err(|e| VaultError::Invalid(format!("item {}: {e}", n + 1)))?;
+                .map_err(|e| match e {
+                    VaultError::Invalid(reason) => Invalid::Item {
+                        item: n + 1,
+                        reason: Box::new(reason),
+                    }
+                    .into(),
+                    other => other,
+                })?;
             prepared.push((upn, new, seed));
         }
         let now = self.now();
@@ -261,9 +269,7 @@ async fn insert_record_rows(
                     upn: upn.clone(),
                     state: State::Captured,
                 }),
-                _ => {
-                    VaultError::Invalid("a user in this batch already has an active record".into())
-                }
+                _ => Invalid::BatchActiveRecord.into(),
             })
         })
 }

@@ -6,7 +6,8 @@
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use crate::error::{Result, VaultError};
+use crate::error::Result;
+use crate::invalid::Invalid;
 use crate::policy::{Authorized, Permission};
 use crate::records::{RECORD_COLUMNS, Record, RecordId, record_from_row, record_in};
 use crate::state::State;
@@ -18,7 +19,7 @@ impl Vault {
     /// record that is not captured, is refused.
     ///
     /// # Errors
-    /// [`VaultError::Invalid`] when the record is not captured, already bound to another token,
+    /// [`crate::VaultError::Invalid`] when the record is not captured, already bound to another token,
     /// or the serial belongs to another active record; database errors.
     pub async fn claim_token(
         &self,
@@ -33,28 +34,30 @@ impl Vault {
             .write(async |conn: &mut AnyConnection| {
                 let record = record_in(conn, id).await?;
                 if record.state != State::Captured {
-                    return Err(VaultError::Invalid(format!(
-                        "the record of {} is {}; only captured records are burned",
-                        record.upn,
-                        record.state.as_str()
-                    )));
+                    return Err(Invalid::ClaimNotCaptured {
+                        upn: record.upn,
+                        state: record.state,
+                    }
+                    .into());
                 }
                 match record.serial.as_deref() {
                     Some(s) if s == serial => return Ok(()),
                     Some(s) => {
-                        return Err(VaultError::Invalid(format!(
-                            "the seed of {} is bound to token {s}; burn it onto that token",
-                            record.upn
-                        )));
+                        return Err(Invalid::BoundToOtherToken {
+                            upn: record.upn.clone(),
+                            serial: s.to_owned(),
+                        }
+                        .into());
                     }
                     None => {}
                 }
                 if let Some(other) = active_with_serial(conn, serial).await? {
-                    return Err(VaultError::Invalid(format!(
-                        "token {serial} already belongs to {} ({})",
-                        other.upn,
-                        other.state.as_str()
-                    )));
+                    return Err(Invalid::TokenTaken {
+                        serial: serial.to_owned(),
+                        upn: other.upn,
+                        state: other.state,
+                    }
+                    .into());
                 }
                 sqlx::query(
                     "UPDATE records SET serial = $1, model = COALESCE($2, model), \

@@ -5,6 +5,7 @@ use super::record_in;
 use super::sealed_row;
 use crate::error::RecordError;
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::policy::{Actor, Authorized, Permission};
 use crate::records::{
     RECORD_COLUMNS, Record, RecordId, Shipment, check_email, check_language_tag,
@@ -73,10 +74,10 @@ impl Vault {
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(VaultError::Invalid(format!(
-                "the record of {} changed meanwhile; try again",
-                record.upn
-            )));
+            return Err(Invalid::ChangedMeanwhile {
+                upn: record.upn.clone(),
+            }
+            .into());
         }
         extra.apply(conn, &record.id, now).await?;
         if !to.has_seed() {
@@ -280,23 +281,36 @@ impl Vault {
                 let seed = self.open_sealed(&sealed)?;
                 let totp = crate::records::totp_for(&seed, &record.params)?;
                 let when = u64::try_from(now.0).unwrap_or_default();
-                let drift_steps = match tokendesk_otp::drift_search(&totp, when, code.trim(), None, window_steps) {
-                    tokendesk_otp::Drift::Found { offset_steps, .. } => offset_steps,
-                    tokendesk_otp::Drift::NotFound => {
-                        return Err(VaultError::Record(RecordError::CodeMismatch { upn: upn.clone(), window_steps }));
-                    }
-                    tokendesk_otp::Drift::Ambiguous { .. } => {
-                        return Err(VaultError::Invalid(
-                            "the code matches several steps; read the next code from the token and try again".into(),
-                        ));
-                    }
-                };
+                let drift_steps =
+                    match tokendesk_otp::drift_search(&totp, when, code.trim(), None, window_steps)
+                    {
+                        tokendesk_otp::Drift::Found { offset_steps, .. } => offset_steps,
+                        tokendesk_otp::Drift::NotFound => {
+                            return Err(VaultError::Record(RecordError::CodeMismatch {
+                                upn: upn.clone(),
+                                window_steps,
+                            }));
+                        }
+                        tokendesk_otp::Drift::Ambiguous { .. } => {
+                            return Err(Invalid::CodeAmbiguous.into());
+                        }
+                    };
                 let due = now.0 + retention;
                 let detail = json!({ "drift_steps": drift_steps, "purge_due_unix_secs": due });
-                self.apply_change(conn, actor, &record, State::Delivered, detail, Extra::Deliver { drift_steps, due })
-                    .await?;
+                self.apply_change(
+                    conn,
+                    actor,
+                    &record,
+                    State::Delivered,
+                    detail,
+                    Extra::Deliver { drift_steps, due },
+                )
+                .await?;
                 if retention <= 0 {
-                    let delivered = Record { state: State::Delivered, ..record.clone() };
+                    let delivered = Record {
+                        state: State::Delivered,
+                        ..record.clone()
+                    };
                     let detail = json!({ "reason": "delivered, no retention" });
                     self.apply_change(conn, actor, &delivered, State::Purged, detail, Extra::None)
                         .await?;

@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::ListFilter;
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::records::{RECORD_COLUMNS, Record, record_from_row};
 use crate::state::State;
 use crate::vault::Vault;
@@ -232,11 +233,7 @@ async fn cursor_key(conn: &mut AnyConnection, id: &str) -> Result<Key> {
         .bind(id)
         .fetch_optional(conn)
         .await?
-        .ok_or_else(|| {
-            VaultError::Invalid(
-                "the page link names no record; start again from the first page".into(),
-            )
-        })?;
+        .ok_or_else(|| VaultError::Invalid(Invalid::PageLinkStale))?;
     Ok(Key {
         upn: row.try_get("upn")?,
         created: row.try_get("created_unix_secs")?,

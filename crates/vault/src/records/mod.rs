@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
+use crate::invalid::{Invalid, UpnRule};
 use crate::state::State;
 use crate::store::clock::UnixTime;
 mod capture;
@@ -273,9 +274,9 @@ pub(crate) fn record_from_row(row: &AnyRow) -> Result<Record> {
 pub fn check_email(email: &str) -> Result<String> {
     let email = email.trim();
     let bad = || {
-        VaultError::Invalid(format!(
-            "{email:?} is not an e-mail address (name@example.com)"
-        ))
+        VaultError::from(Invalid::Email {
+            email: email.to_owned(),
+        })
     };
     if email.is_empty()
         || email.len() > 254
@@ -306,9 +307,10 @@ pub fn check_time_zone_name(zone: &str) -> Result<String> {
     let zone = zone.trim();
     let ok = |c: char| c.is_ascii_alphanumeric() || "/_+-".contains(c);
     if zone.is_empty() || zone.len() > 64 || !zone.chars().all(ok) {
-        return Err(VaultError::Invalid(format!(
-            "{zone:?} is not a time zone name; use an IANA name such as Europe/Berlin"
-        )));
+        return Err(Invalid::TimeZone {
+            zone: zone.to_owned(),
+        }
+        .into());
     }
     Ok(zone.to_owned())
 }
@@ -322,9 +324,10 @@ pub fn check_language_tag(tag: &str) -> Result<String> {
     let tag = tag.trim();
     let ok = |c: char| c.is_ascii_alphanumeric() || c == '-';
     if tag.is_empty() || tag.len() > 35 || !tag.chars().all(ok) {
-        return Err(VaultError::Invalid(format!(
-            "{tag:?} is not a language tag; use one such as de or fr"
-        )));
+        return Err(Invalid::LanguageTag {
+            tag: tag.to_owned(),
+        }
+        .into());
     }
     Ok(tag.to_owned())
 }
@@ -336,22 +339,16 @@ pub fn check_language_tag(tag: &str) -> Result<String> {
 pub fn normalise_upn(upn: &str) -> Result<String> {
     let upn = upn.trim().to_lowercase();
     if upn.is_empty() {
-        return Err(VaultError::Invalid("the user (UPN) is empty".into()));
+        return Err(Invalid::UpnEmpty.into());
     }
     if upn.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(VaultError::Invalid(format!(
-            "the user {upn:?} contains spaces or control characters"
-        )));
+        return Err(Invalid::UpnSpaces { upn }.into());
     }
     if upn.matches('@').count() != 1 || upn.starts_with('@') || upn.ends_with('@') {
-        return Err(VaultError::Invalid(format!(
-            "the user {upn:?} is not a UPN like alice@contoso.com"
-        )));
+        return Err(Invalid::NotUpn { upn }.into());
     }
     if upn.len() > 256 {
-        return Err(VaultError::Invalid(
-            "the user (UPN) is longer than 256 characters".into(),
-        ));
+        return Err(Invalid::UpnTooLong.into());
     }
     Ok(upn)
 }
@@ -371,38 +368,36 @@ const UPN_LOCAL_EXTRA: &str = "'.-_!#^~";
 /// [`VaultError::Invalid`] naming the first character or rule that fails.
 pub fn validate_upn(upn: &str) -> Result<String> {
     let upn = normalise_upn(upn)?;
-    let invalid = |why: String| {
-        Err(VaultError::Invalid(format!(
-            "the user {upn:?} is not a valid Entra ID user name: {why}"
-        )))
+    let invalid = |rule: UpnRule| {
+        Err(Invalid::EntraUpn {
+            upn: upn.clone(),
+            rule,
+        }
+        .into())
     };
     let Some((local, domain)) = upn.split_once('@') else {
-        return invalid("it needs an @".into());
+        return invalid(UpnRule::NeedsAt);
     };
     if let Some(c) = local
         .chars()
         .find(|c| !c.is_ascii_alphanumeric() && !UPN_LOCAL_EXTRA.contains(*c))
     {
-        return invalid(format!(
-            "{c:?} is not allowed before the @ (letters, digits and ' . - _ ! # ^ ~ are)"
-        ));
+        return invalid(UpnRule::LocalChar(c));
     }
     if local.len() > 64 {
-        return invalid("more than 64 characters before the @".into());
+        return invalid(UpnRule::LocalTooLong);
     }
     if local.starts_with('.') || local.ends_with('.') {
-        return invalid("the part before the @ may not start or end with a dot".into());
+        return invalid(UpnRule::LocalDot);
     }
     if domain.len() > 48 {
-        return invalid("more than 48 characters after the @".into());
+        return invalid(UpnRule::DomainTooLong);
     }
     if let Some(c) = domain
         .chars()
         .find(|c| !c.is_ascii_alphanumeric() && *c != '-' && *c != '.')
     {
-        return invalid(format!(
-            "{c:?} is not allowed in the domain (letters, digits, - and . are)"
-        ));
+        return invalid(UpnRule::DomainChar(c));
     }
     let labels: Vec<&str> = domain.split('.').collect();
     if labels.len() < 2
@@ -410,7 +405,7 @@ pub fn validate_upn(upn: &str) -> Result<String> {
             .iter()
             .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
     {
-        return invalid("the domain must look like contoso.com".into());
+        return invalid(UpnRule::DomainShape);
     }
     Ok(upn)
 }
@@ -421,16 +416,16 @@ pub fn validate_upn(upn: &str) -> Result<String> {
 /// [`VaultError::Invalid`] for unsupported values.
 pub fn check_params(params: &TokenParams) -> Result<()> {
     if !(6..=10).contains(&params.digits) {
-        return Err(VaultError::Invalid(format!(
-            "{} digits is not supported; use 6 or 8",
-            params.digits
-        )));
+        return Err(Invalid::Digits {
+            digits: params.digits,
+        }
+        .into());
     }
     if !(1..=3600).contains(&params.period_secs) {
-        return Err(VaultError::Invalid(format!(
-            "a period of {} s is not supported; use 30 or 60",
-            params.period_secs
-        )));
+        return Err(Invalid::Period {
+            secs: params.period_secs,
+        }
+        .into());
     }
     Ok(())
 }

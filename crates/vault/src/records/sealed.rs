@@ -4,6 +4,7 @@
 use super::TokenParams;
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::store::keyring::record_context;
 use crate::vault::Vault;
 use sqlx::AnyConnection;
@@ -111,9 +112,9 @@ pub(crate) fn sealed_from_row(row: &sqlx::any::AnyRow) -> Result<SealedRow> {
 pub(crate) fn totp_for(seed: &[u8], params: &TokenParams) -> Result<Totp> {
     let otp_params = TotpParams {
         algorithm: params.algorithm,
-        digits: Digits::new(params.digits).map_err(|e| VaultError::Invalid(e.to_string()))?,
+        digits: Digits::new(params.digits).map_err(|e| VaultError::Invalid(Invalid::Param(e)))?,
         period: Period::new(u64::from(params.period_secs))
-            .map_err(|e| VaultError::Invalid(e.to_string()))?,
+            .map_err(|e| VaultError::Invalid(Invalid::Param(e)))?,
         t0_unix_secs: 0,
     };
     Ok(Totp::new(&Secret::from_bytes(seed.to_vec()), otp_params))

@@ -10,8 +10,9 @@ use tokendesk_crypto::{Passphrase, hash_password, verify_password};
 use zeroize::Zeroizing;
 
 use super::request::ApprovalId;
-use crate::error::{RecordError, RevealError};
+use crate::error::{ApprovalRefusal, RecordError, RevealError};
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::policy::Actor;
 use crate::policy::{Authorized, Permission};
 use crate::records::current_record;
@@ -70,8 +71,7 @@ pub const MIN_CALLER_PASSPHRASE_CHARS: usize = 6;
 /// What the user said, as the operator typed it: trimmed, lowercase, single spaces; so case and
 /// spacing heard over the phone do not matter.
 fn normalise_passphrase(p: &Passphrase) -> Result<Zeroizing<String>> {
-    let text = std::str::from_utf8(p.expose_bytes())
-        .map_err(|_| VaultError::Invalid("the passphrase is not valid UTF-8".into()))?;
+    let text = std::str::from_utf8(p.expose_bytes()).map_err(|_| Invalid::PassphraseUtf8)?;
     let mut out = Zeroizing::new(String::with_capacity(text.len()));
     for word in text.split_whitespace() {
         if !out.is_empty() {
@@ -112,9 +112,10 @@ impl Vault {
         let upn = normalise_upn(upn)?;
         let text = normalise_passphrase(passphrase)?;
         if text.chars().count() < MIN_CALLER_PASSPHRASE_CHARS {
-            return Err(VaultError::Invalid(format!(
-                "a caller passphrase needs at least {MIN_CALLER_PASSPHRASE_CHARS} characters"
-            )));
+            return Err(Invalid::PassphraseTooShort {
+                min: MIN_CALLER_PASSPHRASE_CHARS,
+            }
+            .into());
         }
         let phc = hash_password(self.staff_settings.password_params, text.as_bytes())?;
         self.store
@@ -123,10 +124,11 @@ impl Vault {
                     VaultError::Record(RecordError::NoRecord { upn: upn.clone() })
                 })?;
                 if !record.state.is_active() {
-                    return Err(VaultError::Invalid(format!(
-                        "{upn}'s record is {}; a passphrase can only be set on an active record",
-                        record.state
-                    )));
+                    return Err(Invalid::PassphraseInactive {
+                        upn: upn.clone(),
+                        state: record.state,
+                    }
+                    .into());
                 }
                 sqlx::query(
                     "UPDATE records SET passphrase_hash = $1, passphrase_failures = 0, \
@@ -174,11 +176,8 @@ impl Vault {
             .ok_or_else(|| VaultError::Record(RecordError::NoRecord { upn: upn.clone() }))?;
         let (phc, _) = passphrase_state(&mut conn, &record.id, today).await?;
         drop(conn);
-        let phc = phc.ok_or_else(|| {
-            VaultError::Invalid(format!(
-                "no caller passphrase was recorded for {upn}; verify the caller by call-back"
-            ))
-        })?;
+        let phc =
+            phc.ok_or_else(|| VaultError::from(Invalid::NoPassphrase { upn: upn.clone() }))?;
         let matches = verify_password(attempt.as_bytes(), &phc)?;
         let outcome = self
             .store
@@ -245,9 +244,7 @@ impl Vault {
         let upn = normalise_upn(upn)?;
         let (ticket, reason) = (ticket.trim(), reason.trim());
         if ticket.is_empty() || reason.is_empty() {
-            return Err(VaultError::Invalid(
-                "an approval request needs a ticket reference and a reason".into(),
-            ));
+            return Err(Invalid::ApprovalRequestIncomplete.into());
         }
         let id = new_record_id()?;
         let now = self.now().0;
@@ -309,25 +306,22 @@ impl Vault {
             .store
             .write(async |conn: &mut AnyConnection| {
                 let Some(approval) = approval_in(conn, id).await? else {
-                    return Ok(Outcome::Refused(invalid(id, "no such approval request")));
+                    return Ok(Outcome::Refused(invalid(id, ApprovalRefusal::Unknown)));
                 };
                 let same_person = person_of(conn, &approval.requested_by).await?
                     == person_of(conn, &actor.name).await?;
                 let refusal = if approval.approved_by.is_some() {
-                    Some("it has been approved already")
+                    Some(ApprovalRefusal::ApprovedAlready)
                 } else if approval.expires_unix_secs <= now {
-                    Some("the request has expired; ask for a new approval")
+                    Some(ApprovalRefusal::RequestExpired)
                 } else if same_person {
-                    Some(
-                        "nobody can approve their own request, also not with an API key they \
-                         created; another person must approve it",
-                    )
+                    Some(ApprovalRefusal::OwnRequest)
                 } else {
                     None
                 };
                 let key = Some((approval.record_id.as_str(), approval.upn.as_str()));
                 if let Some(reason) = refusal {
-                    let detail = json!({ "approval": id.0, "refused": reason });
+                    let detail = json!({ "approval": id.0, "refused": reason.to_string() });
                     self.audit(conn, actor, "approval.refused", key, detail)
                         .await?;
                     return Ok(Outcome::Refused(invalid(id, reason)));
@@ -345,7 +339,7 @@ impl Vault {
                 if done.rows_affected() != 1 {
                     return Ok(Outcome::Refused(invalid(
                         id,
-                        "it has been approved already",
+                        ApprovalRefusal::ApprovedAlready,
                     )));
                 }
                 let detail = json!({ "approval": id.0, "requested_by": approval.requested_by });
@@ -366,7 +360,7 @@ impl Vault {
         let mut conn = self.store.pool().acquire().await?;
         approval_in(&mut conn, id)
             .await?
-            .ok_or_else(|| invalid(id, "no such approval request"))
+            .ok_or_else(|| invalid(id, ApprovalRefusal::Unknown))
     }
 
     /// Requests waiting for a second approver (unapproved, unexpired), oldest first.
@@ -386,7 +380,7 @@ impl Vault {
     }
 }
 
-fn invalid(id: &ApprovalId, reason: &'static str) -> VaultError {
+fn invalid(id: &ApprovalId, reason: ApprovalRefusal) -> VaultError {
     VaultError::Reveal(RevealError::ApprovalInvalid {
         id: id.0.clone(),
         reason,
@@ -454,9 +448,9 @@ pub(crate) async fn consume_approval(
     record_id: &str,
     actor: &Actor,
     now: i64,
-) -> Result<std::result::Result<(), &'static str>> {
+) -> Result<std::result::Result<(), ApprovalRefusal>> {
     let Some(a) = approval_in(conn, id).await? else {
-        return Ok(Err("no such approval request"));
+        return Ok(Err(ApprovalRefusal::Unknown));
     };
     let revealer = person_of(conn, &actor.name).await?;
     let approver = match &a.approved_by {
@@ -464,15 +458,11 @@ pub(crate) async fn consume_approval(
         None => None,
     };
     let why = match &approver {
-        None => Some("it has not been approved yet"),
-        Some(by) if *by == revealer => {
-            Some("the approver cannot use their own approval; the requester reveals")
-        }
-        Some(_) if a.used_unix_secs.is_some() => Some("it has been used already"),
-        Some(_) if a.expires_unix_secs <= now => Some("it has expired; ask for a new approval"),
-        Some(_) if a.upn != upn || a.record_id != record_id => {
-            Some("it was given for another user or record")
-        }
+        None => Some(ApprovalRefusal::NotApproved),
+        Some(by) if *by == revealer => Some(ApprovalRefusal::OwnApproval),
+        Some(_) if a.used_unix_secs.is_some() => Some(ApprovalRefusal::Used),
+        Some(_) if a.expires_unix_secs <= now => Some(ApprovalRefusal::Expired),
+        Some(_) if a.upn != upn || a.record_id != record_id => Some(ApprovalRefusal::OtherRecord),
         Some(_) => None,
     };
     if let Some(why) = why {
@@ -488,7 +478,7 @@ pub(crate) async fn consume_approval(
     Ok(if done.rows_affected() == 1 {
         Ok(())
     } else {
-        Err("it has been used already")
+        Err(ApprovalRefusal::Used)
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
 use super::ExportedSeed;
-use crate::error::{RecordError, Result, StaffError, VaultError};
+use crate::error::{BurnGrantRefusal, RecordError, Result, StaffError, VaultError};
 use crate::policy::{Authorized, Permission};
 use crate::records::{Extra, Record, RecordId, TokenUpdate, record_in, sealed_row, totp_for};
 use crate::state::State;
@@ -22,7 +22,7 @@ pub const BURN_GRANT_PREFIX: &str = "tdg_";
 /// How long a burn grant can be fetched.
 pub const BURN_GRANT_TTL_SECS: i64 = 5 * 60;
 
-fn refused(reason: &'static str) -> VaultError {
+fn refused(reason: BurnGrantRefusal) -> VaultError {
     VaultError::Staff(StaffError::BurnGrantRefused { reason })
 }
 
@@ -31,7 +31,7 @@ async fn staff_id(conn: &mut AnyConnection, username: &str) -> Result<String> {
         .bind(username)
         .fetch_optional(conn)
         .await?
-        .ok_or_else(|| refused("burn grants are for staff accounts only"))?;
+        .ok_or_else(|| refused(BurnGrantRefusal::StaffOnly))?;
     Ok(row.try_get("id")?)
 }
 
@@ -56,9 +56,7 @@ impl Vault {
             .write(async |conn: &mut AnyConnection| {
                 let record = record_in(conn, id).await?;
                 if record.state != State::Captured || !record.has_seed {
-                    return Err(refused(
-                        "only a captured record is burned on a desk reader; this one is not captured",
-                    ));
+                    return Err(refused(BurnGrantRefusal::NotCaptured));
                 }
                 let staff = staff_id(conn, username).await?;
                 sqlx::query(
@@ -101,9 +99,7 @@ impl Vault {
     ) -> Result<ExportedSeed> {
         let actor = auth.require(Permission::Capture)?;
         if !grant.starts_with(BURN_GRANT_PREFIX) || grant.len() > 128 {
-            return Err(refused(
-                "this is not a burn grant; copy the command from the record's page",
-            ));
+            return Err(refused(BurnGrantRefusal::NotAGrant));
         }
         let hash = token_hash(grant);
         let now = self.now().0;
@@ -117,21 +113,15 @@ impl Vault {
                 .bind(hash.clone())
                 .fetch_optional(&mut *conn)
                 .await?
-                .ok_or_else(|| {
-                    refused("no such burn grant; copy the command from the record's page")
-                })?;
+                .ok_or_else(|| refused(BurnGrantRefusal::Unknown))?;
                 if row.try_get::<String, _>("staff_id")? != staff {
-                    return Err(refused("this burn grant was made for another person"));
+                    return Err(refused(BurnGrantRefusal::OtherPerson));
                 }
                 if row.try_get::<Option<i64>, _>("spent_unix_secs")?.is_some() {
-                    return Err(refused(
-                        "this burn grant was used already; ask for a new one on the record's page",
-                    ));
+                    return Err(refused(BurnGrantRefusal::Used));
                 }
                 if row.try_get::<i64, _>("expires_unix_secs")? <= now {
-                    return Err(refused(
-                        "this burn grant has expired; ask for a new one on the record's page",
-                    ));
+                    return Err(refused(BurnGrantRefusal::Expired));
                 }
                 let spent = sqlx::query(
                     "UPDATE burn_grants SET spent_unix_secs = $1 WHERE grant_hash = $2 \
@@ -142,12 +132,12 @@ impl Vault {
                 .execute(&mut *conn)
                 .await?;
                 if spent.rows_affected() != 1 {
-                    return Err(refused("this burn grant was used already"));
+                    return Err(refused(BurnGrantRefusal::UsedMeanwhile));
                 }
                 let id = RecordId(row.try_get("record_id")?);
                 let record = record_in(conn, &id).await?;
                 if record.state != State::Captured {
-                    return Err(refused("the record is no longer captured; nothing to burn"));
+                    return Err(refused(BurnGrantRefusal::NoLongerCaptured));
                 }
                 let sealed = sealed_row(conn, &record.id).await?.ok_or_else(|| {
                     VaultError::Record(RecordError::Purged {

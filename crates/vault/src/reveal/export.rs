@@ -3,6 +3,7 @@
 
 use crate::error::RecordError;
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::policy::{Authorized, Permission};
 use crate::records::{RECORD_COLUMNS, Record, record_from_row};
 use crate::records::{current_record, sealed_rows};
@@ -111,9 +112,7 @@ impl Vault {
     ) -> Result<Vec<ExportedSeed>> {
         let actor = auth.require(Permission::Export)?;
         if let Some(s) = state.filter(|s| !s.has_seed()) {
-            return Err(VaultError::Invalid(format!(
-                "records in state {s} have no seed (purged); nothing can be exported"
-            )));
+            return Err(VaultError::Invalid(Invalid::ExportPurged { state: s }));
         }
         let upn = upn.map(crate::records::normalise_upn).transpose()?;
         self.store
@@ -147,7 +146,7 @@ impl Vault {
                 };
                 for record in &records {
                     check(record)
-                        .map_err(|e| VaultError::Invalid(format!("{e}; nothing exported")))?;
+                        .map_err(|reason| VaultError::Invalid(Invalid::ExportRefused { reason }))?;
                 }
                 // Audit entries before the seeds are opened, a chunk of records at a time (one
                 // statement per chunk, not one per record: 100,000-record exports).

@@ -242,7 +242,9 @@ mod tests {
             for job in batch {
                 let _ = job
                     .reply
-                    .send(Err(VaultError::Invalid(format!("batch {n}"))));
+                    .send(Err(VaultError::Invalid(crate::Invalid::Operator(format!(
+                        "batch {n}"
+                    )))));
             }
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use crate::error::{RecordError, RevealError, StoreError};
 use crate::error::{Result, VaultError};
+use crate::invalid::Invalid;
 use crate::policy::{Actor, Authorized, Permission};
 use crate::records::SealedRow;
 use crate::records::{RECORD_COLUMNS, Record, TokenParams, record_from_row, totp_for};
@@ -36,9 +37,9 @@ fn codes_at(seed: &[u8], params: &TokenParams, times: &[i64]) -> Result<Vec<Totp
     times
         .iter()
         .map(|t| {
-            let t =
-                u64::try_from(*t).map_err(|_| VaultError::Invalid("a time before 1970".into()))?;
-            totp.at(t).map_err(|e| VaultError::Invalid(e.to_string()))
+            let t = u64::try_from(*t).map_err(|_| VaultError::Invalid(Invalid::BeforeEpoch))?;
+            totp.at(t)
+                .map_err(|e| VaultError::Invalid(Invalid::Time(e)))
         })
         .collect()
 }

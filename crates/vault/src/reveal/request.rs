@@ -5,7 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Result, RevealError, VaultError};
+use crate::error::{Result, RevealError, VaultError, WindowRefusal};
+use crate::invalid::Invalid;
 
 /// How the operator verified the caller before a reveal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,9 +51,9 @@ impl FromStr for Verification {
             .into_iter()
             .find(|v| v.as_str() == s.trim())
             .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "unknown verification method {s:?}; use call-back, passphrase or second-approver"
-                ))
+                VaultError::Invalid(Invalid::UnknownMethod {
+                    given: s.to_owned(),
+                })
             })
     }
 }
@@ -96,9 +97,9 @@ impl FromStr for Purpose {
             .into_iter()
             .find(|p| p.as_str() == s.trim())
             .ok_or_else(|| {
-                VaultError::Invalid(format!(
-                    "unknown purpose {s:?}; use read-out, email or chat"
-                ))
+                VaultError::Invalid(Invalid::UnknownPurpose {
+                    given: s.to_owned(),
+                })
             })
     }
 }
@@ -119,15 +120,12 @@ impl Ticket {
     pub fn new(text: &str) -> Result<Self> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(VaultError::Invalid(
-                "a reveal needs a ticket reference".into(),
-            ));
+            return Err(VaultError::Invalid(Invalid::TicketMissing));
         }
         if text.chars().count() > Self::MAX_CHARS || text.chars().any(char::is_control) {
-            return Err(VaultError::Invalid(format!(
-                "a ticket reference is at most {} characters, without control characters",
-                Self::MAX_CHARS
-            )));
+            return Err(VaultError::Invalid(Invalid::TicketTooLong {
+                max: Self::MAX_CHARS,
+            }));
         }
         Ok(Self(text.to_owned()))
     }
@@ -180,15 +178,6 @@ pub struct RevealRequest {
 /// that the user did not manage to type). Further back is refused.
 pub const REVEAL_PAST_STEPS: i64 = 3;
 
-/// Seconds as the limit reads best in a message: whole hours as hours.
-fn describe_secs(secs: i64) -> String {
-    if secs >= 3600 && secs % 3600 == 0 {
-        format!("{} h", secs / 3600)
-    } else {
-        format!("{secs} s")
-    }
-}
-
 /// Refuses any time outside the reveal window: at most [`REVEAL_PAST_STEPS`] steps of the
 /// token before `now`, at most `max_future_secs` after it. The message names the limit.
 pub(super) fn check_window(
@@ -204,21 +193,19 @@ pub(super) fn check_window(
     );
     if let Some(&t) = times.iter().find(|t| **t > latest) {
         return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
-            format!(
-                "a code {} ahead was asked for; codes can be revealed at most {} ahead \
-             (setting reveal_max_future_hours)",
-                describe_secs(t.saturating_sub(now)),
-                describe_secs(max_future_secs)
-            ),
+            WindowRefusal::Ahead {
+                ahead_secs: t.saturating_sub(now),
+                max_secs: max_future_secs,
+            },
         )));
     }
     if let Some(&t) = times.iter().find(|t| **t < earliest) {
         return Err(VaultError::Reveal(RevealError::OutsideRevealWindow(
-            format!(
-                "a code {} in the past was asked for; codes can be revealed at most \
-             {REVEAL_PAST_STEPS} steps ({back} s) back",
-                describe_secs(now.saturating_sub(t))
-            ),
+            WindowRefusal::Past {
+                ago_secs: now.saturating_sub(t),
+                steps: REVEAL_PAST_STEPS,
+                back_secs: back,
+            },
         )));
     }
     Ok(())
@@ -234,12 +221,10 @@ pub(super) fn check_request(request: &RevealRequest) -> Result<Option<String>> {
         None
     };
     if request.at_unix_secs.is_empty() || request.following_steps > 60 {
-        return Err(VaultError::Invalid(
-            "a reveal names at least one time and at most 60 following steps".into(),
-        ));
+        return Err(VaultError::Invalid(Invalid::RevealSteps));
     }
     if request.at_unix_secs.iter().any(|t| *t < 0) {
-        return Err(VaultError::Invalid("a time before 1970".into()));
+        return Err(VaultError::Invalid(Invalid::BeforeEpoch));
     }
     Ok(upn)
 }

@@ -87,10 +87,10 @@ impl Store {
             }
             if written != *expected {
                 // One read transaction sees one point in time; this would be a database bug.
-                return Err(VaultError::Invalid(format!(
+                return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                     "table {name} changed during the backup ({expected} rows counted, {written} \
                      read); nothing was written"
-                )));
+                ))));
             }
         }
         tx.commit().await?;
@@ -161,19 +161,19 @@ impl Store {
         self.write(async |conn: &mut AnyConnection| {
             let migrations = applied_migrations(conn).await?;
             if migrations != snapshot.migrations {
-                return Err(VaultError::Invalid(format!(
+                return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                     "the backup was made with schema migrations {:?}, this database has {:?}; \
                      restore with the tokendesk version that made it",
                     snapshot.migrations, migrations
-                )));
+                ))));
             }
             let names = table_names(conn, backend).await?;
             let mut expected: Vec<&str> = snapshot.tables.iter().map(|t| t.name.as_str()).collect();
             expected.sort_unstable();
             if names.iter().map(String::as_str).collect::<Vec<_>>() != expected {
-                return Err(VaultError::Invalid(format!(
+                return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                     "the backup holds tables {expected:?}, this database has {names:?}"
-                )));
+                ))));
             }
             let order = insert_order(conn, backend, &names).await?;
             match backend {
@@ -199,9 +199,9 @@ impl Store {
                 target_names.sort_unstable();
                 given.sort_unstable();
                 if target_names != given {
-                    return Err(VaultError::Invalid(format!(
+                    return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                         "table {name}: the backup has columns {given:?}, this database {target_names:?}"
-                    )));
+                    ))));
                 }
                 insert_rows(conn, backend, table, &columns).await?;
                 if backend == Backend::Postgres {
@@ -427,19 +427,19 @@ async fn insert_rows(
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in batch {
             if row.len() != kinds.len() {
-                return Err(VaultError::Invalid(format!(
+                return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                     "table {}: a row has {} values for {} columns",
                     table.name,
                     row.len(),
                     kinds.len()
-                )));
+                ))));
             }
             for (value, (kind, col)) in row.iter().zip(kinds.iter().zip(&table.columns)) {
                 q = bind(q, value, *kind).map_err(|what| {
-                    VaultError::Invalid(format!(
+                    VaultError::Invalid(crate::Invalid::Operator(format!(
                         "table {}, column {col}: the backup holds {what}",
                         table.name
-                    ))
+                    )))
                 })?;
             }
         }

@@ -30,11 +30,11 @@ fn key_error(path: &Path, reason: impl Into<String>) -> VaultError {
 pub fn parse_key_hex(text: &str) -> Result<MasterKey> {
     let trimmed = text.trim();
     let bad = || {
-        VaultError::Invalid(format!(
+        VaultError::Invalid(crate::Invalid::Operator(format!(
             "a master key is {} hex digits; got {} characters",
             KEY_LEN * 2,
             trimmed.len()
-        ))
+        )))
     };
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
     if trimmed.len() != KEY_LEN * 2 {

@@ -156,8 +156,11 @@ impl Snapshot {
     /// [`VaultError::Invalid`] naming what is wrong: not a backup, a newer version, a checksum
     /// mismatch (damaged or edited), or malformed rows.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let bad =
-            |what: &str| VaultError::Invalid(format!("not a usable tokendesk backup: {what}"));
+        let bad = |what: &str| {
+            VaultError::Invalid(crate::Invalid::Operator(format!(
+                "not a usable tokendesk backup: {what}"
+            )))
+        };
         let body_end = bytes
             .strip_suffix(b"\n")
             .and_then(|b| b.iter().rposition(|c| *c == b'\n'))
@@ -171,10 +174,10 @@ impl Snapshot {
             .ok_or_else(|| bad("no checksum line (truncated file?)"))?;
         let actual = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(body));
         if given != actual {
-            return Err(VaultError::Invalid(
+            return Err(VaultError::Invalid(crate::Invalid::Operator(
                 "the backup's checksum does not match: the file is damaged or was edited; nothing restored"
                     .into(),
-            ));
+            )));
         }
         let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
         let mut lines = text.lines();
@@ -187,9 +190,9 @@ impl Snapshot {
         }
         let version = field(&header, "version").as_i64().unwrap_or(0);
         if version != BACKUP_VERSION {
-            return Err(VaultError::Invalid(format!(
+            return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                 "backup format version {version} is not supported by this tokendesk (it reads version {BACKUP_VERSION})"
-            )));
+            ))));
         }
         let migrations = field(&header, "migrations")
             .as_array()
@@ -282,7 +285,10 @@ impl Snapshot {
     /// As [`Snapshot::from_bytes`], or when the file cannot be read.
     pub fn read(path: &std::path::Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| {
-            VaultError::Invalid(format!("cannot read the backup {}: {e}", path.display()))
+            VaultError::Invalid(crate::Invalid::Operator(format!(
+                "cannot read the backup {}: {e}",
+                path.display()
+            )))
         })?;
         Self::from_bytes(&bytes)
     }
@@ -427,7 +433,10 @@ impl Drop for BackupFile {
 }
 
 fn write_error(path: &std::path::Path, e: std::io::Error) -> VaultError {
-    VaultError::Invalid(format!("cannot write the backup {}: {e}", path.display()))
+    VaultError::Invalid(crate::Invalid::Operator(format!(
+        "cannot write the backup {}: {e}",
+        path.display()
+    )))
 }
 
 /// Makes a new directory entry durable (Unix; NTFS journals its metadata).

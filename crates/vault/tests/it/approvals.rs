@@ -1,7 +1,7 @@
 //! Caller passphrase and four-eyes approvals.
 
 use tokendesk_vault::{ApprovalId, Permission, Role, Settings, VaultError};
-use tokendesk_vault::{RecordError, RevealError};
+use tokendesk_vault::{ApprovalRefusal, RecordError, RevealError};
 
 use crate::db::{Env, actor, new_record, reveal_code, reveal_request, seed};
 use crate::staff::{auth, cheap, pw};
@@ -218,7 +218,7 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
     // Not approved yet.
     let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
     assert!(
-        matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason.contains("not been approved")),
+        matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason == ApprovalRefusal::NotApproved),
         "{err}"
     );
     env.vault
@@ -251,7 +251,7 @@ async fn reveal_over_quota_needs_an_approval_used_once(mut env: Env) {
     assert!(used.used_unix_secs.is_some());
     let err = env.vault.reveal(&actor(), &request).await.unwrap_err();
     assert!(
-        matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason.contains("used already")),
+        matches!(err, VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) if reason == ApprovalRefusal::Used),
         "{err}"
     );
     // Expired approvals are refused.

@@ -156,6 +156,9 @@ pub(crate) struct CreateBody {
     email: Option<String>,
     #[serde(default)]
     time_zone: Option<String>,
+    /// The user's language (`en`, `de`, `fr`): e-mails and the message for the user.
+    #[serde(default)]
+    language: Option<String>,
     notes: Option<String>,
     serial: Option<String>,
     model: Option<String>,
@@ -178,8 +181,9 @@ pub(crate) async fn records_create(
     Extension(auth): Extension<Auth>,
     super::Body(body): super::Body<CreateBody>,
 ) -> ApiResult<Response> {
-    let (secret, params, _) =
-        crate::toolset::parse_seed(&body.secret, false).map_err(Problem::invalid)?;
+    let (secret, params, _) = crate::toolset::parse_seed(&body.secret, false)
+        .map_err(|e| Problem::invalid(e.to_string()))?;
+    let language = crate::pages::wizard::language_field(body.language.as_deref().unwrap_or(""))?;
     // Checked before the capture, so a passphrase the vault would refuse leaves no record.
     let passphrase = body.passphrase.as_deref().filter(|p| !p.trim().is_empty());
     if let Some(p) = passphrase {
@@ -208,10 +212,15 @@ pub(crate) async fn records_create(
             period_secs: u32::try_from(params.period.secs()).unwrap_or(30),
         },
     };
-    let record = state
-        .vault()
-        .capture(&auth.authorize(Permission::Capture)?, new, &secret)
-        .await?;
+    let capturing = auth.authorize(Permission::Capture)?;
+    let mut record = state.vault().capture(&capturing, new, &secret).await?;
+    if language.is_some() {
+        let id = tokendesk_vault::RecordId(record.id.clone());
+        record = state
+            .vault()
+            .set_language(&capturing, &id, language)
+            .await?;
+    }
     if let Some(p) = passphrase {
         state
             .vault()
@@ -297,13 +306,16 @@ pub(crate) async fn transition(
 }
 
 /// `POST /api/v1/records/{id}/contact`: where the user's codes and notices go, and the
-/// user's time zone (empty or missing clears).
+/// user's time zone (empty or missing clears), and the user's language (empty clears, missing
+/// keeps it).
 #[derive(Deserialize)]
 pub(crate) struct ContactBody {
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
     time_zone: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
 }
 
 pub(crate) async fn contact(
@@ -312,7 +324,12 @@ pub(crate) async fn contact(
     Path(id): Path<String>,
     super::Body(body): super::Body<ContactBody>,
 ) -> ApiResult<Json<Value>> {
-    let r = crate::pages::records::set_contact(
+    let language = body
+        .language
+        .as_deref()
+        .map(crate::pages::wizard::language_field)
+        .transpose()?;
+    let mut r = crate::pages::records::set_contact(
         &state,
         &auth,
         &id,
@@ -320,5 +337,14 @@ pub(crate) async fn contact(
         body.time_zone.as_deref().unwrap_or(""),
     )
     .await?;
+    if let Some(language) = language
+        && r.language.as_deref() != language
+    {
+        let id = tokendesk_vault::RecordId(r.id.clone());
+        r = state
+            .vault()
+            .set_language(&auth.authorize(Permission::Capture)?, &id, language)
+            .await?;
+    }
     Ok(Json(r.to_json()))
 }

@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::Problem;
 use crate::i18n::{LANGS, Lang, Msg, Tr};
+use crate::toolset::SeedProblem;
 
 /// The guide's steps up to the capture (the rest are on the record page).
 /// Each step's form field and its message key.
@@ -173,11 +174,13 @@ async fn seed_text(state: &AppState, posted: &mut Posted) -> Result<Zeroizing<St
         )
         .say(Msg::new("wizard-no-qr"))
     } else {
-        let reasons = reasons.join("; ");
+        let english: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+        let words: Vec<Msg> = reasons.iter().map(SeedProblem::msg).collect();
         Problem::invalid(format!(
-            "the screenshot's QR code is not a TOTP seed: {reasons}"
+            "the screenshot's QR code is not a TOTP seed: {}",
+            english.join("; ")
         ))
-        .say(Msg::new("wizard-qr-not-seed").arg("reason", reasons))
+        .say(Msg::new("wizard-qr-not-seed").arg("reason", words))
     })
 }
 
@@ -243,7 +246,8 @@ pub(crate) async fn submit(
     let (secret, params, uri) = match crate::toolset::parse_seed(&text, false) {
         Ok(parsed) => parsed,
         Err(reason) => {
-            page.error = Some(page.t.t1("seed-unusable", "reason", reason));
+            let msg = Msg::new("seed-unusable").arg("reason", reason.msg());
+            page.error = Some(msg.say(page.t));
             return with_status(render(&page), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         }
     };

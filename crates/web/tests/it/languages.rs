@@ -8,7 +8,11 @@ use tokendesk_vault::{Permission, RecordId, Role};
 use crate::TestApp;
 use crate::app::{Browser, RFC_SEED, client, root};
 
-both_backends!(issue_21_the_language_is_the_persons_else_the_browsers);
+both_backends!(
+    issue_21_the_language_is_the_persons_else_the_browsers,
+    issue_21_wizard_refusals_worded_by_the_vault_and_the_seed_parser_are_translated,
+    issue_21_the_api_sets_the_users_language,
+);
 
 async fn get(app: &TestApp, b: &Browser, path: &str, accept: &str) -> String {
     let r = client()
@@ -314,4 +318,143 @@ async fn issue_21_the_record_page_sets_the_users_language() {
         Some("lang@example.org"),
         "nothing changed"
     );
+}
+
+/// The wizard (saved) with `fields`, read in `accept`'s language: the status and the page.
+async fn wizard(
+    app: &TestApp,
+    b: &Browser,
+    fields: &[(&str, &str)],
+    accept: &str,
+) -> (u16, String) {
+    let mut form = reqwest::multipart::Form::new().text("action", "save");
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    let r = client()
+        .post(app.at("/wizard"))
+        .header("cookie", &b.cookie)
+        .header("accept-language", accept)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The wizard's fields, the English detail its page shows, the German words instead.
+type WizardCase = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static [&'static str],
+);
+
+/// The wizard's refusals whose detail the vault words (a user name) or the seed parser words
+/// (a secret) read in German on a German page, with no English detail left; the English page
+/// shows the English detail (the API's wording), so the test can fail.
+async fn issue_21_wizard_refusals_worded_by_the_vault_and_the_seed_parser_are_translated(
+    app: TestApp,
+) {
+    let admin = app.admin().await;
+    let cases: [WizardCase; 3] = [
+        (
+            &[("upn", "bob"), ("secret", RFC_SEED)],
+            "is not a UPN like alice@contoso.com",
+            &[
+                "Ungültige Eingabe: der Benutzer",
+                "ist kein UPN wie alice@contoso.com",
+            ],
+        ),
+        (
+            &[("upn", "bob%x@contoso.com"), ("secret", RFC_SEED)],
+            "is not allowed before the @",
+            &[
+                "kein gültiger Entra ID-Benutzername",
+                "ist vor dem @ nicht erlaubt",
+            ],
+        ),
+        (
+            &[("upn", "bob@contoso.com"), ("secret", "JBSWY3DPEHPK3PX0")],
+            "is not base32: secrets use only the letters A-Z",
+            &[
+                "Dieses Seed ist nicht verwendbar: Zeichen 16",
+                "ist kein base32",
+                "(eine Null: meinten Sie den Buchstaben O?)",
+            ],
+        ),
+    ];
+    for (fields, english, german) in cases {
+        let (status, page) = wizard(&app, &admin, fields, "en").await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains(english), "{english}: {page}");
+        let (status, page) = wizard(&app, &admin, fields, "de-DE,de;q=0.9").await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("<html lang=\"de\">"), "{page}");
+        assert!(!page.contains('⟦'), "a raw key in {page}");
+        for words in german {
+            assert!(page.contains(words), "{words}: {page}");
+        }
+        assert!(!page.contains(english), "English left: {english} in {page}");
+    }
+    assert!(
+        app.vault
+            .current_record_id("bob@contoso.com")
+            .await
+            .is_err(),
+        "nothing was captured"
+    );
+}
+
+/// The JSON API sets the user's language on capture and on `contact`; a language without a
+/// catalogue is refused before anything is stored; `contact` without `language` keeps it.
+async fn issue_21_the_api_sets_the_users_language(app: TestApp) {
+    let _ = app.admin().await; // set up, so the API answers
+    let prov = app.api_key("prov", Role::Provisioner).await;
+    let post = async |path: &str, body: serde_json::Value| {
+        let r = client()
+            .post(app.at(path))
+            .header("authorization", &prov)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, body) = post(
+        "/api/v1/records",
+        serde_json::json!({"upn": "tlh@example.com", "secret": RFC_SEED, "language": "tlh"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "no e-mails in \"tlh\": choose one of en, de, fr"
+    );
+    assert!(
+        app.vault
+            .current_record_id("tlh@example.com")
+            .await
+            .is_err()
+    );
+    let (status, record) = post(
+        "/api/v1/records",
+        serde_json::json!({"upn": "api-de@example.com", "secret": RFC_SEED, "language": "de-CH"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["language"], "de");
+    let id = record["id"].as_str().unwrap().to_owned();
+    let contact = format!("/api/v1/records/{id}/contact");
+    let (status, record) = post(&contact, serde_json::json!({"email": "x@example.org"})).await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["language"], "de", "missing keeps it");
+    let (status, record) = post(&contact, serde_json::json!({"language": "FR"})).await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["language"], "fr");
+    let (status, body) = post(&contact, serde_json::json!({"language": "xx"})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, record) = post(&contact, serde_json::json!({"language": ""})).await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["language"], serde_json::Value::Null, "blank clears");
 }
