@@ -29,7 +29,7 @@ pub use policy::{
     permission_matrix_markdown,
 };
 pub use records::{
-    Algorithm, ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Record, RecordId,
+    Algorithm, BULK_SEED_BYTES, Batch, BatchSummary, bound_elsewhere, is_burned, token_taken, ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Record, RecordId,
     RecordPage, Shipment, TokenParams, TokenUpdate, check_email, check_language_tag,
     check_time_zone_name, normalise_upn, validate_upn,
 };

@@ -256,6 +256,12 @@ impl From<i64> for Arg {
     }
 }
 
+impl From<usize> for Arg {
+    fn from(n: usize) -> Self {
+        Arg::N(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
 /// A message chosen now and worded later, in the reader's language: a key and its arguments.
 #[derive(Clone, Debug)]
 pub(crate) struct Msg {

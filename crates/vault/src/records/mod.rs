@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use crate::error::StoreError;
 use crate::error::{Result, VaultError};
 use crate::state::State;
+mod batch;
 mod capture;
 mod claim;
 mod lifecycle;
@@ -14,6 +15,8 @@ mod listing;
 mod lookup;
 mod sealed;
 
+pub use batch::{BULK_SEED_BYTES, Batch, BatchSummary, is_burned};
+pub use claim::{bound_elsewhere, token_taken};
 pub(crate) use lifecycle::Extra;
 pub use lifecycle::TokenUpdate;
 pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};

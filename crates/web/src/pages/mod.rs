@@ -4,6 +4,7 @@
 pub(crate) mod account;
 pub(crate) mod audit;
 pub(crate) mod audit_sentence;
+pub(crate) mod bulk;
 pub(crate) mod auth;
 pub(crate) mod charts;
 pub(crate) mod dashboard;
@@ -36,6 +37,7 @@ impl Nav {
         let optional = [
             (Permission::ViewRecords, "/records", "nav-records"),
             (Permission::Capture, "/wizard", "nav-new-token"),
+            (Permission::Capture, "/bulk", "nav-bulk"),
             (Permission::ApproveReveal, "/approvals", "nav-approvals"),
             (Permission::Toolset, "/toolset", "nav-toolset"),
             (Permission::ViewAudit, "/audit", "nav-audit"),
