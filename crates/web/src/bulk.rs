@@ -43,10 +43,7 @@ pub(crate) async fn check(vault: &Vault, text: &str) -> Result<Checked, VaultErr
     }
     let names: Vec<String> = users.iter().map(|(_, u)| u.clone()).collect();
     for (upn, state) in vault.bulk_conflicts(&names).await? {
-        let line = users
-            .iter()
-            .find(|(_, u)| *u == upn)
-            .map_or(0, |(n, _)| *n);
+        let line = users.iter().find(|(_, u)| *u == upn).map_or(0, |(n, _)| *n);
         errors.push(format!(
             "line {line}: {upn} already has an active record ({}); cancel, lose or deliver it first",
             state.as_str()

@@ -130,9 +130,7 @@ impl From<VaultError> for Problem {
                 RecordError::NoRecord { .. }
                 | RecordError::NoBatch { .. }
                 | RecordError::NotInBatch { .. },
-            ) => {
-                (S::NOT_FOUND, "not_found")
-            }
+            ) => (S::NOT_FOUND, "not_found"),
             VaultError::Record(RecordError::WrongToken { .. }) => (S::CONFLICT, "wrong_token"),
             VaultError::Reveal(RevealError::NotRevealable { .. }) => {
                 (S::CONFLICT, "not_revealable")

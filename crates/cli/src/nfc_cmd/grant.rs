@@ -150,7 +150,11 @@ pub(super) fn burn(
             Source::User(upn) => {
                 let id = captured_record(&server, token, upn).await?;
                 let answer = server
-                    .post(&format!("/api/v1/records/{id}/burn-grant"), Some(token), &json!({}))
+                    .post(
+                        &format!("/api/v1/records/{id}/burn-grant"),
+                        Some(token),
+                        &json!({}),
+                    )
                     .await
                     .map_err(http_error)?;
                 if answer.status != 200 {
@@ -167,7 +171,11 @@ pub(super) fn burn(
             }
         };
         let answer = server
-            .post("/api/v1/burn-grants/fetch", Some(token), &json!({ "grant": grant.as_str() }))
+            .post(
+                "/api/v1/burn-grants/fetch",
+                Some(token),
+                &json!({ "grant": grant.as_str() }),
+            )
             .await
             .map_err(http_error)?;
         if answer.status != 200 {
@@ -180,9 +188,16 @@ pub(super) fn burn(
         let plan = BurnPlan::build(&secret, Some(&stored), b).map_err(CliError::input)?;
         drop(stored);
         drop(secret);
-        writeln!(out, "burning the seed of {} (fetched once; it is not shown)", fetched.upn)?;
+        writeln!(
+            out,
+            "burning the seed of {} (fetched once; it is not shown)",
+            fetched.upn
+        )?;
         let burned = transport::burn(&plan, &b.reader, clock, out).map_err(CliError::env)?;
-        let code = plan.totp.at(clock.now_unix_secs()).map_err(CliError::input)?;
+        let code = plan
+            .totp
+            .at(clock.now_unix_secs())
+            .map_err(CliError::input)?;
         let record = report_burned(
             &server,
             token,
@@ -196,7 +211,10 @@ pub(super) fn burn(
             out,
             "verified: the burnt seed gives the server's code; {} is now {} (token {}, {})",
             fetched.upn,
-            record.get("state").and_then(serde_json::Value::as_str).unwrap_or("burned"),
+            record
+                .get("state")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("burned"),
             burned.serial,
             burned.model.as_deref().unwrap_or("unknown model")
         )?;

@@ -103,7 +103,11 @@ pub(crate) async fn fetch(
     crate::api::Body(body): crate::api::Body<FetchBody>,
 ) -> ApiResult<Response> {
     crate::burn_grant::desk_only(&auth, "`tokendesk bulk burn --remote --batch ID`")?;
-    let model = body.model.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    let model = body
+        .model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
     let seed = state
         .vault()
         .bulk_fetch(

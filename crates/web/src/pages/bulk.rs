@@ -154,16 +154,16 @@ pub(crate) async fn submit(
     };
     let checked = bulk::check(state.vault(), &page.users).await?;
     if !checked.errors.is_empty() {
-        page.notice = Some(Msg::new("bulk-problems").arg("n", checked.errors.len()).say(t));
+        page.notice = Some(
+            Msg::new("bulk-problems")
+                .arg("n", checked.errors.len())
+                .say(t),
+        );
         page.errors = checked.errors;
         return Ok(with_status(render(&page), StatusCode::UNPROCESSABLE_ENTITY));
     }
     if posted.action != "generate" {
-        page.notice = Some(
-            Msg::new("bulk-ready")
-                .arg("n", checked.users.len())
-                .say(t),
-        );
+        page.notice = Some(Msg::new("bulk-ready").arg("n", checked.users.len()).say(t));
         return Ok(render(&page));
     }
     let proof = auth.authorize(Permission::Capture)?;

@@ -4,8 +4,8 @@
 pub(crate) mod account;
 pub(crate) mod audit;
 pub(crate) mod audit_sentence;
-pub(crate) mod bulk;
 pub(crate) mod auth;
+pub(crate) mod bulk;
 pub(crate) mod charts;
 pub(crate) mod dashboard;
 pub(crate) mod desk;

@@ -97,13 +97,19 @@ fn users(batch: &Value) -> Vec<(String, String, State, Option<String>)> {
         .collect()
 }
 
-pub(super) fn run(args: &BurnArgs, clock: &dyn Clock, out: &mut dyn Write) -> Result<Outcome, CliError> {
+pub(super) fn run(
+    args: &BurnArgs,
+    clock: &dyn Clock,
+    out: &mut dyn Write,
+) -> Result<Outcome, CliError> {
     let batch = args
         .batch
         .as_deref()
         .map(str::trim)
         .filter(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_alphanumeric()))
-        .ok_or_else(|| CliError::input(anyhow!("--batch takes the batch's id (letters and digits)")))?;
+        .ok_or_else(|| {
+            CliError::input(anyhow!("--batch takes the batch's id (letters and digits)"))
+        })?;
     let (profile, server) = signed_in()?;
     let token = profile.token.as_str();
     runtime()?.block_on(async {

@@ -139,11 +139,13 @@ impl Station {
             other => bail!("{upn}: the seed is {other}; these tokens do SHA1 or SHA256"),
         };
         if p.digits != 6 {
-            bail!("{upn}: the seed has {} digits; these tokens show 6", p.digits);
+            bail!(
+                "{upn}: the seed has {} digits; these tokens show 6",
+                p.digits
+            );
         }
-        let period = nfc::Period::from_secs(p.period_secs).with_context(|| {
-            format!("{upn}: a {} s period; tokens do 30 or 60", p.period_secs)
-        })?;
+        let period = nfc::Period::from_secs(p.period_secs)
+            .with_context(|| format!("{upn}: a {} s period; tokens do 30 or 60", p.period_secs))?;
         let params = otp::TotpParams {
             algorithm: p.algorithm,
             digits: otp::Digits::new(6)?,
@@ -212,8 +214,7 @@ impl Station {
                 }
             };
             failed_reads = 0;
-            let problem = if let Some(bound) = job.bound.as_deref().filter(|b| *b != info.serial)
-            {
+            let problem = if let Some(bound) = job.bound.as_deref().filter(|b| *b != info.serial) {
                 tokendesk_vault::bound_elsewhere(&info.serial, &job.upn, bound)
             } else if info.model().is_none() && !self.force_unknown_model {
                 format!(
