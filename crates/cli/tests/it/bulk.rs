@@ -30,16 +30,22 @@ struct Burner {
 
 impl Burner {
     fn start(data: &std::path::Path, users: &std::path::Path, wait: &str) -> Self {
-        let mut child = tokendesk_process(data)
-            .args([
-                "bulk",
-                "burn",
-                users.to_str().unwrap(),
-                "--reader",
-                READER,
-                "--wait",
-                wait,
-            ])
+        let mut cmd = tokendesk_process(data);
+        cmd.args(["bulk", "burn", users.to_str().unwrap()]);
+        Self::spawn(cmd, wait)
+    }
+
+    /// `bulk burn --remote --batch ID` on a desk signed in with the login in `profile`.
+    fn remote(data: &std::path::Path, profile: &std::path::Path, batch: &str, wait: &str) -> Self {
+        let mut cmd = tokendesk_process(data);
+        cmd.env("TOKENDESK_DESK_PROFILE", profile)
+            .args(["bulk", "burn", "--remote", "--batch", batch]);
+        Self::spawn(cmd, wait)
+    }
+
+    fn spawn(mut cmd: std::process::Command, wait: &str) -> Self {
+        let mut child = cmd
+            .args(["--reader", READER, "--wait", wait])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -301,5 +307,170 @@ fn issue_19_no_token_stops_with_what_to_do_and_nothing_changes() {
         stderr(&o).contains("erin@contoso.com: no record; run `tokendesk bulk generate`"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// Issue 19, the web side: a batch generated on the server, burned by a desk signed in with
+/// `tokendesk login` (`bulk burn --remote --batch ID`) against a real `tokendesk serve`, through
+/// pcscd + vpcd: a wrong token refused, an interruption during a seed write, and a resume that
+/// finishes the interrupted seed on its own token first; the server bound every seed to its
+/// token before handing it over, and no seed went to two tokens.
+#[test]
+fn issue_19_a_remote_batch_is_burned_with_a_wrong_token_an_interruption_and_a_resume() {
+    use crate::desk::{login_as, serve, with_vault};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let profile = dir.path().join("desk-login.json");
+    let users = dir.path().join("team.csv");
+    std::fs::write(&users, format!("upn\n{}\n", USERS.join("\n"))).unwrap();
+    vault_ok(&data, &["init"]);
+    vault_ok(&data, &["staff", "add", "alice", "--role", "provisioner"]);
+    let out = vault_ok(&data, &["bulk", "generate", users.to_str().unwrap()]);
+    let batch = out
+        .split("as batch ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no batch id in {out}"))
+        .to_owned();
+    assert!(
+        out.contains(&format!("tokendesk bulk burn --remote --batch {batch}")),
+        "{out}"
+    );
+    let (_server, url) = serve(&data);
+    login_as(&data, &profile, &url, "STACK-1", "alice");
+
+    // Run 1: A burns; A comes back (refused: the server knows it is alice's); B is pulled
+    // during its seed write.
+    let mut bench = Bench::insert(TokenSpec::new(A, true));
+    let mut run = Burner::remote(&data, &profile, &batch, "20");
+    run.expect("3 user(s): 0 already burned, 3 to burn");
+    let line = run.expect(&format!(
+        "[1/3] alice@contoso.com: burned {A} (OTPC-P2-i), read back"
+    ));
+    assert!(line.contains("recorded as burned"), "{line}");
+    bench.swap(TokenSpec::new(A, true));
+    run.expect(&format!(
+        "token {A} is already burned for alice@contoso.com: take it off"
+    ));
+    let mut faulty = TokenSpec::new(B, false);
+    faulty.fault = Fault::DropOnSeedWrite;
+    bench.swap(faulty);
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(3), "{out}\n{err}");
+    assert!(
+        err.contains("stopped after 1 of 3; run the same command again to resume"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "the seed of bob@contoso.com stays bound to token {B}"
+        )),
+        "{err}"
+    );
+    // The server holds the binding (it made it before it handed the seed over).
+    let bob = with_vault(&data, async |v: &tokendesk_vault::Vault| {
+        v.current("bob@contoso.com").await.unwrap()
+    });
+    assert_eq!(
+        (bob.state.as_str(), bob.serial.as_deref()),
+        ("captured", Some(B))
+    );
+
+    // Run 2 (resume): C first is refused for bob, whose seed is bound to B; then B, then C.
+    bench.swap(TokenSpec::new(C, true));
+    let mut run = Burner::remote(&data, &profile, &batch, "20");
+    run.expect("3 user(s): 1 already burned, 2 to burn (1 interrupted, finished first");
+    run.expect(&format!("[2/3] bob@contoso.com: put token {B} back on"));
+    run.expect(&format!(
+        "this is token {C}, but the seed of bob@contoso.com is bound to token {B}"
+    ));
+    bench.swap(TokenSpec::new(B, false));
+    run.expect(&format!("[2/3] bob@contoso.com: burned {B} (C302-i)"));
+    let b_state = bench.token().state().seed.clone();
+    bench.swap(TokenSpec::new(C, true));
+    run.expect(&format!(
+        "[3/3] carol@contoso.com: burned {C} (miniOTP-2-i)"
+    ));
+    let c_state = bench.token().state().seed.clone();
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("done: 3 of 3 token(s) burned"), "{out}");
+    drop(bench);
+
+    // Each token holds its user's seed; every record is burned on its own token; the server
+    // made one claim per token, each before the seed left (claim, then export, per user), and
+    // refused nothing it had to allow.
+    assert_eq!(
+        b_state.as_deref(),
+        Some(seed_of(dir.path(), &data, USERS[1]).as_slice())
+    );
+    assert_eq!(
+        c_state.as_deref(),
+        Some(seed_of(dir.path(), &data, USERS[2]).as_slice())
+    );
+    let (records, audit) = with_vault(&data, async |v: &tokendesk_vault::Vault| {
+        let mut records = Vec::new();
+        for upn in USERS {
+            let r = v.current(upn).await.unwrap();
+            records.push((
+                r.upn,
+                r.state.as_str().to_owned(),
+                r.serial.unwrap_or_default(),
+            ));
+        }
+        (records, v.audit_list(&Default::default()).await.unwrap())
+    });
+    assert_eq!(
+        records,
+        [
+            (USERS[0].to_owned(), "burned".to_owned(), A.to_owned()),
+            (USERS[1].to_owned(), "burned".to_owned(), B.to_owned()),
+            (USERS[2].to_owned(), "burned".to_owned(), C.to_owned()),
+        ]
+    );
+    let claims: Vec<_> = audit.iter().filter(|e| e.action == "burn.claim").collect();
+    assert_eq!(claims.len(), 3);
+    assert!(claims.iter().all(|e| e.actor == "alice@desk:STACK-1"));
+    for upn in USERS {
+        let first = |action: &str, detail: &str| {
+            audit
+                .iter()
+                .filter(|e| {
+                    e.action == action
+                        && e.subject.as_deref() == Some(upn)
+                        && e.detail.contains(detail)
+                })
+                .map(|e| e.seq)
+                .min()
+        };
+        let (claim, export) = (first("burn.claim", ""), first("export", "nfc-bulk"));
+        assert!(
+            claim.is_some() && claim < export,
+            "{upn}: {claim:?} {export:?}"
+        );
+    }
+    assert!(
+        tokendesk_at(&data)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // Run 3: nothing left to do.
+    let o = tokendesk_at(&data)
+        .env("TOKENDESK_DESK_PROFILE", &profile)
+        .args([
+            "bulk", "burn", "--remote", "--batch", &batch, "--reader", READER,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 user(s): 3 already burned, 0 to burn"),
+        "{}",
+        stdout(&o)
     );
 }
