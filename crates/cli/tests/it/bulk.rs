@@ -127,33 +127,14 @@ fn seed_of(dir: &std::path::Path, data: &std::path::Path, upn: &str) -> Vec<u8> 
         .to_vec()
 }
 
-#[test]
-fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() {
-    // Why: bulk burning must refuse wrong tokens, survive an interrupted seed write, and on
-    // resume put the interrupted seed on its own token only (never one seed on two tokens).
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let users = dir.path().join("team.csv");
-    std::fs::write(&users, format!("upn\n{}\n", USERS.join("\n"))).unwrap();
-    vault_ok(&data, &["init"]);
-    let out = vault_ok(&data, &["bulk", "generate", users.to_str().unwrap()]);
-    assert!(
-        out.contains("generated 3 seed(s) of 160 bits (SHA1, 30 s)"),
-        "{out}"
-    );
-    for upn in USERS {
-        assert_eq!(seed_of(dir.path(), &data, upn).len(), 20);
-    }
-    // Generating again for the same users changes nothing.
-    let again = tokendesk_at(&data)
-        .args(["bulk", "generate", users.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
-
+/// Runs 1 and 2 of a stack of three users (A, B, C), whatever starts the `bulk burn` process:
+/// A burns; A comes back (refused, already burned); B is pulled during its seed write (the run
+/// stops, bob's seed stays bound to B); the resume refuses C for bob, finishes B, then burns C.
+/// Each token then holds its own user's seed.
+fn burn_the_stack(dir: &std::path::Path, data: &std::path::Path, start: impl Fn() -> Burner) {
     // Run 1: A burns; A comes back (wrong token); B is pulled during its seed write.
     let mut bench = Bench::insert(TokenSpec::new(A, true));
-    let mut run = Burner::start(&data, &users, "20");
+    let mut run = start();
     run.expect("3 user(s): 0 already burned, 3 to burn");
     let line = run.expect(&format!(
         "[1/3] alice@contoso.com: burned {A} (OTPC-P2-i), read back"
@@ -178,12 +159,12 @@ fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() 
         )),
         "{err}"
     );
-    let show = vault_ok(&data, &["show", "bob@contoso.com"]);
+    let show = vault_ok(data, &["show", "bob@contoso.com"]);
     assert!(show.contains("captured") && show.contains(B), "{show}");
 
     // Run 2 (resume): C first is refused for bob, whose seed is bound to B; then B, then C.
     bench.swap(TokenSpec::new(C, true));
-    let mut run = Burner::start(&data, &users, "20");
+    let mut run = start();
     run.expect("3 user(s): 1 already burned, 2 to burn (1 interrupted, finished first");
     run.expect(&format!("[2/3] bob@contoso.com: put token {B} back on"));
     run.expect(&format!(
@@ -204,12 +185,39 @@ fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() 
     // Each token holds its user's seed, and no seed is on two tokens.
     assert_eq!(
         b_state.as_deref(),
-        Some(seed_of(dir.path(), &data, USERS[1]).as_slice())
+        Some(seed_of(dir, data, USERS[1]).as_slice())
     );
     assert_eq!(
         c_state.as_deref(),
-        Some(seed_of(dir.path(), &data, USERS[2]).as_slice())
+        Some(seed_of(dir, data, USERS[2]).as_slice())
     );
+}
+
+#[test]
+fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() {
+    // Why: bulk burning must refuse wrong tokens, survive an interrupted seed write, and on
+    // resume put the interrupted seed on its own token only (never one seed on two tokens).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let users = dir.path().join("team.csv");
+    std::fs::write(&users, format!("upn\n{}\n", USERS.join("\n"))).unwrap();
+    vault_ok(&data, &["init"]);
+    let out = vault_ok(&data, &["bulk", "generate", users.to_str().unwrap()]);
+    assert!(
+        out.contains("generated 3 seed(s) of 160 bits (SHA1, 30 s)"),
+        "{out}"
+    );
+    for upn in USERS {
+        assert_eq!(seed_of(dir.path(), &data, upn).len(), 20);
+    }
+    // Generating again for the same users changes nothing.
+    let again = tokendesk_at(&data)
+        .args(["bulk", "generate", users.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+
+    burn_the_stack(dir.path(), &data, || Burner::start(&data, &users, "20"));
     let list: serde_json::Value =
         serde_json::from_str(&vault_ok(&data, &["list", "--json"])).unwrap();
     let mut got: Vec<(String, String, String)> = list
@@ -243,7 +251,6 @@ fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() 
             .status
             .success()
     );
-    drop(bench);
 
     // Run 3: nothing left to do.
     let out = vault_ok(
@@ -340,75 +347,11 @@ fn issue_19_a_remote_batch_is_burned_with_a_wrong_token_an_interruption_and_a_re
     let (_server, url) = serve(&data);
     login_as(&data, &profile, &url, "STACK-1", "alice");
 
-    // Run 1: A burns; A comes back (refused: the server knows it is alice's); B is pulled
-    // during its seed write.
-    let mut bench = Bench::insert(TokenSpec::new(A, true));
-    let mut run = Burner::remote(&data, &profile, &batch, "20");
-    run.expect("3 user(s): 0 already burned, 3 to burn");
-    let line = run.expect(&format!(
-        "[1/3] alice@contoso.com: burned {A} (OTPC-P2-i), read back"
-    ));
-    assert!(line.contains("recorded as burned"), "{line}");
-    bench.swap(TokenSpec::new(A, true));
-    run.expect(&format!(
-        "token {A} is already burned for alice@contoso.com: take it off"
-    ));
-    let mut faulty = TokenSpec::new(B, false);
-    faulty.fault = Fault::DropOnSeedWrite;
-    bench.swap(faulty);
-    let (code, out, err) = run.finish();
-    assert_eq!(code, Some(3), "{out}\n{err}");
-    assert!(
-        err.contains("stopped after 1 of 3; run the same command again to resume"),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!(
-            "the seed of bob@contoso.com stays bound to token {B}"
-        )),
-        "{err}"
-    );
-    // The server holds the binding (it made it before it handed the seed over).
-    let bob = with_vault(&data, async |v: &tokendesk_vault::Vault| {
-        v.current("bob@contoso.com").await.unwrap()
+    // The same stack as with a CSV, its seeds handed out by the server; the server holds the
+    // binding of an interrupted burn (it made it before it handed the seed over).
+    burn_the_stack(dir.path(), &data, || {
+        Burner::remote(&data, &profile, &batch, "20")
     });
-    assert_eq!(
-        (bob.state.as_str(), bob.serial.as_deref()),
-        ("captured", Some(B))
-    );
-
-    // Run 2 (resume): C first is refused for bob, whose seed is bound to B; then B, then C.
-    bench.swap(TokenSpec::new(C, true));
-    let mut run = Burner::remote(&data, &profile, &batch, "20");
-    run.expect("3 user(s): 1 already burned, 2 to burn (1 interrupted, finished first");
-    run.expect(&format!("[2/3] bob@contoso.com: put token {B} back on"));
-    run.expect(&format!(
-        "this is token {C}, but the seed of bob@contoso.com is bound to token {B}"
-    ));
-    bench.swap(TokenSpec::new(B, false));
-    run.expect(&format!("[2/3] bob@contoso.com: burned {B} (C302-i)"));
-    let b_state = bench.token().state().seed.clone();
-    bench.swap(TokenSpec::new(C, true));
-    run.expect(&format!(
-        "[3/3] carol@contoso.com: burned {C} (miniOTP-2-i)"
-    ));
-    let c_state = bench.token().state().seed.clone();
-    let (code, out, err) = run.finish();
-    assert_eq!(code, Some(0), "{out}\n{err}");
-    assert!(out.contains("done: 3 of 3 token(s) burned"), "{out}");
-    drop(bench);
-
-    // Each token holds its user's seed; every record is burned on its own token; the server
-    // made one claim per token, each before the seed left (claim, then export, per user), and
-    // refused nothing it had to allow.
-    assert_eq!(
-        b_state.as_deref(),
-        Some(seed_of(dir.path(), &data, USERS[1]).as_slice())
-    );
-    assert_eq!(
-        c_state.as_deref(),
-        Some(seed_of(dir.path(), &data, USERS[2]).as_slice())
-    );
     let (records, audit) = with_vault(&data, async |v: &tokendesk_vault::Vault| {
         let mut records = Vec::new();
         for upn in USERS {

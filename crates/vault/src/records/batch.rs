@@ -177,13 +177,14 @@ impl Vault {
                         });
                     }
                     if let Some(language) = &language {
+                        // The id list is `$1` in `text_list_sql`.
                         let sql = format!(
-                            "UPDATE records SET language = $1 WHERE id IN ({})",
+                            "UPDATE records SET language = $2 WHERE id IN ({})",
                             bulk::text_list_sql(conn)
                         );
                         sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(language.clone())
                             .bind(bulk::text_list(ids.iter().map(String::as_str)))
+                            .bind(language.clone())
                             .execute(&mut *conn)
                             .await?;
                     }

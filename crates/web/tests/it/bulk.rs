@@ -9,6 +9,7 @@ use tokendesk_otp::{SeedInput, Totp, TotpParams};
 use tokendesk_vault::{AuditFilter, ListFilter, Role};
 
 use crate::TestApp;
+use crate::api::{get as get_json, post as post_json};
 use crate::app::{Browser, client, location};
 use crate::desk::desk_token;
 
@@ -17,27 +18,6 @@ both_backends!(
     bulk_generate_is_all_or_nothing_and_the_batch_shows_its_progress,
     bulk_fetch_binds_the_token_first_and_refuses_any_other,
 );
-
-async fn post_json(app: &TestApp, auth: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .post(app.at(path))
-        .header("authorization", auth)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get_json(app: &TestApp, auth: &str, path: &str) -> (u16, Value) {
-    let r = client()
-        .get(app.at(path))
-        .header("authorization", auth)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
 
 /// The wizard's form, as a browser posts it (multipart, with the list typed or as a file).
 async fn post_wizard(
