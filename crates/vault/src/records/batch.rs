@@ -122,8 +122,10 @@ impl Vault {
         };
         let mut prepared: Vec<(String, Secret)> = Vec::with_capacity(upns.len());
         for (n, upn) in upns.iter().enumerate() {
-            let upn = validate_upn(upn)
-                .map_err(|e| VaultError::Invalid(format!("item {}: {e}", n + 1)))?;
+            let upn = validate_upn(upn).map_err(|e| match e {
+                VaultError::Invalid(why) => VaultError::Invalid(format!("item {}: {why}", n + 1)),
+                e => e,
+            })?;
             let seed = Secret::generate(BULK_SEED_BYTES)
                 .map_err(|_| tokendesk_crypto::CryptoError::Random)?;
             prepared.push((upn, seed));
