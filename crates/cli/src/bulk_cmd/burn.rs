@@ -29,8 +29,8 @@ pub(super) struct BurnArgs {
     /// binds each seed to its token before handing it over.
     #[arg(long, requires = "batch")]
     remote: bool,
-    /// The batch's id, from its page on the server or from `bulk generate`.
-    #[arg(long, value_name = "ID", requires = "remote")]
+    /// The batch's id, from its page on the server or from `bulk generate` (with `--remote`).
+    #[arg(long, value_name = "ID")]
     batch: Option<String>,
     /// Reader name, or a unique part of it (see `tokendesk nfc readers`).
     #[arg(long, value_name = "NAME")]
@@ -242,6 +242,11 @@ pub(super) fn run(
     let Some(users) = &args.users else {
         return remote::run(args, clock, out);
     };
+    if args.batch.is_some() {
+        return Err(CliError::input(anyhow!(
+            "--batch names a batch on the server: use it with --remote (and no CSV)"
+        )));
+    }
     let users = super::read_users(users)?;
     let ctx = Ctx::new(opts, clock);
     runtime()?.block_on(async {

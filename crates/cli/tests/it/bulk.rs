@@ -315,6 +315,23 @@ fn issue_19_no_token_stops_with_what_to_do_and_nothing_changes() {
         "{}",
         stderr(&o)
     );
+    // A batch id is for a desk burning from the server, not for a CSV.
+    let o = tokendesk_at(&data)
+        .args([
+            "bulk",
+            "burn",
+            users.to_str().unwrap(),
+            "--batch",
+            "3f9c0a12b7de",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--batch names a batch on the server: use it with --remote"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Issue 19, the web side: a batch generated on the server, burned by a desk signed in with
