@@ -256,6 +256,27 @@ pub enum RecordError {
         /// State of the active record.
         state: State,
     },
+    /// The token on the reader must not take this seed (another token holds the seed's claim,
+    /// or this token stands for another record).
+    #[error("{reason}")]
+    WrongToken {
+        /// What to do, in words for the person at the reader.
+        reason: String,
+    },
+    /// The record asked for is not in this bulk batch.
+    #[error("record {record:?} is not in bulk batch {batch:?}")]
+    NotInBatch {
+        /// The batch.
+        batch: String,
+        /// The record id asked for.
+        record: String,
+    },
+    /// No bulk batch with this id.
+    #[error("no bulk batch {id:?}; the batches are listed on the bulk page")]
+    NoBatch {
+        /// The id asked for.
+        id: String,
+    },
     /// No record for this user.
     #[error("no record for {upn}")]
     NoRecord {

@@ -253,6 +253,17 @@ pub enum Invalid {
     #[error("the setup link needs a positive lifetime")]
     SetupLifetime,
 
+    // ---- bulk provisioning ----
+    /// Bulk seeds are made for tokens showing 6 digits.
+    #[error("bulk seeds are for tokens that show 6 digits")]
+    BulkDigits,
+    /// A bulk list without users.
+    #[error("the list names no users")]
+    EmptyUserList,
+    /// A desk's fetch without the serial of the token on its reader.
+    #[error("give the serial of the token on the reader")]
+    SerialMissing,
+
     // ---- the operator's tools ----
     /// Backup, restore, key file and key rotation details, worded for the operator at the
     /// command line (paths, I/O errors). Only the CLI meets these; no page shows them, so they

@@ -34,9 +34,10 @@ pub use policy::{
     permission_matrix_markdown,
 };
 pub use records::{
-    Algorithm, ListFilter, MAX_PAGE_SIZE, NewRecord, PageCursor, PageQuery, Record, RecordId,
-    RecordPage, Shipment, TokenParams, TokenUpdate, check_email, check_language_tag,
-    check_time_zone_name, normalise_upn, validate_upn,
+    Algorithm, BULK_SEED_BYTES, Batch, BatchSummary, ListFilter, MAX_PAGE_SIZE, NewRecord,
+    PageCursor, PageQuery, Record, RecordId, RecordPage, Shipment, TokenParams, TokenUpdate,
+    bound_elsewhere, check_email, check_language_tag, check_time_zone_name, is_burned,
+    normalise_upn, token_taken, validate_upn,
 };
 pub use reveal::{
     Approval, ApprovalId, BATCH_BUCKETS, BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS, BatchSizes,

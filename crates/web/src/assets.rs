@@ -7,6 +7,7 @@ const CSS: &str = include_str!("../assets/app.css");
 const JS: &str = include_str!("../assets/app.js");
 const CAPTURE_JS: &str = include_str!("../assets/capture.js");
 const BURN_JS: &str = include_str!("../assets/burn.js");
+const BULK_JS: &str = include_str!("../assets/bulk.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -32,4 +33,8 @@ pub(crate) async fn capture_js() -> impl IntoResponse {
 
 pub(crate) async fn burn_js() -> impl IntoResponse {
     asset("text/javascript; charset=utf-8", BURN_JS)
+}
+
+pub(crate) async fn bulk_js() -> impl IntoResponse {
+    asset("text/javascript; charset=utf-8", BULK_JS)
 }

@@ -112,14 +112,7 @@ pub(crate) async fn fetch(
     Extension(auth): Extension<Auth>,
     crate::api::Body(body): crate::api::Body<FetchBody>,
 ) -> ApiResult<Response> {
-    if auth.desk.is_none() {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "desk_only",
-            "a burn grant is fetched by a signed-in desk (`tokendesk login`, then `tokendesk nfc burn --grant`)",
-        )
-        .into());
-    }
+    desk_only(&auth, "`tokendesk nfc burn --grant`")?;
     let seed = state
         .vault()
         .burn_grant_fetch(
@@ -128,6 +121,24 @@ pub(crate) async fn fetch(
             &body.grant,
         )
         .await?;
+    Ok(seed_answer(&seed))
+}
+
+/// Refuses a caller that is not a signed-in desk (seeds go to desks only); `command` is what
+/// the desk runs.
+pub(crate) fn desk_only(auth: &Auth, command: &str) -> Result<(), Problem> {
+    if auth.desk.is_none() {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "desk_only",
+            format!("seeds are fetched by a signed-in desk (`tokendesk login`, then {command})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A seed and its parameters for a desk, `Cache-Control: no-store`; no JSON value holds a copy.
+pub(crate) fn seed_answer(seed: &tokendesk_vault::ExportedSeed) -> Response {
     let r = &seed.record;
     let secret = seed.secret().to_base32();
     // Serialised straight from borrowed fields: no JSON value holds a copy of the seed.
@@ -143,7 +154,7 @@ pub(crate) async fn fetch(
     .into_response();
     drop(secret);
     no_store(&mut resp);
-    Ok(resp)
+    resp
 }
 
 #[derive(serde::Serialize)]

@@ -165,6 +165,9 @@ pub(crate) fn invalid(i: &Invalid) -> Msg {
         Invalid::PreferenceLanguage => Msg::new("detail-preference-language"),
         Invalid::StaffExistAlready => Msg::new("detail-staff-exist-already"),
         Invalid::SetupLifetime => Msg::new("detail-setup-lifetime"),
+        Invalid::BulkDigits => Msg::new("detail-bulk-digits"),
+        Invalid::EmptyUserList => Msg::new("detail-empty-user-list"),
+        Invalid::SerialMissing => Msg::new("detail-serial-missing"),
         // The operator's tools (backup, restore, key files, rotation) are CLI-only.
         Invalid::Operator(text) => Msg::new("detail-operator").arg("text", text),
     }

@@ -127,7 +127,12 @@ impl From<VaultError> for Problem {
             VaultError::Record(RecordError::ActiveRecordExists { .. }) => {
                 (S::CONFLICT, "active_record_exists")
             }
-            VaultError::Record(RecordError::NoRecord { .. }) => (S::NOT_FOUND, "not_found"),
+            VaultError::Record(
+                RecordError::NoRecord { .. }
+                | RecordError::NoBatch { .. }
+                | RecordError::NotInBatch { .. },
+            ) => (S::NOT_FOUND, "not_found"),
+            VaultError::Record(RecordError::WrongToken { .. }) => (S::CONFLICT, "wrong_token"),
             VaultError::Reveal(RevealError::NotRevealable { .. }) => {
                 (S::CONFLICT, "not_revealable")
             }

@@ -11,6 +11,7 @@
 mod api;
 mod assets;
 mod auth;
+mod bulk;
 mod burn_grant;
 mod capture;
 mod client;

@@ -99,6 +99,7 @@ fn build(state: AppState) -> Builder {
         .get("/assets/app.js", Open, get(assets::js))
         .get("/assets/capture.js", Open, get(assets::capture_js))
         .get("/assets/burn.js", Open, get(assets::burn_js))
+        .get("/assets/bulk.js", Open, get(assets::bulk_js))
         .get("/api/v1/openapi.json", Open, get(api::openapi))
         // First administrator.
         .get("/setup", Setup, get(pages::auth::setup_form))
@@ -199,6 +200,13 @@ fn build(state: AppState) -> Builder {
             Needs(P::Capture),
             upload(post(capture::frame)),
         )
+        .get("/bulk", Needs(P::Capture), get(pages::bulk::form))
+        .post(
+            "/bulk",
+            Needs(P::Capture),
+            upload(post(pages::bulk::submit)),
+        )
+        .get("/bulk/{id}", Needs(P::Capture), get(pages::bulk::show))
         .get("/audit", Needs(P::ViewAudit), get(pages::audit::list))
         .get("/audit.csv", Needs(P::ViewAudit), get(pages::audit::csv))
         .get("/staff", Needs(P::ManageStaff), get(pages::staff::list))
@@ -278,6 +286,13 @@ fn build(state: AppState) -> Builder {
             "/api/v1/records/{id}/burned",
             Needs(P::Transition),
             post(burn_grant::burned),
+        )
+        .post("/api/v1/bulk", Needs(P::Capture), post(api::bulk_create))
+        .get("/api/v1/bulk/{id}", Needs(P::Capture), get(api::bulk_get))
+        .post(
+            "/api/v1/bulk/{id}/fetch",
+            Needs(P::Capture),
+            post(api::bulk_fetch),
         )
         .get("/api/v1/audit", Needs(P::ViewAudit), get(api::audit))
         .post(

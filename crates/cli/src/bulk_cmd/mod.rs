@@ -10,10 +10,10 @@ mod burn;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
-use tokendesk_otp::{Algorithm, Secret};
-use tokendesk_vault::{NewRecord, TokenParams};
+use tokendesk_otp::Algorithm;
+use tokendesk_vault::TokenParams;
 
 use crate::clock::Clock;
 use crate::error::{CliError, Outcome};
@@ -52,6 +52,9 @@ struct GenerateArgs {
     #[arg(long, default_value = "30",
           value_parser = clap::builder::PossibleValuesParser::new(["30", "60"]))]
     period: String,
+    /// The users' language for e-mails and the message for the user (a tag such as `de`).
+    #[arg(long, value_name = "TAG")]
+    language: Option<String>,
     /// Check the list and say what would happen; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -115,34 +118,30 @@ fn generate(
             .parse()
             .map_err(|_| CliError::input(anyhow!("the period must be 30 or 60 seconds")))?,
     };
-    if g.dry_run {
-        writeln!(
-            out,
-            "dry run: {} user(s) would get a new 160-bit seed ({}, {} s); nothing changed",
-            users.len(),
-            params.algorithm,
-            params.period_secs
-        )?;
-        return Ok(Outcome::Done);
-    }
-    let items = users
-        .iter()
-        .map(|upn| {
-            let seed = Secret::generate(20).context("the system random generator failed")?;
-            let new = NewRecord {
-                upn: upn.clone(),
-                params,
-                ..NewRecord::default()
-            };
-            Ok((new, seed))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()
-        .map_err(CliError::env)?;
     let ctx = Ctx::new(opts, clock);
-    let n = runtime()?.block_on(async {
+    let batch = runtime()?.block_on(async {
         let vault = ctx.open().await?;
-        let n = vault
-            .capture_batch(&ctx.admin(), &items, "bulk")
+        if g.dry_run {
+            let active = vault.bulk_conflicts(&users).await.map_err(vault_error)?;
+            vault.store().close().await;
+            if !active.is_empty() {
+                let lines: Vec<String> = active
+                    .iter()
+                    .map(|(upn, state)| {
+                        format!("{upn} already has an active record ({})", state.as_str())
+                    })
+                    .collect();
+                return Err(CliError::input(anyhow!(
+                    "{} user(s) already have an active record; cancel, lose or deliver it \
+                     first:\n{}",
+                    lines.len(),
+                    lines.join("\n")
+                )));
+            }
+            return Ok(None);
+        }
+        let batch = vault
+            .bulk_generate(&ctx.admin(), &users, params, g.language.as_deref())
             .await
             .map_err(|e| {
                 let err = vault_error(e);
@@ -152,17 +151,32 @@ fn generate(
                 }
             })?;
         vault.store().close().await;
-        Ok::<_, CliError>(n)
+        Ok::<_, CliError>(Some(batch))
     })?;
+    let Some(batch) = batch else {
+        writeln!(
+            out,
+            "dry run: {} user(s) would get a new 160-bit seed ({}, {} s); nothing changed",
+            users.len(),
+            params.algorithm,
+            params.period_secs
+        )?;
+        return Ok(Outcome::Done);
+    };
     writeln!(
         out,
-        "generated {n} seed(s) of 160 bits ({}, {} s); the records are captured",
-        params.algorithm, params.period_secs
+        "generated {} seed(s) of 160 bits ({}, {} s); the records are captured as batch {}",
+        batch.records.len(),
+        params.algorithm,
+        params.period_secs,
+        batch.id
     )?;
     writeln!(
         out,
-        "next: tokendesk bulk burn {} (with the tokens at hand)",
-        g.users.display()
+        "next: tokendesk bulk burn {} (with the tokens at hand), or on a desk signed in to the \
+         server: tokendesk bulk burn --remote --batch {}",
+        g.users.display(),
+        batch.id
     )?;
     Ok(Outcome::Done)
 }

@@ -26,15 +26,65 @@ pub(super) enum Source<'a> {
     User(&'a str),
 }
 
-/// The server's answer to a fetch; the seed is wiped on drop.
+/// The server's answer to a seed fetch (a burn grant's or a bulk batch's); the seed is wiped
+/// on drop.
 #[derive(Deserialize)]
-struct Fetched {
-    record_id: String,
-    upn: String,
+pub(crate) struct Fetched {
+    pub(crate) record_id: String,
+    pub(crate) upn: String,
     secret: String,
     algorithm: String,
     digits: u32,
     period: u64,
+}
+
+impl Fetched {
+    /// Reads a 200 answer to a fetch.
+    pub(crate) fn read(body: &[u8]) -> Result<Self, CliError> {
+        serde_json::from_slice(body)
+            .map_err(|_| CliError::env(anyhow!("the server's answer to the fetch is not a seed")))
+    }
+
+    /// The seed as an otpauth entry with the record's algorithm, digits and period.
+    pub(crate) fn seed(&self) -> Result<otp::OtpAuth, CliError> {
+        let (secret, _) = otp::SeedInput::parse(&self.secret)
+            .map_err(CliError::input)?
+            .into_single()
+            .ok_or_else(|| CliError::env(anyhow!("the server sent more than one seed")))?;
+        let mut stored = otp::OtpAuth::new_totp(secret, None, self.upn.clone());
+        stored.algorithm = self.algorithm.parse().map_err(CliError::input)?;
+        stored.digits = otp::Digits::new(self.digits).map_err(CliError::input)?;
+        stored.period = otp::Period::new(self.period).map_err(CliError::input)?;
+        Ok(stored)
+    }
+}
+
+/// Tells the server that `record_id`'s seed is on token `serial`, with the code the desk
+/// computed from the seed it burned (`POST /api/v1/records/{id}/burned`); the record's JSON.
+pub(crate) async fn report_burned(
+    server: &tokendesk_outbound::desk::Server,
+    token: &str,
+    record_id: &str,
+    (serial, model): (&str, Option<&str>),
+    code: &str,
+    out: &mut dyn Write,
+) -> Result<serde_json::Value, CliError> {
+    let answer = server
+        .post(
+            &format!("/api/v1/records/{record_id}/burned"),
+            Some(token),
+            &json!({ "serial": serial, "model": model, "code": code }),
+        )
+        .await
+        .map_err(http_error)?;
+    if answer.status != 200 {
+        writeln!(
+            out,
+            "the token {serial} was burnt, but the server did not record it; check the record page"
+        )?;
+        return Err(refused(&answer));
+    }
+    Ok(answer.json())
 }
 
 impl Drop for Fetched {
@@ -100,7 +150,11 @@ pub(super) fn burn(
             Source::User(upn) => {
                 let id = captured_record(&server, token, upn).await?;
                 let answer = server
-                    .post(&format!("/api/v1/records/{id}/burn-grant"), Some(token), &json!({}))
+                    .post(
+                        &format!("/api/v1/records/{id}/burn-grant"),
+                        Some(token),
+                        &json!({}),
+                    )
                     .await
                     .map_err(http_error)?;
                 if answer.status != 200 {
@@ -117,51 +171,50 @@ pub(super) fn burn(
             }
         };
         let answer = server
-            .post("/api/v1/burn-grants/fetch", Some(token), &json!({ "grant": grant.as_str() }))
-            .await
-            .map_err(http_error)?;
-        if answer.status != 200 {
-            return Err(refused(&answer));
-        }
-        let fetched: Fetched = serde_json::from_slice(&answer.body)
-            .map_err(|_| CliError::env(anyhow!("the server's answer to the fetch is not a seed")))?;
-        drop(answer);
-        let (secret, _) = otp::SeedInput::parse(&fetched.secret)
-            .map_err(CliError::input)?
-            .into_single()
-            .ok_or_else(|| CliError::env(anyhow!("the server sent more than one seed")))?;
-        let mut stored = otp::OtpAuth::new_totp(secret.duplicate(), None, fetched.upn.clone());
-        stored.algorithm = fetched.algorithm.parse().map_err(CliError::input)?;
-        stored.digits = otp::Digits::new(fetched.digits).map_err(CliError::input)?;
-        stored.period = otp::Period::new(fetched.period).map_err(CliError::input)?;
-        let plan = BurnPlan::build(&secret, Some(&stored), b).map_err(CliError::input)?;
-        drop(stored);
-        drop(secret);
-        writeln!(out, "burning the seed of {} (fetched once; it is not shown)", fetched.upn)?;
-        let burned = transport::burn(&plan, &b.reader, clock, out).map_err(CliError::env)?;
-        let code = plan.totp.at(clock.now_unix_secs()).map_err(CliError::input)?;
-        let answer = server
             .post(
-                &format!("/api/v1/records/{}/burned", fetched.record_id),
+                "/api/v1/burn-grants/fetch",
                 Some(token),
-                &json!({ "serial": burned.serial, "model": burned.model, "code": code.code.expose() }),
+                &json!({ "grant": grant.as_str() }),
             )
             .await
             .map_err(http_error)?;
         if answer.status != 200 {
-            writeln!(
-                out,
-                "the token {} was burnt, but the server did not record it; check the record page",
-                burned.serial
-            )?;
             return Err(refused(&answer));
         }
-        let record = answer.json();
+        let fetched = Fetched::read(&answer.body)?;
+        drop(answer);
+        let stored = fetched.seed()?;
+        let secret = stored.secret.duplicate();
+        let plan = BurnPlan::build(&secret, Some(&stored), b).map_err(CliError::input)?;
+        drop(stored);
+        drop(secret);
+        writeln!(
+            out,
+            "burning the seed of {} (fetched once; it is not shown)",
+            fetched.upn
+        )?;
+        let burned = transport::burn(&plan, &b.reader, clock, out).map_err(CliError::env)?;
+        let code = plan
+            .totp
+            .at(clock.now_unix_secs())
+            .map_err(CliError::input)?;
+        let record = report_burned(
+            &server,
+            token,
+            &fetched.record_id,
+            (&burned.serial, burned.model.as_deref()),
+            code.code.expose(),
+            out,
+        )
+        .await?;
         writeln!(
             out,
             "verified: the burnt seed gives the server's code; {} is now {} (token {}, {})",
             fetched.upn,
-            record.get("state").and_then(serde_json::Value::as_str).unwrap_or("burned"),
+            record
+                .get("state")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("burned"),
             burned.serial,
             burned.model.as_deref().unwrap_or("unknown model")
         )?;

@@ -616,6 +616,6 @@ mod transport {
     }
 }
 
-mod grant;
+pub(crate) mod grant;
 #[cfg(test)]
 mod tests;

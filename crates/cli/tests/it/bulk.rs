@@ -30,16 +30,22 @@ struct Burner {
 
 impl Burner {
     fn start(data: &std::path::Path, users: &std::path::Path, wait: &str) -> Self {
-        let mut child = tokendesk_process(data)
-            .args([
-                "bulk",
-                "burn",
-                users.to_str().unwrap(),
-                "--reader",
-                READER,
-                "--wait",
-                wait,
-            ])
+        let mut cmd = tokendesk_process(data);
+        cmd.args(["bulk", "burn", users.to_str().unwrap()]);
+        Self::spawn(cmd, wait)
+    }
+
+    /// `bulk burn --remote --batch ID` on a desk signed in with the login in `profile`.
+    fn remote(data: &std::path::Path, profile: &std::path::Path, batch: &str, wait: &str) -> Self {
+        let mut cmd = tokendesk_process(data);
+        cmd.env("TOKENDESK_DESK_PROFILE", profile)
+            .args(["bulk", "burn", "--remote", "--batch", batch]);
+        Self::spawn(cmd, wait)
+    }
+
+    fn spawn(mut cmd: std::process::Command, wait: &str) -> Self {
+        let mut child = cmd
+            .args(["--reader", READER, "--wait", wait])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -121,33 +127,14 @@ fn seed_of(dir: &std::path::Path, data: &std::path::Path, upn: &str) -> Vec<u8> 
         .to_vec()
 }
 
-#[test]
-fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() {
-    // Why: bulk burning must refuse wrong tokens, survive an interrupted seed write, and on
-    // resume put the interrupted seed on its own token only (never one seed on two tokens).
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let users = dir.path().join("team.csv");
-    std::fs::write(&users, format!("upn\n{}\n", USERS.join("\n"))).unwrap();
-    vault_ok(&data, &["init"]);
-    let out = vault_ok(&data, &["bulk", "generate", users.to_str().unwrap()]);
-    assert!(
-        out.contains("generated 3 seed(s) of 160 bits (SHA1, 30 s)"),
-        "{out}"
-    );
-    for upn in USERS {
-        assert_eq!(seed_of(dir.path(), &data, upn).len(), 20);
-    }
-    // Generating again for the same users changes nothing.
-    let again = tokendesk_at(&data)
-        .args(["bulk", "generate", users.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
-
+/// Runs 1 and 2 of a stack of three users (A, B, C), whatever starts the `bulk burn` process:
+/// A burns; A comes back (refused, already burned); B is pulled during its seed write (the run
+/// stops, bob's seed stays bound to B); the resume refuses C for bob, finishes B, then burns C.
+/// Each token then holds its own user's seed.
+fn burn_the_stack(dir: &std::path::Path, data: &std::path::Path, start: impl Fn() -> Burner) {
     // Run 1: A burns; A comes back (wrong token); B is pulled during its seed write.
     let mut bench = Bench::insert(TokenSpec::new(A, true));
-    let mut run = Burner::start(&data, &users, "20");
+    let mut run = start();
     run.expect("3 user(s): 0 already burned, 3 to burn");
     let line = run.expect(&format!(
         "[1/3] alice@contoso.com: burned {A} (OTPC-P2-i), read back"
@@ -172,12 +159,12 @@ fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() 
         )),
         "{err}"
     );
-    let show = vault_ok(&data, &["show", "bob@contoso.com"]);
+    let show = vault_ok(data, &["show", "bob@contoso.com"]);
     assert!(show.contains("captured") && show.contains(B), "{show}");
 
     // Run 2 (resume): C first is refused for bob, whose seed is bound to B; then B, then C.
     bench.swap(TokenSpec::new(C, true));
-    let mut run = Burner::start(&data, &users, "20");
+    let mut run = start();
     run.expect("3 user(s): 1 already burned, 2 to burn (1 interrupted, finished first");
     run.expect(&format!("[2/3] bob@contoso.com: put token {B} back on"));
     run.expect(&format!(
@@ -198,12 +185,39 @@ fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() 
     // Each token holds its user's seed, and no seed is on two tokens.
     assert_eq!(
         b_state.as_deref(),
-        Some(seed_of(dir.path(), &data, USERS[1]).as_slice())
+        Some(seed_of(dir, data, USERS[1]).as_slice())
     );
     assert_eq!(
         c_state.as_deref(),
-        Some(seed_of(dir.path(), &data, USERS[2]).as_slice())
+        Some(seed_of(dir, data, USERS[2]).as_slice())
     );
+}
+
+#[test]
+fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() {
+    // Why: bulk burning must refuse wrong tokens, survive an interrupted seed write, and on
+    // resume put the interrupted seed on its own token only (never one seed on two tokens).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let users = dir.path().join("team.csv");
+    std::fs::write(&users, format!("upn\n{}\n", USERS.join("\n"))).unwrap();
+    vault_ok(&data, &["init"]);
+    let out = vault_ok(&data, &["bulk", "generate", users.to_str().unwrap()]);
+    assert!(
+        out.contains("generated 3 seed(s) of 160 bits (SHA1, 30 s)"),
+        "{out}"
+    );
+    for upn in USERS {
+        assert_eq!(seed_of(dir.path(), &data, upn).len(), 20);
+    }
+    // Generating again for the same users changes nothing.
+    let again = tokendesk_at(&data)
+        .args(["bulk", "generate", users.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+
+    burn_the_stack(dir.path(), &data, || Burner::start(&data, &users, "20"));
     let list: serde_json::Value =
         serde_json::from_str(&vault_ok(&data, &["list", "--json"])).unwrap();
     let mut got: Vec<(String, String, String)> = list
@@ -237,7 +251,6 @@ fn issue_19_a_stack_is_burned_with_a_wrong_token_an_interruption_and_a_resume() 
             .status
             .success()
     );
-    drop(bench);
 
     // Run 3: nothing left to do.
     let out = vault_ok(
@@ -301,5 +314,123 @@ fn issue_19_no_token_stops_with_what_to_do_and_nothing_changes() {
         stderr(&o).contains("erin@contoso.com: no record; run `tokendesk bulk generate`"),
         "{}",
         stderr(&o)
+    );
+    // A batch id is for a desk burning from the server, not for a CSV.
+    let o = tokendesk_at(&data)
+        .args([
+            "bulk",
+            "burn",
+            users.to_str().unwrap(),
+            "--batch",
+            "3f9c0a12b7de",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--batch names a batch on the server: use it with --remote"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Issue 19, the web side: a batch generated on the server, burned by a desk signed in with
+/// `tokendesk login` (`bulk burn --remote --batch ID`) against a real `tokendesk serve`, through
+/// pcscd + vpcd: a wrong token refused, an interruption during a seed write, and a resume that
+/// finishes the interrupted seed on its own token first; the server bound every seed to its
+/// token before handing it over, and no seed went to two tokens.
+#[test]
+fn issue_19_a_remote_batch_is_burned_with_a_wrong_token_an_interruption_and_a_resume() {
+    use crate::desk::{login_as, serve, with_vault};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let profile = dir.path().join("desk-login.json");
+    let users = dir.path().join("team.csv");
+    std::fs::write(&users, format!("upn\n{}\n", USERS.join("\n"))).unwrap();
+    vault_ok(&data, &["init"]);
+    vault_ok(&data, &["staff", "add", "alice", "--role", "provisioner"]);
+    let out = vault_ok(&data, &["bulk", "generate", users.to_str().unwrap()]);
+    let batch = out
+        .split("as batch ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no batch id in {out}"))
+        .to_owned();
+    assert!(
+        out.contains(&format!("tokendesk bulk burn --remote --batch {batch}")),
+        "{out}"
+    );
+    let (_server, url) = serve(&data);
+    login_as(&data, &profile, &url, "STACK-1", "alice");
+
+    // The same stack as with a CSV, its seeds handed out by the server; the server holds the
+    // binding of an interrupted burn (it made it before it handed the seed over).
+    burn_the_stack(dir.path(), &data, || {
+        Burner::remote(&data, &profile, &batch, "20")
+    });
+    let (records, audit) = with_vault(&data, async |v: &tokendesk_vault::Vault| {
+        let mut records = Vec::new();
+        for upn in USERS {
+            let r = v.current(upn).await.unwrap();
+            records.push((
+                r.upn,
+                r.state.as_str().to_owned(),
+                r.serial.unwrap_or_default(),
+            ));
+        }
+        (records, v.audit_list(&Default::default()).await.unwrap())
+    });
+    assert_eq!(
+        records,
+        [
+            (USERS[0].to_owned(), "burned".to_owned(), A.to_owned()),
+            (USERS[1].to_owned(), "burned".to_owned(), B.to_owned()),
+            (USERS[2].to_owned(), "burned".to_owned(), C.to_owned()),
+        ]
+    );
+    let claims: Vec<_> = audit.iter().filter(|e| e.action == "burn.claim").collect();
+    assert_eq!(claims.len(), 3);
+    assert!(claims.iter().all(|e| e.actor == "alice@desk:STACK-1"));
+    for upn in USERS {
+        let first = |action: &str, detail: &str| {
+            audit
+                .iter()
+                .filter(|e| {
+                    e.action == action
+                        && e.subject.as_deref() == Some(upn)
+                        && e.detail.contains(detail)
+                })
+                .map(|e| e.seq)
+                .min()
+        };
+        let (claim, export) = (first("burn.claim", ""), first("export", "nfc-bulk"));
+        assert!(
+            claim.is_some() && claim < export,
+            "{upn}: {claim:?} {export:?}"
+        );
+    }
+    assert!(
+        tokendesk_at(&data)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // Run 3: nothing left to do.
+    let o = tokendesk_at(&data)
+        .env("TOKENDESK_DESK_PROFILE", &profile)
+        .args([
+            "bulk", "burn", "--remote", "--batch", &batch, "--reader", READER,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 user(s): 3 already burned, 0 to burn"),
+        "{}",
+        stdout(&o)
     );
 }

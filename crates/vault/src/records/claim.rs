@@ -6,9 +6,9 @@
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use crate::error::Result;
+use crate::error::{RecordError, Result, VaultError};
 use crate::invalid::Invalid;
-use crate::policy::{Authorized, Permission};
+use crate::policy::{Actor, Authorized, Permission};
 use crate::records::{RECORD_COLUMNS, Record, RecordId, record_from_row, record_in};
 use crate::state::State;
 use crate::vault::Vault;
@@ -19,8 +19,9 @@ impl Vault {
     /// record that is not captured, is refused.
     ///
     /// # Errors
-    /// [`crate::VaultError::Invalid`] when the record is not captured, already bound to another token,
-    /// or the serial belongs to another active record; database errors.
+    /// [`VaultError::Invalid`] when the record is not captured; [`RecordError::WrongToken`] when
+    /// it is bound to another token or the serial belongs to another active record; database
+    /// errors.
     pub async fn claim_token(
         &self,
         auth: &Authorized,
@@ -40,47 +41,11 @@ impl Vault {
                     }
                     .into());
                 }
-                match record.serial.as_deref() {
-                    Some(s) if s == serial => return Ok(()),
-                    Some(s) => {
-                        return Err(Invalid::BoundToOtherToken {
-                            upn: record.upn.clone(),
-                            serial: s.to_owned(),
-                        }
-                        .into());
-                    }
-                    None => {}
+                if record.serial.as_deref() == Some(serial) {
+                    return Ok(());
                 }
-                if let Some(other) = active_with_serial(conn, serial).await? {
-                    return Err(Invalid::TokenTaken {
-                        serial: serial.to_owned(),
-                        upn: other.upn,
-                        state: other.state,
-                    }
-                    .into());
-                }
-                sqlx::query(
-                    "UPDATE records SET serial = $1, model = COALESCE($2, model), \
-                     manufacturer = COALESCE($3, manufacturer), updated_unix_secs = $4 \
-                     WHERE id = $5 AND state = 'captured' AND serial IS NULL",
-                )
-                .bind(serial)
-                .bind(model)
-                .bind(manufacturer)
-                .bind(self.now().0)
-                .bind(&record.id)
-                .execute(&mut *conn)
-                .await?;
-                let detail = json!({ "serial": serial, "model": model });
-                self.audit(
-                    conn,
-                    actor,
-                    "burn.claim",
-                    Some((&record.id, &record.upn)),
-                    detail,
-                )
-                .await?;
-                Ok(())
+                self.bind_serial(conn, actor, &record, serial, model, manufacturer)
+                    .await
             })
             .await?;
         self.record_by_id(&id.0).await
@@ -95,6 +60,76 @@ impl Vault {
         let mut conn = self.store.pool().acquire().await?;
         active_with_serial(&mut conn, serial).await
     }
+}
+
+impl Vault {
+    /// Binds the captured `record` to the token `serial` in the caller's transaction, audited as
+    /// `burn.claim`: refused when the record is bound to another token or the serial belongs to
+    /// another active record (the words a desk at the reader shows).
+    pub(crate) async fn bind_serial(
+        &self,
+        conn: &mut AnyConnection,
+        actor: &Actor,
+        record: &Record,
+        serial: &str,
+        model: Option<&str>,
+        manufacturer: Option<&str>,
+    ) -> Result<()> {
+        if let Some(bound) = record.serial.as_deref() {
+            return Err(wrong_token(bound_elsewhere(serial, &record.upn, bound)));
+        }
+        if let Some(other) = active_with_serial(conn, serial).await? {
+            return Err(wrong_token(token_taken(serial, &other)));
+        }
+        sqlx::query(
+            "UPDATE records SET serial = $1, model = COALESCE($2, model), \
+             manufacturer = COALESCE($3, manufacturer), updated_unix_secs = $4 \
+             WHERE id = $5 AND state = 'captured' AND serial IS NULL",
+        )
+        .bind(serial)
+        .bind(model)
+        .bind(manufacturer)
+        .bind(self.now().0)
+        .bind(&record.id)
+        .execute(&mut *conn)
+        .await?;
+        let detail = json!({ "serial": serial, "model": model });
+        self.audit(
+            conn,
+            actor,
+            "burn.claim",
+            Some((&record.id, &record.upn)),
+            detail,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn wrong_token(reason: String) -> VaultError {
+    VaultError::Record(RecordError::WrongToken { reason })
+}
+
+/// What to do with token `serial` on the reader when the seed of `upn` is bound to `bound`
+/// (the same words at a local station and from the server to a remote one).
+pub fn bound_elsewhere(serial: &str, upn: &str, bound: &str) -> String {
+    format!(
+        "this is token {serial}, but the seed of {upn} is bound to token {bound} (its burn was \
+         interrupted): take this one off and put {bound} on"
+    )
+}
+
+/// What to do with token `serial` on the reader when it already stands for `other`.
+pub fn token_taken(serial: &str, other: &Record) -> String {
+    format!(
+        "token {serial} is already {} for {}: take it off and put a blank token on",
+        if other.state == State::Captured {
+            "bound"
+        } else {
+            other.state.as_str()
+        },
+        other.upn
+    )
 }
 
 async fn active_with_serial(conn: &mut AnyConnection, serial: &str) -> Result<Option<Record>> {

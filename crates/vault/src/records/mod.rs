@@ -9,6 +9,7 @@ use crate::error::{Result, VaultError};
 use crate::invalid::{Invalid, UpnRule};
 use crate::state::State;
 use crate::store::clock::UnixTime;
+mod batch;
 mod capture;
 mod claim;
 mod lifecycle;
@@ -16,6 +17,8 @@ mod listing;
 mod lookup;
 mod sealed;
 
+pub use batch::{BULK_SEED_BYTES, Batch, BatchSummary, is_burned};
+pub use claim::{bound_elsewhere, token_taken};
 pub(crate) use lifecycle::Extra;
 pub use lifecycle::TokenUpdate;
 pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};

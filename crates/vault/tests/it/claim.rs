@@ -2,7 +2,7 @@
 //! and stays bound to it: another serial, a serial already in use and a second claim are
 //! refused, on both backends.
 
-use tokendesk_vault::{Invalid, RecordId, State, TokenUpdate, VaultError};
+use tokendesk_vault::{RecordError, RecordId, State, TokenUpdate, VaultError};
 
 use crate::db::{Env, actor, seed};
 
@@ -51,7 +51,7 @@ async fn issue_19_a_seed_is_bound_to_one_token(env: Env) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, VaultError::Invalid(Invalid::BoundToOtherToken { serial, .. }) if serial == "8659622000501"),
+        matches!(&err, VaultError::Record(RecordError::WrongToken { reason }) if reason.contains("bound to token 8659622000501")),
         "{err}"
     );
     // Alice's token cannot take bob's seed.
@@ -60,7 +60,7 @@ async fn issue_19_a_seed_is_bound_to_one_token(env: Env) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, VaultError::Invalid(Invalid::TokenTaken { upn, .. }) if upn == "alice@contoso.com"),
+        matches!(&err, VaultError::Record(RecordError::WrongToken { reason }) if reason.contains("token 8659622000501 is already bound for alice@contoso.com")),
         "{err}"
     );
     let found = v
@@ -86,13 +86,7 @@ async fn issue_19_a_seed_is_bound_to_one_token(env: Env) {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            &err,
-            VaultError::Invalid(Invalid::ClaimNotCaptured {
-                state: State::Burned,
-                ..
-            })
-        ),
+        matches!(&err, VaultError::Invalid(m) if m.to_string().contains("is burned")),
         "{err}"
     );
     // The chain with the claims verifies.

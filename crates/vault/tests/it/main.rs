@@ -25,6 +25,7 @@ macro_rules! both_backends {
 
 mod approvals;
 mod audit;
+mod batch;
 mod claim;
 mod concurrency;
 mod crypto;

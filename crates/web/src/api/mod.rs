@@ -4,6 +4,7 @@
 //! `{"code": "...", "message": "..."}` with the HTTP status saying what kind.
 
 mod approvals;
+mod bulk;
 mod desk;
 mod exchange;
 mod extract;
@@ -11,6 +12,7 @@ mod records;
 mod reveal;
 
 pub(crate) use approvals::{approve, audit, request_approval};
+pub(crate) use bulk::{create as bulk_create, fetch as bulk_fetch, get as bulk_get};
 pub(crate) use desk::{logout as desk_logout, poll as desk_poll, start as desk_start};
 pub(crate) use exchange::{export, import};
 pub(crate) use extract::{Body, Params};

@@ -63,9 +63,12 @@ fn ordinal(i: &Invalid) -> usize {
         Invalid::StaffExistAlready => 48,
         Invalid::SetupLifetime => 49,
         Invalid::Operator(_) => 50,
+        Invalid::BulkDigits => 51,
+        Invalid::EmptyUserList => 52,
+        Invalid::SerialMissing => 53,
     }
 }
-const INVALID_VARIANTS: usize = 51;
+const INVALID_VARIANTS: usize = 54;
 
 fn upn(rule: UpnRule) -> Invalid {
     Invalid::EntraUpn {
@@ -164,6 +167,9 @@ fn vault_samples() -> Vec<Invalid> {
         Invalid::PreferenceLanguage,
         Invalid::StaffExistAlready,
         Invalid::SetupLifetime,
+        Invalid::BulkDigits,
+        Invalid::EmptyUserList,
+        Invalid::SerialMissing,
         Invalid::Operator(s("cannot read the backup /tmp/x: not found")),
     ]
 }

@@ -203,6 +203,10 @@ fn record(t: Tr, action: &str, d: &Value) -> Option<String> {
             .arg("records", field(d, "records"))
             .arg("source", field(d, "source"))
             .say(t),
+        "bulk.generate" => Msg::new("au-bulk-generate")
+            .arg("records", field(d, "records"))
+            .arg("batch", field(d, "batch"))
+            .say(t),
         "burn.claim" => Msg::new("au-burn-claim")
             .arg("serial", field(d, "serial"))
             .arg("rest", with(t, d, "model", "au-l-model"))

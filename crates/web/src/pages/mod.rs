@@ -5,6 +5,7 @@ pub(crate) mod account;
 pub(crate) mod audit;
 pub(crate) mod audit_sentence;
 pub(crate) mod auth;
+pub(crate) mod bulk;
 pub(crate) mod charts;
 pub(crate) mod dashboard;
 pub(crate) mod desk;
@@ -25,6 +26,27 @@ pub(crate) use crate::html::{Nav, redirect, render};
 use crate::i18n::Tr;
 pub(crate) use crate::timefmt::{When, fmt_time};
 
+/// The next field of a posted multipart form (`what` names the form in a refusal): its name and
+/// its bytes, read whole under the route's body limit.
+pub(crate) async fn next_field(
+    multipart: &mut axum::extract::Multipart,
+    what: &str,
+) -> Result<Option<(String, axum::body::Bytes)>, crate::error::Problem> {
+    let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| crate::error::Problem::multipart(what, &e))?
+    else {
+        return Ok(None);
+    };
+    let name = field.name().unwrap_or_default().to_owned();
+    let bytes = field
+        .bytes()
+        .await
+        .map_err(|e| crate::error::Problem::multipart(what, &e))?;
+    Ok(Some((name, bytes)))
+}
+
 impl Nav {
     /// The header of a page, in the viewer's language.
     pub fn for_auth(auth: &Auth) -> Self {
@@ -36,6 +58,7 @@ impl Nav {
         let optional = [
             (Permission::ViewRecords, "/records", "nav-records"),
             (Permission::Capture, "/wizard", "nav-new-token"),
+            (Permission::Capture, "/bulk", "nav-bulk"),
             (Permission::ApproveReveal, "/approvals", "nav-approvals"),
             (Permission::Toolset, "/toolset", "nav-toolset"),
             (Permission::ViewAudit, "/audit", "nav-audit"),

@@ -126,16 +126,7 @@ impl Posted {
 
 async fn read_form(mut multipart: Multipart) -> Result<Posted, Problem> {
     let mut posted = Posted::default();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| Problem::multipart("the form", &e))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| Problem::multipart("the form", &e))?;
+    while let Some((name, bytes)) = super::next_field(&mut multipart, "the form").await? {
         match name.as_str() {
             "screenshot" => {
                 if !bytes.is_empty() {

@@ -14,7 +14,7 @@ both_backends!(
     two_instances_share_sessions
 );
 
-async fn post(app: &TestApp, auth: &str, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(app: &TestApp, auth: &str, path: &str, body: Value) -> (u16, Value) {
     let r = client()
         .post(app.at(path))
         .header("authorization", auth)

@@ -82,6 +82,21 @@ async fn issue_21_every_page_passes_axe_and_fits_390_px() {
         assert_eq!(r.status(), 303, "{to}");
     }
     let _captured = app.capture("captured@example.com").await;
+    // A bulk batch (its page lists each user's progress).
+    let batch = app
+        .vault
+        .bulk_generate(
+            &crate::app::root(tokendesk_vault::Permission::Capture),
+            &[
+                "stack-one@example.com".into(),
+                "stack-two@example.com".into(),
+            ],
+            tokendesk_vault::TokenParams::default(),
+            None,
+        )
+        .await
+        .unwrap()
+        .id;
 
     // The browser's zone is Berlin (chromedriver passes TZ on to Chromium).
     let driver = start_driver_in_zone("Europe/Berlin").await;
@@ -109,6 +124,8 @@ async fn issue_21_every_page_passes_axe_and_fits_390_px() {
         "/audit".to_owned(),
         "/staff".to_owned(),
         "/account".to_owned(),
+        "/bulk".to_owned(),
+        format!("/bulk/{batch}"),
     ];
     let mut failures = Vec::new();
     for (width, height) in [(1280, 900), (390, 844)] {

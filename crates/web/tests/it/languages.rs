@@ -136,6 +136,12 @@ const SENTINELS: &[&str] = &[
     "Caller passphrase",
     "not shipped",
     "seconds left",
+    "Provision a team at once",
+    "No batch yet",
+    ">Batches<",
+    "Tap one token after another",
+    "At a desk with an NFC reader",
+    "All batches",
 ];
 
 /// A page: what to request and how.
@@ -206,6 +212,17 @@ async fn issue_21_every_page_in_german_and_french_has_no_raw_key_and_no_english_
         ("method", "call-back".to_owned()),
         ("purpose", "read-out".to_owned()),
     ];
+    let batch = app
+        .vault
+        .bulk_generate(
+            &root(Permission::Capture),
+            &["stapel@example.com".into(), "lot@example.com".into()],
+            tokendesk_vault::TokenParams::default(),
+            None,
+        )
+        .await
+        .unwrap()
+        .id;
     let pages = [
         Req::Get("/".into()),
         Req::Get("/account".into()),
@@ -224,6 +241,8 @@ async fn issue_21_every_page_in_german_and_french_has_no_raw_key_and_no_english_
             vec![("action", "codes".into()), ("seed", RFC_SEED.into())],
         ),
         Req::Post(format!("/records/{captured}/burn-grant"), vec![]),
+        Req::Get("/bulk".into()),
+        Req::Get(format!("/bulk/{batch}")),
         Req::Error("/records/no-such-record".into(), 404),
         Req::Anonymous("/login"),
     ];

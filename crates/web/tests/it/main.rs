@@ -31,6 +31,7 @@ mod auth;
 mod browser;
 mod browser_a11y;
 mod browser_capture;
+mod bulk;
 mod capture;
 mod contract;
 mod desk;

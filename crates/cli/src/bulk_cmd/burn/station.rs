@@ -6,12 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use tokendesk_nfc as nfc;
 use tokendesk_otp as otp;
-use tokendesk_vault::{Record, TokenUpdate, Vault};
 
-use super::BurnArgs;
+use super::{BurnArgs, Job, Ledger};
 use crate::clock::Clock;
 use crate::error::CliError;
-use crate::vault_cmd::Ctx;
 
 /// Failed reads of a token before the operator is asked to lay it down again.
 const READ_RETRIES: u32 = 10;
@@ -47,18 +45,17 @@ impl Station {
         })
     }
 
-    /// Burns `record`'s seed onto the next suitable token, verifies it and records it.
+    /// Burns `job`'s seed onto the next suitable token, verifies it and records it in `ledger`.
     pub(super) async fn burn_one(
         &self,
-        vault: &Vault,
-        ctx: &Ctx<'_>,
-        record: &Record,
+        ledger: &impl Ledger,
+        job: &Job,
         (k, total): (usize, usize),
         clock: &dyn Clock,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
-        let upn = &record.upn;
-        match &record.serial {
+        let upn = &job.upn;
+        match &job.bound {
             Some(s) => writeln!(
                 out,
                 "[{k}/{total}] {upn}: put token {s} back on {} (its burn was interrupted)",
@@ -70,32 +67,12 @@ impl Station {
                 self.reader
             )?,
         }
-        let (mut card, info) = self.next_token(vault, record, out).await?;
+        let (mut card, info, handed) = self.next_token(ledger, job, out).await?;
         let serial = info.serial.clone();
         let model = info.model().map(|m| m.to_string());
-        if record.serial.is_none() {
-            // Bound before the write: from here on this seed goes onto this token only.
-            vault
-                .claim_token(
-                    &ctx.admin(),
-                    &record.into(),
-                    &serial,
-                    model.as_deref(),
-                    Some("Token2"),
-                )
-                .await?;
-        }
-        let exported = vault
-            .export_seeds(&ctx.admin(), None, Some(upn), "nfc-burn")
-            .await?
-            .pop()
-            .with_context(|| format!("the vault holds no seed for {upn}"))?;
-        if exported.record.id != record.id {
-            bail!("the record of {upn} changed meanwhile; run the command again");
-        }
-        let secret = exported.secret();
-        let (config, totp) = self.config(&exported.record, &secret)?;
-        let seed = nfc::Seed::new(secret.expose_bytes())?;
+        let (config, totp) = self.config(upn, &handed)?;
+        let seed = nfc::Seed::new(handed.secret.expose_bytes())?;
+        drop(handed);
         let request = nfc::BurnRequest {
             seed: &seed,
             config,
@@ -134,18 +111,10 @@ impl Station {
                  put it back to burn it again"
             );
         }
-        vault
-            .mark_burned(
-                &ctx.admin(),
-                &record.into(),
-                TokenUpdate {
-                    serial: Some(serial.clone()),
-                    model: model.clone(),
-                    manufacturer: Some("Token2".into()),
-                },
-            )
-            .await?;
         let code = totp.at(now())?;
+        ledger
+            .burned(job, (&serial, model.as_deref()), code.code.expose(), out)
+            .await?;
         writeln!(
             out,
             "[{k}/{total}] {upn}: burned {serial} ({}), read back (serial and clock match), \
@@ -160,31 +129,23 @@ impl Station {
     /// The token settings and the expected codes for a record's parameters.
     fn config(
         &self,
-        r: &Record,
-        secret: &otp::Secret,
+        upn: &str,
+        handed: &super::Handed,
     ) -> anyhow::Result<(nfc::TokenConfig, otp::Totp)> {
-        let p = &r.params;
+        let p = &handed.params;
         let algorithm = match p.algorithm {
             otp::Algorithm::Sha1 => nfc::Algorithm::Sha1,
             otp::Algorithm::Sha256 => nfc::Algorithm::Sha256,
-            other => bail!(
-                "{}: the seed is {other}; these tokens do SHA1 or SHA256",
-                r.upn
-            ),
+            other => bail!("{upn}: the seed is {other}; these tokens do SHA1 or SHA256"),
         };
         if p.digits != 6 {
             bail!(
-                "{}: the seed has {} digits; these tokens show 6",
-                r.upn,
+                "{upn}: the seed has {} digits; these tokens show 6",
                 p.digits
             );
         }
-        let period = nfc::Period::from_secs(p.period_secs).with_context(|| {
-            format!(
-                "{}: a {} s period; tokens do 30 or 60",
-                r.upn, p.period_secs
-            )
-        })?;
+        let period = nfc::Period::from_secs(p.period_secs)
+            .with_context(|| format!("{upn}: a {} s period; tokens do 30 or 60", p.period_secs))?;
         let params = otp::TotpParams {
             algorithm: p.algorithm,
             digits: otp::Digits::new(6)?,
@@ -196,17 +157,18 @@ impl Station {
             algorithm,
             period,
         };
-        Ok((config, otp::Totp::new(secret, params)))
+        Ok((config, otp::Totp::new(&handed.secret, params)))
     }
 
-    /// Waits for a token that may take `record`'s seed. A wrong one is explained, and the
-    /// station waits for it to leave and the next to come.
+    /// Waits for a token that may take `job`'s seed, and has the ledger bind the seed to it and
+    /// hand it over. A wrong one is explained, and the station waits for it to leave and the
+    /// next to come.
     async fn next_token(
         &self,
-        vault: &Vault,
-        record: &Record,
+        ledger: &impl Ledger,
+        job: &Job,
         out: &mut dyn Write,
-    ) -> anyhow::Result<(nfc::PcscCard, nfc::TokenInfo)> {
+    ) -> anyhow::Result<(nfc::PcscCard, nfc::TokenInfo, super::Handed)> {
         let mut failed_reads = 0;
         loop {
             self.pcsc
@@ -252,8 +214,20 @@ impl Station {
                 }
             };
             failed_reads = 0;
-            let Some(problem) = self.wrong_token(vault, record, &info).await? else {
-                return Ok((card, info));
+            let problem = if let Some(bound) = job.bound.as_deref().filter(|b| *b != info.serial) {
+                tokendesk_vault::bound_elsewhere(&info.serial, &job.upn, bound)
+            } else if info.model().is_none() && !self.force_unknown_model {
+                format!(
+                    "token {} is not a known programmable Token2 model: take it off (or pass \
+                     --force-unknown-model)",
+                    info.serial
+                )
+            } else {
+                let model = info.model().map(|m| m.to_string());
+                match ledger.take(job, &info.serial, model.as_deref()).await? {
+                    Ok(handed) => return Ok((card, info, handed)),
+                    Err(problem) => problem,
+                }
             };
             let _ = card.disconnect();
             writeln!(out, "  {problem}")?;
@@ -271,42 +245,5 @@ impl Station {
                     self.wait.as_secs()
                 )
             })
-    }
-
-    /// Why this token must not take `record`'s seed, if it must not.
-    async fn wrong_token(
-        &self,
-        vault: &Vault,
-        record: &Record,
-        info: &nfc::TokenInfo,
-    ) -> anyhow::Result<Option<String>> {
-        let serial = &info.serial;
-        if let Some(bound) = &record.serial {
-            return Ok((bound != serial).then(|| {
-                format!(
-                    "this is token {serial}, but the seed of {} is bound to token {bound} (its \
-                     burn was interrupted): take this one off and put {bound} on",
-                    record.upn
-                )
-            }));
-        }
-        if let Some(other) = vault.record_with_serial(serial).await? {
-            return Ok(Some(format!(
-                "token {serial} is already {} for {}: take it off and put a blank token on",
-                if other.state == tokendesk_vault::State::Captured {
-                    "bound"
-                } else {
-                    other.state.as_str()
-                },
-                other.upn
-            )));
-        }
-        if info.model().is_none() && !self.force_unknown_model {
-            return Ok(Some(format!(
-                "token {serial} is not a known programmable Token2 model: take it off (or pass \
-                 --force-unknown-model)"
-            )));
-        }
-        Ok(None)
     }
 }
