@@ -195,11 +195,13 @@ pub enum StaffError {
     },
     /// The provider's account cannot be used as a tokendesk name.
     #[error(
-        "the identity provider did not send a usable e-mail address or user name ({detail}); ask a tokendesk administrator"
+        "the identity provider did not send a usable e-mail address or user name ({login:?}: invalid input: {reason}); ask a tokendesk administrator"
     )]
     ProviderLoginUnusable {
-        /// What was wrong.
-        detail: String,
+        /// The name the provider sent.
+        login: String,
+        /// Why it is not a tokendesk user name.
+        reason: crate::Invalid,
     },
     /// The account is linked to another account of the identity provider.
     #[error(

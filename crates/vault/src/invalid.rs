@@ -190,11 +190,11 @@ pub enum Invalid {
         /// The state asked for.
         state: State,
     },
-    /// The export format's check refused a record (its words, from `tokendesk_formats`).
+    /// Microsoft Graph's requirements refuse a record (`tokendesk_formats::graph`).
     #[error("{reason}; nothing exported")]
     ExportRefused {
-        /// The format's reason.
-        reason: String,
+        /// Graph's reason.
+        reason: tokendesk_formats::graph::GraphError,
     },
     /// A note for the audit trail that it does not take.
     #[error("{action:?} is not a note the trail takes")]

@@ -7,6 +7,7 @@
 //! `#[non_exhaustive]` API, so a future variant falls back to its English `Display`. No message
 //! carries a secret: the values are user names, states, numbers and rejected characters.
 
+use tokendesk_formats::graph::GraphError;
 use tokendesk_otp::{InputError, ParamError, TimeError};
 use tokendesk_vault::{
     ApprovalRefusal, BurnGrantRefusal, Invalid, RecordError, RevealError, StaffError,
@@ -45,10 +46,36 @@ pub(crate) fn vault(err: &VaultError) -> Option<Msg> {
         VaultError::Staff(StaffError::LinkedElsewhere { username }) => {
             Some(Msg::new("detail-linked-elsewhere").arg("username", quoted(username)))
         }
+        VaultError::Staff(StaffError::ProviderLoginUnusable { login, reason }) => Some(
+            Msg::new("detail-provider-login-unusable")
+                .arg("login", quoted(login))
+                .arg("reason", invalid(reason)),
+        ),
         VaultError::Staff(StaffError::Disabled) => Some(Msg::new("detail-account-disabled")),
         VaultError::Staff(StaffError::FlowInvalid) => Some(Msg::new("detail-flow-invalid")),
         // The rest is worded by its code (`problem-*`), or is the server's own failure.
         _ => None,
+    }
+}
+
+/// Why Microsoft Graph's requirements refuse a token (a public enum of another crate: a
+/// variant added there later is shown in English until it is worded here).
+fn graph(e: &GraphError) -> Msg {
+    match e {
+        GraphError::Algorithm { upn, algorithm } => Msg::new("detail-graph-algorithm")
+            .arg("upn", upn)
+            .arg("algorithm", algorithm.as_str()),
+        GraphError::Period { upn, period_secs } => Msg::new("detail-graph-period")
+            .arg("upn", upn)
+            .arg("secs", i64::from(*period_secs)),
+        GraphError::Missing { upn, field } => Msg::new("detail-graph-missing")
+            .arg("upn", upn)
+            .arg("field", *field),
+        GraphError::SecretTooLong { upn } => {
+            Msg::new("detail-graph-secret-too-long").arg("upn", upn)
+        }
+        GraphError::Serialise => Msg::new("detail-graph-serialise"),
+        other => Msg::new("detail-untranslated").arg("text", other.to_string()),
     }
 }
 
@@ -145,7 +172,7 @@ pub(crate) fn invalid(i: &Invalid) -> Msg {
         Invalid::ApprovalRequestIncomplete => Msg::new("detail-approval-request-incomplete"),
         Invalid::ExportPurged { state } => Msg::new("detail-export-purged").arg("state", *state),
         Invalid::ExportRefused { reason } => {
-            Msg::new("detail-export-refused").arg("reason", reason)
+            Msg::new("detail-export-refused").arg("reason", graph(reason))
         }
         Invalid::NoteAction { action } => {
             Msg::new("detail-note-action").arg("action", quoted(action))

@@ -278,8 +278,9 @@ async fn write_export(
         ExportFormat::Pskc => "pskc-plaintext",
     };
     // Graph's requirements are checked before any seed is decrypted or audited.
-    let check: &(dyn Fn(&tokendesk_vault::Record) -> Result<(), String> + Sync) = match args.format
-    {
+    let check: &(
+         dyn Fn(&tokendesk_vault::Record) -> Result<(), tokendesk_formats::graph::GraphError> + Sync
+     ) = match args.format {
         ExportFormat::Graph => &tokendesk_vault::graph_ready,
         _ => &|_| Ok(()),
     };

@@ -208,10 +208,12 @@ impl Identity<'_> {
             return self.oidc_follow_role(staff, who, role).await;
         }
         let login = who.login.as_deref().unwrap_or("");
-        let username = normalise_username(login).map_err(|e| {
-            VaultError::Staff(StaffError::ProviderLoginUnusable {
-                detail: format!("{login:?}: {e}"),
-            })
+        let username = normalise_username(login).map_err(|e| match e {
+            VaultError::Invalid(reason) => VaultError::Staff(StaffError::ProviderLoginUnusable {
+                login: login.to_owned(),
+                reason,
+            }),
+            other => other,
         })?;
         let now = self.vault.now().0;
         if let Some(acct) = self.auth_row(&username).await? {

@@ -14,6 +14,7 @@ use futures_util::TryStreamExt as _;
 use serde_json::json;
 use sqlx::AnyConnection;
 use std::fmt;
+use tokendesk_formats::graph::GraphError;
 use tokendesk_otp::Secret;
 use zeroize::Zeroizing;
 
@@ -108,7 +109,7 @@ impl Vault {
         state: Option<State>,
         upn: Option<&str>,
         format: &str,
-        check: &(dyn Fn(&Record) -> std::result::Result<(), String> + Sync),
+        check: &(dyn Fn(&Record) -> std::result::Result<(), GraphError> + Sync),
     ) -> Result<Vec<ExportedSeed>> {
         let actor = auth.require(Permission::Export)?;
         if let Some(s) = state.filter(|s| !s.has_seed()) {
@@ -193,7 +194,7 @@ impl Vault {
 ///
 /// # Errors
 /// Graph's refusal, naming the user and what to record first.
-pub fn graph_ready(record: &Record) -> std::result::Result<(), String> {
+pub fn graph_ready(record: &Record) -> std::result::Result<(), GraphError> {
     tokendesk_formats::graph::check_token(
         &record.upn,
         record.serial.as_deref().unwrap_or_default(),
@@ -202,5 +203,4 @@ pub fn graph_ready(record: &Record) -> std::result::Result<(), String> {
         record.params.algorithm,
         record.params.period_secs,
     )
-    .map_err(|e| e.to_string())
 }

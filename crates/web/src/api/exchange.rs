@@ -287,7 +287,9 @@ pub(crate) async fn export(
         }
     };
     let graph = q.format == "graph";
-    let check: &(dyn Fn(&tokendesk_vault::Record) -> Result<(), String> + Sync) = if graph {
+    let check: &(
+         dyn Fn(&tokendesk_vault::Record) -> Result<(), tokendesk_formats::graph::GraphError> + Sync
+     ) = if graph {
         &tokendesk_vault::graph_ready
     } else {
         &|_| Ok(())

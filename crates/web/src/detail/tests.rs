@@ -147,7 +147,30 @@ fn vault_samples() -> Vec<Invalid> {
             state: State::Purged,
         },
         Invalid::ExportRefused {
-            reason: s("bob@contoso.com: the period is 45 s"),
+            reason: GraphError::Period {
+                upn: s("bob@contoso.com"),
+                period_secs: 45,
+            },
+        },
+        Invalid::ExportRefused {
+            reason: GraphError::Algorithm {
+                upn: s("bob@contoso.com"),
+                algorithm: tokendesk_otp::Algorithm::Sha512,
+            },
+        },
+        Invalid::ExportRefused {
+            reason: GraphError::Missing {
+                upn: s("bob@contoso.com"),
+                field: "serialNumber",
+            },
+        },
+        Invalid::ExportRefused {
+            reason: GraphError::SecretTooLong {
+                upn: s("bob@contoso.com"),
+            },
+        },
+        Invalid::ExportRefused {
+            reason: GraphError::Serialise,
         },
         Invalid::NoteAction {
             action: s("reveal"),
@@ -267,6 +290,11 @@ fn lifecycle_and_sign_in_refusals_are_worded_in_every_language() {
         }
         .into(),
         StaffError::NoRole { login: upn() }.into(),
+        StaffError::ProviderLoginUnusable {
+            login: "Bob Smith".into(),
+            reason: Invalid::UserName,
+        }
+        .into(),
         StaffError::LinkedElsewhere {
             username: "bob".into(),
         }
@@ -298,7 +326,11 @@ fn lifecycle_and_sign_in_refusals_are_worded_in_every_language() {
     for err in &errors {
         check(&vault(err).expect("worded"), &err.to_string(), false);
     }
-    let german = vault(&errors[8]).unwrap().say(Tr(Lang::De));
+    let transition = errors
+        .iter()
+        .find(|e| matches!(e, VaultError::Record(RecordError::Transition(_))))
+        .expect("a transition refusal");
+    let german = vault(transition).unwrap().say(Tr(Lang::De));
     assert!(german.contains("von erfasst nach zugestellt"), "{german}");
 }
 
