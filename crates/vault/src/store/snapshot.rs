@@ -129,18 +129,22 @@ impl Snapshot {
             .collect()
     }
 
-    /// The file's bytes: header, rows, checksum (the encoding [`BackupFile`] streams).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut enc = Encoder::new(Vec::new());
-        let tables: Vec<TableHeader<'_>> = self
-            .tables
+    /// Each table as the file's header names it.
+    fn headers(&self) -> Vec<TableHeader<'_>> {
+        self.tables
             .iter()
             .map(|t| TableHeader {
                 name: &t.name,
                 columns: &t.columns,
                 rows: t.rows.len(),
             })
-            .collect();
+            .collect()
+    }
+
+    /// The file's bytes: header, rows, checksum (the encoding [`BackupFile`] streams).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut enc = Encoder::new(Vec::new());
+        let tables = self.headers();
         // Writing into a Vec cannot fail.
         let _ = enc.header(&self.backend, &self.migrations, &tables);
         for row in self.tables.iter().flat_map(|t| &t.rows) {
@@ -263,15 +267,7 @@ impl Snapshot {
     /// [`VaultError::Invalid`] when the file exists or cannot be written.
     pub fn write(&self, path: &std::path::Path) -> Result<()> {
         let mut file = BackupFile::create(path)?;
-        let tables: Vec<TableHeader<'_>> = self
-            .tables
-            .iter()
-            .map(|t| TableHeader {
-                name: &t.name,
-                columns: &t.columns,
-                rows: t.rows.len(),
-            })
-            .collect();
+        let tables = self.headers();
         file.header(&self.backend, &self.migrations, &tables)?;
         for row in self.tables.iter().flat_map(|t| &t.rows) {
             file.row(row)?;
