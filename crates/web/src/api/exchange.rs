@@ -104,7 +104,7 @@ pub(crate) async fn import(
     let screenshots =
         tokendesk_qr::is_image(&first.bytes) && given.is_none_or(|f| f == ImportFormat::Google);
     let (parsed, format, detected) = if screenshots {
-        let payloads = screenshot_payloads(&state, &files).await?;
+        let payloads = screenshot_payloads(&state, files).await?;
         (
             google::parse(&payloads, &normalise),
             ImportFormat::Google,
@@ -194,10 +194,10 @@ fn part_name(file_name: Option<&str>, n: usize) -> String {
 /// part that is not an image, or an image without a QR code, refuses the whole upload.
 async fn screenshot_payloads(
     state: &AppState,
-    files: &[Upload],
+    files: Vec<Upload>,
 ) -> Result<Vec<google::Payload>, Problem> {
     let mut payloads = Vec::new();
-    for file in files {
+    for mut file in files {
         if !tokendesk_qr::is_image(&file.bytes) {
             return Err(Problem::invalid(format!(
                 "{} is not an image (PNG, JPEG, GIF, BMP or WebP); an upload of screenshots \
@@ -207,7 +207,8 @@ async fn screenshot_payloads(
         }
         let codes = state
             .decoder()
-            .decode(file.bytes.to_vec())
+            // Moved, not copied: the image shows a seed.
+            .decode(std::mem::take(&mut *file.bytes))
             .await
             .map_err(|mut p| {
                 p.message = format!("{}: {}", file.name, p.message);

@@ -84,6 +84,20 @@ fn find(rcpt: &str) -> Option<String> {
 }
 
 /// A record for `upn` whose codes go to `email`, in `zone`.
+/// [`record`] with the user's language set.
+async fn record_in(app: &TestApp, upn: &str, email: &str, zone: &str, language: &str) -> String {
+    let id = record(app, upn, email, zone).await;
+    app.vault
+        .set_language(
+            &crate::app::root(tokendesk_vault::Permission::Capture),
+            &tokendesk_vault::RecordId(id.clone()),
+            Some(language),
+        )
+        .await
+        .unwrap();
+    id
+}
+
 async fn record(app: &TestApp, upn: &str, email: &str, zone: &str) -> String {
     let id = app.capture(upn).await;
     app.vault
@@ -468,21 +482,14 @@ fn decoded(raw: &str) -> String {
 async fn a_german_record_gets_a_german_email_whoever_sends_it() {
     let app = app_with(smtp("PLAIN", Security::None, None, None)).await;
     let desk = app.staff("desk", Role::Helpdesk).await;
-    let id = record(
+    let id = record_in(
         &app,
         "dora@contoso.com",
         "dora.private@example.org",
         "Europe/Berlin",
+        "de",
     )
     .await;
-    app.vault
-        .set_language(
-            &crate::app::root(tokendesk_vault::Permission::Capture),
-            &tokendesk_vault::RecordId(id.clone()),
-            Some("de"),
-        )
-        .await
-        .unwrap();
     let r = client()
         .post(app.at(&format!("/records/{id}/reveal")))
         .header("cookie", &desk.cookie)
@@ -519,21 +526,14 @@ async fn a_german_record_gets_a_german_email_whoever_sends_it() {
 
     // A French record's shipped notice is French.
     let prov = app.staff("prov", Role::Provisioner).await;
-    let id = record(
+    let id = record_in(
         &app,
         "eloise@contoso.com",
         "eloise.private@example.org",
         "Europe/Paris",
+        "fr",
     )
     .await;
-    app.vault
-        .set_language(
-            &crate::app::root(tokendesk_vault::Permission::Capture),
-            &tokendesk_vault::RecordId(id.clone()),
-            Some("fr"),
-        )
-        .await
-        .unwrap();
     for (to, extra) in [
         ("burned", vec![("serial", "C302-78")]),
         (
