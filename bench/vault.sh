@@ -79,7 +79,7 @@ for backend in sqlite postgres; do
     if [ "$backend" = postgres ]; then
       db="td_bench_$rows"
       base=${pg_url%/*}
-      psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $db" >/dev/null
+      PGOPTIONS="-c client_min_messages=warning" psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $db" >/dev/null
       psql -q "$pg_url" -c "CREATE DATABASE $db" >/dev/null
       env_db=(TOKENDESK_DATABASE_URL="$base/$db")
     fi
