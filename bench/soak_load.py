@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Mixed load for bench/soak.sh: reveals (~70 %), record reads (~20 %) and lifecycle moves of
-new records (~10 %: create, then burned, then shipped), spread round robin over one or more
+"""Mixed load for bench/soak.sh: reveals (~70 %), record reads (~17 %), sign-ins (~3 %: a staff
+member's password through the sign-in page, answered 303 to the next step) and lifecycle moves
+of new records (~10 %: create, then burned, then shipped), spread round robin over one or more
 `tokendesk serve` instances (a request no instance answers moves on to the next, as a load
 balancer would), for a fixed duration. Every request is one CSV line: start time (s since the
 run began), instance, kind, HTTP status (0: no answer), latency in ms, and for reveals the
 ticket, so the soak can check afterwards that every answered reveal is in the audit trail.
 
-    soak_load.py DURATION_S THREADS OUT.csv TOKEN IDS_FILE URL [URL ...]
+    soak_load.py DURATION_S THREADS OUT.csv TOKEN IDS_FILE STAFF_FILE URL [URL ...]
+
+STAFF_FILE holds one "username password" line per staff member the sign-ins use.
 """
 import http.client
 import json
@@ -17,10 +20,11 @@ import time
 import urllib.parse
 import uuid
 
-duration, threads, out_path, token, ids_path = (
-    float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
-urls = sys.argv[6:]
+duration, threads, out_path, token, ids_path, staff_path = (
+    float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
+urls = sys.argv[7:]
 ids = [line.strip() for line in open(ids_path) if line.strip()]
+staff = [tuple(line.split(" ", 1)) for line in open(staff_path).read().splitlines() if line]
 start = time.monotonic()
 # The wall-clock moment of t = 0, for bench/soak.sh to time its faults on the same axis.
 with open(out_path + ".start", "w") as f:
@@ -42,7 +46,11 @@ class Conn:
     def request(self, method, path, body=None):
         headers = {"Authorization": "Bearer " + token}
         data = None
-        if body is not None:
+        if isinstance(body, str):
+            # A page form: no API key.
+            data = body
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        elif body is not None:
             data = json.dumps(body)
             headers["Content-Type"] = "application/json"
         for attempt in (0, 1):
@@ -112,10 +120,18 @@ def worker(n):
                 "verification": "call-back", "outcome": "passed", "ticket": ticket,
                 "purpose": "read-out"})
             log(inst, "reveal", status, t0, ticket)
-        elif roll < 0.90:
+        elif roll < 0.87:
             t0 = time.monotonic()
             status, _ = c.request("GET", f"/api/v1/records/{rng.choice(ids)}")
             log(inst, "read", status, t0)
+        elif roll < 0.90:
+            # A sign-in's first factor (Argon2id at the production cost): right password, 303
+            # to the next step (the password change a one-time password asks for).
+            name, password = rng.choice(staff)
+            t0 = time.monotonic()
+            status, _ = c.request("POST", "/login", urllib.parse.urlencode(
+                {"username": name, "password": password}))
+            log(inst, "signin", status, t0)
         else:
             upn = f"soak-{uuid.uuid4().hex[:12]}@contoso.com"
             t0 = time.monotonic()

@@ -27,6 +27,11 @@ for line in open(events_path):
 end = max(t for t, *_ in rows) if rows else 0.0
 
 
+def good(s, kind):
+    """Answered as it should be: 2xx, or for a sign-in 303 to its next step."""
+    return 200 <= s < 300 or (kind == "signin" and s == 303)
+
+
 def pct(values, p):
     if not values:
         return float("nan")
@@ -36,34 +41,42 @@ def pct(values, p):
 
 bounds = [0.0] + [t for t, _ in events] + [end + 1]
 names = ["start"] + [label for _, label in events]
-print("| phase | from (s) | requests | errors (non-2xx or no answer) | errors by status | p50 | p99 | last failure after the fault |")
+print("| phase | from (s) | requests | errors (non-2xx, a sign-in not 303, or no answer) | errors by status | p50 | p99 | last failure after the fault |")
 print("|---|---:|---:|---:|---|---:|---:|---:|")
 for i in range(len(bounds) - 1):
     lo, hi = bounds[i], bounds[i + 1]
     phase = [r for r in rows if lo <= r[0] < hi]
-    ok = [ms for t, s, ms, _ in phase if 200 <= s < 300]
-    errors = sum(1 for _, s, _, _ in phase if not 200 <= s < 300)
+    ok = [ms for t, s, ms, k in phase if good(s, k)]
+    errors = sum(1 for _, s, _, k in phase if not good(s, k))
     recovered = "—"
     if i > 0:
         # Recovery: the last failure within 30 s of the fault, counted from the fault.
-        failures = [t for t, s, _, _ in phase if not 200 <= s < 300 and t < lo + 30]
+        failures = [t for t, s, _, k in phase if not good(s, k) and t < lo + 30]
         recovered = f"{max(failures) - lo:.1f} s" if failures else "no failure"
     by_status = {}
     for t, s, _, kind in phase:
-        if not 200 <= s < 300:
+        if not good(s, kind):
             key = f"{s or 'no answer'} {kind}"
             by_status[key] = by_status.get(key, 0) + 1
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(by_status.items())) or "—"
     print(f"| {names[i]} | {lo:.0f} | {len(phase)} | {errors} | {statuses} | {pct(ok, 50):.1f} ms | "
           f"{pct(ok, 99):.1f} ms | {recovered} |")
 
+print()
+print("| kind | requests | answered as expected | p50 | p99 |")
+print("|---|---:|---:|---:|---:|")
+for kind in sorted({k for *_, k in rows}):
+    mine = [(s, ms) for _, s, ms, k in rows if k == kind]
+    ok = [ms for s, ms in mine if good(s, kind)]
+    print(f"| {kind} | {len(mine)} | {len(ok)} | {pct(ok, 50):.1f} ms | {pct(ok, 99):.1f} ms |")
+
 seconds = int(end) + 1
 thr = [0] * seconds
 lat = [[] for _ in range(seconds)]
 errs = [0] * seconds
-for t, s, ms, _ in rows:
+for t, s, ms, kind in rows:
     sec = int(t)
-    if 200 <= s < 300:
+    if good(s, kind):
         thr[sec] += 1
         lat[sec].append(ms)
     else:
