@@ -44,8 +44,13 @@ pub enum StoreError {
     Database(sqlx::Error),
     /// The shared transaction of a batch of reveals failed; none of them was committed or
     /// disclosed.
-    #[error("database error, nothing was revealed: {0}")]
-    BatchFailed(String),
+    #[error("database error, nothing was revealed: {message}")]
+    BatchFailed {
+        /// The database's error.
+        message: String,
+        /// It was [`VaultError::is_unavailable`]: trying again shortly may work.
+        unavailable: bool,
+    },
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
@@ -490,6 +495,42 @@ impl From<tokendesk_crypto::CryptoError> for VaultError {
 impl From<TransitionError> for VaultError {
     fn from(e: TransitionError) -> Self {
         RecordError::Transition(e).into()
+    }
+}
+
+impl VaultError {
+    /// The database could not be reached or was busy (a lost or refused connection, a server
+    /// shutting down or starting, no free connection in time, SQLite's lock held too long):
+    /// nothing was changed, and the same request may well work a moment later. Every other
+    /// error is an answer about the request or a fault to look into.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            VaultError::Store(StoreError::Database(e)) => database_unavailable(e),
+            VaultError::Store(StoreError::BatchFailed { unavailable, .. }) => *unavailable,
+            _ => false,
+        }
+    }
+}
+
+/// See [`VaultError::is_unavailable`].
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            // PostgreSQL: class 08 (connection exception), 57P01–57P03 (the server shutting
+            // down, crashed, or not yet accepting connections), 53300 (too many connections).
+            // SQLite: 5 and 6 (SQLITE_BUSY, SQLITE_LOCKED) and their extended codes.
+            code.starts_with("08")
+                || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+                || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+        }
+        _ => false,
     }
 }
 

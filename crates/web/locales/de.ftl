@@ -132,6 +132,7 @@ problem-unauthenticated = Bitte zuerst anmelden.
 problem-forbidden = Ihre Rolle erlaubt das nicht.
 problem-not-found = Diesen Eintrag gibt es nicht.
 problem-internal = Auf dem Server ist etwas schiefgegangen; Einzelheiten stehen im Serverprotokoll.
+problem-unavailable = Die Datenbank ist gerade nicht erreichbar; nichts wurde geändert. Versuchen Sie es gleich noch einmal.
 problem-login-failed = Benutzername oder Passwort ist falsch.
 problem-locked-out = Zu viele fehlgeschlagene Anmeldungen: Dieses Konto ist gesperrt. Versuchen Sie es in { $secs } s erneut.
 problem-wrong-code = Der Code ist falsch. Warten Sie auf den nächsten Code und geben Sie ihn ein.

@@ -133,6 +133,7 @@ problem-unauthenticated = Sign in first.
 problem-forbidden = Your role does not allow this.
 problem-not-found = There is no such entry.
 problem-internal = Something went wrong on the server; the server log has the details.
+problem-unavailable = The database cannot be reached right now; nothing was changed. Try again in a moment.
 problem-login-failed = The user name or password is wrong.
 problem-locked-out = Too many failed sign-ins: this account is locked. Try again in { $secs } s.
 problem-wrong-code = The code is wrong. Wait for the next code and type it.

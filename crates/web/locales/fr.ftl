@@ -132,6 +132,7 @@ problem-unauthenticated = Connectez-vous d'abord.
 problem-forbidden = Votre rôle ne le permet pas.
 problem-not-found = Cette entrée n'existe pas.
 problem-internal = Une erreur s'est produite sur le serveur ; le journal du serveur donne les détails.
+problem-unavailable = La base de données est momentanément injoignable ; rien n'a été modifié. Réessayez dans un instant.
 problem-login-failed = Le nom d'utilisateur ou le mot de passe est incorrect.
 problem-locked-out = Trop de connexions échouées : ce compte est verrouillé. Réessayez dans { $secs } s.
 problem-wrong-code = Le code est incorrect. Attendez le code suivant et saisissez-le.

@@ -187,6 +187,18 @@ impl From<VaultError> for Problem {
             VaultError::Reveal(RevealError::ApprovalInvalid { reason, .. }) => {
                 (approval_status(*reason), "approval_invalid")
             }
+            // A lost connection, a database restarting, SQLite's lock held too long: nothing
+            // changed, and the same request is likely to work a moment later.
+            _ if err.is_unavailable() => {
+                tracing::warn!(error = %err, "database unavailable");
+                let mut p = Problem::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database cannot be reached right now; nothing was changed. Try again in a moment.",
+                );
+                p.retry_after = Some(1);
+                return p;
+            }
             _ => {
                 tracing::error!(error = %err, "internal error");
                 return Problem::new(

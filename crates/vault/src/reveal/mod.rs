@@ -152,9 +152,15 @@ impl Vault {
             Ok(answers) => answers,
             Err(err) => {
                 let message = err.to_string();
+                let unavailable = err.is_unavailable();
                 batch
                     .iter()
-                    .map(|_| Err(VaultError::Store(StoreError::BatchFailed(message.clone()))))
+                    .map(|_| {
+                        Err(VaultError::Store(StoreError::BatchFailed {
+                            message: message.clone(),
+                            unavailable,
+                        }))
+                    })
                     .collect()
             }
         }
@@ -189,7 +195,7 @@ impl Vault {
                 }
                 Err(
                     err @ (VaultError::Store(StoreError::Database(_))
-                    | VaultError::Store(StoreError::BatchFailed(_))),
+                    | VaultError::Store(StoreError::BatchFailed { .. })),
                 ) => {
                     return Err(err);
                 }

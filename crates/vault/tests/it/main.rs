@@ -42,3 +42,4 @@ mod security;
 mod signin_security;
 mod staff;
 mod throttle;
+mod unavailable;

@@ -50,5 +50,6 @@ mod security_web;
 mod signin_security;
 mod times;
 mod toolset;
+mod unavailable;
 
 pub use app::{NOW, TestApp, client};
