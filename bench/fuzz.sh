@@ -6,6 +6,7 @@
 #
 #   bench/fuzz.sh                          # every target, 10 minutes each
 #   SECS=60 bench/fuzz.sh import_csv       # one target, one minute
+#   SANITIZER=none bench/fuzz.sh qr_image  # without AddressSanitizer (several times the runs)
 #
 # Needs the nightly toolchain (rustup) and cargo-fuzz; installs both when missing. Not part of
 # scripts/test: a campaign takes its time.
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 secs=${SECS:-600}
+sanitizer=${SANITIZER:-address}
 cargo_fuzz_version=0.13.1
 
 if ! rustup toolchain list | grep -q '^nightly'; then
@@ -49,13 +51,15 @@ seed import_google '' "$fx/google_export.txt"
 seed qr_image '' fuzz/seeds/qr_image/*
 seed seed_input '' <(printf 'JBSWY3DPEHPK3PXP') <(printf 'otpauth://totp/Contoso:alice?secret=JBSWY3DPEHPK3PXP&issuer=Contoso&algorithm=SHA256&digits=8&period=60') <(printf 'hex:3132333435363738393031323334353637383930')
 mkdir -p fuzz/corpus/apdu_replies
+# One request per route: its first line names the route, the rest is a body (or a query string).
+seed web_bodies '' fuzz/seeds/web_bodies/*
 
 results=$(mktemp /tmp/tokendesk-fuzz.XXXXXX)
 trap 'rm -f "$results"' EXIT
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 for target in "${targets[@]}"; do
   echo "== $target: building" >&2
-  (cd fuzz && cargo +nightly fuzz build -O "$target") >&2
+  (cd fuzz && cargo +nightly fuzz build -O -s "$sanitizer" "$target") >&2
   log="fuzz/corpus/$target.log"
   echo "== $target: fuzzing for $secs s" >&2
   mkdir -p "fuzz/artifacts/$target"
@@ -64,7 +68,7 @@ for target in "${targets[@]}"; do
   # -rss_limit_mb: qr_image decodes up to 320 MiB of pixels by design (see its header).
   extra=()
   [ "$target" = qr_image ] && extra=(-max_len=65536)
-  (cd fuzz && cargo +nightly fuzz run -O "$target" -- -max_total_time="$secs" -print_final_stats=1 \
+  (cd fuzz && cargo +nightly fuzz run -O -s "$sanitizer" "$target" -- -max_total_time="$secs" -print_final_stats=1 \
       -rss_limit_mb=2048 -timeout=25 "${extra[@]}") >"$log" 2>&1
   status=$?
   set -e
@@ -89,7 +93,9 @@ done
   echo
   echo "## $started, $(nproc) cores, $(uname -r), $(rustc +nightly --version)"
   echo
-  echo "Command: \`SECS=$secs bench/fuzz.sh ${*:-}\` (each target one process, \`-O\`, AddressSanitizer; \`cov\` = edges"
+  san="AddressSanitizer"; cmd="SECS=$secs"
+  [ "$sanitizer" = address ] || { san="sanitizer: $sanitizer"; cmd="$cmd SANITIZER=$sanitizer"; }
+  echo "Command: \`$cmd bench/fuzz.sh ${*:-}\` (each target one process, \`-O\`, $san; \`cov\` = edges"
   echo "covered, \`ft\` = libFuzzer features, both at the end of the run)."
   echo
   echo '| target | seconds | runs | runs/s | cov | ft | corpus | findings |'
