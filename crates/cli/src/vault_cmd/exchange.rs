@@ -388,9 +388,9 @@ async fn write_export(
         ExportFormat::Pskc => "pskc-plaintext",
     };
     // Graph's requirements are checked before any seed is decrypted or audited.
-    let check: &tokendesk_vault::ExportCheck<'_> = match args.format {
-        ExportFormat::Graph => &tokendesk_vault::graph_ready,
-        _ => &|_| Ok(()),
+    let check: Option<&tokendesk_vault::ExportCheck<'_>> = match args.format {
+        ExportFormat::Graph => Some(&tokendesk_vault::graph_ready),
+        _ => None,
     };
     let mut export = vault
         .export_start(

@@ -12,7 +12,7 @@ use crate::store::audit_chain::{AuditEvent, append_many};
 use crate::vault::Vault;
 use futures_util::TryStreamExt as _;
 use serde_json::json;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row as _};
 use std::collections::HashMap;
 use std::fmt;
 use tokendesk_formats::graph::GraphError;
@@ -170,7 +170,7 @@ impl Vault {
         upn: Option<&str>,
         format: &str,
     ) -> Result<Vec<ExportedSeed>> {
-        self.export_seeds_checked(auth, state, upn, format, &|_| Ok(()))
+        self.export_seeds_checked(auth, state, upn, format, None)
             .await
     }
 
@@ -185,7 +185,7 @@ impl Vault {
         state: Option<State>,
         upn: Option<&str>,
         format: &str,
-        check: &ExportCheck<'_>,
+        check: Option<&ExportCheck<'_>>,
     ) -> Result<Vec<ExportedSeed>> {
         let mut export = self.export_start(auth, state, upn, format, check).await?;
         let mut out = Vec::with_capacity(export.len());
@@ -197,9 +197,9 @@ impl Vault {
 
     /// Starts an export: picks the records (one user's, one state's or all with a seed, in UPN
     /// order), refuses the whole export when `check` refuses one of them (a format that cannot
-    /// hold it, such as Microsoft Graph's required serial number), and commits one `export`
-    /// audit entry per record — all before any seed is decrypted. The seeds then come from
-    /// [`SeedExport::next_chunk`].
+    /// hold it, such as Microsoft Graph's required serial number; `None` when every record
+    /// fits), and commits one `export` audit entry per record — all before any seed is
+    /// decrypted. The seeds then come from [`SeedExport::next_chunk`].
     ///
     /// # Errors
     /// [`Invalid::ExportPurged`] for a state without seeds; [`RecordError::NoRecord`] or
@@ -211,14 +211,20 @@ impl Vault {
         state: Option<State>,
         upn: Option<&str>,
         format: &str,
-        check: &ExportCheck<'_>,
+        check: Option<&ExportCheck<'_>>,
     ) -> Result<SeedExport<'_>> {
         let actor = auth.require(Permission::Export)?;
         if let Some(s) = state.filter(|s| !s.has_seed()) {
             return Err(VaultError::Invalid(Invalid::ExportPurged { state: s }));
         }
         let upn = upn.map(crate::records::normalise_upn).transpose()?;
-        let refused = |reason| VaultError::Invalid(Invalid::ExportRefused { reason });
+        let check_given = check.is_some();
+        let check = |r: &Record| match check {
+            Some(check) => {
+                check(r).map_err(|reason| VaultError::Invalid(Invalid::ExportRefused { reason }))
+            }
+            None => Ok(()),
+        };
         let ids: std::collections::VecDeque<String> = self
             .store
             .write(async |conn: &mut AnyConnection| {
@@ -233,21 +239,32 @@ impl Vault {
                         if !r.has_seed {
                             return Err(VaultError::Record(RecordError::Purged { upn: u.clone() }));
                         }
-                        check(&r).map_err(refused)?;
+                        check(&r)?;
                         picked.push((r.id, r.upn));
                     }
                     None => {
+                        // Without a check, only the id and the user: whole records are read
+                        // once, when their seeds are handed out.
+                        let columns = if check_given {
+                            RECORD_COLUMNS
+                        } else {
+                            "id, upn"
+                        };
                         let sql = format!(
-                            "SELECT {RECORD_COLUMNS} FROM records WHERE sealed_seed IS NOT NULL \
+                            "SELECT {columns} FROM records WHERE sealed_seed IS NOT NULL \
                              AND (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY upn, id"
                         );
                         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                             .bind(state.map(State::as_str))
                             .fetch(&mut *conn);
                         while let Some(row) = rows.try_next().await? {
-                            let r = record_from_row(&row)?;
-                            check(&r).map_err(refused)?;
-                            picked.push((r.id, r.upn));
+                            if check_given {
+                                let r = record_from_row(&row)?;
+                                check(&r)?;
+                                picked.push((r.id, r.upn));
+                            } else {
+                                picked.push((row.try_get("id")?, row.try_get("upn")?));
+                            }
                         }
                     }
                 }
@@ -276,7 +293,7 @@ impl Vault {
     }
 }
 
-/// The check for a Microsoft Graph export ([`Vault::export_seeds_checked`]): what Graph requires
+/// The check for a Microsoft Graph export ([`Vault::export_start`]): what Graph requires
 /// of a token that the record can tell without its seed.
 ///
 /// # Errors

@@ -38,7 +38,7 @@ async fn issue_18_an_export_audits_everything_first_then_hands_out_chunks(env: E
     captured(&env).await;
     let v = &env.vault;
     let mut export = v
-        .export_start(&actor(), None, None, "entra", &|_| Ok(()))
+        .export_start(&actor(), None, None, "entra", None)
         .await
         .unwrap();
     assert_eq!(export.len(), RECORDS);
@@ -61,7 +61,7 @@ async fn issue_18_an_export_audits_everything_first_then_hands_out_chunks(env: E
     // A seed gone after the entries committed (another operator cancelled the record): the
     // export stops there, audited, with the record named.
     let mut export = v
-        .export_start(&actor(), None, None, "otpauth", &|_| Ok(()))
+        .export_start(&actor(), None, None, "otpauth", None)
         .await
         .unwrap();
     let id = v.current_record_id("e0001@contoso.com").await.unwrap();
@@ -89,7 +89,7 @@ async fn issue_18_an_export_refused_by_its_check_audits_nothing(env: Env) {
     };
     let err = env
         .vault
-        .export_start(&actor(), None, None, "graph", &check)
+        .export_start(&actor(), None, None, "graph", Some(&check))
         .await
         .unwrap_err();
     assert!(
