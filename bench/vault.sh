@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Vault benchmark: spreadsheet import (encryption + audit chain, one transaction) of 10,000 and
-# 100,000 rows on SQLite and PostgreSQL, then `list`, `show`, `audit verify`, `backup` and an Entra
-# `export` over the imported records (time and peak RSS).
+# 100,000 rows on SQLite and PostgreSQL, then `list`, `show`, `audit verify`, `backup`, a
+# `restore` of that backup into an empty vault with the same master key, and an Entra `export`
+# over the imported records (time and peak RSS).
 # Results go to bench/RESULTS-vault.md (appended as a dated section).
 #
 #   bench/vault.sh                      # 10000 and 100000 rows, both backends
@@ -66,8 +67,8 @@ results="$work/results.md"
   echo "PostgreSQL: $pg_note. Times are wall-clock for the whole \`tokendesk\` process (start-up,"
   echo "key file, connection, work); \`show\` is the median of 21 runs."
   echo
-  echo "| backend | rows | import | import peak RSS | rows/s | list (all) | show (one user, median) | audit verify | backup | backup peak RSS | export (entra) | export peak RSS |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| backend | rows | import | import peak RSS | rows/s | list (all) | show (one user, median) | audit verify | backup | backup peak RSS | restore | restore peak RSS | export (entra) | export peak RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$results"
 
 for backend in sqlite postgres; do
@@ -102,13 +103,26 @@ for backend in sqlite postgres; do
     verify_ms=$(ms "$t0" "$t1")
     t0=$(now); run_timed backup "$work/backup-$backend-$rows" >/dev/null; t1=$(now)
     backup_ms=$(ms "$t0" "$t1"); backup_mb=$(( $(cat "$work/rss") / 1024 ))
-    rm -f "$work/backup-$backend-$rows"
+    # Restore into an empty vault (same master key; on PostgreSQL an empty database).
+    restored="$work/restored-$backend-$rows"
+    mkdir -m 700 "$restored" && cp -p "$data/master.key" "$restored/"
+    env_restore=()
+    if [ "$backend" = postgres ]; then
+      PGOPTIONS="-c client_min_messages=warning" psql -q "$pg_url" -c "DROP DATABASE IF EXISTS ${db}_restored" >/dev/null
+      psql -q "$pg_url" -c "CREATE DATABASE ${db}_restored" >/dev/null
+      env_restore=(TOKENDESK_DATABASE_URL="$base/${db}_restored")
+    fi
+    t0=$(now)
+    /usr/bin/time -f %M -o "$work/rss" env "${env_restore[@]}" TOKENDESK_ACTOR=bench "$bin" --data "$restored" restore "$work/backup-$backend-$rows" >/dev/null
+    t1=$(now)
+    restore_ms=$(ms "$t0" "$t1"); restore_mb=$(( $(cat "$work/rss") / 1024 ))
+    rm -rf "$restored" "$work/backup-$backend-$rows"
     t0=$(now); run_timed export --format entra --out "$work/export-$backend-$rows.csv" >/dev/null; t1=$(now)
     export_ms=$(ms "$t0" "$t1"); export_mb=$(( $(cat "$work/rss") / 1024 ))
     rm -f "$work/export-$backend-$rows.csv"
     rate=$(( rows * 1000 / (import_ms > 0 ? import_ms : 1) ))
-    printf '| %s | %d | %d ms | %d MB | %d | %d ms | %d.%d ms | %d ms | %d ms | %d MB | %d ms | %d MB |\n' "$backend" "$rows" "$import_ms" "$rss_mb" "$rate" \
-      "$list_ms" "$(( median / 10 ))" "$(( median % 10 ))" "$verify_ms" "$backup_ms" "$backup_mb" "$export_ms" "$export_mb" >>"$results"
+    printf '| %s | %d | %d ms | %d MB | %d | %d ms | %d.%d ms | %d ms | %d ms | %d MB | %d ms | %d MB | %d ms | %d MB |\n' "$backend" "$rows" "$import_ms" "$rss_mb" "$rate" \
+      "$list_ms" "$(( median / 10 ))" "$(( median % 10 ))" "$verify_ms" "$backup_ms" "$backup_mb" "$restore_ms" "$restore_mb" "$export_ms" "$export_mb" >>"$results"
     echo "$backend $rows: import ${import_ms} ms, list ${list_ms} ms, show median $(( median / 10 )).$(( median % 10 )) ms, verify ${verify_ms} ms" >&2
   done
 done
@@ -121,7 +135,7 @@ for rows in $rows_list; do
   t0=$(now)
   sqlite3 "$work/floor.db" "CREATE TABLE t (username TEXT, secret TEXT);" ".import --csv --skip 1 $csv t"
   t1=$(now)
-  printf '| peer: `sqlite3 .import` into a bare table | %d | %d ms | | | | | | | | | |\n' "$rows" "$(ms "$t0" "$t1")" >>"$results"
+  printf '| peer: `sqlite3 .import` into a bare table | %d | %d ms | | | | | | | | | | | |\n' "$rows" "$(ms "$t0" "$t1")" >>"$results"
 done
 
 [ -f bench/RESULTS-vault.md ] || printf '# Vault benchmark results\n\nProduced by `bench/vault.sh`; goals from issue 3: 10,000 rows in under 2 s on SQLite, `show` under 5 ms.\n' >bench/RESULTS-vault.md

@@ -152,6 +152,18 @@ struct Document<'a> {
     tokens: Vec<Entry<'a>>,
 }
 
+impl<'a> Document<'a> {
+    fn new(tokens: Vec<Entry<'a>>) -> Self {
+        Self {
+            format: "tokendesk-graph-hardware-oath/1",
+            api: API_BASE,
+            note: "Microsoft Graph beta API; checked against Microsoft's documented schema, not a \
+                   live tenant. Holds token secrets: delete this file after the upload.",
+            tokens,
+        }
+    }
+}
+
 /// Checks what Graph requires of a token that can be checked without its seed (hash, step,
 /// serial, manufacturer, model), so an export can refuse before any seed is decrypted.
 ///
@@ -243,31 +255,126 @@ fn entry<'a>(t: &'a GraphToken<'a>, secret: &'a str) -> Result<Entry<'a>, GraphE
 
 /// The whole file: what it is, then per token the create, assign and activate requests. It
 /// holds the seeds: write it owner-only and delete it after the upload. The seeds are copied
-/// only into the returned zeroizing text.
+/// only into zeroizing text. The same bytes as [`Writer`] streams.
 ///
 /// # Errors
 /// The first [`GraphError`]; nothing is written then.
 pub fn write(tokens: &[GraphToken<'_>]) -> Result<Zeroizing<String>, GraphError> {
-    let secrets: Vec<Zeroizing<String>> = tokens.iter().map(|t| t.secret.to_base32()).collect();
+    let mut writer = Writer::new();
+    let head = writer.head()?;
     let entries = tokens
         .iter()
-        .zip(&secrets)
-        .map(|(t, s)| entry(t, s))
+        .map(|t| writer.token(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let doc = Document {
-        format: "tokendesk-graph-hardware-oath/1",
-        api: API_BASE,
-        note: "Microsoft Graph beta API; checked against Microsoft's documented schema, not a \
-               live tenant. Holds token secrets: delete this file after the upload.",
-        tokens: entries,
-    };
-    // Room for every entry up front, so the buffer holding seeds is not reallocated (a
-    // reallocation would leave an unwiped copy behind).
-    let mut buf = Zeroizing::new(Vec::with_capacity(1024 + tokens.len() * 2048));
-    serde_json::to_writer_pretty(&mut *buf, &doc).map_err(|_| GraphError::Serialise)?;
-    buf.push(b'\n');
-    let text = std::str::from_utf8(&buf).map_err(|_| GraphError::Serialise)?;
-    Ok(Zeroizing::new(text.to_owned()))
+    let tail = writer.tail();
+    // Sized once, so the text holding seeds is never reallocated (a reallocation would leave
+    // an unwiped copy behind).
+    let size = head.len() + entries.iter().map(|e| e.len()).sum::<usize>() + tail.len();
+    let mut out = Zeroizing::new(String::with_capacity(size));
+    out.push_str(&head);
+    for e in &entries {
+        out.push_str(e);
+    }
+    out.push_str(tail);
+    Ok(out)
+}
+
+/// The Graph file written token by token, for an export that streams: [`Writer::head`], then
+/// [`Writer::token`] for each token, then [`Writer::tail`]; the bytes of one pretty-printed
+/// JSON document, as [`write`] gives.
+#[derive(Debug, Default)]
+pub struct Writer {
+    tokens: usize,
+}
+
+impl Writer {
+    /// A file with no token yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The document up to its list of tokens.
+    ///
+    /// # Errors
+    /// [`GraphError::Serialise`] (not expected).
+    pub fn head(&self) -> Result<String, GraphError> {
+        let doc = Document::new(Vec::new());
+        let text = serde_json::to_string_pretty(&doc).map_err(|_| GraphError::Serialise)?;
+        // Pretty JSON ends an empty list and the document with `[]\n}`.
+        text.strip_suffix("]\n}")
+            .map(str::to_owned)
+            .ok_or(GraphError::Serialise)
+    }
+
+    /// One token's requests as the list's next element. The text is sized before the seed is
+    /// written into it, so it is never reallocated.
+    ///
+    /// # Errors
+    /// [`GraphError`] for a token Graph cannot take.
+    pub fn token(&mut self, t: &GraphToken<'_>) -> Result<Zeroizing<String>, GraphError> {
+        let secret = t.secret.to_base32();
+        let e = entry(t, &secret)?;
+        let lead: &[u8] = if self.tokens == 0 {
+            b"\n    "
+        } else {
+            b",\n    "
+        };
+        let mut count = Indent(Count(0));
+        serde_json::to_writer_pretty(&mut count, &e).map_err(|_| GraphError::Serialise)?;
+        let mut buf = Zeroizing::new(Vec::with_capacity(lead.len() + (count.0).0));
+        buf.extend_from_slice(lead);
+        serde_json::to_writer_pretty(Indent(&mut *buf), &e).map_err(|_| GraphError::Serialise)?;
+        self.tokens += 1;
+        String::from_utf8(std::mem::take(&mut *buf))
+            .map(Zeroizing::new)
+            .map_err(|e| {
+                zeroize::Zeroize::zeroize(&mut e.into_bytes());
+                GraphError::Serialise
+            })
+    }
+
+    /// The end of the document after the last token.
+    pub fn tail(&self) -> &'static str {
+        if self.tokens == 0 {
+            "]\n}\n"
+        } else {
+            "\n  ]\n}\n"
+        }
+    }
+}
+
+/// Writes what it is given with four more spaces after each line break: a token's pretty JSON
+/// as an element of the document's list (JSON strings hold no raw line break).
+struct Indent<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Indent<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for piece in buf.split_inclusive(|b| *b == b'\n') {
+            self.0.write_all(piece)?;
+            if piece.ends_with(b"\n") {
+                self.0.write_all(b"    ")?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Counts bytes, to size a buffer before a seed is written into it.
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

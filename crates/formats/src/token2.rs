@@ -95,22 +95,38 @@ pub struct Profile<'a> {
 
 /// The whole CSV, header first, through the one CSV writer ([`crate::csv::push_record`]).
 pub fn write(profiles: &[Profile<'_>]) -> zeroize::Zeroizing<String> {
-    let mut out = zeroize::Zeroizing::new(String::new());
-    crate::csv::push_record(&mut out, &HEADER, "\r\n");
+    let mut out = zeroize::Zeroizing::new(header());
     for p in profiles {
-        let seed = p.secret.to_base32();
-        let fields = [
-            p.profile.to_string(),
-            seed.to_string(),
-            p.title.to_owned(),
-            p.algorithm.as_str().to_owned(),
-            p.digits.to_string(),
-            p.period_secs.to_string(),
-        ];
-        crate::csv::push_record(&mut out, &fields, "\r\n");
-        let [_, mut s, ..] = fields;
-        zeroize::Zeroize::zeroize(&mut s);
+        out.push_str(&line(p));
     }
+    out
+}
+
+/// The header line, for a writer that streams the profiles ([`line`]).
+pub fn header() -> String {
+    let mut out = String::new();
+    crate::csv::push_record(&mut out, &HEADER, "\r\n");
+    out
+}
+
+/// One profile's line (with its line end), sized once so the seed is never left behind in a
+/// freed buffer.
+pub fn line(p: &Profile<'_>) -> zeroize::Zeroizing<String> {
+    let seed = p.secret.to_base32();
+    let fields = [
+        p.profile.to_string(),
+        seed.to_string(),
+        p.title.to_owned(),
+        p.algorithm.as_str().to_owned(),
+        p.digits.to_string(),
+        p.period_secs.to_string(),
+    ];
+    // Every field quoted with every quote doubled, the worst case, plus separators and the end.
+    let room = fields.iter().map(|f| 2 * f.len() + 4).sum::<usize>() + 2;
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(room));
+    crate::csv::push_record(&mut out, &fields, "\r\n");
+    let [_, mut s, ..] = fields;
+    zeroize::Zeroize::zeroize(&mut s);
     out
 }
 

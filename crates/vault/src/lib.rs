@@ -41,8 +41,8 @@ pub use records::{
 };
 pub use reveal::{
     Approval, ApprovalId, BATCH_BUCKETS, BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS, BatchSizes,
-    ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS, Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket,
-    Verification, graph_ready,
+    ExportCheck, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS, Purpose, REVEAL_PAST_STEPS,
+    RevealRequest, SeedExport, Ticket, Verification, graph_ready,
 };
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};
@@ -53,7 +53,7 @@ pub use store::keyfile::{
 };
 pub use store::keyring::KeySpec;
 pub use store::schema::{SchemaStatus, schema_status};
-pub use store::{BackupReport, Snapshot, Store, owner_only};
+pub use store::{BackupReport, CheckedBackup, Store, owner_only};
 pub use tokendesk_crypto::{KdfParams, MasterKey, Passphrase, PasswordParams};
 pub use tokens::{API_KEY_PREFIX, SESSION_PREFIX, SETUP_PREFIX, SecretString};
 pub use vault::{DEFAULT_REVEAL_MAX_FUTURE_SECS, Settings, StaffSettings, Vault};

@@ -7,8 +7,8 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tokendesk_vault::{
-    AuditEntry, AuditFilter, KdfParams, KeySpec, MasterKey, Passphrase, Snapshot, Store, Vault,
-    VaultError, create_key_file, promote_staged_key, stage_key_file,
+    AuditEntry, AuditFilter, CheckedBackup, KdfParams, KeySpec, MasterKey, Passphrase, Store,
+    Vault, VaultError, create_key_file, promote_staged_key, stage_key_file,
 };
 use zeroize::Zeroizing;
 
@@ -327,15 +327,19 @@ pub(crate) async fn backup(
     Ok(Outcome::Done)
 }
 
-/// Reads a backup: the portable format, or a SQLite file from `VACUUM INTO` (older tokendesk).
-async fn read_backup(path: &Path, scratch: &Path) -> Result<Snapshot, VaultError> {
+/// Checks a backup: the portable format, or a SQLite file from `VACUUM INTO` (older tokendesk),
+/// which is first written out in the portable format beside `scratch` (removed by the guard).
+async fn read_backup(
+    path: &Path,
+    scratch: &Path,
+) -> Result<(CheckedBackup, Option<Removed>), VaultError> {
     let mut magic = [0u8; 16];
     let is_sqlite = std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
         .is_ok()
         && &magic == b"SQLite format 3\0";
     if !is_sqlite {
-        return Snapshot::read(path);
+        return Ok((CheckedBackup::open(path)?, None));
     }
     let copy = scratch.with_extension("legacy");
     remove_db_files(&copy);
@@ -344,15 +348,27 @@ async fn read_backup(path: &Path, scratch: &Path) -> Result<Snapshot, VaultError
             "cannot copy the backup: {e}"
         )))
     })?;
+    let portable = Removed(scratch.with_extension("legacy.tdb"));
+    let _ = std::fs::remove_file(&portable.0);
     let result = async {
         let store = Store::open(&format!("sqlite://{}", copy.display())).await?;
-        let snap = store.snapshot().await;
+        let written = store.backup_to(&portable.0).await;
         store.close().await;
-        snap
+        written
     }
     .await;
     remove_db_files(&copy);
-    result
+    result?;
+    Ok((CheckedBackup::open(&portable.0)?, Some(portable)))
+}
+
+/// A scratch file removed when dropped.
+struct Removed(std::path::PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn remove_db_files(path: &Path) {
@@ -384,9 +400,9 @@ pub(crate) async fn restore(
     };
     remove_db_files(&staging);
     let checked = async {
-        let snapshot = read_backup(&args.file, &staging).await?;
+        let (backup, scratch) = read_backup(&args.file, &staging).await?;
         let store = Store::open(&format!("sqlite://{}", staging.display())).await?;
-        store.replace_with(&snapshot).await?;
+        store.replace_with(&backup).await?;
         let spec = match env_key_spec().map_err(|e| {
             VaultError::Invalid(tokendesk_vault::Invalid::Operator(format!("{:#}", e.error)))
         })? {
@@ -396,10 +412,10 @@ pub(crate) async fn restore(
         let vault = Vault::open(store, spec, ctx.clock()).await?;
         let report = vault.audit_verify().await?;
         vault.store().close().await;
-        Ok::<_, VaultError>((snapshot, report, vault.key_id()))
+        Ok::<_, VaultError>((backup, scratch, report, vault.key_id()))
     }
     .await;
-    let (snapshot, report, key_id) = match checked {
+    let (backup, _scratch, report, key_id) = match checked {
         Ok(v) => v,
         Err(e) => {
             remove_db_files(&staging);
@@ -432,7 +448,7 @@ pub(crate) async fn restore(
         let store = Store::open(&ctx.database_url())
             .await
             .map_err(vault_error)?;
-        store.replace_with(&snapshot).await.map_err(|e| {
+        store.replace_with(&backup).await.map_err(|e| {
             let err = vault_error(e);
             CliError {
                 exit_code: err.exit_code,
@@ -446,7 +462,7 @@ pub(crate) async fn restore(
         "restored {} audit entries from {} (a {} backup; key id {key_id})",
         report.entries,
         args.file.display(),
-        snapshot.backend()
+        backup.backend()
     )?;
     Ok(Outcome::Done)
 }

@@ -10,7 +10,7 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use tokendesk_formats::csv::{self};
 use tokendesk_formats::{graph, pskc, token2};
-use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period, Secret};
+use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period};
 use tokendesk_vault::{State, owner_only};
 use zeroize::Zeroizing;
 
@@ -146,43 +146,6 @@ fn export_password(args: &ExportArgs) -> Result<Option<Zeroizing<String>>, CliEr
     Ok(Some(pw))
 }
 
-/// The Graph requests or the TOTPVault CSV for `seeds` (all or nothing).
-fn other_export(
-    format: ExportFormat,
-    seeds: &[tokendesk_vault::ExportedSeed],
-) -> Result<Zeroizing<String>, CliError> {
-    let secrets: Vec<Secret> = seeds
-        .iter()
-        .map(tokendesk_vault::ExportedSeed::secret)
-        .collect();
-    if let ExportFormat::Token2 = format {
-        let profiles: Vec<_> = seeds
-            .iter()
-            .zip(&secrets)
-            .enumerate()
-            .map(|(i, (item, secret))| token2::Profile {
-                profile: u32::try_from(i).unwrap_or(u32::MAX),
-                title: &item.record.upn,
-                secret,
-                algorithm: item.record.params.algorithm,
-                digits: item.record.params.digits,
-                period_secs: item.record.params.period_secs,
-            })
-            .collect();
-        return Ok(token2::write(&profiles));
-    }
-    let tokens: Vec<_> = seeds
-        .iter()
-        .zip(&secrets)
-        .map(|(item, secret)| item.graph_token(secret))
-        .collect();
-    graph::write(&tokens).map_err(|e| {
-        CliError::input(anyhow!(
-            "{e}; nothing exported (export burned tokens with --state burned)"
-        ))
-    })
-}
-
 /// The upload script beside a Graph export: FILE with the extension `.ps1`.
 fn script_path(out: &Path) -> Result<PathBuf, CliError> {
     let script = out.with_extension("ps1");
@@ -204,47 +167,46 @@ pub(crate) async fn export(
         ExportFormat::Graph => Some(script_path(&args.out)?),
         _ => None,
     };
-    let mut file = owner_only::open(&args.out, OpenOptions::new().write(true).create_new(true))
-        .map_err(|e| {
-            CliError::env(
-                anyhow::Error::new(e).context(format!("cannot create {}", args.out.display())),
-            )
-        })?;
-    let result = write_export(ctx, args, password.as_ref().map(|p| p.as_str()), &mut file).await;
-    let result = match (result, &script) {
-        (Ok(counts), Some(script)) => write_script(script).map(|()| counts),
-        (result, _) => result,
-    };
-    match result {
-        Ok((written, skipped)) => {
-            writeln!(
-                out,
-                "exported {written} record(s) to {}",
-                args.out.display()
-            )?;
-            if let Some(script) = &script {
-                writeln!(
-                    out,
-                    "upload script: {} (Microsoft Graph PowerShell SDK; the Graph API is beta; \
-                     delete {} after the upload)",
-                    script.display(),
-                    args.out.display()
-                )?;
-            }
-            if skipped > 0 {
-                writeln!(
-                    out,
-                    "skipped {skipped} non-SHA-1 token(s): the Entra CSV assumes SHA-1; use Graph's hashFunction"
-                )?;
-            }
-            Ok(Outcome::Done)
-        }
-        Err(e) => {
-            drop(file);
-            let _ = std::fs::remove_file(&args.out);
-            Err(e)
-        }
+    // Written to FILE.partial and published under FILE only when complete.
+    let mut file = owner_only::NewFile::create(&args.out).map_err(|e| {
+        CliError::env(
+            anyhow::Error::new(e).context(format!("cannot create {}", args.out.display())),
+        )
+    })?;
+    let (written, skipped) =
+        write_export(ctx, args, password.as_ref().map(|p| p.as_str()), &mut file).await?;
+    if let Some(script) = &script {
+        write_script(script)?;
     }
+    if let Err(e) = file.finish() {
+        if let Some(script) = &script {
+            let _ = std::fs::remove_file(script);
+        }
+        return Err(CliError::env(
+            anyhow::Error::new(e).context(format!("cannot write {}", args.out.display())),
+        ));
+    }
+    writeln!(
+        out,
+        "exported {written} record(s) to {}",
+        args.out.display()
+    )?;
+    if let Some(script) = &script {
+        writeln!(
+            out,
+            "upload script: {} (Microsoft Graph PowerShell SDK; the Graph API is beta; \
+             delete {} after the upload)",
+            script.display(),
+            args.out.display()
+        )?;
+    }
+    if skipped > 0 {
+        writeln!(
+            out,
+            "skipped {skipped} non-SHA-1 token(s): the Entra CSV assumes SHA-1; use Graph's hashFunction"
+        )?;
+    }
+    Ok(Outcome::Done)
 }
 
 /// Writes the Graph upload script (no secrets in it) next to the export; never overwrites.
@@ -262,11 +224,159 @@ fn write_script(path: &Path) -> Result<(), CliError> {
         .map_err(|e| CliError::env(anyhow::Error::new(e).context("cannot write the script")))
 }
 
+/// Export text on its way to the file, gathered in zeroizing memory of one fixed size: a
+/// growing buffer would leave copies of earlier lines (seeds) in memory it frees without
+/// zeroizing.
+struct SeedSink<'f> {
+    file: &'f mut owner_only::NewFile,
+    buf: Zeroizing<Vec<u8>>,
+}
+
+impl<'f> SeedSink<'f> {
+    const BYTES: usize = 1 << 16;
+
+    fn new(file: &'f mut owner_only::NewFile) -> Self {
+        Self {
+            file,
+            buf: Zeroizing::new(Vec::with_capacity(Self::BYTES)),
+        }
+    }
+
+    fn push(&mut self, text: &str) -> Result<(), CliError> {
+        if self.buf.len() + text.len() > self.buf.capacity() {
+            self.flush()?;
+        }
+        if text.len() > self.buf.capacity() {
+            return self.file.write_all(text.as_bytes()).map_err(write_error);
+        }
+        self.buf.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+
+    /// Writes what is gathered and wipes the buffer (its capacity stays).
+    fn flush(&mut self) -> Result<(), CliError> {
+        self.file.write_all(&self.buf).map_err(write_error)?;
+        zeroize::Zeroize::zeroize(&mut *self.buf);
+        Ok(())
+    }
+}
+
+fn write_error(e: std::io::Error) -> CliError {
+    CliError::env(anyhow::Error::new(e).context("cannot write the export"))
+}
+
+/// One export format, written record by record.
+enum Writer {
+    Entra,
+    Otpauth,
+    Token2 { profile: u32 },
+    Pskc(pskc::Writer),
+    Graph(graph::Writer),
+}
+
+impl Writer {
+    fn new(format: ExportFormat, password: Option<&str>) -> Result<Self, CliError> {
+        Ok(match format {
+            ExportFormat::Entra => Self::Entra,
+            ExportFormat::Otpauth => Self::Otpauth,
+            ExportFormat::Token2 => Self::Token2 { profile: 0 },
+            ExportFormat::Graph => Self::Graph(graph::Writer::new()),
+            ExportFormat::Pskc => {
+                let protection = match password {
+                    Some(p) => pskc::Protection::Password {
+                        password: p.as_bytes(),
+                        iterations: pskc::EXPORT_ITERATIONS,
+                    },
+                    None => pskc::Protection::InsecurePlaintext,
+                };
+                Self::Pskc(
+                    pskc::Writer::new(&protection)
+                        .map_err(|e| CliError::env(anyhow::Error::new(e)))?,
+                )
+            }
+        })
+    }
+
+    fn head(&self) -> Result<String, CliError> {
+        Ok(match self {
+            Self::Entra => csv::entra_header(),
+            Self::Otpauth => String::new(),
+            Self::Token2 { .. } => token2::header(),
+            Self::Pskc(w) => w.head().to_owned(),
+            Self::Graph(w) => w.head().map_err(graph_refused)?,
+        })
+    }
+
+    /// The record's text, or `None` when the format skips it (Entra: SHA-1 only).
+    fn record(
+        &mut self,
+        item: &tokendesk_vault::ExportedSeed,
+    ) -> Result<Option<Zeroizing<String>>, CliError> {
+        let r = &item.record;
+        let secret = item.secret();
+        Ok(Some(match self {
+            Self::Entra if r.params.algorithm != Algorithm::Sha1 => return Ok(None),
+            Self::Entra => csv::entra_line(
+                &r.upn,
+                r.serial.as_deref(),
+                &secret,
+                r.params.period_secs,
+                r.manufacturer.as_deref(),
+                r.model.as_deref(),
+            ),
+            Self::Otpauth => {
+                let mut uri = OtpAuth::new_totp(secret, Some("Microsoft".into()), r.upn.clone());
+                uri.algorithm = r.params.algorithm;
+                uri.digits = Digits::new(r.params.digits).map_err(CliError::input)?;
+                uri.period =
+                    Period::new(u64::from(r.params.period_secs)).map_err(CliError::input)?;
+                let text = uri.to_uri();
+                let mut line = Zeroizing::new(String::with_capacity(text.len() + 1));
+                line.push_str(&text);
+                line.push('\n');
+                line
+            }
+            Self::Token2 { profile } => {
+                let line = token2::line(&token2::Profile {
+                    profile: *profile,
+                    title: &r.upn,
+                    secret: &secret,
+                    algorithm: r.params.algorithm,
+                    digits: r.params.digits,
+                    period_secs: r.params.period_secs,
+                });
+                *profile = profile.saturating_add(1);
+                line
+            }
+            Self::Pskc(w) => w
+                .key(&item.pskc_key(&secret))
+                .map_err(|e| CliError::env(anyhow::Error::new(e)))?,
+            Self::Graph(w) => w.token(&item.graph_token(&secret)).map_err(graph_refused)?,
+        }))
+    }
+
+    fn tail(&self) -> &'static str {
+        match self {
+            Self::Entra | Self::Otpauth | Self::Token2 { .. } => "",
+            Self::Pskc(_) => pskc::DOCUMENT_END,
+            Self::Graph(w) => w.tail(),
+        }
+    }
+}
+
+fn graph_refused(e: graph::GraphError) -> CliError {
+    CliError::input(anyhow!(
+        "{e}; nothing exported (export burned tokens with --state burned)"
+    ))
+}
+
+/// Audits the export (every entry committed before any seed is decrypted), then writes the
+/// records a chunk at a time: memory stays flat whatever their number (issue 18).
 async fn write_export(
     ctx: &Ctx<'_>,
     args: &ExportArgs,
     password: Option<&str>,
-    file: &mut std::fs::File,
+    file: &mut owner_only::NewFile,
 ) -> Result<(usize, usize), CliError> {
     let vault = ctx.open().await?;
     let format = match args.format {
@@ -278,14 +388,12 @@ async fn write_export(
         ExportFormat::Pskc => "pskc-plaintext",
     };
     // Graph's requirements are checked before any seed is decrypted or audited.
-    let check: &(
-         dyn Fn(&tokendesk_vault::Record) -> Result<(), tokendesk_formats::graph::GraphError> + Sync
-     ) = match args.format {
-        ExportFormat::Graph => &tokendesk_vault::graph_ready,
-        _ => &|_| Ok(()),
+    let check: Option<&tokendesk_vault::ExportCheck<'_>> = match args.format {
+        ExportFormat::Graph => Some(&tokendesk_vault::graph_ready),
+        _ => None,
     };
-    let seeds = vault
-        .export_seeds_checked(
+    let mut export = vault
+        .export_start(
             &ctx.admin(),
             args.state,
             args.user.as_deref(),
@@ -294,79 +402,22 @@ async fn write_export(
         )
         .await
         .map_err(vault_error)?;
-    let io =
-        |e: std::io::Error| CliError::env(anyhow::Error::new(e).context("cannot write the export"));
-    if let ExportFormat::Pskc = args.format {
-        let secrets: Vec<Secret> = seeds
-            .iter()
-            .map(tokendesk_vault::ExportedSeed::secret)
-            .collect();
-        let keys: Vec<_> = seeds
-            .iter()
-            .zip(&secrets)
-            .map(|(item, secret)| item.pskc_key(secret))
-            .collect();
-        let protection = match password {
-            Some(p) => pskc::Protection::Password {
-                password: p.as_bytes(),
-                iterations: pskc::EXPORT_ITERATIONS,
-            },
-            None => pskc::Protection::InsecurePlaintext,
-        };
-        let text =
-            pskc::write(&keys, &protection).map_err(|e| CliError::env(anyhow::Error::new(e)))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        return Ok((keys.len(), 0));
-    }
-    if let ExportFormat::Graph | ExportFormat::Token2 = args.format {
-        let text = other_export(args.format, &seeds)?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        return Ok((seeds.len(), 0));
-    }
-    // Sized once: a growing buffer would leave copies of earlier lines (seeds) in memory it
-    // frees without zeroizing, and would briefly need twice the room.
-    let mut buf = Zeroizing::new(String::with_capacity(seeds.len() * 200 + 256));
+    let mut writer = Writer::new(args.format, password)?;
+    let mut sink = SeedSink::new(file);
+    sink.push(&writer.head()?)?;
     let (mut written, mut skipped) = (0, 0);
-    if let ExportFormat::Entra = args.format {
-        buf.push_str(&csv::entra_header());
-    }
-    for item in &seeds {
-        let r = &item.record;
-        let secret = item.secret();
-        match args.format {
-            ExportFormat::Entra => {
-                if r.params.algorithm != Algorithm::Sha1 {
-                    skipped += 1;
-                    continue;
+    while let Some(chunk) = export.next_chunk().await.map_err(vault_error)? {
+        for item in &chunk {
+            match writer.record(item)? {
+                Some(text) => {
+                    sink.push(&text)?;
+                    written += 1;
                 }
-                buf.push_str(&csv::entra_line(
-                    &r.upn,
-                    r.serial.as_deref(),
-                    &secret,
-                    r.params.period_secs,
-                    r.manufacturer.as_deref(),
-                    r.model.as_deref(),
-                ));
-            }
-            ExportFormat::Pskc | ExportFormat::Graph | ExportFormat::Token2 => {}
-            ExportFormat::Otpauth => {
-                let mut uri = OtpAuth::new_totp(secret, Some("Microsoft".into()), r.upn.clone());
-                uri.algorithm = r.params.algorithm;
-                uri.digits = Digits::new(r.params.digits).map_err(CliError::input)?;
-                uri.period =
-                    Period::new(u64::from(r.params.period_secs)).map_err(CliError::input)?;
-                buf.push_str(&uri.to_uri());
-                buf.push('\n');
+                None => skipped += 1,
             }
         }
-        written += 1;
     }
-    file.write_all(buf.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(io)?;
+    sink.push(writer.tail())?;
+    sink.flush()?;
     Ok((written, skipped))
 }

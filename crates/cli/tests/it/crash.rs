@@ -1,9 +1,10 @@
-//! Issue 18: `kill -9` at random moments during an import, a key rotation, purges, a backup and
-//! reveals, on a real SQLite vault, then the checks an administrator would make: SQLite's own
+//! Issue 18: `kill -9` at random moments during an import, a key rotation, purges, a backup,
+//! reveals and an export, on a real SQLite vault, then the checks an administrator would make: SQLite's own
 //! `PRAGMA integrity_check` (the `sqlite3` program, not our code), `tokendesk audit verify`, the
 //! import all there or not at all, every seed still opening after a rotation, a backup file
-//! either absent or restorable, every code a killed process printed audited, and every record's
-//! state explained by its history.
+//! either absent or restorable, every code a killed process printed audited, no seed written to
+//! an export file before the export's audit entries committed, and every record's state
+//! explained by its history.
 //!
 //! `TOKENDESK_CRASH_ITERATIONS` (default 20, the `scripts/test` run; `bench/crash.sh` runs 200)
 //! and `TOKENDESK_CRASH_SEED` (default: from the clock, printed so a failure can be replayed).
@@ -27,9 +28,17 @@ enum Op {
     Purge,
     Backup,
     Reveals,
+    Export,
 }
 
-const OPS: [Op; 5] = [Op::Import, Op::Rotate, Op::Purge, Op::Backup, Op::Reveals];
+const OPS: [Op; 6] = [
+    Op::Import,
+    Op::Rotate,
+    Op::Purge,
+    Op::Backup,
+    Op::Reveals,
+    Op::Export,
+];
 
 /// xorshift64*: reproducible from the printed seed, no dependency.
 struct Rng(u64);
@@ -157,8 +166,18 @@ impl Rig {
                     .collect();
                 steps.join(" && ")
             }
+            Op::Export => {
+                let file = self.root.join(format!("export-{iteration}.csv"));
+                format!("{td} export --format entra --out '{}'", file.display())
+            }
         }
     }
+}
+
+/// Audit entries counted before an operation.
+struct Before {
+    reveals: u64,
+    exports: u64,
 }
 
 #[derive(Default, Debug)]
@@ -198,7 +217,10 @@ fn issue_18_kill_9_at_random_moments_leaves_a_consistent_vault() {
         let op = OPS[slot];
         let calibrating = iteration < OPS.len();
         let script = rig.script(op, iteration);
-        let reveals_before = rig.count("SELECT COUNT(*) FROM audit WHERE action = 'reveal'");
+        let before = Before {
+            reveals: rig.count("SELECT COUNT(*) FROM audit WHERE action = 'reveal'"),
+            exports: rig.count("SELECT COUNT(*) FROM audit WHERE action = 'export'"),
+        };
         let out_file = rig.root.join("op.out");
         let started = Instant::now();
         let mut child = Command::new("sh")
@@ -238,7 +260,7 @@ fn issue_18_kill_9_at_random_moments_leaves_a_consistent_vault() {
             tally[slot].killed += 1;
         }
         let printed = std::fs::read_to_string(&out_file).unwrap_or_default();
-        check(&rig, op, iteration, finished, &printed, reveals_before);
+        check(&rig, op, iteration, finished, &printed, &before);
     }
     for (op, t) in OPS.iter().zip(&tally) {
         eprintln!(
@@ -290,7 +312,7 @@ fn fresh_seed() -> u64 {
 }
 
 /// Every invariant after one (possibly killed) operation.
-fn check(rig: &Rig, op: Op, iteration: usize, finished: bool, printed: &str, reveals_before: u64) {
+fn check(rig: &Rig, op: Op, iteration: usize, finished: bool, printed: &str, before: &Before) {
     let at = format!("iteration {iteration} ({op:?}, finished: {finished})");
     assert_eq!(rig.sql("PRAGMA integrity_check"), "ok", "{at}");
     let verify = rig.td(&["audit", "verify"]);
@@ -389,7 +411,7 @@ fn check(rig: &Rig, op: Op, iteration: usize, finished: bool, printed: &str, rev
                 .filter(|l| l.contains(" valid ") && l.chars().take(6).all(|c| c.is_ascii_digit()))
                 .count() as u64;
             let audited =
-                rig.count("SELECT COUNT(*) FROM audit WHERE action = 'reveal'") - reveals_before;
+                rig.count("SELECT COUNT(*) FROM audit WHERE action = 'reveal'") - before.reveals;
             assert!(
                 audited >= codes,
                 "{at}: {codes} code(s) printed, {audited} reveal(s) audited"
@@ -398,6 +420,45 @@ fn check(rig: &Rig, op: Op, iteration: usize, finished: bool, printed: &str, rev
                 assert_eq!((codes, audited), (6, 6), "{at}");
             }
         }
+        Op::Export => check_export(rig, iteration, finished, before, &at),
+    }
+}
+
+/// Audit first: an export writes seeds only after every one of its `export` entries committed,
+/// so a file it left, complete under its name or `.partial`, holds seeds only if all of them are
+/// audited; under its name, the file is complete.
+fn check_export(rig: &Rig, iteration: usize, finished: bool, before: &Before, at: &str) {
+    let audited = rig.count("SELECT COUNT(*) FROM audit WHERE action = 'export'") - before.exports;
+    let seeds = rig.count("SELECT COUNT(*) FROM records WHERE sealed_seed IS NOT NULL");
+    assert!(
+        audited == 0 || audited == seeds,
+        "{at}: {audited} of {seeds} exports audited"
+    );
+    let file = rig.root.join(format!("export-{iteration}.csv"));
+    let partial = rig.root.join(format!("export-{iteration}.csv.partial"));
+    let lines = |path: &Path| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains('@'))
+            .count() as u64
+    };
+    if partial.exists() {
+        let n = lines(&partial);
+        assert!(
+            n == 0 || audited == seeds,
+            "{at}: {n} seed(s) in the partial file, {audited} audited"
+        );
+    }
+    if finished {
+        assert!(file.exists() && !partial.exists(), "{at}: not published");
+    }
+    if file.exists() {
+        assert_eq!(
+            (lines(&file), audited),
+            (seeds, seeds),
+            "{at}: an incomplete export file"
+        );
     }
 }
 

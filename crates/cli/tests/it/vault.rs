@@ -735,6 +735,50 @@ fn backup_and_restore_verify_before_replacing(td: Td) {
     td.assert_no_leak();
 }
 
+both_backends!(issue_18_a_backup_bad_near_its_end_restores_nothing);
+
+// Issue 18: restore reads the file row by row; damage in its last row must still be found
+// before anything is replaced, and a last row that does not fit must roll everything back.
+fn issue_18_a_backup_bad_near_its_end_restores_nothing(td: Td) {
+    td.init_with_alice();
+    let file = td.dir.path().join("backup.tdb");
+    td.ok(&["backup", file.to_str().unwrap()]);
+    td.ok(&["cancel", "alice@contoso.com"]);
+    let original = std::fs::read_to_string(&file).unwrap();
+    let body_end = original.trim_end().rfind('\n').unwrap() + 1;
+    let last_row = original[..body_end - 1].rfind('\n').unwrap() + 1;
+
+    let damaged = td.dir.path().join("damaged.tdb");
+    let mut bytes = original.clone().into_bytes();
+    bytes[last_row + 1] ^= 1;
+    std::fs::write(&damaged, bytes).unwrap();
+    let err = td.fails(&["restore", damaged.to_str().unwrap()], 2);
+    assert!(
+        err.contains("checksum") && err.contains("nothing restored"),
+        "{err}"
+    );
+
+    let misfit = td.dir.path().join("misfit.tdb");
+    std::fs::write(
+        &misfit,
+        with_checksum(&original, |body| {
+            let last = body[..body.len() - 1].rfind('\n').unwrap() + 1;
+            format!("{}[]\n", &body[..last])
+        }),
+    )
+    .unwrap();
+    let err = td.fails(&["restore", misfit.to_str().unwrap()], 2);
+    assert!(err.contains("wrong number of values"), "{err}");
+    assert!(td.ok(&["list"]).contains("cancelled"));
+    assert!(td.ok(&["audit", "verify"]).contains("intact"));
+    let leftovers: Vec<_> = std::fs::read_dir(td.data())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("restoring") || n.contains("legacy"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 /// Replaces the body of a backup file and writes a matching checksum line.
 fn with_checksum(file: &str, edit: impl Fn(&str) -> String) -> String {
     use sha2::Digest;

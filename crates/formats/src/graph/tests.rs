@@ -145,3 +145,33 @@ fn the_upload_script_uses_what_the_file_holds() {
         );
     }
 }
+
+#[test]
+fn issue_18_the_file_written_token_by_token_is_the_whole_document() {
+    // The CLI streams a large export token by token; the bytes must be the one pretty-printed
+    // document serde writes, with no token or without any.
+    let a = decode_base32("JBSWY3DPEHPK3PXP", false).unwrap();
+    let b = Secret::generate(20).unwrap();
+    let tokens = [
+        token("alice@contoso.com", &a, Algorithm::Sha1, 30),
+        token("bob+it@contoso.com", &b, Algorithm::Sha256, 60),
+    ];
+    for n in 0..=2 {
+        let tokens = &tokens[..n];
+        let secrets: Vec<_> = tokens.iter().map(|t| t.secret.to_base32()).collect();
+        let entries = tokens
+            .iter()
+            .zip(&secrets)
+            .map(|(t, s)| entry(t, s).unwrap())
+            .collect();
+        let whole = serde_json::to_string_pretty(&Document::new(entries)).unwrap() + "\n";
+        let mut writer = Writer::new();
+        let mut streamed = writer.head().unwrap();
+        for t in tokens {
+            streamed.push_str(&writer.token(t).unwrap());
+        }
+        streamed.push_str(writer.tail());
+        assert_eq!(streamed, whole, "{n} token(s)");
+        assert_eq!(write(tokens).unwrap().as_str(), whole);
+    }
+}

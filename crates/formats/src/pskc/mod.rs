@@ -20,7 +20,7 @@ mod tests;
 mod write;
 
 use crypto::{aes_decrypt, b64, cipher_value, container_keys, hmac_sha1};
-pub use write::{ExportKey, Protection, write};
+pub use write::{DOCUMENT_END, ExportKey, Protection, Writer, write};
 
 /// Largest PSKC file accepted (bytes).
 pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;

@@ -24,7 +24,7 @@ pub use lifecycle::TokenUpdate;
 pub use listing::{MAX_PAGE_SIZE, PageCursor, PageQuery, RecordPage};
 pub use lookup::ListFilter;
 pub(crate) use lookup::{current_record, record_in};
-pub(crate) use sealed::{SealedRow, sealed_from_row, sealed_row, sealed_rows, totp_for};
+pub(crate) use sealed::{SealedRow, sealed_from_row, sealed_row, totp_for};
 
 pub use tokendesk_otp::Algorithm;
 

@@ -78,26 +78,6 @@ pub(crate) async fn sealed_row(conn: &mut AnyConnection, id: &str) -> Result<Opt
     row.as_ref().map(sealed_from_row).transpose()
 }
 
-/// The sealed seeds of many records in one query (exports), by record id; records without a
-/// seed are absent.
-pub(crate) async fn sealed_rows(
-    conn: &mut AnyConnection,
-    ids: &[&str],
-) -> Result<std::collections::HashMap<String, SealedRow>> {
-    let sql = format!(
-        "SELECT id, upn, key_version, wrapped_dek, sealed_seed FROM records \
-         WHERE sealed_seed IS NOT NULL AND id IN ({})",
-        crate::store::bulk::text_list_sql(conn)
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(crate::store::bulk::text_list(ids.iter().copied()))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|row| sealed_from_row(row).map(|s| (s.id.clone(), s)))
-        .collect()
-}
-
 pub(crate) fn sealed_from_row(row: &sqlx::any::AnyRow) -> Result<SealedRow> {
     Ok(SealedRow {
         id: row.try_get("id")?,

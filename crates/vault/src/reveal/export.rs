@@ -1,18 +1,19 @@
-//! Exports: seeds handed to an export writer, each with its `export` audit event written in the
-//! transaction that reads it.
+//! Exports: seeds handed to an export writer a chunk at a time, after the `export` audit event of
+//! every record was committed.
 
-use crate::error::RecordError;
+use crate::error::{RecordError, StoreError};
 use crate::error::{Result, VaultError};
 use crate::invalid::Invalid;
 use crate::policy::{Authorized, Permission};
 use crate::records::{RECORD_COLUMNS, Record, record_from_row};
-use crate::records::{current_record, sealed_rows};
+use crate::records::{current_record, sealed_from_row};
 use crate::state::State;
 use crate::store::audit_chain::{AuditEvent, append_many};
 use crate::vault::Vault;
 use futures_util::TryStreamExt as _;
 use serde_json::json;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row as _};
+use std::collections::HashMap;
 use std::fmt;
 use tokendesk_formats::graph::GraphError;
 use tokendesk_otp::Secret;
@@ -79,9 +80,85 @@ impl fmt::Debug for ExportedSeed {
     }
 }
 
+/// The check a whole export must pass before any seed is decrypted or audited.
+pub type ExportCheck<'a> = dyn Fn(&Record) -> std::result::Result<(), GraphError> + Sync + 'a;
+
+/// An export whose `export` audit entries are committed: it hands out the seeds of exactly
+/// those records, a chunk at a time, decrypting each chunk only when asked for it, so memory
+/// stays flat whatever the number of records (issue 18: 100,000 held at once took 123 MB).
+/// A caller writing a file writes each chunk and drops it. The entries are durable before any
+/// seed is decrypted: a crash at any point never leaves a seed outside the vault without its
+/// entry (at worst an audited export whose file was not finished).
+#[derive(Debug)]
+pub struct SeedExport<'v> {
+    vault: &'v Vault,
+    /// Ids of the audited records still to hand out, in UPN order.
+    ids: std::collections::VecDeque<String>,
+    total: usize,
+}
+
+impl SeedExport<'_> {
+    /// The number of records audited for this export.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether no record matched.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The next records with their seeds (at most 1,000), in UPN order; `None` once every
+    /// audited record was handed out.
+    ///
+    /// # Errors
+    /// [`RecordError::Purged`] when a record lost its seed since its audit entry was written
+    /// (the export should then be abandoned); [`StoreError::Tampered`]; database errors.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<ExportedSeed>>> {
+        let take = self.ids.len().min(crate::store::bulk::ROWS_PER_STATEMENT);
+        if take == 0 {
+            return Ok(None);
+        }
+        let chunk: Vec<String> = self.ids.drain(..take).collect();
+        let mut conn = self.vault.store.pool().acquire().await?;
+        // The record and its sealed seed from one row: one point in time.
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS}, wrapped_dek, sealed_seed FROM records WHERE id IN ({})",
+            crate::store::bulk::text_list_sql(&conn)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(crate::store::bulk::text_list(
+                chunk.iter().map(String::as_str),
+            ))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let record = record_from_row(row)?;
+            if !record.has_seed {
+                return Err(VaultError::Record(RecordError::Purged { upn: record.upn }));
+            }
+            found.insert(record.id.clone(), (record, sealed_from_row(row)?));
+        }
+        drop(rows);
+        let mut out = Vec::with_capacity(chunk.len());
+        for id in chunk {
+            let (record, sealed) = found.remove(&id).ok_or_else(|| {
+                VaultError::Store(StoreError::Corrupt(format!(
+                    "record {id} vanished during an export"
+                )))
+            })?;
+            let seed = self.vault.open_sealed(&sealed)?;
+            out.push(ExportedSeed { record, seed });
+        }
+        Ok(Some(out))
+    }
+}
+
 impl Vault {
-    /// Decrypts seeds for an export, writing one `export` audit event per record in the same
-    /// transaction. Asking for purged, cancelled or lost records is refused.
+    /// Decrypts seeds for an export, writing one `export` audit event per record first.
+    /// Asking for purged, cancelled or lost records is refused. For one record or a few; a
+    /// large export goes through [`Vault::export_start`].
     ///
     /// # Errors
     /// [`RecordError::Purged`] when a requested state has no seeds or a named user's seed is
@@ -93,32 +170,68 @@ impl Vault {
         upn: Option<&str>,
         format: &str,
     ) -> Result<Vec<ExportedSeed>> {
-        self.export_seeds_checked(auth, state, upn, format, &|_| Ok(()))
+        self.export_seeds_checked(auth, state, upn, format, None)
             .await
     }
 
-    /// [`Vault::export_seeds`], refusing the whole export — before any seed is decrypted or
-    /// any audit entry written — when `check` refuses one of the records (a format that cannot
-    /// hold it, such as Microsoft Graph's required serial number).
+    /// [`Vault::export_seeds`] with a `check` as [`Vault::export_start`] takes, every seed
+    /// held at once.
     ///
     /// # Errors
-    /// As [`Vault::export_seeds`]; [`VaultError::Invalid`] with `check`'s message.
+    /// As [`Vault::export_start`] and [`SeedExport::next_chunk`].
     pub async fn export_seeds_checked(
         &self,
         auth: &Authorized,
         state: Option<State>,
         upn: Option<&str>,
         format: &str,
-        check: &(dyn Fn(&Record) -> std::result::Result<(), GraphError> + Sync),
+        check: Option<&ExportCheck<'_>>,
     ) -> Result<Vec<ExportedSeed>> {
+        let mut export = self.export_start(auth, state, upn, format, check).await?;
+        let mut out = Vec::with_capacity(export.len());
+        while let Some(chunk) = export.next_chunk().await? {
+            out.extend(chunk);
+        }
+        Ok(out)
+    }
+
+    /// Starts an export: picks the records (one user's, one state's or all with a seed, in UPN
+    /// order), refuses the whole export when `check` refuses one of them (a format that cannot
+    /// hold it, such as Microsoft Graph's required serial number; `None` when every record
+    /// fits), and commits one `export` audit entry per record — all before any seed is
+    /// decrypted. The seeds then come from [`SeedExport::next_chunk`].
+    ///
+    /// # Errors
+    /// [`Invalid::ExportPurged`] for a state without seeds; [`RecordError::NoRecord`] or
+    /// [`RecordError::Purged`] for a named user without a record or a seed;
+    /// [`VaultError::Invalid`] with `check`'s message; database errors. Nothing is audited then.
+    pub async fn export_start(
+        &self,
+        auth: &Authorized,
+        state: Option<State>,
+        upn: Option<&str>,
+        format: &str,
+        check: Option<&ExportCheck<'_>>,
+    ) -> Result<SeedExport<'_>> {
         let actor = auth.require(Permission::Export)?;
         if let Some(s) = state.filter(|s| !s.has_seed()) {
             return Err(VaultError::Invalid(Invalid::ExportPurged { state: s }));
         }
         let upn = upn.map(crate::records::normalise_upn).transpose()?;
-        self.store
+        let check_given = check.is_some();
+        let check = |r: &Record| match check {
+            Some(check) => {
+                check(r).map_err(|reason| VaultError::Invalid(Invalid::ExportRefused { reason }))
+            }
+            None => Ok(()),
+        };
+        let ids: std::collections::VecDeque<String> = self
+            .store
             .write(async |conn: &mut AnyConnection| {
-                let records = match &upn {
+                // (id, upn) of each record; the records themselves are checked as they are
+                // read and not kept (issue 18: export memory).
+                let mut picked: Vec<(String, String)> = Vec::new();
+                match &upn {
                     Some(u) => {
                         let r = current_record(conn, u).await?.ok_or_else(|| {
                             VaultError::Record(RecordError::NoRecord { upn: u.clone() })
@@ -126,70 +239,61 @@ impl Vault {
                         if !r.has_seed {
                             return Err(VaultError::Record(RecordError::Purged { upn: u.clone() }));
                         }
-                        vec![r]
+                        check(&r)?;
+                        picked.push((r.id, r.upn));
                     }
                     None => {
+                        // Without a check, only the id and the user: whole records are read
+                        // once, when their seeds are handed out.
+                        let columns = if check_given {
+                            RECORD_COLUMNS
+                        } else {
+                            "id, upn"
+                        };
                         let sql = format!(
-                            "SELECT {RECORD_COLUMNS} FROM records WHERE sealed_seed IS NOT NULL \
-                             AND (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY upn"
+                            "SELECT {columns} FROM records WHERE sealed_seed IS NOT NULL \
+                             AND (CAST($1 AS TEXT) IS NULL OR state = $1) ORDER BY upn, id"
                         );
-                        // Row by row: 100,000 database rows are never held beside their
-                        // records (issue 18: export memory).
                         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                             .bind(state.map(State::as_str))
                             .fetch(&mut *conn);
-                        let mut records = Vec::new();
                         while let Some(row) = rows.try_next().await? {
-                            records.push(record_from_row(&row)?);
+                            if check_given {
+                                let r = record_from_row(&row)?;
+                                check(&r)?;
+                                picked.push((r.id, r.upn));
+                            } else {
+                                picked.push((row.try_get("id")?, row.try_get("upn")?));
+                            }
                         }
-                        records
                     }
-                };
-                for record in &records {
-                    check(record)
-                        .map_err(|reason| VaultError::Invalid(Invalid::ExportRefused { reason }))?;
                 }
-                // Audit entries before the seeds are opened, a chunk of records at a time (one
-                // statement per chunk, not one per record: 100,000-record exports).
-                for chunk in records.chunks(crate::store::bulk::ROWS_PER_STATEMENT) {
+                // One statement per chunk of entries, not one per record.
+                for chunk in picked.chunks(crate::store::bulk::ROWS_PER_STATEMENT) {
                     let events: Vec<AuditEvent> = chunk
                         .iter()
-                        .map(|record| AuditEvent {
+                        .map(|(id, upn)| AuditEvent {
                             actor: actor.name.clone(),
                             action: "export".into(),
-                            subject: Some(record.upn.clone()),
-                            record_id: Some(record.id.clone()),
+                            subject: Some(upn.clone()),
+                            record_id: Some(id.clone()),
                             detail: json!({ "format": format }),
                         })
                         .collect();
                     append_many(conn, &self.keys.audit, self.now(), events).await?;
                 }
-                let mut out = Vec::with_capacity(records.len());
-                let mut records = records.into_iter().peekable();
-                while records.peek().is_some() {
-                    let chunk: Vec<Record> = records
-                        .by_ref()
-                        .take(crate::store::bulk::ROWS_PER_STATEMENT)
-                        .collect();
-                    let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-                    let mut sealed = sealed_rows(conn, &ids).await?;
-                    for record in chunk {
-                        let row = sealed.remove(&record.id).ok_or_else(|| {
-                            VaultError::Record(RecordError::Purged {
-                                upn: record.upn.clone(),
-                            })
-                        })?;
-                        let seed = self.open_sealed(&row)?;
-                        out.push(ExportedSeed { record, seed });
-                    }
-                }
-                Ok(out)
+                Ok(picked.into_iter().map(|(id, _)| id).collect())
             })
-            .await
+            .await?;
+        Ok(SeedExport {
+            vault: self,
+            total: ids.len(),
+            ids,
+        })
     }
 }
 
-/// The check for a Microsoft Graph export ([`Vault::export_seeds_checked`]): what Graph requires
+/// The check for a Microsoft Graph export ([`Vault::export_start`]): what Graph requires
 /// of a token that the record can tell without its seed.
 ///
 /// # Errors

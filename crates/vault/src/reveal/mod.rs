@@ -1,6 +1,7 @@
-//! Disclosure paths: reveals (codes for a verified caller) and exports. Both write their audit
-//! event in the same transaction that reads the seed, before anything leaves the vault, and both
-//! are refused once the seed is gone.
+//! Disclosure paths: reveals (codes for a verified caller) and exports. A reveal writes its audit
+//! event in the same transaction that reads the seed; an export commits every record's event
+//! before any seed is decrypted. Nothing leaves the vault before its event, and both are refused
+//! once the seed is gone.
 
 use std::collections::HashMap;
 
@@ -27,7 +28,7 @@ mod request;
 
 pub use approvals::{Approval, MIN_CALLER_PASSPHRASE_CHARS};
 pub use burn_grant::{BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS};
-pub use export::{ExportedSeed, graph_ready};
+pub use export::{ExportCheck, ExportedSeed, SeedExport, graph_ready};
 pub use request::{ApprovalId, Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification};
 use request::{check_request, check_window};
 

@@ -5,7 +5,6 @@
 //! detected too. Appends lock `audit_head` first (row lock on PostgreSQL, the write lock on
 //! SQLite), so concurrent writers from several processes produce one linear chain.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
@@ -366,80 +365,105 @@ fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     })
 }
 
-async fn load_all(pool: &AnyPool) -> Result<Vec<StoredRow>> {
-    let rows = sqlx::query(
-        "SELECT seq, at_unix_secs, actor, action, subject, record_id, detail, prev_hash, \
-         entry_hash, mac FROM audit ORDER BY seq",
-    )
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(StoredRow {
-                entry: entry_from_row(row)?,
-                prev_hash: row.try_get("prev_hash")?,
-                entry_hash: row.try_get("entry_hash")?,
-                mac: row.try_get("mac")?,
-            })
-        })
-        .collect()
+fn stored_from_row(row: &sqlx::any::AnyRow) -> Result<StoredRow> {
+    Ok(StoredRow {
+        entry: entry_from_row(row)?,
+        prev_hash: row.try_get("prev_hash")?,
+        entry_hash: row.try_get("entry_hash")?,
+        mac: row.try_get("mac")?,
+    })
 }
 
-/// Checks one row against its predecessor; `hashes` holds every stored hash (for reorders).
-fn check_row(
-    key: &MacKey,
-    row: &StoredRow,
-    prev: &[u8],
-    expected_seq: i64,
-    hashes: &HashSet<&[u8]>,
-) -> Option<AuditProblem> {
+/// What [`check_row`] found wrong.
+enum Found {
+    Problem(AuditProblem),
+    /// The entry links to a hash other than its predecessor's: reordered if that hash is
+    /// stored elsewhere, else its predecessor was deleted.
+    Link {
+        seq: i64,
+        prev_hash: Vec<u8>,
+    },
+}
+
+/// Checks one row against its predecessor.
+fn check_row(key: &MacKey, row: &StoredRow, prev: &[u8], expected_seq: i64) -> Option<Found> {
     let seq = row.entry.seq;
     if entry_hash(&row.prev_hash, &row.entry).as_slice() != row.entry_hash.as_slice() {
-        return Some(AuditProblem::Edited { seq });
+        return Some(Found::Problem(AuditProblem::Edited { seq }));
     }
     if !key.verify(&[b"audit entry", &row.entry_hash], &row.mac) {
-        return Some(AuditProblem::Inserted { seq });
+        return Some(Found::Problem(AuditProblem::Inserted { seq }));
     }
     if row.prev_hash != prev {
-        return Some(if hashes.contains(row.prev_hash.as_slice()) {
-            AuditProblem::Reordered { seq }
-        } else {
-            AuditProblem::Deleted { seq: seq - 1 }
+        return Some(Found::Link {
+            seq,
+            prev_hash: row.prev_hash.clone(),
         });
     }
     if seq != expected_seq {
         // Links are intact but numbers jumped: an entry was removed and the chain re-linked,
         // which needs the key; or the seq column itself was edited.
-        return Some(if seq > expected_seq {
+        return Some(Found::Problem(if seq > expected_seq {
             AuditProblem::Deleted { seq: expected_seq }
         } else {
             AuditProblem::Edited { seq }
-        });
+        }));
     }
     None
 }
 
-/// Verifies the whole chain and the head, reporting the first problem.
+/// Verifies the whole chain and the head, reporting the first problem. Entries are read one at
+/// a time, so memory stays flat however long the trail (issue 18: a restore verifies the
+/// restored chain).
 ///
 /// # Errors
 /// Database errors only; a broken chain is reported in the [`AuditReport`].
 pub(crate) async fn verify(pool: &AnyPool, key: &MacKey) -> Result<AuditReport> {
-    let rows = load_all(pool).await?;
-    let hashes: HashSet<&[u8]> = rows.iter().map(|r| r.entry_hash.as_slice()).collect();
-    let mut prev: &[u8] = &GENESIS;
+    use futures_util::TryStreamExt as _;
+    let mut conn = pool.acquire().await?;
+    let mut entries = 0i64;
+    let mut prev: Vec<u8> = GENESIS.to_vec();
     let mut expected = 1;
-    for row in &rows {
-        if let Some(problem) = check_row(key, row, prev, expected, &hashes) {
-            return Ok(AuditReport {
-                entries: rows.len() as i64,
-                problem: Some(problem),
-            });
+    let mut found = None;
+    {
+        let mut rows = sqlx::query(
+            "SELECT seq, at_unix_secs, actor, action, subject, record_id, detail, prev_hash, \
+             entry_hash, mac FROM audit ORDER BY seq",
+        )
+        .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            entries += 1;
+            if found.is_some() {
+                // Only counted: the report gives the first problem and the number of entries.
+                continue;
+            }
+            let row = stored_from_row(&row)?;
+            found = check_row(key, &row, &prev, expected);
+            prev = row.entry_hash;
+            expected = row.entry.seq + 1;
         }
-        prev = &row.entry_hash;
-        expected = row.entry.seq + 1;
+    }
+    let problem = match found {
+        Some(Found::Problem(p)) => Some(p),
+        Some(Found::Link { seq, prev_hash }) => {
+            let stored: i64 = sqlx::query("SELECT COUNT(*) FROM audit WHERE entry_hash = $1")
+                .bind(prev_hash)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            Some(if stored > 0 {
+                AuditProblem::Reordered { seq }
+            } else {
+                AuditProblem::Deleted { seq: seq - 1 }
+            })
+        }
+        None => None,
+    };
+    if problem.is_some() {
+        return Ok(AuditReport { entries, problem });
     }
     let head = sqlx::query("SELECT seq, head_hash, head_mac FROM audit_head WHERE id = 1")
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     let problem = match head {
         None => Some(AuditProblem::HeadAltered),
@@ -459,10 +483,7 @@ pub(crate) async fn verify(pool: &AnyPool, key: &MacKey) -> Result<AuditReport> 
             }
         }
     };
-    Ok(AuditReport {
-        entries: rows.len() as i64,
-        problem,
-    })
+    Ok(AuditReport { entries, problem })
 }
 
 /// Filters for listing the trail; `None` means any.

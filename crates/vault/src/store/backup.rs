@@ -1,5 +1,6 @@
-//! Online backup and restore: a consistent snapshot of every table the migrations made, and
-//! its replacement of a database's contents in one transaction.
+//! Online backup and restore: a consistent snapshot of every table the migrations made, streamed
+//! to a file, and the replacement of a database's contents by a checked backup file, streamed
+//! from it in one transaction.
 
 use sqlx::AnyConnection;
 use sqlx::Row;
@@ -9,7 +10,7 @@ use super::Store;
 use super::backend::Backend;
 use futures_util::TryStreamExt as _;
 
-use super::snapshot::{BackupFile, Snapshot, TableDump, TableHeader, Val};
+use super::snapshot::{BackupFile, CheckedBackup, TableHeader, TableIndex, TableRows, Val};
 use crate::error::{Result, VaultError};
 
 /// What [`Store::backup_to`] wrote.
@@ -33,7 +34,7 @@ impl BackupReport {
 
 impl Store {
     /// Writes a consistent online snapshot of every table (SQLite or PostgreSQL) to `path` as a
-    /// portable, versioned, checksummed backup file (see [`Snapshot`]). The file is as
+    /// portable, versioned, checksummed backup file (see [`CheckedBackup`]). The file is as
     /// encrypted as the database: it holds wrapped keys and sealed seeds only. Never overwrites.
     /// Rows are streamed from the database to the file, so memory stays flat whatever the
     /// vault's size (issue 18: 100,000 records took 514 MB when the snapshot was built first).
@@ -110,65 +111,31 @@ impl Store {
         }
     }
 
-    /// Reads every table in one snapshot: `REPEATABLE READ, READ ONLY` on PostgreSQL, one read
-    /// transaction on SQLite (WAL readers see one point in time). The tables are whatever the
-    /// migrations created (found in the catalog), so new migrations need no change here.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn snapshot(&self) -> Result<Snapshot> {
-        let mut tx = self.pool.begin_with(self.snapshot_begin()).await?;
-        let migrations = applied_migrations(&mut tx).await?;
-        let mut tables = Vec::new();
-        for name in table_names(&mut tx, self.backend).await? {
-            let columns = table_columns(&mut tx, self.backend, &name).await?;
-            let list = column_list(&columns);
-            let sql = format!("SELECT {list} FROM {} ORDER BY 1", quote(&name));
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut values = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let mut out = Vec::with_capacity(columns.len());
-                for (i, (_, kind)) in columns.iter().enumerate() {
-                    out.push(decode(row, i, *kind)?);
-                }
-                values.push(out);
-            }
-            tables.push(TableDump {
-                name,
-                columns: columns.into_iter().map(|(c, _)| c).collect(),
-                rows: values,
-            });
-        }
-        tx.commit().await?;
-        Ok(Snapshot {
-            backend: self.backend.as_str().to_owned(),
-            migrations,
-            tables,
-        })
-    }
-
-    /// Replaces every table's contents with the snapshot's, in one write transaction: the
+    /// Replaces every table's contents with the backup's, in one write transaction: the
     /// migration sets and column lists must match, rows are inserted parents first (foreign
-    /// keys), and PostgreSQL sequences are moved past the restored ids. Any error rolls back
-    /// everything, leaving the database as it was.
+    /// keys), each table's rows read again from the file and compared with the check's digest,
+    /// and PostgreSQL sequences are moved past the restored ids. Any error rolls back
+    /// everything, leaving the database as it was. Memory stays flat: rows go from the file to
+    /// the database a statement at a time.
     ///
     /// # Errors
-    /// [`VaultError::Invalid`] when the snapshot does not fit this schema; database errors.
-    pub async fn replace_with(&self, snapshot: &Snapshot) -> Result<()> {
+    /// [`VaultError::Invalid`] when the backup does not fit this schema, or its file changed
+    /// since it was checked; database errors.
+    pub async fn replace_with(&self, backup: &CheckedBackup) -> Result<()> {
         let backend = self.backend;
         self.write(async |conn: &mut AnyConnection| {
             let migrations = applied_migrations(conn).await?;
-            if migrations != snapshot.migrations {
+            if migrations != backup.migrations() {
                 return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
                     "the backup was made with schema migrations {:?}, this database has {:?}; \
                      restore with the tokendesk version that made it",
-                    snapshot.migrations, migrations
+                    backup.migrations(),
+                    migrations
                 ))));
             }
             let names = table_names(conn, backend).await?;
-            let mut expected: Vec<&str> = snapshot.tables.iter().map(|t| t.name.as_str()).collect();
+            let mut expected: Vec<&str> =
+                backup.tables().iter().map(|t| t.name.as_str()).collect();
             expected.sort_unstable();
             if names.iter().map(String::as_str).collect::<Vec<_>>() != expected {
                 return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
@@ -190,7 +157,7 @@ impl Store {
                 }
             }
             for name in &order {
-                let Some(table) = snapshot.tables.iter().find(|t| &t.name == name) else {
+                let Some(table) = backup.tables().iter().find(|t| &t.name == name) else {
                     continue;
                 };
                 let columns = table_columns(conn, backend, name).await?;
@@ -203,7 +170,8 @@ impl Store {
                         "table {name}: the backup has columns {given:?}, this database {target_names:?}"
                     ))));
                 }
-                insert_rows(conn, backend, table, &columns).await?;
+                let mut rows = backup.rows(table)?;
+                insert_rows(conn, backend, table, &mut rows, &columns).await?;
                 if backend == Backend::Postgres {
                     reset_sequences(conn, name, &columns).await?;
                 }
@@ -380,12 +348,10 @@ fn max_binds(backend: Backend) -> usize {
 async fn insert_rows(
     conn: &mut AnyConnection,
     backend: Backend,
-    table: &TableDump,
+    table: &TableIndex,
+    rows: &mut TableRows,
     target: &[(String, Kind)],
 ) -> Result<()> {
-    if table.rows.is_empty() {
-        return Ok(());
-    }
     let kinds: Vec<Kind> = table
         .columns
         .iter()
@@ -404,7 +370,17 @@ async fn insert_rows(
         Backend::Postgres => " OVERRIDING SYSTEM VALUE",
         Backend::Sqlite => "",
     };
-    for batch in table.rows.chunks(per_batch) {
+    let mut batch: Vec<Vec<Val>> = Vec::with_capacity(per_batch);
+    loop {
+        batch.clear();
+        while batch.len() < per_batch
+            && let Some(row) = rows.next_row()?
+        {
+            batch.push(row);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
         let mut n = 0usize;
         let tuples: Vec<String> = batch
             .iter()
@@ -425,15 +401,7 @@ async fn insert_rows(
             tuples.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in batch {
-            if row.len() != kinds.len() {
-                return Err(VaultError::Invalid(crate::Invalid::Operator(format!(
-                    "table {}: a row has {} values for {} columns",
-                    table.name,
-                    row.len(),
-                    kinds.len()
-                ))));
-            }
+        for row in &batch {
             for (value, (kind, col)) in row.iter().zip(kinds.iter().zip(&table.columns)) {
                 q = bind(q, value, *kind).map_err(|what| {
                     VaultError::Invalid(crate::Invalid::Operator(format!(
@@ -445,7 +413,6 @@ async fn insert_rows(
         }
         q.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;

@@ -25,7 +25,7 @@ pub(crate) mod schema;
 mod snapshot;
 
 pub use backup::BackupReport;
-pub use snapshot::Snapshot;
+pub use snapshot::CheckedBackup;
 
 /// A migrated database.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `path` and its missing parents, each new one owner-only. An existing folder keeps its
 /// permissions.
@@ -70,6 +70,85 @@ pub fn create_empty_if_missing(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// A new owner-only file that appears under its name only once complete: the bytes go to
+/// `FILE.partial` and [`NewFile::finish`] syncs them and publishes them under `FILE` (a hard
+/// link, which refuses an existing `FILE`), so a crash or `kill -9` never leaves a truncated
+/// backup or export under the name a reader would use (found by the crash loop of issue 18).
+/// Dropped unfinished, it removes its partial file. Unbuffered: a caller writing secrets
+/// buffers them in zeroizing memory.
+#[derive(Debug)]
+pub struct NewFile {
+    file: File,
+    path: PathBuf,
+    partial: PathBuf,
+}
+
+impl NewFile {
+    /// Starts `FILE.partial` for `path`, replacing one an interrupted run left (never a
+    /// complete file).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::AlreadyExists`] when `path` exists; the underlying I/O error.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        if path.exists() {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let _ = std::fs::remove_file(&partial);
+        let file = open(&partial, OpenOptions::new().write(true).create_new(true))?;
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            partial,
+        })
+    }
+
+    /// Syncs the bytes and publishes them under the file's name.
+    ///
+    /// # Errors
+    /// The underlying I/O error (then the partial file is removed and nothing is published).
+    pub fn finish(self) -> io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::hard_link(&self.partial, &self.path)?;
+        // Drop removes the partial name; the published link keeps the data.
+        sync_parent(&self.path)
+    }
+}
+
+impl io::Write for NewFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.partial);
+    }
+}
+
+/// Makes a new directory entry durable (Unix; NTFS journals its metadata).
+fn sync_parent(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Whether group or others may open the file (Unix permission bits), with the mode for the
@@ -234,5 +313,32 @@ mod tests {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
         let meta = std::fs::metadata(&file).unwrap();
         assert_eq!(is_open_to_others(&meta), Some(0o640));
+    }
+
+    #[test]
+    fn a_new_file_appears_only_when_finished_and_never_over_another() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let partial = dir.path().join("out.csv.partial");
+        // Left by a killed run: replaced, never published.
+        std::fs::write(&partial, b"stale").unwrap();
+        let mut f = NewFile::create(&path).unwrap();
+        f.write_all(b"complete").unwrap();
+        assert!(!path.exists(), "nothing under the name before finish");
+        assert_eq!(mode(&partial), 0o600);
+        f.finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"complete");
+        assert_eq!(mode(&path), 0o600);
+        assert!(!partial.exists());
+        let err = NewFile::create(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        // Dropped unfinished: no file under either name.
+        let other = dir.path().join("other.csv");
+        let mut f = NewFile::create(&other).unwrap();
+        f.write_all(b"half").unwrap();
+        drop(f);
+        assert!(!other.exists());
+        assert!(!dir.path().join("other.csv.partial").exists());
     }
 }

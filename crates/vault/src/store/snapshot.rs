@@ -1,6 +1,5 @@
-//! The backup file format: a versioned, checksummed, line-per-row dump of a [`Snapshot`].
-
-use std::io::Write as _;
+//! The backup file format: a versioned, checksummed, line-per-row dump of every table, written
+//! row by row ([`BackupFile`]) and checked, then read again table by table ([`CheckedBackup`]).
 
 use sha2::Digest;
 
@@ -62,15 +61,37 @@ impl Val {
     }
 }
 
-/// One table of a [`Snapshot`].
-#[derive(Clone)]
-pub(super) struct TableDump {
-    pub(super) name: String,
-    pub(super) columns: Vec<String>,
-    pub(super) rows: Vec<Vec<Val>>,
+const BACKUP_FORMAT: &str = "tokendesk-backup";
+const BACKUP_VERSION: i64 = 1;
+
+/// A JSON object's field, `null` when missing (serde_json's `[]` never panics, but says so
+/// less plainly).
+fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v.get(name).unwrap_or(&serde_json::Value::Null)
 }
 
-/// A consistent copy of every table, as written to a backup file:
+fn bad(what: &str) -> VaultError {
+    VaultError::Invalid(crate::Invalid::Operator(format!(
+        "not a usable tokendesk backup: {what}"
+    )))
+}
+
+/// One table of a [`CheckedBackup`]: its header entry, where its rows start in the file and
+/// the SHA-256 of their bytes as checked.
+#[derive(Clone)]
+pub(super) struct TableIndex {
+    pub(super) name: String,
+    pub(super) columns: Vec<String>,
+    pub(super) rows: usize,
+    offset: u64,
+    digest: [u8; 32],
+}
+
+/// A backup file whose format, row counts and checksum were checked by reading it once, row by
+/// row, without holding it (issue 18: reading 100,000 records whole took 445 MB). A restore then
+/// reads each table's rows again from the file, in the order the foreign keys need, and refuses
+/// them unless their bytes have the digest taken in the check, so what goes into the database is
+/// exactly what was checked, even if the file changes in between. The format:
 ///
 /// ```text
 /// {"format":"tokendesk-backup","version":1,"backend":…,"migrations":[1,…],
@@ -83,40 +104,43 @@ pub(super) struct TableDump {
 /// Sealed seeds and wrapped keys stay sealed and wrapped; the file is no more readable than the
 /// database without the master key.
 #[derive(Clone)]
-pub struct Snapshot {
-    pub(super) backend: String,
-    pub(super) migrations: Vec<i64>,
-    pub(super) tables: Vec<TableDump>,
+pub struct CheckedBackup {
+    path: std::path::PathBuf,
+    backend: String,
+    migrations: Vec<i64>,
+    tables: Vec<TableIndex>,
 }
 
-impl std::fmt::Debug for Snapshot {
+impl std::fmt::Debug for CheckedBackup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot")
+        f.debug_struct("CheckedBackup")
+            .field("path", &self.path)
             .field("backend", &self.backend)
             .field("migrations", &self.migrations)
-            .field(
-                "tables",
-                &self
-                    .tables
-                    .iter()
-                    .map(|t| (t.name.as_str(), t.rows.len()))
-                    .collect::<Vec<_>>(),
-            )
+            .field("tables", &self.row_counts())
             .finish()
     }
 }
 
-/// A JSON object's field, `null` when missing (serde_json's `[]` never panics, but says so
-/// less plainly).
-fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    v.get(name).unwrap_or(&serde_json::Value::Null)
-}
+impl CheckedBackup {
+    /// Reads and checks a backup file: format, version, row counts and checksum.
+    ///
+    /// # Errors
+    /// [`VaultError::Invalid`] naming what is wrong: not a backup, a newer version, a checksum
+    /// mismatch (damaged or edited), malformed structure, or a file that cannot be read.
+    pub fn open(path: &std::path::Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| read_error(path, &e))?;
+        let reader = std::io::BufReader::with_capacity(1 << 16, file);
+        let (backend, migrations, tables) = check(reader, |e| read_error(path, &e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            backend,
+            migrations,
+            tables,
+        })
+    }
 
-const BACKUP_FORMAT: &str = "tokendesk-backup";
-const BACKUP_VERSION: i64 = 1;
-
-impl Snapshot {
-    /// The backend the snapshot was taken from (`sqlite` or `postgres`).
+    /// The backend the backup was taken from (`sqlite` or `postgres`).
     pub fn backend(&self) -> &str {
         &self.backend
     }
@@ -125,70 +149,204 @@ impl Snapshot {
     pub fn row_counts(&self) -> Vec<(String, usize)> {
         self.tables
             .iter()
-            .map(|t| (t.name.clone(), t.rows.len()))
+            .map(|t| (t.name.clone(), t.rows))
             .collect()
     }
 
-    /// Each table as the file's header names it.
-    fn headers(&self) -> Vec<TableHeader<'_>> {
-        self.tables
-            .iter()
-            .map(|t| TableHeader {
-                name: &t.name,
-                columns: &t.columns,
-                rows: t.rows.len(),
-            })
-            .collect()
+    pub(super) fn migrations(&self) -> &[i64] {
+        &self.migrations
     }
 
-    /// The file's bytes: header, rows, checksum (the encoding [`BackupFile`] streams).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut enc = Encoder::new(Vec::new());
-        let tables = self.headers();
-        // Writing into a Vec cannot fail.
-        let _ = enc.header(&self.backend, &self.migrations, &tables);
-        for row in self.tables.iter().flat_map(|t| &t.rows) {
-            let _ = enc.row(row);
-        }
-        let _ = enc.checksum();
-        enc.out
+    pub(super) fn tables(&self) -> &[TableIndex] {
+        &self.tables
     }
 
-    /// Parses and checks a backup file's bytes.
+    /// The rows of one table, read again from the file.
     ///
     /// # Errors
-    /// [`VaultError::Invalid`] naming what is wrong: not a backup, a newer version, a checksum
-    /// mismatch (damaged or edited), or malformed rows.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let bad = |what: &str| {
-            VaultError::Invalid(crate::Invalid::Operator(format!(
-                "not a usable tokendesk backup: {what}"
-            )))
-        };
-        let body_end = bytes
-            .strip_suffix(b"\n")
-            .and_then(|b| b.iter().rposition(|c| *c == b'\n'))
-            .map(|i| i + 1)
-            .ok_or_else(|| bad("no checksum line"))?;
-        let (body, trailer) = bytes.split_at(body_end);
-        let trailer = std::str::from_utf8(trailer).map_err(|_| bad("no checksum line"))?;
-        let given = trailer
-            .trim_end()
-            .strip_prefix("sha256 ")
-            .ok_or_else(|| bad("no checksum line (truncated file?)"))?;
-        let actual = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(body));
-        if given != actual {
-            return Err(VaultError::Invalid(crate::Invalid::Operator(
-                "the backup's checksum does not match: the file is damaged or was edited; nothing restored"
-                    .into(),
-            )));
+    /// [`VaultError::Invalid`] when the file cannot be read.
+    pub(super) fn rows(&self, table: &TableIndex) -> Result<TableRows> {
+        use std::io::Seek as _;
+        let mut file = std::fs::File::open(&self.path).map_err(|e| read_error(&self.path, &e))?;
+        if table.rows > 0 {
+            file.seek(std::io::SeekFrom::Start(table.offset))
+                .map_err(|e| read_error(&self.path, &e))?;
         }
-        let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-        let mut lines = text.lines();
-        let header: serde_json::Value = lines
-            .next()
-            .and_then(|l| serde_json::from_str(l).ok())
-            .ok_or_else(|| bad("no header"))?;
+        Ok(TableRows {
+            reader: std::io::BufReader::with_capacity(1 << 16, file),
+            table: table.clone(),
+            left: table.rows,
+            sum: sha2::Sha256::new(),
+            line: Vec::new(),
+        })
+    }
+}
+
+fn read_error(path: &std::path::Path, e: &std::io::Error) -> VaultError {
+    VaultError::Invalid(crate::Invalid::Operator(format!(
+        "cannot read the backup {}: {e}",
+        path.display()
+    )))
+}
+
+/// One table's rows read again from a [`CheckedBackup`], compared with the checked digest.
+pub(super) struct TableRows {
+    reader: std::io::BufReader<std::fs::File>,
+    table: TableIndex,
+    left: usize,
+    sum: sha2::Sha256,
+    line: Vec<u8>,
+}
+
+impl TableRows {
+    /// The next row; reading the last one also compares the table's bytes with the check's.
+    ///
+    /// # Errors
+    /// [`VaultError::Invalid`] when the file changed since it was checked, or a row is
+    /// malformed (a file with a valid checksum that tokendesk did not write).
+    pub(super) fn next_row(&mut self) -> Result<Option<Vec<Val>>> {
+        use std::io::BufRead as _;
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let changed = || {
+            VaultError::Invalid(crate::Invalid::Operator(
+                "the backup file changed while it was being restored; nothing restored".into(),
+            ))
+        };
+        self.line.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .map_err(|_| changed())?;
+        if n == 0 || !self.line.ends_with(b"\n") {
+            return Err(changed());
+        }
+        self.sum.update(&self.line);
+        self.left -= 1;
+        if self.left == 0
+            && std::mem::take(&mut self.sum).finalize().as_slice() != self.table.digest
+        {
+            return Err(changed());
+        }
+        let values: Vec<serde_json::Value> =
+            serde_json::from_slice(&self.line).map_err(|_| bad("a malformed row"))?;
+        if values.len() != self.table.columns.len() {
+            return Err(bad("a row with the wrong number of values"));
+        }
+        values
+            .iter()
+            .map(|v| Val::from_json(v).map_err(|e| bad(&e)))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+/// What [`check`] finds: the backend, the migrations and each table.
+type Checked = (String, Vec<i64>, Vec<TableIndex>);
+
+/// Reads a backup once, line by line: every line but the last is hashed and, while its
+/// structure holds, indexed; the last must be the checksum line. A structural problem is
+/// reported only once the checksum matched, so a damaged file is named as damaged.
+///
+/// `io` words an I/O error of `reader`.
+fn check(
+    mut reader: impl std::io::BufRead,
+    io: impl Fn(std::io::Error) -> VaultError,
+) -> Result<Checked> {
+    let mut index = Index::default();
+    let mut sum = sha2::Sha256::new();
+    let (mut line, mut next) = (Vec::new(), Vec::new());
+    let mut have_line = false;
+    loop {
+        next.clear();
+        if reader.read_until(b'\n', &mut next).map_err(&io)? == 0 {
+            break;
+        }
+        if have_line {
+            sum.update(&line);
+            index.line(&line);
+        }
+        std::mem::swap(&mut line, &mut next);
+        have_line = true;
+    }
+    if !have_line || index.pos == 0 || !line.ends_with(b"\n") {
+        return Err(bad("no checksum line"));
+    }
+    let trailer = std::str::from_utf8(&line).map_err(|_| bad("no checksum line"))?;
+    let given = trailer
+        .trim_end()
+        .strip_prefix("sha256 ")
+        .ok_or_else(|| bad("no checksum line (truncated file?)"))?;
+    if given != data_encoding::HEXLOWER.encode(&sum.finalize()) {
+        return Err(VaultError::Invalid(crate::Invalid::Operator(
+            "the backup's checksum does not match: the file is damaged or was edited; nothing restored"
+                .into(),
+        )));
+    }
+    index.finish()
+}
+
+/// The structure of a backup as [`check`] reads it, line by line.
+#[derive(Default)]
+struct Index {
+    /// Byte offset of the line being read.
+    pos: u64,
+    header: Option<(String, Vec<i64>)>,
+    tables: Vec<TableIndex>,
+    /// The table whose rows come next, and how many of them were read.
+    current: usize,
+    read: usize,
+    sum: sha2::Sha256,
+    /// The first structural problem.
+    problem: Option<VaultError>,
+}
+
+impl Index {
+    fn line(&mut self, line: &[u8]) {
+        if self.problem.is_none()
+            && let Err(e) = self.parse(line)
+        {
+            self.problem = Some(e);
+        }
+        self.pos += line.len() as u64;
+    }
+
+    fn parse(&mut self, line: &[u8]) -> Result<()> {
+        if self.header.is_none() {
+            return self.parse_header(line);
+        }
+        self.skip_full_tables();
+        let table = self
+            .tables
+            .get_mut(self.current)
+            .ok_or_else(|| bad("more rows than the header says"))?;
+        if self.read == 0 {
+            table.offset = self.pos;
+        }
+        self.sum.update(line);
+        self.read += 1;
+        if self.read == table.rows {
+            table.digest = std::mem::take(&mut self.sum).finalize().into();
+        }
+        Ok(())
+    }
+
+    /// Moves past tables whose rows were all read (or that have none).
+    fn skip_full_tables(&mut self) {
+        while self
+            .tables
+            .get(self.current)
+            .is_some_and(|t| self.read == t.rows)
+        {
+            self.current += 1;
+            self.read = 0;
+        }
+    }
+
+    fn parse_header(&mut self, line: &[u8]) -> Result<()> {
+        let text = std::str::from_utf8(line).map_err(|_| bad("not UTF-8"))?;
+        let header: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("no header"))?;
         if field(&header, "format") != BACKUP_FORMAT {
             return Err(bad("the header names another format"));
         }
@@ -204,7 +362,6 @@ impl Snapshot {
             .iter()
             .map(|v| v.as_i64().ok_or_else(|| bad("a bad migration number")))
             .collect::<Result<Vec<_>>>()?;
-        let mut tables = Vec::new();
         for t in field(&header, "tables")
             .as_array()
             .ok_or_else(|| bad("no table list"))?
@@ -222,71 +379,33 @@ impl Snapshot {
                         .ok_or_else(|| bad("a bad column name"))
                 })
                 .collect::<Result<_>>()?;
-            let count = field(t, "rows")
+            let rows = field(t, "rows")
                 .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| bad("a table without a row count"))?;
-            let mut rows = Vec::new();
-            for _ in 0..count {
-                let line = lines
-                    .next()
-                    .ok_or_else(|| bad("fewer rows than the header says"))?;
-                let values: Vec<serde_json::Value> =
-                    serde_json::from_str(line).map_err(|_| bad("a malformed row"))?;
-                if values.len() != columns.len() {
-                    return Err(bad("a row with the wrong number of values"));
-                }
-                rows.push(
-                    values
-                        .iter()
-                        .map(|v| Val::from_json(v).map_err(|e| bad(&e)))
-                        .collect::<Result<Vec<_>>>()?,
-                );
-            }
-            tables.push(TableDump {
+            self.tables.push(TableIndex {
                 name: name.to_owned(),
                 columns,
                 rows,
+                offset: 0,
+                digest: sha2::Sha256::digest(b"").into(),
             });
         }
-        if lines.next().is_some() {
-            return Err(bad("more rows than the header says"));
-        }
-        Ok(Self {
-            backend: field(&header, "backend")
-                .as_str()
-                .unwrap_or("unknown")
-                .to_owned(),
-            migrations,
-            tables,
-        })
+        let backend = field(&header, "backend").as_str().unwrap_or("unknown");
+        self.header = Some((backend.to_owned(), migrations));
+        Ok(())
     }
 
-    /// Writes the file as [`BackupFile`] does (0600, never overwriting, synced, atomic).
-    ///
-    /// # Errors
-    /// [`VaultError::Invalid`] when the file exists or cannot be written.
-    pub fn write(&self, path: &std::path::Path) -> Result<()> {
-        let mut file = BackupFile::create(path)?;
-        let tables = self.headers();
-        file.header(&self.backend, &self.migrations, &tables)?;
-        for row in self.tables.iter().flat_map(|t| &t.rows) {
-            file.row(row)?;
+    fn finish(mut self) -> Result<Checked> {
+        if let Some(problem) = self.problem {
+            return Err(problem);
         }
-        file.finish()
-    }
-
-    /// Reads and checks a backup file.
-    ///
-    /// # Errors
-    /// As [`Snapshot::from_bytes`], or when the file cannot be read.
-    pub fn read(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            VaultError::Invalid(crate::Invalid::Operator(format!(
-                "cannot read the backup {}: {e}",
-                path.display()
-            )))
-        })?;
-        Self::from_bytes(&bytes)
+        let (backend, migrations) = self.header.take().ok_or_else(|| bad("no header"))?;
+        self.skip_full_tables();
+        if self.current < self.tables.len() {
+            return Err(bad("fewer rows than the header says"));
+        }
+        Ok((backend, migrations, self.tables))
     }
 }
 
@@ -352,15 +471,13 @@ impl<W: std::io::Write> Encoder<W> {
 }
 
 /// A backup file being written row by row, so memory stays flat whatever the vault's size:
-/// mode 0600, never overwriting, synced to disk, and atomic — the bytes go to `FILE.partial`
-/// and appear under `FILE` only once complete and synced (a hard link, which refuses an
-/// existing `FILE`), so a crash or `kill -9` never leaves a truncated backup under the name a
-/// restore would use (found by the crash loop of issue 18). Dropped unfinished, it removes
-/// its partial file.
+/// owner-only, never overwriting, synced to disk, and atomic ([`owner_only::NewFile`]:
+/// `FILE.partial`, then published under `FILE` once complete).
+///
+/// [`owner_only::NewFile`]: crate::owner_only::NewFile
 pub(super) struct BackupFile {
-    enc: Encoder<std::io::BufWriter<std::fs::File>>,
+    enc: Encoder<std::io::BufWriter<crate::owner_only::NewFile>>,
     path: std::path::PathBuf,
-    partial: std::path::PathBuf,
 }
 
 impl BackupFile {
@@ -369,26 +486,10 @@ impl BackupFile {
     /// # Errors
     /// [`VaultError::Invalid`] when `path` exists or the file cannot be created.
     pub(super) fn create(path: &std::path::Path) -> Result<Self> {
-        if path.exists() {
-            return Err(write_error(
-                path,
-                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-            ));
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = std::path::PathBuf::from(partial);
-        // Left by an interrupted run of this same backup: never a complete backup.
-        let _ = std::fs::remove_file(&partial);
-        let file = crate::store::owner_only::open(
-            &partial,
-            std::fs::OpenOptions::new().write(true).create_new(true),
-        )
-        .map_err(|e| write_error(path, e))?;
+        let file = crate::owner_only::NewFile::create(path).map_err(|e| write_error(path, e))?;
         Ok(Self {
             enc: Encoder::new(std::io::BufWriter::with_capacity(1 << 16, file)),
             path: path.to_owned(),
-            partial,
         })
     }
 
@@ -409,22 +510,10 @@ impl BackupFile {
 
     /// Writes the checksum, syncs, and publishes the file under its name.
     pub(super) fn finish(mut self) -> Result<()> {
-        let path = self.path.clone();
-        let io = |e: std::io::Error| write_error(&path, e);
+        let io = |e: std::io::Error| write_error(&self.path, e);
         self.enc.checksum().map_err(io)?;
-        self.enc.out.flush().map_err(io)?;
-        self.enc.out.get_ref().sync_all().map_err(io)?;
-        let published =
-            std::fs::hard_link(&self.partial, &self.path).and_then(|()| sync_parent(&self.path));
-        // Drop removes the partial name; the published link keeps the data.
-        drop(self);
-        published.map_err(io)
-    }
-}
-
-impl Drop for BackupFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.partial);
+        let file = self.enc.out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.finish().map_err(io)
     }
 }
 
@@ -435,89 +524,5 @@ fn write_error(path: &std::path::Path, e: std::io::Error) -> VaultError {
     )))
 }
 
-/// Makes a new directory entry durable (Unix; NTFS journals its metadata).
-fn sync_parent(path: &std::path::Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            dir
-        };
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Snapshot {
-        Snapshot {
-            backend: "sqlite".into(),
-            migrations: vec![1, 2],
-            tables: vec![
-                TableDump {
-                    name: "audit".into(),
-                    columns: vec!["seq".into(), "hash".into(), "note".into()],
-                    rows: vec![
-                        vec![Val::Int(1), Val::Blob(vec![0, 255]), Val::Null],
-                        vec![
-                            Val::Int(i64::MAX),
-                            Val::Blob(vec![]),
-                            Val::Text("a\n\"b\"".into()),
-                        ],
-                    ],
-                },
-                TableDump {
-                    name: "flags".into(),
-                    columns: vec!["on".into(), "ratio".into()],
-                    rows: vec![vec![Val::Bool(true), Val::Float(0.5)]],
-                },
-            ],
-        }
-    }
-
-    #[test]
-    fn backup_file_round_trips() {
-        let bytes = sample().to_bytes();
-        let back = Snapshot::from_bytes(&bytes).unwrap();
-        assert_eq!(back.migrations, [1, 2]);
-        assert_eq!(back.backend(), "sqlite");
-        assert_eq!(back.tables.len(), 2);
-        for (a, b) in back.tables.iter().zip(sample().tables.iter()) {
-            assert_eq!(a.name, b.name);
-            assert_eq!(a.columns, b.columns);
-            assert!(a.rows == b.rows);
-        }
-        assert_eq!(back.to_bytes(), bytes);
-    }
-
-    #[test]
-    fn damaged_truncated_or_newer_files_are_refused() {
-        let bytes = sample().to_bytes();
-        let mut flipped = bytes.clone();
-        flipped[40] ^= 1;
-        let err = Snapshot::from_bytes(&flipped).unwrap_err().to_string();
-        assert!(err.contains("checksum"), "{err}");
-        let err = Snapshot::from_bytes(&bytes[..bytes.len() / 2])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("tokendesk backup"), "{err}");
-        assert!(Snapshot::from_bytes(b"").is_err());
-        assert!(Snapshot::from_bytes(b"SQLite format 3\0garbage").is_err());
-        // A well-formed file of a newer version is named as such.
-        let text = String::from_utf8(bytes).unwrap();
-        let body_end = text.trim_end().rfind('\n').unwrap() + 1;
-        let body = text[..body_end].replacen("\"version\":1", "\"version\":2", 1);
-        let sum = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(body.as_bytes()));
-        let newer = format!("{body}sha256 {sum}\n");
-        let err = Snapshot::from_bytes(newer.as_bytes())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("version 2"), "{err}");
-    }
-}
+mod tests;

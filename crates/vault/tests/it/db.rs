@@ -156,3 +156,15 @@ pub async fn reveal_code(env: &Env, vault: &Vault, upn: &str) -> tokendesk_vault
         .await
         .map(|(_, codes)| codes[0].code.expose().to_owned())
 }
+
+/// Captures every (user, seed) in one batch.
+pub async fn capture_all(env: &Env, records: impl IntoIterator<Item = (String, Vec<u8>)>) {
+    let items: Vec<_> = records
+        .into_iter()
+        .map(|(upn, seed)| (new_record(&upn), secret(&seed)))
+        .collect();
+    env.vault
+        .capture_batch(&actor(), &items, "test")
+        .await
+        .unwrap();
+}

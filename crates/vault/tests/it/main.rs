@@ -25,11 +25,13 @@ macro_rules! both_backends {
 
 mod approvals;
 mod audit;
+mod backup;
 mod batch;
 mod claim;
 mod concurrency;
 mod crypto;
 mod db;
+mod export;
 mod lifecycle;
 mod listing;
 mod model;

@@ -288,12 +288,10 @@ pub(crate) async fn export(
         }
     };
     let graph = q.format == "graph";
-    let check: &(
-         dyn Fn(&tokendesk_vault::Record) -> Result<(), tokendesk_formats::graph::GraphError> + Sync
-     ) = if graph {
-        &tokendesk_vault::graph_ready
+    let check: Option<&tokendesk_vault::ExportCheck<'_>> = if graph {
+        Some(&tokendesk_vault::graph_ready)
     } else {
-        &|_| Ok(())
+        None
     };
     let seeds = state
         .vault()
