@@ -59,7 +59,10 @@ trap 'rm -f "$results"' EXIT
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 for target in "${targets[@]}"; do
   echo "== $target: building" >&2
-  (cd fuzz && cargo +nightly fuzz build -O -s "$sanitizer" "$target") >&2
+  # web_bodies needs the web stack, which the fuzz crate builds only with its `web` feature.
+  features=()
+  [ "$target" = web_bodies ] && features=(--features web)
+  (cd fuzz && cargo +nightly fuzz build -O -s "$sanitizer" "${features[@]}" "$target") >&2
   log="fuzz/corpus/$target.log"
   echo "== $target: fuzzing for $secs s" >&2
   mkdir -p "fuzz/artifacts/$target"
@@ -68,7 +71,7 @@ for target in "${targets[@]}"; do
   # -rss_limit_mb: qr_image decodes up to 320 MiB of pixels by design (see its header).
   extra=()
   [ "$target" = qr_image ] && extra=(-max_len=65536)
-  (cd fuzz && cargo +nightly fuzz run -O -s "$sanitizer" "$target" -- -max_total_time="$secs" -print_final_stats=1 \
+  (cd fuzz && cargo +nightly fuzz run -O -s "$sanitizer" "${features[@]}" "$target" -- -max_total_time="$secs" -print_final_stats=1 \
       -rss_limit_mb=2048 -timeout=25 "${extra[@]}") >"$log" 2>&1
   status=$?
   set -e
