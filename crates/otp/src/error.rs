@@ -170,7 +170,7 @@ pub enum InputError {
     #[error("the otpauth link is malformed ({reason}); capture the whole QR code again")]
     UriMalformed {
         /// What is wrong.
-        reason: &'static str,
+        reason: Malformed,
     },
     /// A bad parameter value.
     #[error(transparent)]
@@ -179,7 +179,7 @@ pub enum InputError {
     #[error("the Google Authenticator export is damaged ({reason}); export the accounts again")]
     MigrationData {
         /// What is wrong.
-        reason: &'static str,
+        reason: Malformed,
     },
     /// Migration entry using MD5, which tokendesk does not guess at.
     #[error(
@@ -218,4 +218,44 @@ fn lookalike_hint(c: char) -> &'static str {
         '9' => " (a nine: did you mean the letter G?)",
         _ => "",
     }
+}
+
+/// What is wrong inside a malformed otpauth link or a damaged Google Authenticator export
+/// ([`InputError::UriMalformed`], [`InputError::MigrationData`]): a fixed reason, never the text,
+/// so every one can be worded in any language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// A `%XX` sequence decodes to bytes that are not UTF-8.
+    #[error("a percent-encoded part is not UTF-8")]
+    PercentNotUtf8,
+    /// The link does not start with `otpauth://`.
+    #[error("it does not start with otpauth://")]
+    NotOtpauth,
+    /// An `otpauth-migration://` link without `data=`.
+    #[error("no data= parameter")]
+    NoData,
+    /// The export's data is over the size limit.
+    #[error("the data is too large")]
+    DataTooLarge,
+    /// The export's data is not UTF-8 text.
+    #[error("the data is not text")]
+    DataNotText,
+    /// The export's data is not base64.
+    #[error("the data is not base64")]
+    DataNotBase64,
+    /// The decoded data is not a migration payload.
+    #[error("the data is not an export message")]
+    NotExportMessage,
+    /// An account names an algorithm the format does not define.
+    #[error("an account has an unknown algorithm")]
+    AccountAlgorithm,
+    /// An account names a digit count the format does not define.
+    #[error("an account has an unknown digit count")]
+    AccountDigits,
+    /// An account's counter is negative.
+    #[error("an account has a negative counter")]
+    AccountCounter,
+    /// An account's type is neither TOTP nor HOTP.
+    #[error("an account has an unknown type")]
+    AccountType,
 }

@@ -18,7 +18,7 @@ mod totp;
 
 pub use drift::{Drift, one_day_steps, search as drift_search};
 pub use encoding::{MAX_SECRET_BYTES, MIN_SECRET_BYTES, decode_base32, decode_hex};
-pub use error::{InputError, ParamError, TimeError};
+pub use error::{InputError, Malformed, ParamError, TimeError};
 pub use hotp::{Digits, Hotp};
 pub use input::{ParseOptions, SeedInput};
 pub use keyed_hmac::Algorithm;

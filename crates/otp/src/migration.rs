@@ -6,7 +6,7 @@ use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::encoding::check_length;
-use crate::error::InputError;
+use crate::error::{InputError, Malformed};
 use crate::hotp::Digits;
 use crate::keyed_hmac::Algorithm;
 use crate::otpauth::{OtpAuth, OtpKind};
@@ -101,18 +101,18 @@ impl Migration {
             .split('&')
             .find_map(|p| p.strip_prefix("data="))
             .ok_or(InputError::MigrationData {
-                reason: "no data= parameter",
+                reason: Malformed::NoData,
             })?;
         if data.len() > MAX_DATA_CHARS {
             return Err(InputError::MigrationData {
-                reason: "the data is too large",
+                reason: Malformed::DataTooLarge,
             });
         }
         let b64 = Zeroizing::new(
             percent_encoding::percent_decode_str(data)
                 .decode_utf8()
                 .map_err(|_| InputError::MigrationData {
-                    reason: "the data is not text",
+                    reason: Malformed::DataNotText,
                 })?
                 .chars()
                 .filter(|c| !c.is_whitespace() && *c != '=')
@@ -125,13 +125,13 @@ impl Migration {
         );
         let bytes = Zeroizing::new(data_encoding::BASE64_NOPAD.decode(b64.as_bytes()).map_err(
             |_| InputError::MigrationData {
-                reason: "the data is not base64",
+                reason: Malformed::DataNotBase64,
             },
         )?);
         let payload =
             <MigrationPayload as prost::Message>::decode(bytes.as_slice()).map_err(|_| {
                 InputError::MigrationData {
-                    reason: "the data is not an export message",
+                    reason: Malformed::NotExportMessage,
                 }
             })?;
         Self::from_payload(payload, allow_short)
@@ -162,7 +162,7 @@ fn account(p: &mut OtpParameters, index: usize, allow_short: bool) -> Result<Otp
         4 => return Err(InputError::MigrationMd5 { index }),
         _ => {
             return Err(InputError::MigrationData {
-                reason: "an account has an unknown algorithm",
+                reason: Malformed::AccountAlgorithm,
             });
         }
     };
@@ -171,20 +171,20 @@ fn account(p: &mut OtpParameters, index: usize, allow_short: bool) -> Result<Otp
         2 => Digits::new(8)?,
         _ => {
             return Err(InputError::MigrationData {
-                reason: "an account has an unknown digit count",
+                reason: Malformed::AccountDigits,
             });
         }
     };
     let kind = match p.otp_type {
         1 => OtpKind::Hotp {
             counter: u64::try_from(p.counter).map_err(|_| InputError::MigrationData {
-                reason: "an account has a negative counter",
+                reason: Malformed::AccountCounter,
             })?,
         },
         0 | 2 => OtpKind::Totp,
         _ => {
             return Err(InputError::MigrationData {
-                reason: "an account has an unknown type",
+                reason: Malformed::AccountType,
             });
         }
     };

@@ -7,7 +7,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use zeroize::Zeroizing;
 
 use crate::encoding::decode_base32;
-use crate::error::InputError;
+use crate::error::{InputError, Malformed};
 use crate::hotp::Digits;
 use crate::keyed_hmac::Algorithm;
 use crate::secret::Secret;
@@ -76,7 +76,7 @@ fn decode_component(raw: &str, plus_is_space: bool) -> Result<String, InputError
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| InputError::UriMalformed {
-            reason: "a percent-encoded part is not UTF-8",
+            reason: Malformed::PercentNotUtf8,
         })
 }
 
@@ -104,7 +104,7 @@ impl OtpAuth {
     pub fn parse(uri: &str, allow_short: bool) -> Result<Self, InputError> {
         let uri = uri.trim();
         let rest = strip_prefix_ignore_case(uri, "otpauth://").ok_or(InputError::UriMalformed {
-            reason: "it does not start with otpauth://",
+            reason: Malformed::NotOtpauth,
         })?;
         let rest = rest.split('#').next().unwrap_or(rest);
         let (kind_label, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -301,7 +301,7 @@ mod tests {
             (
                 "otpauth://totp/%FF?secret=JBSWY3DPEHPK3PXP",
                 InputError::UriMalformed {
-                    reason: "a percent-encoded part is not UTF-8",
+                    reason: Malformed::PercentNotUtf8,
                 },
             ),
         ] {

@@ -8,7 +8,7 @@
 //! carries a secret: the values are user names, states, numbers and rejected characters.
 
 use tokendesk_formats::graph::GraphError;
-use tokendesk_otp::{InputError, ParamError, TimeError};
+use tokendesk_otp::{InputError, Malformed, ParamError, TimeError};
 use tokendesk_vault::{
     ApprovalRefusal, BurnGrantRefusal, Invalid, RecordError, RevealError, StaffError,
     TransitionError, UpnRule, VaultError, WindowRefusal,
@@ -322,11 +322,11 @@ pub(crate) fn input(e: &InputError) -> Msg {
         InputError::UriMissingCounter => Msg::new("detail-uri-missing-counter"),
         InputError::UriNumber { name } => Msg::new("detail-uri-number").arg("name", *name),
         InputError::UriMalformed { reason } => {
-            Msg::new("detail-uri-malformed").arg("reason", parser_reason(reason))
+            Msg::new("detail-uri-malformed").arg("reason", parser_reason(*reason))
         }
         InputError::Param(p) => param(p),
         InputError::MigrationData { reason } => {
-            Msg::new("detail-migration-data").arg("reason", parser_reason(reason))
+            Msg::new("detail-migration-data").arg("reason", parser_reason(*reason))
         }
         InputError::MigrationMd5 { index } => Msg::new("detail-migration-md5").arg("index", *index),
         InputError::MigrationEmpty => Msg::new("detail-migration-empty"),
@@ -334,23 +334,21 @@ pub(crate) fn input(e: &InputError) -> Msg {
     }
 }
 
-/// The parser's fixed phrases inside `UriMalformed` and `MigrationData` (`&'static str` in
-/// `tokendesk_otp`); a phrase added there later shows in English.
-fn parser_reason(reason: &str) -> Msg {
-    match reason {
-        "a percent-encoded part is not UTF-8" => Msg::new("detail-why-percent-utf8"),
-        "it does not start with otpauth://" => Msg::new("detail-why-not-otpauth"),
-        "no data= parameter" => Msg::new("detail-why-no-data"),
-        "the data is too large" => Msg::new("detail-why-too-large"),
-        "the data is not text" => Msg::new("detail-why-not-text"),
-        "the data is not base64" => Msg::new("detail-why-not-base64"),
-        "the data is not an export message" => Msg::new("detail-why-not-export"),
-        "an account has an unknown algorithm" => Msg::new("detail-why-account-algorithm"),
-        "an account has an unknown digit count" => Msg::new("detail-why-account-digits"),
-        "an account has a negative counter" => Msg::new("detail-why-account-counter"),
-        "an account has an unknown type" => Msg::new("detail-why-account-type"),
-        other => Msg::new("detail-untranslated").arg("text", other),
-    }
+/// The reason inside `UriMalformed` and `MigrationData`, in the reader's language.
+fn parser_reason(reason: Malformed) -> Msg {
+    Msg::new(match reason {
+        Malformed::PercentNotUtf8 => "detail-why-percent-utf8",
+        Malformed::NotOtpauth => "detail-why-not-otpauth",
+        Malformed::NoData => "detail-why-no-data",
+        Malformed::DataTooLarge => "detail-why-too-large",
+        Malformed::DataNotText => "detail-why-not-text",
+        Malformed::DataNotBase64 => "detail-why-not-base64",
+        Malformed::NotExportMessage => "detail-why-not-export",
+        Malformed::AccountAlgorithm => "detail-why-account-algorithm",
+        Malformed::AccountDigits => "detail-why-account-digits",
+        Malformed::AccountCounter => "detail-why-account-counter",
+        Malformed::AccountType => "detail-why-account-type",
+    })
 }
 
 /// Why an OTP parameter is refused.
