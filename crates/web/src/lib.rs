@@ -158,6 +158,11 @@ impl AppState {
         &self.0.vault
     }
 
+    /// The vault for a task that outlives the request's handler (a streamed answer).
+    pub(crate) fn vault_arc(&self) -> Arc<Vault> {
+        Arc::clone(&self.0.vault)
+    }
+
     pub(crate) fn config(&self) -> &WebConfig {
         &self.0.config
     }

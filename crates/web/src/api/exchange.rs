@@ -288,66 +288,79 @@ pub(crate) async fn export(
         }
     };
     let graph = q.format == "graph";
-    let check: Option<&tokendesk_vault::ExportCheck<'_>> = if graph {
+    let check: Option<&'static tokendesk_vault::ExportCheck<'static>> = if graph {
         Some(&tokendesk_vault::graph_ready)
     } else {
         None
     };
-    let seeds = state
-        .vault()
-        .export_seeds_checked(&authz, filter_state, q.user.as_deref(), &q.format, check)
-        .await?;
-    let secrets: Vec<tokendesk_otp::Secret> = seeds
-        .iter()
-        .map(tokendesk_vault::ExportedSeed::secret)
-        .collect();
-    let (body, content_type, name) = if graph {
-        let tokens: Vec<_> = seeds
-            .iter()
-            .zip(&secrets)
-            .map(|(item, secret)| item.graph_token(secret))
-            .collect();
-        let text = tokendesk_formats::graph::write(&tokens)
-            .map_err(|e| Problem::invalid(e.to_string()))?;
-        (text, "application/json", "tokendesk-graph.json")
+    let (writer, content_type, name) = if graph {
+        let w = ExportWriter::Graph(tokendesk_formats::graph::Writer::new());
+        (w, "application/json", "tokendesk-graph.json")
     } else if let Some(password) = password {
-        let keys: Vec<_> = seeds
-            .iter()
-            .zip(&secrets)
-            .map(|(item, secret)| item.pskc_key(secret))
-            .collect();
         let protection = tokendesk_formats::pskc::Protection::Password {
             password: password.as_bytes(),
             iterations: tokendesk_formats::pskc::EXPORT_ITERATIONS,
         };
-        let text = tokendesk_formats::pskc::write(&keys, &protection)
+        let w = tokendesk_formats::pskc::Writer::new(&protection)
             .map_err(|e| Problem::invalid(e.to_string()))?;
-        (text, "application/pskc+xml", "tokendesk-export.pskc")
+        (
+            ExportWriter::Pskc(w),
+            "application/pskc+xml",
+            "tokendesk-export.pskc",
+        )
     } else {
-        let mut buf = Zeroizing::new(tokendesk_formats::csv::entra_header());
-        for (item, secret) in seeds.iter().zip(&secrets) {
-            let r = &item.record;
-            if r.params.algorithm != tokendesk_otp::Algorithm::Sha1 {
-                continue;
-            }
-            buf.push_str(&tokendesk_formats::csv::entra_line(
-                &r.upn,
-                r.serial.as_deref(),
-                secret,
-                r.params.period_secs,
-                r.manufacturer.as_deref(),
-                r.model.as_deref(),
-            ));
-        }
-        (buf, "text/csv; charset=utf-8", "tokendesk-entra.csv")
+        (
+            ExportWriter::Entra,
+            "text/csv; charset=utf-8",
+            "tokendesk-entra.csv",
+        )
     };
+    // The export runs in its own task and streams its answer a chunk (1,000 records) at a
+    // time, so memory stays flat however many records it holds. Every record's `export` entry
+    // is committed, and the format's check passed, before the status line is sent: a refusal
+    // is still an ordinary error answer.
+    let vault = state.vault_arc();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let (user, format) = (q.user, q.format);
+    tokio::spawn(async move {
+        let started = vault
+            .export_start(&authz, filter_state, user.as_deref(), &format, check)
+            .await;
+        let mut export = match started {
+            Ok(export) => export,
+            Err(e) => {
+                let _ = started_tx.send(Err(e));
+                return;
+            }
+        };
+        if started_tx.send(Ok(())).is_err() {
+            return;
+        }
+        stream_export(&mut export, writer, &tx).await;
+    });
+    match started_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {
+            return Err(Problem::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; the server log has the details",
+            )
+            .into());
+        }
+    }
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|item| (item, rx))
+    }));
     let disposition = format!("attachment; filename=\"{name}\"");
     let mut resp = (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        body.to_string(),
+        body,
     )
         .into_response();
     resp.headers_mut().insert(
@@ -355,4 +368,88 @@ pub(crate) async fn export(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
+}
+
+/// The format of an API export, written record by record.
+enum ExportWriter {
+    Entra,
+    Graph(tokendesk_formats::graph::Writer),
+    Pskc(tokendesk_formats::pskc::Writer),
+}
+
+/// Sends `export`'s text to `tx`: the format's head, one message per chunk of records, the
+/// tail. A failure half-way (a database error, a record whose seed went after its entry was
+/// committed) ends the answer with an error, so the client sees a broken transfer, never a
+/// short file that looks whole; the entries already committed stay.
+async fn stream_export(
+    export: &mut tokendesk_vault::SeedExport<'_>,
+    mut writer: ExportWriter,
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) {
+    let head = match &writer {
+        ExportWriter::Entra => Ok(tokendesk_formats::csv::entra_header()),
+        ExportWriter::Graph(w) => w.head().map_err(|e| e.to_string()),
+        ExportWriter::Pskc(w) => Ok(w.head().to_owned()),
+    };
+    let mut next = head.map(String::into_bytes);
+    loop {
+        let text = match next {
+            Ok(text) => text,
+            Err(why) => {
+                tracing::error!(error = %why, "export stopped half-way");
+                let _ = tx
+                    .send(Err(std::io::Error::other("the export stopped")))
+                    .await;
+                return;
+            }
+        };
+        if tx.send(Ok(text)).await.is_err() {
+            return; // The client went away.
+        }
+        next = match export.next_chunk().await {
+            Ok(Some(chunk)) => chunk_text(&mut writer, &chunk),
+            Ok(None) => break,
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    let tail = match &writer {
+        ExportWriter::Entra => "",
+        ExportWriter::Graph(w) => w.tail(),
+        ExportWriter::Pskc(_) => tokendesk_formats::pskc::DOCUMENT_END,
+    };
+    if !tail.is_empty() {
+        let _ = tx.send(Ok(tail.as_bytes().to_vec())).await;
+    }
+}
+
+/// One chunk's records in the export's format (Entra: SHA-1 records only, the file's
+/// assumption).
+fn chunk_text(
+    writer: &mut ExportWriter,
+    chunk: &[tokendesk_vault::ExportedSeed],
+) -> Result<Vec<u8>, String> {
+    let mut text = Zeroizing::new(String::new());
+    for item in chunk {
+        let r = &item.record;
+        let secret = item.secret();
+        let line = match writer {
+            ExportWriter::Entra if r.params.algorithm != tokendesk_otp::Algorithm::Sha1 => {
+                continue;
+            }
+            ExportWriter::Entra => tokendesk_formats::csv::entra_line(
+                &r.upn,
+                r.serial.as_deref(),
+                &secret,
+                r.params.period_secs,
+                r.manufacturer.as_deref(),
+                r.model.as_deref(),
+            ),
+            ExportWriter::Graph(w) => w
+                .token(&item.graph_token(&secret))
+                .map_err(|e| e.to_string())?,
+            ExportWriter::Pskc(w) => w.key(&item.pskc_key(&secret)).map_err(|e| e.to_string())?,
+        };
+        text.push_str(&line);
+    }
+    Ok(text.as_bytes().to_vec())
 }

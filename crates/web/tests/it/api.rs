@@ -273,6 +273,7 @@ async fn two_instances_share_sessions(app: TestApp) {
 }
 
 both_backends!(import_and_export_over_the_api);
+both_backends!(issue_18_a_large_export_streams_every_record_once);
 both_backends!(issue_19_import_detects_the_format_when_none_is_named);
 both_backends!(issue_19_google_export_screenshots_import_over_the_api);
 both_backends!(issue_19_graph_export_checks_before_it_discloses);
@@ -489,6 +490,98 @@ async fn import_and_export_over_the_api(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// 2,500 records leave in three chunks of the streamed answer (1,000 records each): every
+/// record once, in UPN order, with its own seed, and every one audited.
+async fn issue_18_a_large_export_streams_every_record_once(app: TestApp) {
+    let _admin = app.admin().await;
+    let key = app.api_key("ops", Role::Admin).await;
+    let n = 2_500;
+    let seed_of = |i: u32| {
+        let mut bytes = [0u8; 20];
+        bytes[..4].copy_from_slice(&i.to_be_bytes());
+        bytes[4..].copy_from_slice(b"tokendesk-export");
+        data_encoding::BASE32_NOPAD.encode(&bytes)
+    };
+    let mut csv = String::from("username,secret\n");
+    for i in 0..n {
+        csv.push_str(&format!("user{i:05}@contoso.com,{}\n", seed_of(i)));
+    }
+    let form = reqwest::multipart::Form::new()
+        .text("format", "spreadsheet")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("seeds.csv"),
+        );
+    let r = client()
+        .post(app.at("/api/v1/import"))
+        .header("authorization", &key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let r = client()
+        .post(app.at("/api/v1/export"))
+        .json(&json!({ "format": "entra" }))
+        .header("authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("upn,"), "{}", lines[0]);
+    assert_eq!(lines.len(), 1 + n as usize);
+    for (i, line) in lines[1..].iter().enumerate() {
+        let i = u32::try_from(i).unwrap();
+        assert!(
+            line.starts_with(&format!("user{i:05}@contoso.com,")),
+            "{line}"
+        );
+        assert!(
+            line.contains(&seed_of(i)),
+            "record {i} carries its own seed"
+        );
+    }
+
+    let r = client()
+        .post(app.at("/api/v1/export"))
+        .json(&json!({ "format": "pskc" }))
+        .header("authorization", &key)
+        .header("x-export-password", "a long export password")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let xml = r.text().await.unwrap();
+    assert_eq!(
+        xml.matches("</KeyPackage>").count(),
+        n as usize,
+        "every key once"
+    );
+    assert!(
+        xml.trim_end().ends_with("</KeyContainer>"),
+        "the document is whole"
+    );
+    assert!(!xml.contains(&seed_of(0)), "encrypted");
+
+    let exports = app
+        .vault
+        .audit_list(&tokendesk_vault::AuditFilter {
+            action: Some("export".into()),
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        exports.len(),
+        2 * n as usize,
+        "every record audited in both exports"
+    );
 }
 
 /// A PNG screenshot of one QR code holding `payload`: 4 px modules on a white page.
