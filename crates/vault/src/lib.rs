@@ -41,8 +41,8 @@ pub use records::{
 };
 pub use reveal::{
     Approval, ApprovalId, BATCH_BUCKETS, BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS, BatchSizes,
-    ExportCheck, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS, Purpose, REVEAL_PAST_STEPS,
-    RevealRequest, SeedExport, Ticket, Verification, graph_ready,
+    ExportCheck, ExportWriteError, ExportWriter, ExportedSeed, MIN_CALLER_PASSPHRASE_CHARS,
+    Purpose, REVEAL_PAST_STEPS, RevealRequest, SeedExport, Ticket, Verification, graph_ready,
 };
 pub use state::{ALL_STATES, State, TransitionError};
 pub use store::audit_chain::{AuditEntry, AuditFilter, AuditProblem, AuditReport};

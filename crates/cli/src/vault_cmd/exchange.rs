@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
-use tokendesk_formats::csv::{self};
-use tokendesk_formats::{graph, pskc, token2};
-use tokendesk_otp::{Algorithm, Digits, OtpAuth, Period};
-use tokendesk_vault::{State, owner_only};
+use tokendesk_formats::{graph, pskc};
+use tokendesk_vault::{ExportWriteError, ExportWriter, State, owner_only};
 use zeroize::Zeroizing;
 
 use super::{Ctx, vault_error};
@@ -265,102 +263,33 @@ fn write_error(e: std::io::Error) -> CliError {
     CliError::env(anyhow::Error::new(e).context("cannot write the export"))
 }
 
-/// One export format, written record by record.
-enum Writer {
-    Entra,
-    Otpauth,
-    Token2 { profile: u32 },
-    Pskc(pskc::Writer),
-    Graph(graph::Writer),
+/// The shared writer for `format` (PSKC in clear without a password).
+fn export_writer(format: ExportFormat, password: Option<&str>) -> Result<ExportWriter, CliError> {
+    Ok(match format {
+        ExportFormat::Entra => ExportWriter::Entra,
+        ExportFormat::Otpauth => ExportWriter::Otpauth,
+        ExportFormat::Token2 => ExportWriter::Token2 { profile: 0 },
+        ExportFormat::Graph => ExportWriter::Graph(graph::Writer::new()),
+        ExportFormat::Pskc => {
+            let protection = match password {
+                Some(p) => pskc::Protection::Password {
+                    password: p.as_bytes(),
+                    iterations: pskc::EXPORT_ITERATIONS,
+                },
+                None => pskc::Protection::InsecurePlaintext,
+            };
+            ExportWriter::pskc(&protection).map_err(write_refused)?
+        }
+    })
 }
 
-impl Writer {
-    fn new(format: ExportFormat, password: Option<&str>) -> Result<Self, CliError> {
-        Ok(match format {
-            ExportFormat::Entra => Self::Entra,
-            ExportFormat::Otpauth => Self::Otpauth,
-            ExportFormat::Token2 => Self::Token2 { profile: 0 },
-            ExportFormat::Graph => Self::Graph(graph::Writer::new()),
-            ExportFormat::Pskc => {
-                let protection = match password {
-                    Some(p) => pskc::Protection::Password {
-                        password: p.as_bytes(),
-                        iterations: pskc::EXPORT_ITERATIONS,
-                    },
-                    None => pskc::Protection::InsecurePlaintext,
-                };
-                Self::Pskc(
-                    pskc::Writer::new(&protection)
-                        .map_err(|e| CliError::env(anyhow::Error::new(e)))?,
-                )
-            }
-        })
-    }
-
-    fn head(&self) -> Result<String, CliError> {
-        Ok(match self {
-            Self::Entra => csv::entra_header(),
-            Self::Otpauth => String::new(),
-            Self::Token2 { .. } => token2::header(),
-            Self::Pskc(w) => w.head().to_owned(),
-            Self::Graph(w) => w.head().map_err(graph_refused)?,
-        })
-    }
-
-    /// The record's text, or `None` when the format skips it (Entra: SHA-1 only).
-    fn record(
-        &mut self,
-        item: &tokendesk_vault::ExportedSeed,
-    ) -> Result<Option<Zeroizing<String>>, CliError> {
-        let r = &item.record;
-        let secret = item.secret();
-        Ok(Some(match self {
-            Self::Entra if r.params.algorithm != Algorithm::Sha1 => return Ok(None),
-            Self::Entra => csv::entra_line(
-                &r.upn,
-                r.serial.as_deref(),
-                &secret,
-                r.params.period_secs,
-                r.manufacturer.as_deref(),
-                r.model.as_deref(),
-            ),
-            Self::Otpauth => {
-                let mut uri = OtpAuth::new_totp(secret, Some("Microsoft".into()), r.upn.clone());
-                uri.algorithm = r.params.algorithm;
-                uri.digits = Digits::new(r.params.digits).map_err(CliError::input)?;
-                uri.period =
-                    Period::new(u64::from(r.params.period_secs)).map_err(CliError::input)?;
-                let text = uri.to_uri();
-                let mut line = Zeroizing::new(String::with_capacity(text.len() + 1));
-                line.push_str(&text);
-                line.push('\n');
-                line
-            }
-            Self::Token2 { profile } => {
-                let line = token2::line(&token2::Profile {
-                    profile: *profile,
-                    title: &r.upn,
-                    secret: &secret,
-                    algorithm: r.params.algorithm,
-                    digits: r.params.digits,
-                    period_secs: r.params.period_secs,
-                });
-                *profile = profile.saturating_add(1);
-                line
-            }
-            Self::Pskc(w) => w
-                .key(&item.pskc_key(&secret))
-                .map_err(|e| CliError::env(anyhow::Error::new(e)))?,
-            Self::Graph(w) => w.token(&item.graph_token(&secret)).map_err(graph_refused)?,
-        }))
-    }
-
-    fn tail(&self) -> &'static str {
-        match self {
-            Self::Entra | Self::Otpauth | Self::Token2 { .. } => "",
-            Self::Pskc(_) => pskc::DOCUMENT_END,
-            Self::Graph(w) => w.tail(),
-        }
+/// A record the format cannot hold is the input's fault (Graph's requirements, an otpauth
+/// link's digits or period); a PSKC writer failure is the environment's.
+fn write_refused(e: ExportWriteError) -> CliError {
+    match e {
+        ExportWriteError::Graph(e) => graph_refused(e),
+        ExportWriteError::Param(e) => CliError::input(e),
+        e @ ExportWriteError::Pskc(_) => CliError::env(anyhow::Error::new(e)),
     }
 }
 
@@ -402,13 +331,13 @@ async fn write_export(
         )
         .await
         .map_err(vault_error)?;
-    let mut writer = Writer::new(args.format, password)?;
+    let mut writer = export_writer(args.format, password)?;
     let mut sink = SeedSink::new(file);
-    sink.push(&writer.head()?)?;
+    sink.push(&writer.head().map_err(write_refused)?)?;
     let (mut written, mut skipped) = (0, 0);
     while let Some(chunk) = export.next_chunk().await.map_err(vault_error)? {
         for item in &chunk {
-            match writer.record(item)? {
+            match writer.record(item).map_err(write_refused)? {
                 Some(text) => {
                     sink.push(&text)?;
                     written += 1;

@@ -22,6 +22,7 @@ use tokendesk_otp::TotpCode;
 mod approvals;
 mod burn_grant;
 mod export;
+mod export_writer;
 pub(crate) mod group;
 pub use group::{BATCH_BUCKETS, BatchSizes};
 mod request;
@@ -29,6 +30,7 @@ mod request;
 pub use approvals::{Approval, MIN_CALLER_PASSPHRASE_CHARS};
 pub use burn_grant::{BURN_GRANT_PREFIX, BURN_GRANT_TTL_SECS};
 pub use export::{ExportCheck, ExportedSeed, SeedExport, graph_ready};
+pub use export_writer::{ExportWriteError, ExportWriter};
 pub use request::{ApprovalId, Purpose, REVEAL_PAST_STEPS, RevealRequest, Ticket, Verification};
 use request::{check_request, check_window};
 

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tokendesk_formats::{ImportFormat, google};
+use tokendesk_vault::ExportWriter;
 use tokendesk_vault::{NewRecord, State as RecordState};
 use zeroize::Zeroizing;
 
@@ -301,13 +302,8 @@ pub(crate) async fn export(
             password: password.as_bytes(),
             iterations: tokendesk_formats::pskc::EXPORT_ITERATIONS,
         };
-        let w = tokendesk_formats::pskc::Writer::new(&protection)
-            .map_err(|e| Problem::invalid(e.to_string()))?;
-        (
-            ExportWriter::Pskc(w),
-            "application/pskc+xml",
-            "tokendesk-export.pskc",
-        )
+        let w = ExportWriter::pskc(&protection).map_err(|e| Problem::invalid(e.to_string()))?;
+        (w, "application/pskc+xml", "tokendesk-export.pskc")
     } else {
         (
             ExportWriter::Entra,
@@ -370,13 +366,6 @@ pub(crate) async fn export(
     Ok(resp)
 }
 
-/// The format of an API export, written record by record.
-enum ExportWriter {
-    Entra,
-    Graph(tokendesk_formats::graph::Writer),
-    Pskc(tokendesk_formats::pskc::Writer),
-}
-
 /// Sends `export`'s text to `tx`: the format's head, one message per chunk of records, the
 /// tail. A failure half-way (a database error, a record whose seed went after its entry was
 /// committed) ends the answer with an error, so the client sees a broken transfer, never a
@@ -386,12 +375,10 @@ async fn stream_export(
     mut writer: ExportWriter,
     tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
 ) {
-    let head = match &writer {
-        ExportWriter::Entra => Ok(tokendesk_formats::csv::entra_header()),
-        ExportWriter::Graph(w) => w.head().map_err(|e| e.to_string()),
-        ExportWriter::Pskc(w) => Ok(w.head().to_owned()),
-    };
-    let mut next = head.map(String::into_bytes);
+    let mut next = writer
+        .head()
+        .map(String::into_bytes)
+        .map_err(|e| e.to_string());
     loop {
         let text = match next {
             Ok(text) => text,
@@ -412,11 +399,7 @@ async fn stream_export(
             Err(e) => Err(e.to_string()),
         };
     }
-    let tail = match &writer {
-        ExportWriter::Entra => "",
-        ExportWriter::Graph(w) => w.tail(),
-        ExportWriter::Pskc(_) => tokendesk_formats::pskc::DOCUMENT_END,
-    };
+    let tail = writer.tail();
     if !tail.is_empty() {
         let _ = tx.send(Ok(tail.as_bytes().to_vec())).await;
     }
@@ -430,26 +413,9 @@ fn chunk_text(
 ) -> Result<Vec<u8>, String> {
     let mut text = Zeroizing::new(String::new());
     for item in chunk {
-        let r = &item.record;
-        let secret = item.secret();
-        let line = match writer {
-            ExportWriter::Entra if r.params.algorithm != tokendesk_otp::Algorithm::Sha1 => {
-                continue;
-            }
-            ExportWriter::Entra => tokendesk_formats::csv::entra_line(
-                &r.upn,
-                r.serial.as_deref(),
-                &secret,
-                r.params.period_secs,
-                r.manufacturer.as_deref(),
-                r.model.as_deref(),
-            ),
-            ExportWriter::Graph(w) => w
-                .token(&item.graph_token(&secret))
-                .map_err(|e| e.to_string())?,
-            ExportWriter::Pskc(w) => w.key(&item.pskc_key(&secret)).map_err(|e| e.to_string())?,
-        };
-        text.push_str(&line);
+        if let Some(line) = writer.record(item).map_err(|e| e.to_string())? {
+            text.push_str(&line);
+        }
     }
     Ok(text.as_bytes().to_vec())
 }
